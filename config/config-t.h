@@ -1,0 +1,140 @@
+/* Types of the configuration snapshot: what config/ hands to the rest of k3lb.
+ *
+ * A snapshot is built once from YAML or flags, validated as a whole and never changed after;
+ * a reload builds a new one and swaps it. Every section struct begins with a struct config_obj
+ * so that later checks (cross references, duplicates) can point at the exact line and column
+ * of any key. */
+#ifndef K3LB_CONFIG_T_H
+#define K3LB_CONFIG_T_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Where a value came from: a file position (1-based) or, with line 0, a flag or env name. */
+struct config_mark {
+    const char *file; /* file path or flag name; interned, lives as long as the process */
+    unsigned line;    /* 1-based line, 0 when the value came from a flag or env var */
+    unsigned col;     /* 1-based column */
+};
+
+/* Header of every section struct. */
+struct config_obj {
+    struct config_mark mark;  /* position of the mapping itself */
+    struct config_mark *keys; /* position of each key's value, indexed like the section's keys;
+                                 line 0 and file NULL when the key was not given */
+};
+
+enum config_addr_kind {
+    CONFIG_ADDR_INET = 0, /* host:port, [v6]:port or :port */
+    CONFIG_ADDR_UNIX,     /* unix:/path */
+};
+
+/* A socket address as written; resolution happens in lb/, not here. */
+struct config_addr {
+    enum config_addr_kind kind; /* inet or unix */
+    char *text;                 /* as written, used in logs, /status and as identity */
+    char *host;                 /* host name or literal; NULL for ":port" (every address) */
+    uint16_t port;              /* inet port, 1..65535 */
+    char *path;                 /* unix socket path */
+};
+
+enum config_balance {
+    CONFIG_BALANCE_ROUNDROBIN = 0, /* smooth weighted round-robin */
+    CONFIG_BALANCE_LEASTCONN,      /* fewest active connections per weight */
+    CONFIG_BALANCE_RANDOM,         /* power of two random choices */
+    CONFIG_BALANCE_SOURCE,         /* client address hash (rendezvous) */
+    CONFIG_BALANCE_FIRST,          /* first usable in config order */
+    CONFIG_BALANCE_COUNT,
+};
+
+enum config_check_kind {
+    CONFIG_CHECK_TCP = 0, /* connect succeeds */
+    CONFIG_CHECK_NONE,    /* no active check; passive failures still count */
+    CONFIG_CHECK_COUNT,
+};
+
+enum config_on_down {
+    CONFIG_ON_DOWN_CLOSE = 0, /* close a server's connections when it goes down */
+    CONFIG_ON_DOWN_KEEP,      /* let them run until they end by themselves */
+};
+
+struct config_health {
+    struct config_obj obj;
+    enum config_check_kind kind; /* what a probe does */
+    uint64_t interval_ms;        /* time between probes of an up server */
+    uint64_t timeout_ms;         /* a probe slower than this fails */
+    uint64_t down_interval_ms;   /* time between probes of a down server */
+    unsigned rise;               /* consecutive successes that bring a server up */
+    unsigned fall;               /* consecutive failures (probes or connects) that take it down */
+    enum config_on_down on_down; /* fate of open connections of a server going down */
+};
+
+struct config_server {
+    struct config_obj obj;
+    struct config_addr address; /* where to connect */
+    unsigned weight;            /* share of new connections, 1..256; 0 keeps it out */
+    bool backup;                /* used only when no normal server is usable */
+};
+
+struct config_backend {
+    struct config_obj obj;
+    char *name;                  /* unique among backends */
+    enum config_balance balance; /* how a server is picked */
+    uint64_t connect_timeout_ms; /* a connect slower than this is retried elsewhere */
+    uint64_t idle_timeout_ms;    /* 0 = never: watches and tunnels idle for hours */
+    struct config_server *servers;
+    size_t n_servers;
+    struct config_health health;
+};
+
+struct config_frontend {
+    struct config_obj obj;
+    char *name;                 /* unique among frontends */
+    struct config_addr *listen; /* addresses to accept on */
+    size_t n_listen;
+    char *backend;        /* name of the backend it forwards to */
+    size_t backend_index; /* resolved index into config.backends */
+};
+
+struct config_admin {
+    struct config_obj obj;
+    struct config_addr listen; /* HTTP status/API address; unix:/path or loopback TCP */
+    bool enabled;              /* false when listen is "off" */
+};
+
+struct config_log {
+    struct config_obj obj;
+    unsigned level;  /* enum log_level */
+    unsigned format; /* enum log_format */
+};
+
+struct config {
+    struct config_obj obj;
+    atomic_int refs;      /* snapshot owners; freed when the last lets go */
+    char *source;         /* file path, or "command line" */
+    unsigned workers;     /* worker threads; 0 = one per online CPU */
+    uint64_t grace_ms;    /* on SIGTERM, how long open connections may finish */
+    uint64_t buffer_size; /* per-direction forwarding buffer, bytes */
+    unsigned maxconn;     /* concurrent client connections per process, 0 = fd limit */
+    struct config_admin admin;
+    struct config_log log;
+    struct config_frontend *frontends;
+    size_t n_frontends;
+    struct config_backend *backends;
+    size_t n_backends;
+};
+
+/* One diagnostic: "file:line:col: message". */
+struct config_error {
+    char text[512];
+};
+
+/* Diagnostics of one load; a load fails when n > 0. */
+struct config_errors {
+    struct config_error *list;
+    size_t n;
+};
+
+#endif

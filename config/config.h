@@ -1,0 +1,42 @@
+/* config/: YAML files and command-line flags in, one validated immutable snapshot out.
+ *
+ * Nothing here opens a socket or resolves a name. A snapshot is shared by reference: whoever
+ * keeps it takes a reference, and the last config_unref frees it. */
+#ifndef K3LB_CONFIG_H
+#define K3LB_CONFIG_H
+
+#include "config-t.h"
+
+#include <stdio.h>
+
+/* A value set from the command line or the environment, placed at a path of the YAML tree
+ * ("admin.listen", "backends.0.servers"), replacing what the file said there. */
+struct config_override {
+    const char *path;          /* dotted path; numbers index lists */
+    const char *const *values; /* the value(s) */
+    size_t n_values;           /* more than one, or list set: a YAML list */
+    bool list;                 /* the target is a list even with one value */
+    const char *origin;        /* "--server" or "K3LB_SERVER", used in error messages */
+};
+
+/* Builds a snapshot from a file (path, or NULL) or else from base_yaml (text, or NULL: empty),
+ * then applies the overrides in order. NULL with errors filled when anything is wrong. */
+struct config *config_build(const char *path, const char *base_yaml,
+                            const struct config_override *ov, size_t n_ov,
+                            struct config_errors *errs);
+
+struct config *config_ref(struct config *c);
+void config_unref(struct config *c);
+
+void config_errors_print(const struct config_errors *errs, FILE *out);
+void config_errors_free(struct config_errors *errs);
+
+extern const char *const config_balance_names[];
+extern const char *const config_check_kind_names[];
+extern const char *const config_on_down_names[];
+
+/* True when old -> new changes a key that only a restart can apply; names the key in why. */
+bool config_needs_restart(const struct config *old_cfg, const struct config *new_cfg, char *why,
+                          size_t whylen);
+
+#endif

@@ -1,0 +1,70 @@
+/* The configuration keyword table: every key's name, type, default, bounds and reloadability in
+ * one place. The applier (apply.c) walks it for YAML and flags alike; nothing else knows key
+ * names. Internal to config/. */
+#ifndef K3LB_CONFIG_KEYS_H
+#define K3LB_CONFIG_KEYS_H
+
+#include "config-t.h"
+#include "value.h"
+
+enum config_type {
+    CONFIG_T_STRING = 0, /* char * */
+    CONFIG_T_UINT,       /* unsigned */
+    CONFIG_T_SIZE,       /* uint64_t, bytes; k/m/g suffixes */
+    CONFIG_T_BOOL,       /* bool */
+    CONFIG_T_DURATION,   /* uint64_t milliseconds */
+    CONFIG_T_ENUM,       /* unsigned index into names */
+    CONFIG_T_ADDR,       /* struct config_addr */
+    CONFIG_T_SECTION,    /* nested struct described by sub */
+};
+
+enum config_key_flag {
+    CONFIG_F_REQUIRED = 1 << 0, /* no default: must be given */
+    CONFIG_F_RESTART = 1 << 1,  /* a reload cannot change it; needs a restart */
+    CONFIG_F_LIST = 1 << 2,     /* a list of the type: pointer at off, size_t count at count_off */
+};
+
+struct config_section;
+
+struct config_key {
+    const char *name;                 /* as written in YAML */
+    enum config_type type;            /* of the value, or of each element of a list */
+    unsigned flags;                   /* enum config_key_flag */
+    size_t off;                       /* field offset in the section struct */
+    size_t count_off;                 /* CONFIG_F_LIST: offset of the size_t count */
+    const char *def;                  /* default as YAML text; NULL: none (or required) */
+    uint64_t min, max;                /* bounds of UINT, SIZE (bytes), DURATION (ms) */
+    const char *const *names;         /* ENUM: the values, index = stored number */
+    enum config_addr_use use;         /* ADDR: which forms are allowed */
+    const struct config_section *sub; /* SECTION: its table */
+    const char *help;                 /* one line for documentation and errors */
+};
+
+struct config_section {
+    const char *name;              /* how messages call one of these: "backend", "server" */
+    size_t size;                   /* sizeof the struct */
+    const struct config_key *keys; /* the keys, in documentation order */
+    size_t n_keys;
+    const char *shorthand; /* key that a bare scalar list element fills, e.g. servers: [a:1] */
+    /* Checks that involve several keys of one object; adds errors, returns nothing. */
+    void (*check)(void *obj, struct config_errors *errs);
+};
+
+extern const struct config_section config_root_section;
+extern const struct config_section config_frontend_section;
+extern const struct config_section config_backend_section;
+extern const struct config_section config_server_section;
+extern const struct config_section config_health_section;
+extern const struct config_section config_admin_section;
+extern const struct config_section config_log_section;
+
+/* The position of key's value in obj if it was given, else of obj itself. */
+struct config_mark config_mark_of(const struct config_obj *obj, const struct config_section *sec,
+                                  const char *key);
+/* Cross-object checks of a whole snapshot (validate.c). */
+void config_check_root(void *obj, struct config_errors *errs);
+
+/* Index of the key in its section, or -1. Used to look up marks for messages. */
+int config_key_index(const struct config_section *sec, const char *name);
+
+#endif

@@ -1,0 +1,396 @@
+/* Single-value parsers. Strict on purpose: a value that is almost right ("3 s", "1.2.3.4:99999")
+ * is an error with a reason, never guessed at. */
+#include "value.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define DURATION_MAX_MS (366ULL * 24 * 3600 * 1000) /* one year: beyond any sane timeout */
+
+static const struct {
+    const char *name;
+    uint64_t ms;
+} duration_units[] = {
+    {"ms", 1}, {"s", 1000}, {"m", 60000}, {"h", 3600000}, {"d", 86400000},
+};
+
+static bool fail(char *why, size_t whylen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static bool fail(char *why, size_t whylen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(why, whylen, fmt, ap);
+    va_end(ap);
+    return false;
+}
+
+/* Reads "<digits>[.<digits>]" scaled to thousandths. */
+static const char *read_milli(const char *p, uint64_t *out)
+{
+    uint64_t whole = 0, frac = 0, scale = 1000;
+    const char *start = p;
+    while (isdigit((unsigned char)*p)) {
+        whole = whole * 10 + (uint64_t)(*p++ - '0');
+        if (whole > DURATION_MAX_MS)
+            return NULL;
+    }
+    if (*p == '.') {
+        p++;
+        if (!isdigit((unsigned char)*p))
+            return NULL;
+        while (isdigit((unsigned char)*p)) {
+            if (scale > 1) {
+                scale /= 10;
+                frac += (uint64_t)(*p - '0') * scale;
+            }
+            p++;
+        }
+    }
+    if (p == start)
+        return NULL;
+    *out = whole * 1000 + frac;
+    return p;
+}
+
+bool config_parse_duration(const char *s, uint64_t *ms, char *why, size_t whylen)
+{
+    uint64_t total = 0;
+    const char *p = s;
+
+    if (strcmp(s, "0") == 0) {
+        *ms = 0;
+        return true;
+    }
+    if (!*s)
+        return fail(why, whylen, "empty duration");
+    while (*p) {
+        uint64_t milli;
+        const char *q = read_milli(p, &milli);
+        size_t ulen = 0, best = 0;
+        uint64_t unit = 0;
+        if (!q)
+            return fail(why, whylen, "bad duration '%s': expected a number and a unit, e.g. 3s", s);
+        while (isalpha((unsigned char)q[ulen]))
+            ulen++;
+        for (size_t i = 0; i < sizeof(duration_units) / sizeof(duration_units[0]); i++)
+            if (strlen(duration_units[i].name) == ulen &&
+                strncmp(q, duration_units[i].name, ulen) == 0)
+                unit = duration_units[i].ms, best = ulen;
+        if (!unit)
+            return fail(why, whylen,
+                        "bad duration '%s': each number needs a unit: ms, s, m, h or d", s);
+        if (milli > DURATION_MAX_MS * 1000 / unit)
+            return fail(why, whylen, "duration '%s' is longer than a year", s);
+        total += milli * unit / 1000;
+        if (milli * unit % 1000)
+            return fail(why, whylen, "duration '%s' is finer than a millisecond", s);
+        if (total > DURATION_MAX_MS)
+            return fail(why, whylen, "duration '%s' is longer than a year", s);
+        p = q + best;
+    }
+    *ms = total;
+    return true;
+}
+
+void config_format_duration(uint64_t ms, char *buf, size_t len)
+{
+    size_t n = 0;
+    if (ms == 0) {
+        snprintf(buf, len, "0");
+        return;
+    }
+    buf[0] = '\0';
+    for (int i = 4; i >= 0 && n < len; i--) {
+        uint64_t u = duration_units[i].ms;
+        if (ms >= u) {
+            n += (size_t)snprintf(buf + n, len - n, "%llu%s", (unsigned long long)(ms / u),
+                                  duration_units[i].name);
+            ms %= u;
+        }
+    }
+}
+
+static bool valid_hostname(const char *h)
+{
+    size_t len = strlen(h), label = 0;
+    if (len == 0 || len > 253)
+        return false;
+    for (const char *p = h; *p; p++) {
+        if (*p == '.') {
+            if (label == 0)
+                return false;
+            label = 0;
+        } else if (isalnum((unsigned char)*p) || *p == '-' || *p == '_') {
+            if (++label > 63)
+                return false;
+        } else {
+            return false;
+        }
+    }
+    return h[0] != '-';
+}
+
+static bool parse_port(const char *p, uint16_t *port, const char *s, char *why, size_t whylen)
+{
+    char *end;
+    long v;
+    if (!*p)
+        return fail(why, whylen, "address '%s' has no port after ':'", s);
+    for (const char *q = p; *q; q++)
+        if (!isdigit((unsigned char)*q))
+            return fail(why, whylen, "address '%s': port is not a number", s);
+    errno = 0;
+    v = strtol(p, &end, 10);
+    if (errno || v < 1 || v > 65535)
+        return fail(why, whylen, "address '%s': port must be 1..65535", s);
+    *port = (uint16_t)v;
+    return true;
+}
+
+static char *dup_range(const char *s, size_t n)
+{
+    char *p = malloc(n + 1);
+    if (!p)
+        abort();
+    memcpy(p, s, n);
+    p[n] = '\0';
+    return p;
+}
+
+static bool parse_unix(const char *s, enum config_addr_use use, struct config_addr *out, char *why,
+                       size_t whylen)
+{
+    const char *path = s + 5;
+    if (use != CONFIG_ADDR_ADMIN)
+        return fail(why, whylen, "address '%s': unix sockets are only for the admin listener", s);
+    if (path[0] != '/')
+        return fail(why, whylen, "address '%s': unix socket path must be absolute", s);
+    if (strlen(path) >= 108)
+        return fail(why, whylen, "address '%s': unix socket path longer than 107 bytes", s);
+    out->kind = CONFIG_ADDR_UNIX;
+    out->path = strdup(path);
+    out->text = strdup(s);
+    if (!out->path || !out->text)
+        abort();
+    return true;
+}
+
+bool config_parse_addr(const char *s, enum config_addr_use use, struct config_addr *out, char *why,
+                       size_t whylen)
+{
+    const char *colon;
+    char *host = NULL;
+    struct in6_addr a6;
+
+    memset(out, 0, sizeof(*out));
+    if (strncmp(s, "unix:", 5) == 0)
+        return parse_unix(s, use, out, why, whylen);
+    if (strstr(s, "://"))
+        return fail(why, whylen, "address '%s': write host:port without a scheme", s);
+    if (s[0] == '[') {
+        const char *close = strchr(s, ']');
+        if (!close)
+            return fail(why, whylen, "address '%s': missing ']'", s);
+        if (close[1] != ':')
+            return fail(why, whylen, "address '%s': expected ':port' after ']'", s);
+        host = dup_range(s + 1, (size_t)(close - s - 1));
+        if (inet_pton(AF_INET6, host, &a6) != 1) {
+            free(host);
+            return fail(why, whylen, "address '%s': not an IPv6 address inside [ ]", s);
+        }
+        colon = close + 1;
+    } else {
+        colon = strrchr(s, ':');
+        if (!colon)
+            return fail(why, whylen, "address '%s' has no port: write host:port", s);
+        if (memchr(s, ':', (size_t)(colon - s)))
+            return fail(why, whylen, "address '%s': IPv6 addresses need brackets, e.g. [::1]:6443",
+                        s);
+        if (colon > s) {
+            host = dup_range(s, (size_t)(colon - s));
+            if (!valid_hostname(host)) {
+                free(host);
+                return fail(why, whylen, "address '%s': not a valid host name or IPv4 address", s);
+            }
+        }
+    }
+    if (!parse_port(colon + 1, &out->port, s, why, whylen)) {
+        free(host);
+        return false;
+    }
+    if (!host && use == CONFIG_ADDR_TARGET)
+        return fail(why, whylen, "address '%s' needs a host before ':'", s);
+    out->kind = CONFIG_ADDR_INET;
+    out->host = host;
+    out->text = strdup(s);
+    if (!out->text)
+        abort();
+    return true;
+}
+
+void config_addr_free(struct config_addr *a)
+{
+    free(a->text);
+    free(a->host);
+    free(a->path);
+    memset(a, 0, sizeof(*a));
+}
+
+static char *dup_or_null(const char *s)
+{
+    char *p;
+    if (!s)
+        return NULL;
+    p = strdup(s);
+    if (!p)
+        abort();
+    return p;
+}
+
+void config_addr_copy(struct config_addr *dst, const struct config_addr *src)
+{
+    *dst = *src;
+    dst->text = dup_or_null(src->text);
+    dst->host = dup_or_null(src->host);
+    dst->path = dup_or_null(src->path);
+}
+
+static bool is_wildcard(const char *host)
+{
+    return !host || strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0;
+}
+
+bool config_addr_overlap(const struct config_addr *a, const struct config_addr *b)
+{
+    if (a->kind != b->kind)
+        return false;
+    if (a->kind == CONFIG_ADDR_UNIX)
+        return strcmp(a->path, b->path) == 0;
+    if (a->port != b->port)
+        return false;
+    if (is_wildcard(a->host) || is_wildcard(b->host))
+        return true;
+    return strcasecmp(a->host, b->host) == 0;
+}
+
+bool config_parse_uint(const char *s, uint64_t min, uint64_t max, bool sizes, uint64_t *out,
+                       char *why, size_t whylen)
+{
+    char *end;
+    unsigned long long v;
+    uint64_t mult = 1;
+
+    if (!isdigit((unsigned char)s[0]))
+        return fail(why, whylen, "'%s' is not a whole number", s);
+    errno = 0;
+    v = strtoull(s, &end, 10);
+    if (sizes && *end) {
+        switch (tolower((unsigned char)*end)) {
+        case 'k':
+            mult = 1024;
+            break;
+        case 'm':
+            mult = 1024 * 1024;
+            break;
+        case 'g':
+            mult = 1024 * 1024 * 1024;
+            break;
+        default:
+            return fail(why, whylen, "'%s': size suffix must be k, m or g", s);
+        }
+        end++;
+        if (*end == 'i' || *end == 'I')
+            end++;
+        if (*end == 'b' || *end == 'B')
+            end++;
+    }
+    if (*end)
+        return fail(why, whylen, "'%s' is not a whole number", s);
+    if (errno || v > UINT64_MAX / mult || v * mult < min || v * mult > max) {
+        snprintf(why, whylen, "%s is out of range %llu..%llu", s, (unsigned long long)min,
+                 (unsigned long long)max);
+        return false;
+    }
+    *out = v * mult;
+    return true;
+}
+
+bool config_parse_bool(const char *s, bool *out, char *why, size_t whylen)
+{
+    static const char *const yes[] = {"true", "yes", "on", NULL};
+    static const char *const no[] = {"false", "no", "off", NULL};
+    for (int i = 0; yes[i]; i++) {
+        if (strcasecmp(s, yes[i]) == 0) {
+            *out = true;
+            return true;
+        }
+        if (strcasecmp(s, no[i]) == 0) {
+            *out = false;
+            return true;
+        }
+    }
+    return fail(why, whylen, "'%s' is not a boolean: use true or false", s);
+}
+
+int config_parse_enum(const char *s, const char *const *names, char *why, size_t whylen)
+{
+    size_t n = 0;
+    const char *close;
+    for (int i = 0; names[i]; i++)
+        if (strcmp(s, names[i]) == 0)
+            return i;
+    n = (size_t)snprintf(why, whylen, "unknown value '%s'", s);
+    close = config_closest(s, names);
+    if (close && n < whylen)
+        n += (size_t)snprintf(why + n, whylen - n, " (did you mean '%s'?)", close);
+    for (int i = 0; names[i] && n < whylen; i++)
+        n += (size_t)snprintf(why + n, whylen - n, "%s%s", i ? ", " : ": expected one of ",
+                              names[i]);
+    return -1;
+}
+
+static size_t edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b), row[64], prev;
+    if (la >= 63 || lb >= 63)
+        return 64;
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        prev = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t cur = row[j];
+            size_t sub =
+                prev + (tolower((unsigned char)a[i - 1]) != tolower((unsigned char)b[j - 1]));
+            size_t del = row[j] + 1, ins = row[j - 1] + 1;
+            row[j] = sub < del ? (sub < ins ? sub : ins) : (del < ins ? del : ins);
+            prev = cur;
+        }
+    }
+    return row[lb];
+}
+
+const char *config_closest(const char *word, const char *const *candidates)
+{
+    const char *best = NULL;
+    size_t best_d = SIZE_MAX, limit = strlen(word) / 3 + 1;
+    if (limit > 3)
+        limit = 3;
+    for (int i = 0; candidates[i]; i++) {
+        size_t d = edit_distance(word, candidates[i]);
+        if (d < best_d) {
+            best_d = d;
+            best = candidates[i];
+        }
+    }
+    return best_d <= limit ? best : NULL;
+}

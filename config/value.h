@@ -1,0 +1,45 @@
+/* Parsers for single configuration values: durations, addresses, numbers, booleans, names.
+ *
+ * Each returns true on success; on failure it writes a short reason (no position: the caller
+ * knows where the value stands) into why. Pure functions, unit-tested on their own. */
+#ifndef K3LB_CONFIG_VALUE_H
+#define K3LB_CONFIG_VALUE_H
+
+#include "config-t.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Where an address is used decides what forms it may take. */
+enum config_addr_use {
+    CONFIG_ADDR_LISTEN = 0, /* ":port" allowed (every address) */
+    CONFIG_ADDR_TARGET,     /* a host is required */
+    CONFIG_ADDR_ADMIN,      /* like LISTEN, plus "unix:/path" */
+};
+
+/* "500ms", "3s", "1m30s", "1.5h", "2d", or "0". Result in milliseconds. */
+bool config_parse_duration(const char *s, uint64_t *ms, char *why, size_t whylen);
+/* Writes the shortest exact form, e.g. 90000 -> "1m30s", 0 -> "0". */
+void config_format_duration(uint64_t ms, char *buf, size_t len);
+
+bool config_parse_addr(const char *s, enum config_addr_use use, struct config_addr *out, char *why,
+                       size_t whylen);
+void config_addr_free(struct config_addr *a);
+void config_addr_copy(struct config_addr *dst, const struct config_addr *src);
+/* True when two listen addresses cannot both be bound (same port and the same or a wildcard
+ * host). */
+bool config_addr_overlap(const struct config_addr *a, const struct config_addr *b);
+
+/* Decimal integer in [min, max]; also accepts sizes with k/m/g suffixes when sizes is true. */
+bool config_parse_uint(const char *s, uint64_t min, uint64_t max, bool sizes, uint64_t *out,
+                       char *why, size_t whylen);
+bool config_parse_bool(const char *s, bool *out, char *why, size_t whylen);
+/* Index of s in the NULL-terminated names, or -1 with a reason listing the choices. */
+int config_parse_enum(const char *s, const char *const *names, char *why, size_t whylen);
+
+/* The candidate closest to word by edit distance when it is close enough to be a likely typo,
+ * else NULL. */
+const char *config_closest(const char *word, const char *const *candidates);
+
+#endif

@@ -1,0 +1,45 @@
+/* tcp check: the server accepts a connection. The cheapest probe; it cannot see a server that
+ * accepts but does not answer (other kinds can). Closes with a reset so that a thousand probes
+ * per second leave no TIME_WAIT sockets behind. */
+#include "check.h"
+
+#include "lb/net.h"
+
+#include <errno.h>
+#include <sys/socket.h>
+
+static void tcp_ready(evutil_socket_t fd, short what, void *arg)
+{
+    struct health_probe *p = arg;
+    int err = 0;
+    socklen_t len = sizeof(err);
+    (void)what;
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+        err = errno;
+    if (err)
+        health_probe_fail_errno(p, err, "connect");
+    else
+        health_probe_done(p, HEALTH_RESULT_OK, "connected");
+}
+
+static void tcp_start(struct health_probe *p)
+{
+    int err = health_probe_connect(p);
+    if (err) {
+        health_probe_fail_errno(p, err, "connect");
+        return;
+    }
+    p->io = event_new(p->base, p->fd, EV_WRITE, tcp_ready, p);
+    event_add(p->io, NULL);
+}
+
+static void tcp_abort(struct health_probe *p)
+{
+    (void)p;
+}
+
+const struct health_check_ops check_tcp_ops = {
+    .name = "tcp",
+    .start = tcp_start,
+    .abort = tcp_abort,
+};

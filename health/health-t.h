@@ -1,0 +1,82 @@
+/* Types of the health engine. Workers read only `up` (through health_is_up) and bump the
+ * passive counters; every other field belongs to the main thread. */
+#ifndef K3LB_HEALTH_T_H
+#define K3LB_HEALTH_T_H
+
+#include "config/config-t.h"
+#include "lb/net.h"
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Outcome of one probe. The names table (health_result_names) feeds logs, /status and metrics
+ * alike, so they always agree. */
+enum health_result {
+    HEALTH_RESULT_NONE = 0,       /* not probed yet */
+    HEALTH_RESULT_OK,             /* the probe passed */
+    HEALTH_RESULT_TIMEOUT,        /* no answer within timeout */
+    HEALTH_RESULT_REFUSED,        /* connection refused */
+    HEALTH_RESULT_UNREACHABLE,    /* no route, network down */
+    HEALTH_RESULT_RESET,          /* connection reset or closed early */
+    HEALTH_RESULT_TLS_ERROR,      /* handshake or certificate verification failed */
+    HEALTH_RESULT_BAD_STATUS,     /* HTTP status not expected */
+    HEALTH_RESULT_BAD_BODY,       /* body or protocol answer not expected */
+    HEALTH_RESULT_PROTOCOL_ERROR, /* the server spoke something else */
+    HEALTH_RESULT_UNRESOLVED,     /* the server's host name does not resolve */
+    HEALTH_RESULT_PASSIVE,        /* consecutive connect failures of client traffic */
+    HEALTH_RESULT_LOCAL_ERROR,    /* a problem on our side (out of file descriptors) */
+    HEALTH_RESULT_COUNT,
+};
+
+struct health;
+struct health_probe;
+
+/* The parameters of a check, copied from the config so a target never points into a snapshot
+ * that a reload may free. */
+struct health_params {
+    enum config_check_kind kind; /* what a probe does */
+    uint64_t interval_ms;        /* between probes of an up server */
+    uint64_t timeout_ms;         /* probe deadline */
+    uint64_t down_interval_ms;   /* between probes of a down server */
+    unsigned rise;               /* successes to come up */
+    unsigned fall;               /* failures to go down */
+    enum config_on_down on_down; /* what happens to open connections on down */
+};
+
+/* One probed server. */
+struct health_target {
+    atomic_bool up;                     /* usable for new connections; read on every pick */
+    atomic_uint passive_fails;          /* consecutive connect failures seen by workers */
+    atomic_bool passive_pending;        /* a worker took it down; the main thread has to report */
+    struct health *engine;              /* the engine it belongs to */
+    void *owner;                        /* the lb_server it describes */
+    char *label;                        /* "backend/address", for logs */
+    struct health_params p;             /* current parameters */
+    struct lb_sockaddr addr;            /* where probes go; len 0 when unresolved */
+    unsigned rise_count;                /* consecutive successes while down */
+    unsigned fall_count;                /* consecutive failures while up */
+    enum health_result last;            /* result of the last probe */
+    char detail[256];                   /* human explanation of last, for /status and logs */
+    unsigned latency_ms;                /* duration of the last probe */
+    uint64_t since_ms;                  /* monotonic time of the last up/down change */
+    uint64_t checks;                    /* probes run */
+    uint64_t transitions;               /* up/down changes */
+    struct event *timer;                /* next probe */
+    struct health_probe *probe;         /* the probe in flight, or NULL */
+    struct health_target *next_pending; /* engine's list of passive downs to report */
+};
+
+/* What /status shows of a target. */
+struct health_status {
+    bool up;                   /* usable */
+    const char *kind;          /* check kind name */
+    enum health_result result; /* last probe */
+    const char *detail;        /* explanation */
+    unsigned latency_ms;       /* last probe duration */
+    uint64_t since_ms;         /* time in the current state */
+    uint64_t checks;           /* probes run */
+    uint64_t transitions;      /* state changes */
+};
+
+#endif

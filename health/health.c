@@ -1,0 +1,389 @@
+/* The health engine: schedules probes with jitter, runs the rise/fall state machine, folds in
+ * passive connect failures from workers, and reports every change once. Main thread only,
+ * except the two functions named in health.h. */
+#include "health.h"
+
+#include "check.h"
+#include "config/config.h"
+#include "config/value.h"
+#include "lb/log.h"
+#include "lb/mailbox.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+const char *const health_result_names[] = {
+    "none",       "ok",        "timeout",     "refused",  "unreachable",
+    "reset",      "tls_error", "bad_status",  "bad_body", "protocol_error",
+    "unresolved", "passive",   "local_error", NULL,
+};
+
+/* Probes while a server is changing state come this much faster than the interval, so a
+ * failing server is confirmed down (or a recovering one up) sooner. */
+#define FAST_DIVISOR 4
+#define FAST_MIN_MS  50
+
+struct health {
+    struct event_base *base; /* main loop */
+    health_change_cb cb;     /* told about up/down changes */
+    void *cb_arg;
+    struct lb_mailbox mbox;         /* wake-ups from workers after a passive down */
+    struct health_target **targets; /* every target, to find the pending ones */
+    size_t n_targets, cap_targets;
+    uint64_t rng; /* jitter */
+};
+
+static const struct health_check_ops *const check_kinds[CONFIG_CHECK_COUNT] = {
+    [CONFIG_CHECK_TCP] = &check_tcp_ops,
+    [CONFIG_CHECK_NONE] = NULL,
+};
+
+uint64_t health_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static uint64_t jitter(struct health *h, uint64_t range)
+{
+    h->rng ^= h->rng << 13;
+    h->rng ^= h->rng >> 7;
+    h->rng ^= h->rng << 17;
+    return range ? h->rng % range : 0;
+}
+
+static void arm(struct health_target *t, uint64_t ms)
+{
+    struct timeval tv = {.tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000};
+    evtimer_add(t->timer, &tv);
+}
+
+/* Next probe: the interval for a stable up server, down_interval for a stable down one, faster
+ * while changing state; +-5% jitter keeps many servers from probing in lockstep. */
+static void schedule_next(struct health_target *t)
+{
+    uint64_t base = health_is_up(t) ? t->p.interval_ms : t->p.down_interval_ms;
+    if (t->fall_count || t->rise_count) {
+        base = t->p.interval_ms / FAST_DIVISOR;
+        if (base < FAST_MIN_MS)
+            base = FAST_MIN_MS;
+    }
+    arm(t, base - base / 20 + jitter(t->engine, base / 10 + 1));
+}
+
+static void set_state(struct health_target *t, bool up, const char *why)
+{
+    atomic_store(&t->up, up);
+    atomic_store(&t->passive_fails, 0);
+    t->since_ms = health_now_ms();
+    t->transitions++;
+    t->rise_count = t->fall_count = 0;
+    if (up)
+        log_info("server_up", "%s is up: %s", t->label, why);
+    else
+        log_warn("server_down", "%s is down: %s", t->label, why);
+    t->engine->cb(t->engine->cb_arg, t, up);
+}
+
+static void probe_free(struct health_probe *p)
+{
+    const struct health_check_ops *ops = check_kinds[p->t->p.kind];
+    if (ops && ops->abort)
+        ops->abort(p);
+    if (p->io)
+        event_free(p->io);
+    if (p->fd >= 0)
+        lb_net_close_reset(p->fd);
+    event_free(p->deadline);
+    p->t->probe = NULL;
+    free(p);
+}
+
+static void record(struct health_target *t, enum health_result r, const char *detail)
+{
+    char why[320];
+    t->last = r;
+    snprintf(t->detail, sizeof(t->detail), "%s", detail ? detail : health_result_names[r]);
+    t->checks++;
+    if (r == HEALTH_RESULT_OK) {
+        t->fall_count = 0;
+        atomic_store(&t->passive_fails, 0);
+        if (!health_is_up(t) && ++t->rise_count >= t->p.rise) {
+            snprintf(why, sizeof(why), "%u check%s passed (%s)", t->p.rise,
+                     t->p.rise > 1 ? "s" : "", t->detail);
+            set_state(t, true, why);
+        }
+    } else {
+        t->rise_count = 0;
+        if (health_is_up(t) && ++t->fall_count >= t->p.fall) {
+            snprintf(why, sizeof(why), "%u check%s failed: %s", t->p.fall, t->p.fall > 1 ? "s" : "",
+                     t->detail);
+            set_state(t, false, why);
+        }
+    }
+}
+
+void health_probe_done(struct health_probe *p, enum health_result r, const char *fmt, ...)
+{
+    struct health_target *t = p->t;
+    char detail[256] = "";
+    va_list ap;
+
+    if (fmt) {
+        va_start(ap, fmt);
+        vsnprintf(detail, sizeof(detail), fmt, ap);
+        va_end(ap);
+    }
+    t->latency_ms = (unsigned)(health_now_ms() - p->start_ms);
+    probe_free(p);
+    record(t, r, fmt ? detail : NULL);
+    schedule_next(t);
+}
+
+static void deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct health_probe *p = arg;
+    char d[32];
+    (void)fd;
+    (void)what;
+    config_format_duration(p->t->p.timeout_ms, d, sizeof(d));
+    health_probe_done(p, HEALTH_RESULT_TIMEOUT, "no answer within %s", d);
+}
+
+int health_probe_connect(struct health_probe *p)
+{
+    const struct lb_sockaddr *sa = &p->t->addr;
+    p->fd = socket(sa->u.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (p->fd < 0)
+        return errno;
+    if (connect(p->fd, &sa->u.sa, sa->len) < 0 && errno != EINPROGRESS)
+        return errno;
+    return 0;
+}
+
+void health_probe_fail_errno(struct health_probe *p, int err, const char *what)
+{
+    enum health_result r;
+    switch (err) {
+    case ECONNREFUSED:
+        r = HEALTH_RESULT_REFUSED;
+        break;
+    case ETIMEDOUT:
+        r = HEALTH_RESULT_TIMEOUT;
+        break;
+    case EHOSTUNREACH:
+    case ENETUNREACH:
+    case ENETDOWN:
+    case EADDRNOTAVAIL:
+        r = HEALTH_RESULT_UNREACHABLE;
+        break;
+    case ECONNRESET:
+    case EPIPE:
+        r = HEALTH_RESULT_RESET;
+        break;
+    default:
+        r = HEALTH_RESULT_LOCAL_ERROR;
+    }
+    health_probe_done(p, r, "%s: %s", what, strerror(err));
+}
+
+static void probe_start(evutil_socket_t fd, short what, void *arg)
+{
+    struct health_target *t = arg;
+    const struct health_check_ops *ops = check_kinds[t->p.kind];
+    struct health_probe *p;
+    struct timeval tv;
+    (void)fd;
+    (void)what;
+
+    if (!ops)
+        return;
+    if (!t->addr.len) {
+        record(t, HEALTH_RESULT_UNRESOLVED, "the server's host name does not resolve");
+        schedule_next(t);
+        return;
+    }
+    p = calloc(1, sizeof(*p));
+    if (!p)
+        abort();
+    p->t = t;
+    p->base = t->engine->base;
+    p->fd = -1;
+    p->start_ms = health_now_ms();
+    p->deadline = evtimer_new(p->base, deadline_cb, p);
+    tv.tv_sec = (time_t)(t->p.timeout_ms / 1000);
+    tv.tv_usec = (suseconds_t)(t->p.timeout_ms % 1000) * 1000;
+    evtimer_add(p->deadline, &tv);
+    t->probe = p;
+    ops->start(p);
+}
+
+/* Without active checks, a server taken down by connect failures gets another chance after
+ * down_interval: nothing else could ever bring it back. */
+static void readmit(struct health_target *t)
+{
+    if (!health_is_up(t))
+        set_state(t, true, "down_interval passed (no active check configured)");
+}
+
+static void timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct health_target *t = arg;
+    if (t->p.kind == CONFIG_CHECK_NONE)
+        readmit(t);
+    else
+        probe_start(fd, what, arg);
+}
+
+/* A worker took a target down; report it here, once, on the main thread. */
+static void report_passive(struct health_target *t)
+{
+    char why[256];
+    snprintf(why, sizeof(why), "%u consecutive connect failures of client traffic", t->p.fall);
+    t->last = HEALTH_RESULT_PASSIVE;
+    snprintf(t->detail, sizeof(t->detail), "%s", why);
+    set_state(t, false, why);
+    if (t->probe)
+        return; /* the probe in flight reschedules when it ends */
+    evtimer_del(t->timer);
+    schedule_next(t); /* for kind none, this is when readmit() runs */
+}
+
+static void on_wake(void *arg, int type, void *ptr)
+{
+    struct health *h = arg;
+    (void)type;
+    (void)ptr;
+    for (size_t i = 0; i < h->n_targets; i++)
+        if (atomic_exchange(&h->targets[i]->passive_pending, false))
+            report_passive(h->targets[i]);
+}
+
+void health_report_connect(struct health_target *t, bool ok)
+{
+    if (ok) {
+        if (atomic_load_explicit(&t->passive_fails, memory_order_relaxed))
+            atomic_store_explicit(&t->passive_fails, 0, memory_order_relaxed);
+        return;
+    }
+    unsigned n = atomic_fetch_add(&t->passive_fails, 1) + 1;
+    if (n < t->p.fall)
+        return;
+    bool was_up = true;
+    if (atomic_compare_exchange_strong(&t->up, &was_up, false)) {
+        atomic_store(&t->passive_pending, true);
+        lb_mailbox_post(&t->engine->mbox, 0, NULL);
+    }
+}
+
+struct health *health_new(struct event_base *base, health_change_cb cb, void *arg)
+{
+    struct health *h = calloc(1, sizeof(*h));
+    if (!h)
+        abort();
+    h->base = base;
+    h->cb = cb;
+    h->cb_arg = arg;
+    h->rng = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32) ^ 0x2545f4914f6cdd1dULL;
+    if (lb_mailbox_init(&h->mbox, base, on_wake, h) < 0) {
+        free(h);
+        return NULL;
+    }
+    return h;
+}
+
+void health_free(struct health *h)
+{
+    if (!h)
+        return;
+    lb_mailbox_close(&h->mbox);
+    free(h->targets);
+    free(h);
+}
+
+static void params_from(struct health_params *p, const struct config_health *c)
+{
+    p->kind = c->kind;
+    p->interval_ms = c->interval_ms;
+    p->timeout_ms = c->timeout_ms;
+    p->down_interval_ms = c->down_interval_ms;
+    p->rise = c->rise;
+    p->fall = c->fall;
+    p->on_down = c->on_down;
+}
+
+struct health_target *health_target_new(struct health *h, const char *label,
+                                        const struct config_health *cfg,
+                                        const struct lb_sockaddr *addr, void *owner)
+{
+    struct health_target *t = calloc(1, sizeof(*t));
+    if (!t)
+        abort();
+    atomic_init(&t->up, true);
+    t->engine = h;
+    t->owner = owner;
+    t->label = strdup(label);
+    if (!t->label)
+        abort();
+    t->addr = *addr;
+    t->since_ms = health_now_ms();
+    params_from(&t->p, cfg);
+    t->timer = evtimer_new(h->base, timer_cb, t);
+    if (h->n_targets == h->cap_targets) {
+        h->cap_targets = h->cap_targets ? h->cap_targets * 2 : 16;
+        h->targets = realloc(h->targets, h->cap_targets * sizeof(*h->targets));
+        if (!h->targets)
+            abort();
+    }
+    h->targets[h->n_targets++] = t;
+    if (t->p.kind != CONFIG_CHECK_NONE)
+        arm(t, jitter(h, t->p.interval_ms)); /* spread first probes over one interval */
+    return t;
+}
+
+void health_target_configure(struct health_target *t, const struct config_health *cfg)
+{
+    struct health_params old = t->p;
+    if (t->probe && old.kind != cfg->kind)
+        probe_free(t->probe); /* its kind's state no longer matches */
+    params_from(&t->p, cfg);
+    if (t->probe || (memcmp(&old, &t->p, sizeof(old)) == 0 && evtimer_pending(t->timer, NULL)))
+        return; /* a probe in flight reschedules when it ends */
+    evtimer_del(t->timer);
+    if (t->p.kind != CONFIG_CHECK_NONE)
+        arm(t, jitter(t->engine, t->p.interval_ms));
+}
+
+void health_target_free(struct health_target *t)
+{
+    struct health *h = t->engine;
+    if (t->probe)
+        probe_free(t->probe);
+    for (size_t i = 0; i < h->n_targets; i++)
+        if (h->targets[i] == t) {
+            h->targets[i] = h->targets[--h->n_targets];
+            break;
+        }
+    event_free(t->timer);
+    free(t->label);
+    free(t);
+}
+
+void health_target_status(const struct health_target *t, struct health_status *out)
+{
+    out->up = health_is_up(t);
+    out->kind = config_check_kind_names[t->p.kind];
+    out->result = t->last;
+    out->detail = t->detail[0] ? t->detail : "not checked yet";
+    out->latency_ms = t->latency_ms;
+    out->since_ms = health_now_ms() - t->since_ms;
+    out->checks = t->checks;
+    out->transitions = t->transitions;
+}

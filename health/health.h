@@ -1,0 +1,54 @@
+/* health/: decides whether each server is up, from active probes and from the connect failures
+ * that workers report, and tells the rest of k3lb when that changes.
+ *
+ * Threading: the engine and every function here run on the main thread, except health_is_up
+ * and health_report_connect, which workers call on their data path (atomics, no locks). */
+#ifndef K3LB_HEALTH_H
+#define K3LB_HEALTH_H
+
+#include "health-t.h"
+
+struct event_base;
+
+extern const char *const health_result_names[];
+
+/* Called on the main thread when a target goes up or down. */
+typedef void (*health_change_cb)(void *arg, struct health_target *t, bool up);
+
+struct health *health_new(struct event_base *base, health_change_cb cb, void *arg);
+void health_free(struct health *h);
+
+/* Starts probing (first probe at a random point of the interval, to spread many servers).
+ * The target starts up: traffic flows at once and a dead server is found by its first
+ * failures. */
+struct health_target *health_target_new(struct health *h, const char *label,
+                                        const struct config_health *cfg,
+                                        const struct lb_sockaddr *addr, void *owner);
+/* New parameters after a reload; the up/down state is kept. */
+void health_target_configure(struct health_target *t, const struct config_health *cfg);
+void health_target_free(struct health_target *t);
+
+static inline bool health_is_up(const struct health_target *t)
+{
+    return atomic_load_explicit(&t->up, memory_order_relaxed);
+}
+
+static inline void *health_target_owner(const struct health_target *t)
+{
+    return t->owner;
+}
+static inline enum config_on_down health_on_down(const struct health_target *t)
+{
+    return t->p.on_down;
+}
+
+/* A worker's connect to the server succeeded or failed. fall consecutive failures take the
+ * server down at once; the main thread is told to log it and act. Any thread. */
+void health_report_connect(struct health_target *t, bool ok);
+
+void health_target_status(const struct health_target *t, struct health_status *out);
+
+/* Milliseconds of a monotonic clock. */
+uint64_t health_now_ms(void);
+
+#endif

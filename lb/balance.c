@@ -1,0 +1,205 @@
+/* Balancing algorithms. Each one scans the pool once per pick (O(servers)): pools are small, and
+ * a scan reads the live state that a precomputed order would have to be rebuilt for. */
+#include "balance.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+void balance_state_init(struct balance_state *st, size_t n, uint64_t seed)
+{
+    st->n = n;
+    st->current = calloc(n ? n : 1, sizeof(*st->current));
+    if (!st->current)
+        abort();
+    st->turn = 0;
+    st->rng = seed | 1;
+}
+
+void balance_state_free(struct balance_state *st)
+{
+    free(st->current);
+    st->current = NULL;
+}
+
+bool balance_tried_has(const struct balance_tried *t, size_t i)
+{
+    if (i < 64)
+        return t->small >> i & 1;
+    i -= 64;
+    return i / 64 < t->n_more && (t->more[i / 64] >> (i % 64) & 1);
+}
+
+void balance_tried_add(struct balance_tried *t, size_t i)
+{
+    if (i < 64) {
+        t->small |= 1ULL << i;
+        return;
+    }
+    i -= 64;
+    if (i / 64 >= t->n_more) {
+        size_t n = i / 64 + 1;
+        t->more = realloc(t->more, n * sizeof(*t->more));
+        if (!t->more)
+            abort();
+        memset(t->more + t->n_more, 0, (n - t->n_more) * sizeof(*t->more));
+        t->n_more = n;
+    }
+    t->more[i / 64] |= 1ULL << (i % 64);
+}
+
+void balance_tried_reset(struct balance_tried *t)
+{
+    free(t->more);
+    memset(t, 0, sizeof(*t));
+}
+
+static uint64_t next_random(struct balance_state *st)
+{
+    uint64_t x = st->rng;
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    return st->rng = x;
+}
+
+static unsigned weight_of(const struct lb_server *s)
+{
+    return atomic_load_explicit(&s->weight, memory_order_relaxed);
+}
+
+static bool is_candidate(const struct lb_pool *pool, size_t i, bool backup,
+                         const struct balance_tried *tried)
+{
+    const struct lb_server *s = pool->srv[i];
+    return atomic_load_explicit(&s->backup, memory_order_relaxed) == backup &&
+           !(tried && balance_tried_has(tried, i)) && lb_server_usable(s);
+}
+
+/* Smooth weighted round-robin: every candidate gains its weight, the richest is picked and pays
+ * the total. Spreads picks evenly in time (a,b,a,c,a,b,a... for 4:2:1), not in bursts. */
+static int pick_roundrobin(const struct lb_pool *pool, struct balance_state *st, bool backup,
+                           const struct balance_tried *tried)
+{
+    int64_t total = 0;
+    int best = -1;
+    for (size_t i = 0; i < pool->n; i++) {
+        if (!is_candidate(pool, i, backup, tried))
+            continue;
+        int64_t w = weight_of(pool->srv[i]);
+        st->current[i] += w;
+        total += w;
+        if (best < 0 || st->current[i] > st->current[best])
+            best = (int)i;
+    }
+    if (best >= 0)
+        st->current[best] -= total;
+    return best;
+}
+
+/* a is less loaded than b: active/weight compared without division. */
+static bool lighter(const struct lb_server *a, const struct lb_server *b)
+{
+    return (lb_server_active(a) + 1) * weight_of(b) < (lb_server_active(b) + 1) * weight_of(a);
+}
+
+/* Fewest active connections per weight; ties go round the pool. */
+static int pick_leastconn(const struct lb_pool *pool, struct balance_state *st, bool backup,
+                          const struct balance_tried *tried)
+{
+    int best = -1;
+    for (size_t k = 0; k < pool->n; k++) {
+        size_t i = (st->turn + k) % pool->n;
+        if (is_candidate(pool, i, backup, tried) &&
+            (best < 0 || lighter(pool->srv[i], pool->srv[best])))
+            best = (int)i;
+    }
+    st->turn++;
+    return best;
+}
+
+static int pick_weighted_random(const struct lb_pool *pool, struct balance_state *st, bool backup,
+                                const struct balance_tried *tried, uint64_t total)
+{
+    uint64_t r = next_random(st) % total;
+    for (size_t i = 0; i < pool->n; i++) {
+        if (!is_candidate(pool, i, backup, tried))
+            continue;
+        uint64_t w = weight_of(pool->srv[i]);
+        if (r < w)
+            return (int)i;
+        r -= w;
+    }
+    return -1;
+}
+
+/* Power of two choices: two weighted random candidates, the lighter wins. Nearly as even as
+ * leastconn, without every worker herding onto the same "least" server. */
+static int pick_random(const struct lb_pool *pool, struct balance_state *st, bool backup,
+                       const struct balance_tried *tried)
+{
+    uint64_t total = 0;
+    for (size_t i = 0; i < pool->n; i++)
+        if (is_candidate(pool, i, backup, tried))
+            total += weight_of(pool->srv[i]);
+    if (total == 0)
+        return -1;
+    int a = pick_weighted_random(pool, st, backup, tried, total);
+    int b = pick_weighted_random(pool, st, backup, tried, total);
+    return lighter(pool->srv[b], pool->srv[a]) ? b : a;
+}
+
+/* Weighted rendezvous hashing: each (client, server) pair gets a score and the best wins. When
+ * a server leaves, only its clients move; the others keep their server. */
+static int pick_source(const struct lb_pool *pool, bool backup, const struct balance_tried *tried,
+                       uint64_t client_hash)
+{
+    double best_score = -1;
+    int best = -1;
+    for (size_t i = 0; i < pool->n; i++) {
+        if (!is_candidate(pool, i, backup, tried))
+            continue;
+        uint64_t h = lb_hash(&client_hash, sizeof(client_hash), pool->srv[i]->key_hash);
+        double u = ((double)(h >> 11) + 0.5) / 9007199254740992.0; /* (0,1) */
+        double score = weight_of(pool->srv[i]) / -log(u);
+        if (score > best_score) {
+            best_score = score;
+            best = (int)i;
+        }
+    }
+    return best;
+}
+
+static int pick_first(const struct lb_pool *pool, bool backup, const struct balance_tried *tried)
+{
+    for (size_t i = 0; i < pool->n; i++)
+        if (is_candidate(pool, i, backup, tried))
+            return (int)i;
+    return -1;
+}
+
+static int pick_tier(const struct lb_pool *pool, struct balance_state *st, uint64_t client_hash,
+                     bool backup, const struct balance_tried *tried)
+{
+    switch (pool->balance) {
+    case CONFIG_BALANCE_ROUNDROBIN:
+        return pick_roundrobin(pool, st, backup, tried);
+    case CONFIG_BALANCE_LEASTCONN:
+        return pick_leastconn(pool, st, backup, tried);
+    case CONFIG_BALANCE_RANDOM:
+        return pick_random(pool, st, backup, tried);
+    case CONFIG_BALANCE_SOURCE:
+        return pick_source(pool, backup, tried, client_hash);
+    case CONFIG_BALANCE_FIRST:
+    case CONFIG_BALANCE_COUNT:
+        break;
+    }
+    return pick_first(pool, backup, tried);
+}
+
+int balance_pick(const struct lb_pool *pool, struct balance_state *st, uint64_t client_hash,
+                 const struct balance_tried *tried)
+{
+    int i = pick_tier(pool, st, client_hash, false, tried);
+    return i >= 0 ? i : pick_tier(pool, st, client_hash, true, tried);
+}

@@ -1,0 +1,75 @@
+/* A proxied connection: a client socket, a server socket, two flows between them. */
+#ifndef K3LB_LB_CONN_T_H
+#define K3LB_LB_CONN_T_H
+
+#include "balance.h"
+#include "forward.h"
+
+#include <netinet/in.h>
+
+/* States. A connection only moves forward through them:
+ *
+ *   CONNECTING --connected--> FORWARDING --one flow done--> HALF_CLOSED --other done--> CLOSED
+ *       |  \--connect failed, another server left: CONNECTING (retry)
+ *       \----no server accepted / error / kill ------------------------------------> CLOSED
+ */
+enum lb_conn_state {
+    LB_CONN_CONNECTING = 0, /* picking a server and waiting for its connect */
+    LB_CONN_FORWARDING,     /* both directions open */
+    LB_CONN_HALF_CLOSED,    /* one side sent FIN, passed on; the other direction still flows */
+    LB_CONN_CLOSED,         /* finished; the struct goes back to the pool */
+};
+
+/* What woke the connection up. */
+enum lb_conn_event {
+    LB_CONN_EV_START = 0, /* just accepted */
+    LB_CONN_EV_IO,        /* a socket's readiness changed (flags already updated) */
+    LB_CONN_EV_TIMER,     /* connect deadline or idle check */
+    LB_CONN_EV_KILL,      /* its server went down, or k3lb is stopping */
+};
+
+/* How a connection ended: logs, counters, access log. */
+enum lb_conn_end {
+    LB_END_NONE = 0,     /* still open */
+    LB_END_CLOSED,       /* both sides closed normally */
+    LB_END_CLIENT_RESET, /* the client reset or failed */
+    LB_END_SERVER_RESET, /* the server reset or failed */
+    LB_END_IDLE_TIMEOUT, /* no data for idle_timeout */
+    LB_END_NO_SERVER,    /* no server accepted the connect */
+    LB_END_KILLED,       /* closed because its server went down */
+    LB_END_SHUTDOWN,     /* closed because k3lb stopped */
+    LB_END_LOCAL_ERROR,  /* out of memory or file descriptors */
+};
+
+struct lb_worker;
+struct lb_wview;
+struct lb_front;
+
+struct lb_conn {
+    enum lb_conn_state state;    /* see above */
+    enum lb_conn_end end;        /* why it ended, once CLOSED */
+    struct lb_worker *w;         /* owning worker; all access happens on its thread */
+    struct lb_wview *wv;         /* the worker's hold on the view it was accepted under */
+    struct lb_front *front;      /* frontend counters */
+    const struct lb_pool *pool;  /* the backend's servers in that view */
+    struct balance_state *bal;   /* the worker's balancing memory for pool */
+    struct lb_server *server;    /* server assigned now, or NULL */
+    struct lb_side cs;           /* client socket */
+    struct lb_side ss;           /* server socket */
+    struct lb_flow up;           /* client -> server */
+    struct lb_flow down;         /* server -> client */
+    struct event timer;          /* connect deadline, then idle check */
+    struct balance_tried tried;  /* servers this connection already tried */
+    uint64_t client_hash;        /* hash of the client address (source balancing) */
+    uint64_t start_ms;           /* accept time */
+    uint64_t io_ms;              /* last time bytes moved */
+    unsigned retries;            /* connects that failed before the current one */
+    struct lb_conn *prev, *next; /* worker's list of open connections */
+    union {
+        struct sockaddr sa;
+        struct sockaddr_in in;
+        struct sockaddr_in6 in6;
+    } peer; /* client address */
+};
+
+#endif

@@ -1,0 +1,357 @@
+/* The connection state machine. conn_drive() is the only function that changes a connection's
+ * state; event callbacks record what happened and call it. */
+#include "conn.h"
+
+#include "health/health.h"
+#include "lb/log.h"
+#include "net.h"
+#include "worker.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+const char *const lb_conn_end_names[] = {
+    "open",      "closed", "client_reset", "server_reset", "idle_timeout",
+    "no_server", "killed", "shutdown",     "local_error",  NULL,
+};
+
+/* Connection structs kept for reuse per worker; beyond this they go back to malloc. */
+#define CONN_POOL_MAX 4096
+
+static void conn_drive(struct lb_conn *c, enum lb_conn_event ev);
+
+static uint64_t now_ms(struct lb_worker *w)
+{
+    struct timeval tv;
+    event_base_gettimeofday_cached(w->base, &tv);
+    return (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
+}
+
+static struct timeval ms_to_tv(uint64_t ms)
+{
+    return (struct timeval){.tv_sec = (time_t)(ms / 1000),
+                            .tv_usec = (suseconds_t)(ms % 1000) * 1000};
+}
+
+static void side_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct lb_conn *c = arg;
+    struct lb_side *s = fd == c->cs.fd ? &c->cs : &c->ss;
+    if (what & EV_READ)
+        s->readable = true;
+    if (what & EV_WRITE)
+        s->writable = true;
+    conn_drive(c, LB_CONN_EV_IO);
+}
+
+static void timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    conn_drive(arg, LB_CONN_EV_TIMER);
+}
+
+static void side_open(struct lb_conn *c, struct lb_side *s, int fd)
+{
+    memset(s, 0, sizeof(*s));
+    s->fd = fd;
+    event_assign(&s->ev, c->w->base, fd, EV_READ | EV_WRITE | EV_ET | EV_PERSIST, side_cb, c);
+    event_add(&s->ev, NULL);
+}
+
+static void side_close(struct lb_side *s, bool reset)
+{
+    if (s->fd < 0)
+        return;
+    event_del(&s->ev);
+    if (reset)
+        lb_net_close_reset(s->fd);
+    else
+        close(s->fd);
+    s->fd = -1;
+}
+
+static struct lb_conn *conn_alloc(struct lb_worker *w)
+{
+    struct lb_conn *c = w->free_conns;
+    if (c) {
+        w->free_conns = c->next;
+        w->n_free_conns--;
+    } else if (!(c = malloc(sizeof(*c)))) {
+        return NULL;
+    }
+    memset(c, 0, sizeof(*c));
+    c->cs.fd = c->ss.fd = -1;
+    return c;
+}
+
+void lb_conn_pool_drain(struct lb_worker *w)
+{
+    while (w->free_conns) {
+        struct lb_conn *c = w->free_conns;
+        w->free_conns = c->next;
+        free(c);
+    }
+    w->n_free_conns = 0;
+}
+
+/* Gives up the current server assignment (after a failed connect, or at the end). */
+static void conn_unassign(struct lb_conn *c)
+{
+    if (!c->server)
+        return;
+    atomic_fetch_sub_explicit(&c->server->c.active, 1, memory_order_relaxed);
+    c->server = NULL;
+}
+
+static void conn_log_end(struct lb_conn *c)
+{
+    char peer[64];
+    if (!log_enabled(LOG_LEVEL_DEBUG))
+        return;
+    lb_net_format(&c->peer.sa, sizeof(c->peer), peer, sizeof(peer));
+    log_debug("conn_end", "%s via %s: %s, %llu bytes up, %llu down, %llu ms, %u retries", peer,
+              c->front->name, lb_conn_end_names[c->end], (unsigned long long)c->up.bytes,
+              (unsigned long long)c->down.bytes, (unsigned long long)(now_ms(c->w) - c->start_ms),
+              c->retries);
+}
+
+/* Releases everything; reset chooses RST instead of FIN on the sockets still open. */
+static void conn_finish(struct lb_conn *c, enum lb_conn_end end, bool reset)
+{
+    struct lb_worker *w = c->w;
+    c->state = LB_CONN_CLOSED;
+    c->end = end;
+    conn_log_end(c);
+    side_close(&c->cs, reset);
+    side_close(&c->ss, reset);
+    event_del(&c->timer);
+    lb_flow_release(&w->bufs, &c->up);
+    lb_flow_release(&w->bufs, &c->down);
+    balance_tried_reset(&c->tried);
+    conn_unassign(c);
+    atomic_fetch_sub_explicit(&c->front->active, 1, memory_order_relaxed);
+    if (end == LB_END_NO_SERVER)
+        atomic_fetch_add_explicit(&c->front->no_server, 1, memory_order_relaxed);
+    lb_worker_conn_gone(w, c);
+    if (w->n_free_conns < CONN_POOL_MAX) {
+        c->next = w->free_conns;
+        w->free_conns = c;
+        w->n_free_conns++;
+    } else {
+        free(c);
+    }
+}
+
+/* Starts a non-blocking connect to the server at pool index i. false when it failed at once. */
+static bool conn_connect_to(struct lb_conn *c, size_t i)
+{
+    struct lb_server *s = c->pool->srv[i];
+    int fd, rc;
+
+    balance_tried_add(&c->tried, i);
+    c->server = s;
+    atomic_fetch_add_explicit(&s->c.active, 1, memory_order_relaxed);
+    if (c->retries)
+        atomic_fetch_add_explicit(&s->c.retries, 1, memory_order_relaxed);
+    fd = socket(s->sa.u.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return false;
+    lb_net_tune(fd);
+    rc = connect(fd, &s->sa.u.sa, s->sa.len);
+    if (rc < 0 && errno != EINPROGRESS) {
+        close(fd);
+        return false;
+    }
+    side_open(c, &c->ss, fd);
+    struct timeval tv = ms_to_tv(c->pool->cfg->connect_timeout_ms);
+    event_add(&c->timer, &tv);
+    return true;
+}
+
+/* A connect failed (refused, timed out, unreachable): count it against the server. */
+static void conn_connect_failed(struct lb_conn *c)
+{
+    struct lb_server *s = c->server;
+    side_close(&c->ss, true);
+    event_del(&c->timer);
+    atomic_fetch_add_explicit(&s->c.connect_failures, 1, memory_order_relaxed);
+    if (s->health)
+        health_report_connect(s->health, false);
+    conn_unassign(c);
+    c->retries++;
+}
+
+/* Picks servers until a connect is under way: LB_END_NONE, or why the connection must end. */
+static enum lb_conn_end conn_connect_next(struct lb_conn *c)
+{
+    for (;;) {
+        int i = balance_pick(c->pool, c->bal, c->client_hash, &c->tried);
+        if (i < 0)
+            return LB_END_NO_SERVER;
+        if (conn_connect_to(c, (size_t)i))
+            return LB_END_NONE;
+        if (errno == EMFILE || errno == ENFILE || errno == ENOMEM || errno == ENOBUFS) {
+            conn_unassign(c); /* our own shortage, not the server's fault */
+            return LB_END_LOCAL_ERROR;
+        }
+        conn_connect_failed(c);
+    }
+}
+
+/* The server socket reported in while connecting: did the connect succeed? */
+static bool conn_connected(struct lb_conn *c)
+{
+    int err = 0;
+    socklen_t len = sizeof(err);
+    if (!c->ss.writable && !c->ss.readable)
+        return false;
+    if (getsockopt(c->ss.fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+        err = errno;
+    errno = err;
+    return err == 0 && c->ss.writable;
+}
+
+static void conn_arm_idle(struct lb_conn *c, uint64_t after_ms)
+{
+    struct timeval tv = ms_to_tv(after_ms);
+    event_add(&c->timer, &tv);
+}
+
+/* Moves bytes both ways; returns the next state. */
+static enum lb_conn_state conn_pump(struct lb_conn *c, enum lb_conn_end *end)
+{
+    struct lb_worker *w = c->w;
+    uint64_t moved_down = 0, moved_up = 0;
+    enum lb_flow_status down = lb_forward(&w->bufs, &c->down, &c->ss, &c->cs, &moved_down);
+    enum lb_flow_status up = down == LB_FLOW_ERROR
+                                 ? LB_FLOW_OPEN
+                                 : lb_forward(&w->bufs, &c->up, &c->cs, &c->ss, &moved_up);
+    if (moved_down)
+        atomic_fetch_add_explicit(&c->server->c.bytes_out, moved_down, memory_order_relaxed);
+    if (moved_up)
+        atomic_fetch_add_explicit(&c->server->c.bytes_in, moved_up, memory_order_relaxed);
+    if (moved_down || moved_up)
+        c->io_ms = now_ms(w);
+    if (down == LB_FLOW_ERROR || up == LB_FLOW_ERROR) {
+        /* Whichever socket failed, the reset is passed on to the other. */
+        if (c->cs.err == ENOMEM || c->ss.err == ENOMEM)
+            *end = LB_END_LOCAL_ERROR;
+        else
+            *end = c->cs.err ? LB_END_CLIENT_RESET : LB_END_SERVER_RESET;
+        return LB_CONN_CLOSED;
+    }
+    if (up == LB_FLOW_DONE && down == LB_FLOW_DONE) {
+        *end = LB_END_CLOSED;
+        return LB_CONN_CLOSED;
+    }
+    return up == LB_FLOW_DONE || down == LB_FLOW_DONE ? LB_CONN_HALF_CLOSED : LB_CONN_FORWARDING;
+}
+
+static void drive_connecting(struct lb_conn *c, enum lb_conn_event ev)
+{
+    if (ev == LB_CONN_EV_IO) {
+        if (!c->ss.writable && !c->ss.readable)
+            return; /* only the client stirred; its flags wait for forwarding */
+        if (!conn_connected(c)) {
+            conn_connect_failed(c);
+            ev = LB_CONN_EV_START;
+        }
+    } else if (ev == LB_CONN_EV_TIMER) {
+        conn_connect_failed(c);
+        ev = LB_CONN_EV_START;
+    }
+    if (ev == LB_CONN_EV_START) {
+        enum lb_conn_end end = conn_connect_next(c);
+        if (end != LB_END_NONE)
+            conn_finish(c, end, false);
+        return;
+    }
+    /* Connected. */
+    event_del(&c->timer);
+    atomic_fetch_add_explicit(&c->server->c.total, 1, memory_order_relaxed);
+    if (c->server->health)
+        health_report_connect(c->server->health, true);
+    c->state = LB_CONN_FORWARDING;
+    c->io_ms = now_ms(c->w);
+    if (c->pool->cfg->idle_timeout_ms)
+        conn_arm_idle(c, c->pool->cfg->idle_timeout_ms);
+    conn_drive(c, LB_CONN_EV_IO);
+}
+
+static void drive_forwarding(struct lb_conn *c, enum lb_conn_event ev)
+{
+    enum lb_conn_end end = LB_END_NONE;
+    enum lb_conn_state next;
+
+    if (ev == LB_CONN_EV_TIMER) {
+        uint64_t idle = c->pool->cfg->idle_timeout_ms, quiet = now_ms(c->w) - c->io_ms;
+        if (quiet >= idle) {
+            conn_finish(c, LB_END_IDLE_TIMEOUT, false);
+            return;
+        }
+        conn_arm_idle(c, idle - quiet);
+        return;
+    }
+    next = conn_pump(c, &end);
+    if (next == LB_CONN_CLOSED)
+        conn_finish(c, end, end != LB_END_CLOSED);
+    else
+        c->state = next;
+}
+
+static void conn_drive(struct lb_conn *c, enum lb_conn_event ev)
+{
+    if (ev == LB_CONN_EV_KILL && c->state != LB_CONN_CLOSED) {
+        conn_finish(c, c->end, true);
+        return;
+    }
+    switch (c->state) {
+    case LB_CONN_CONNECTING:
+        drive_connecting(c, ev);
+        break;
+    case LB_CONN_FORWARDING:
+    case LB_CONN_HALF_CLOSED:
+        drive_forwarding(c, ev);
+        break;
+    case LB_CONN_CLOSED:
+        break;
+    }
+}
+
+void lb_conn_kill(struct lb_conn *c, enum lb_conn_end why)
+{
+    c->end = why;
+    conn_drive(c, LB_CONN_EV_KILL);
+}
+
+void lb_conn_accept(struct lb_worker *w, struct lb_wlisten *l, int fd, const struct sockaddr *peer,
+                    socklen_t peer_len)
+{
+    struct lb_wview *wv = w->cur;
+    const struct lb_view_front *vf = &wv->view->fronts[l->front];
+    struct lb_conn *c = conn_alloc(w);
+
+    if (!c) {
+        lb_net_close_reset(fd);
+        return;
+    }
+    c->w = w;
+    c->front = vf->front;
+    c->pool = &wv->view->pools[vf->pool];
+    c->bal = &wv->bal[vf->pool];
+    c->state = LB_CONN_CONNECTING;
+    c->start_ms = now_ms(w);
+    memcpy(&c->peer, peer, peer_len < sizeof(c->peer) ? peer_len : sizeof(c->peer));
+    c->client_hash = lb_net_addr_hash(peer);
+    lb_net_tune(fd);
+    side_open(c, &c->cs, fd);
+    evtimer_assign(&c->timer, w->base, timer_cb, c);
+    atomic_fetch_add_explicit(&c->front->active, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&c->front->total, 1, memory_order_relaxed);
+    lb_worker_conn_added(w, c, wv);
+    conn_drive(c, LB_CONN_EV_START);
+}

@@ -1,0 +1,70 @@
+/* Moving bytes one way between two sockets, with back-pressure and half-close.
+ *
+ * A connection has two flows (client->server "up", server->client "down"). A flow reads from
+ * its source only while its buffer has room, so a slow reader stops the writer instead of
+ * growing memory; the buffer exists only while bytes are in flight, so an idle connection holds
+ * none. Sockets are registered edge-triggered: a side's readable/writable flags are set by the
+ * event and cleared here on EAGAIN. This file is the one place a zero-copy (splice) path plugs
+ * in. */
+#ifndef K3LB_LB_FORWARD_H
+#define K3LB_LB_FORWARD_H
+
+#include <event2/event_struct.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* One socket of a connection. */
+struct lb_side {
+    int fd;          /* -1 when closed */
+    struct event ev; /* EV_READ|EV_WRITE|EV_ET|EV_PERSIST */
+    bool readable;   /* an edge said data (or EOF) is waiting; cleared on EAGAIN */
+    bool writable;   /* an edge said there is send room; cleared on EAGAIN */
+    bool eof;        /* the peer sent FIN: nothing more to read */
+    bool shut;       /* we sent FIN (shutdown SHUT_WR) to this peer */
+    int err;         /* errno of the failure on this socket, 0 if none */
+};
+
+/* A buffer in flight. */
+struct lb_buf {
+    struct lb_buf *next; /* free list link */
+    uint32_t head;       /* first unsent byte */
+    uint32_t tail;       /* end of received bytes */
+    uint32_t size;       /* bytes in data (the pool size when it was made) */
+    char data[];
+};
+
+/* A worker's buffers; one pool per worker, no locks. */
+struct lb_bufpool {
+    struct lb_buf *free; /* buffers ready for reuse */
+    size_t n_free;       /* how many */
+    size_t max_free;     /* kept at most; the rest go back to malloc */
+    size_t size;         /* data bytes per buffer */
+    size_t in_use;       /* buffers held by flows, for metrics */
+};
+
+/* One direction. */
+struct lb_flow {
+    struct lb_buf *buf; /* NULL while nothing is in flight */
+    uint64_t bytes;     /* bytes delivered to the destination */
+    bool done;          /* source hit EOF and the FIN was passed on */
+};
+
+enum lb_flow_status {
+    LB_FLOW_OPEN = 0, /* more may come */
+    LB_FLOW_DONE,     /* finished: EOF read and FIN sent */
+    LB_FLOW_ERROR,    /* a socket failed (reset, broken pipe); its err says how */
+};
+
+void lb_bufpool_init(struct lb_bufpool *p, size_t size, size_t max_free);
+void lb_bufpool_drain(struct lb_bufpool *p);
+
+/* Moves what it can from src to dst without blocking. moved is increased by the bytes
+ * delivered this call. */
+enum lb_flow_status lb_forward(struct lb_bufpool *pool, struct lb_flow *f, struct lb_side *src,
+                               struct lb_side *dst, uint64_t *moved);
+
+/* Gives a flow's buffer back (connection closing). */
+void lb_flow_release(struct lb_bufpool *pool, struct lb_flow *f);
+
+#endif

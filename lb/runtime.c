@@ -1,0 +1,372 @@
+/* Main-thread orchestration of listeners, servers, views and workers. */
+#include "runtime.h"
+
+#include "config/config.h"
+#include "config/value.h"
+#include "health/health.h"
+#include "lb/log.h"
+#include "mailbox.h"
+#include "net.h"
+#include "server.h"
+#include "worker.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define LISTEN_BACKLOG 4096
+
+struct lb_runtime {
+    struct event_base *base;    /* main loop */
+    struct lb_view *view;       /* current view (one reference) */
+    uint64_t generation;        /* of the last view built */
+    struct lb_worker **workers; /* running workers */
+    unsigned n_workers;
+    struct lb_mailbox mbox; /* reports from workers */
+    bool mbox_ready;        /* mbox was set up */
+    struct health *health;  /* probes */
+    /* Registries: the live objects of the current view, found again by identity on reload. */
+    struct lb_server **servers; /* by backend name + address */
+    size_t n_servers;
+    struct lb_front **fronts; /* by name */
+    size_t n_fronts;
+    struct lb_listen **listens; /* by address */
+    size_t n_listens;
+};
+
+static void *zalloc(size_t n, size_t size)
+{
+    void *p = calloc(n ? n : 1, size);
+    if (!p)
+        abort();
+    return p;
+}
+
+static void *grow(void *p, size_t n, size_t size)
+{
+    p = realloc(p, (n ? n : 1) * size);
+    if (!p)
+        abort();
+    return p;
+}
+
+/* ---- listening sockets ---------------------------------------------------------------------- */
+
+static struct lb_listen *find_listen(struct lb_runtime *rt, const struct config_addr *a)
+{
+    for (size_t i = 0; i < rt->n_listens; i++)
+        if (strcmp(rt->listens[i]->addr.text, a->text) == 0)
+            return rt->listens[i];
+    return NULL;
+}
+
+/* SO_REUSEPORT would let a second k3lb (or anything run by the same user) share the port
+ * silently; one plain bind first turns that into a clear "address in use". */
+static int probe_free(const struct config_addr *a, char *err, size_t errlen)
+{
+    int fd = lb_net_listen(a, false, 1, err, errlen);
+    if (fd < 0)
+        return -1;
+    close(fd);
+    return 0;
+}
+
+static struct lb_listen *open_listen(struct lb_runtime *rt, const struct config_addr *a, char *err,
+                                     size_t errlen)
+{
+    struct lb_listen *l = calloc(1, sizeof(*l));
+    if (!l)
+        abort();
+    config_addr_copy(&l->addr, a);
+    l->n_fds = rt->n_workers;
+    l->fds = grow(NULL, l->n_fds, sizeof(int));
+    for (size_t i = 0; i < l->n_fds; i++)
+        l->fds[i] = -1;
+    l->refs = 1;
+    if (probe_free(a, err, errlen) < 0)
+        goto fail;
+    for (size_t i = 0; i < l->n_fds; i++)
+        if ((l->fds[i] = lb_net_listen(a, true, LISTEN_BACKLOG, err, errlen)) < 0)
+            goto fail;
+    return l;
+fail:
+    lb_listen_unref(l);
+    return NULL;
+}
+
+/* ---- views ---------------------------------------------------------------------------------- */
+
+static struct lb_front *get_front(struct lb_runtime *rt, const char *name, struct lb_front **next,
+                                  size_t *n_next)
+{
+    struct lb_front *f = NULL;
+    for (size_t i = 0; i < rt->n_fronts && !f; i++)
+        if (strcmp(rt->fronts[i]->name, name) == 0)
+            f = rt->fronts[i];
+    if (!f) {
+        f = calloc(1, sizeof(*f));
+        if (!f || !(f->name = strdup(name)))
+            abort();
+    }
+    f->refs++;
+    next[(*n_next)++] = f;
+    return f;
+}
+
+static struct lb_server *get_server(struct lb_runtime *rt, const struct config_backend *b,
+                                    const struct config_server *cs, struct lb_server **next,
+                                    size_t *n_next)
+{
+    struct lb_server *s = NULL;
+    for (size_t i = 0; i < rt->n_servers && !s; i++)
+        if (strcmp(rt->servers[i]->backend, b->name) == 0 &&
+            strcmp(rt->servers[i]->address, cs->address.text) == 0)
+            s = lb_server_ref(rt->servers[i]);
+    if (s)
+        lb_server_configure(s, cs, &b->health);
+    else
+        s = lb_server_new(b->name, cs, &b->health, rt->health);
+    next[(*n_next)++] = lb_server_ref(s);
+    return s;
+}
+
+static size_t count_servers(const struct config *cfg)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < cfg->n_backends; i++)
+        n += cfg->backends[i].n_servers;
+    return n;
+}
+
+static size_t count_listens(const struct config *cfg)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < cfg->n_frontends; i++)
+        n += cfg->frontends[i].n_listen;
+    return n;
+}
+
+static void build_pools(struct lb_runtime *rt, struct lb_view *v, struct lb_server **servers,
+                        size_t *n_servers)
+{
+    const struct config *cfg = v->cfg;
+    v->n_pools = cfg->n_backends;
+    v->pools = zalloc(v->n_pools, sizeof(*v->pools));
+    for (size_t b = 0; b < cfg->n_backends; b++) {
+        const struct config_backend *cb = &cfg->backends[b];
+        struct lb_pool *p = &v->pools[b];
+        p->cfg = cb;
+        p->balance = cb->balance;
+        p->n = cb->n_servers;
+        p->srv = grow(NULL, p->n, sizeof(*p->srv));
+        for (size_t i = 0; i < cb->n_servers; i++)
+            p->srv[i] = get_server(rt, cb, &cb->servers[i], servers, n_servers);
+    }
+}
+
+/* Opens what is new and references what is kept; on error releases what it took. */
+static int build_fronts(struct lb_runtime *rt, struct lb_view *v, struct lb_front **fronts,
+                        size_t *n_fronts, struct lb_listen **listens, size_t *n_listens, char *err,
+                        size_t errlen)
+{
+    const struct config *cfg = v->cfg;
+    v->fronts = zalloc(cfg->n_frontends, sizeof(*v->fronts));
+    for (size_t i = 0; i < cfg->n_frontends; i++) {
+        const struct config_frontend *cf = &cfg->frontends[i];
+        struct lb_view_front *vf = &v->fronts[i];
+        vf->cfg = cf;
+        vf->pool = cf->backend_index;
+        vf->front = get_front(rt, cf->name, fronts, n_fronts);
+        vf->listen = grow(NULL, cf->n_listen, sizeof(*vf->listen));
+        v->n_fronts = i + 1;
+        for (size_t j = 0; j < cf->n_listen; j++) {
+            struct lb_listen *l = find_listen(rt, &cf->listen[j]);
+            if (l)
+                l->refs++;
+            else if (!(l = open_listen(rt, &cf->listen[j], err, errlen)))
+                return -1;
+            vf->listen[vf->n_listen++] = l;
+            l->refs++;
+            listens[(*n_listens)++] = l;
+        }
+    }
+    return 0;
+}
+
+static void release_registry(struct lb_runtime *rt)
+{
+    for (size_t i = 0; i < rt->n_servers; i++)
+        lb_server_unref(rt->servers[i]);
+    for (size_t i = 0; i < rt->n_fronts; i++)
+        lb_front_unref(rt->fronts[i]);
+    for (size_t i = 0; i < rt->n_listens; i++)
+        lb_listen_unref(rt->listens[i]);
+    free(rt->servers);
+    free(rt->fronts);
+    free(rt->listens);
+}
+
+/* Builds a view for cfg and makes it current: the new registries replace the old ones, whose
+ * leftovers live on only in older views (until their connections end). */
+static int install(struct lb_runtime *rt, struct config *cfg, char *err, size_t errlen)
+{
+    struct lb_view *v = zalloc(1, sizeof(*v));
+    size_t n_servers = 0, n_fronts = 0, n_listens = 0;
+    struct lb_server **servers = grow(NULL, count_servers(cfg), sizeof(*servers));
+    struct lb_front **fronts = grow(NULL, cfg->n_frontends, sizeof(*fronts));
+    struct lb_listen **listens = grow(NULL, count_listens(cfg), sizeof(*listens));
+
+    atomic_init(&v->refs, 1);
+    v->cfg = config_ref(cfg);
+    v->generation = ++rt->generation;
+    if (build_fronts(rt, v, fronts, &n_fronts, listens, &n_listens, err, errlen) < 0) {
+        for (size_t i = 0; i < n_fronts; i++)
+            lb_front_unref(fronts[i]);
+        for (size_t i = 0; i < n_listens; i++)
+            lb_listen_unref(listens[i]);
+        free(fronts);
+        free(listens);
+        free(servers);
+        lb_view_free(v);
+        return -1;
+    }
+    build_pools(rt, v, servers, &n_servers);
+    release_registry(rt);
+    rt->servers = servers;
+    rt->n_servers = n_servers;
+    rt->fronts = fronts;
+    rt->n_fronts = n_fronts;
+    rt->listens = listens;
+    rt->n_listens = n_listens;
+    for (unsigned i = 0; i < rt->n_workers; i++)
+        lb_worker_post(rt->workers[i], LB_WORKER_VIEW, lb_view_ref(v));
+    if (rt->view && lb_view_unref(rt->view))
+        lb_view_free(rt->view);
+    rt->view = v;
+    return 0;
+}
+
+/* ---- events from workers and health --------------------------------------------------------- */
+
+static void on_report(void *arg, int type, void *ptr)
+{
+    (void)arg;
+    if (type == LB_REPORT_VIEW_FREE)
+        lb_view_free(ptr);
+}
+
+static void on_health_change(void *arg, struct health_target *t, bool up)
+{
+    struct lb_runtime *rt = arg;
+    if (up || health_on_down(t) != CONFIG_ON_DOWN_CLOSE)
+        return;
+    for (unsigned i = 0; i < rt->n_workers; i++)
+        lb_worker_post(rt->workers[i], LB_WORKER_CLOSE_SERVER, health_target_owner(t));
+}
+
+/* ---- life cycle ----------------------------------------------------------------------------- */
+
+static unsigned worker_count(const struct config *cfg)
+{
+    long cpus;
+    if (cfg->workers)
+        return cfg->workers;
+    cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    return cpus > 0 ? (unsigned)cpus : 1;
+}
+
+struct lb_runtime *lb_runtime_new(struct event_base *base, struct config *cfg, char *err,
+                                  size_t errlen)
+{
+    struct lb_runtime *rt = calloc(1, sizeof(*rt));
+    if (!rt)
+        abort();
+    rt->base = base;
+    rt->n_workers = worker_count(cfg);
+    rt->mbox_ready = lb_mailbox_init(&rt->mbox, base, on_report, rt) == 0;
+    if (!rt->mbox_ready || !(rt->health = health_new(base, on_health_change, rt))) {
+        snprintf(err, errlen, "cannot set up the event loop: %s", strerror(errno));
+        goto fail;
+    }
+    rt->workers = grow(NULL, rt->n_workers, sizeof(*rt->workers));
+    for (unsigned i = 0; i < rt->n_workers; i++) {
+        rt->workers[i] = lb_worker_new(i, &rt->mbox);
+        if (!rt->workers[i]) {
+            snprintf(err, errlen, "cannot create worker %u", i);
+            rt->n_workers = i;
+            goto fail;
+        }
+    }
+    if (install(rt, cfg, err, errlen) < 0)
+        goto fail;
+    for (unsigned i = 0; i < rt->n_workers; i++)
+        if (lb_worker_start(rt->workers[i]) != 0) {
+            snprintf(err, errlen, "cannot start worker thread %u", i);
+            goto fail;
+        }
+    log_info("started", "%u worker%s, %zu frontend%s, %zu backend%s", rt->n_workers,
+             rt->n_workers == 1 ? "" : "s", cfg->n_frontends, cfg->n_frontends == 1 ? "" : "s",
+             cfg->n_backends, cfg->n_backends == 1 ? "" : "s");
+    return rt;
+fail:
+    lb_runtime_free(rt);
+    return NULL;
+}
+
+int lb_runtime_apply(struct lb_runtime *rt, struct config *cfg, char *err, size_t errlen)
+{
+    char why[128];
+    if (config_needs_restart(rt->view->cfg, cfg, why, sizeof(why))) {
+        snprintf(err, errlen, "%s changed: only a restart can apply it", why);
+        return -1;
+    }
+    return install(rt, cfg, err, errlen);
+}
+
+void lb_runtime_stop_accepting(struct lb_runtime *rt)
+{
+    for (unsigned i = 0; i < rt->n_workers; i++)
+        lb_worker_post(rt->workers[i], LB_WORKER_STOP_ACCEPT, NULL);
+    /* Take the sockets out of LISTEN at once so that new clients are refused instead of
+     * waiting in the backlog; the fds stay valid for the workers until the views go. */
+    for (size_t i = 0; i < rt->n_listens; i++)
+        for (size_t j = 0; j < rt->listens[i]->n_fds; j++)
+            shutdown(rt->listens[i]->fds[j], SHUT_RD);
+}
+
+uint64_t lb_runtime_active(const struct lb_runtime *rt)
+{
+    uint64_t n = 0;
+    for (size_t i = 0; i < rt->n_fronts; i++)
+        n += atomic_load(&rt->fronts[i]->active);
+    return n;
+}
+
+void lb_runtime_free(struct lb_runtime *rt)
+{
+    for (unsigned i = 0; i < rt->n_workers; i++)
+        lb_worker_post(rt->workers[i], LB_WORKER_EXIT, NULL);
+    for (unsigned i = 0; i < rt->n_workers; i++)
+        lb_worker_join_free(rt->workers[i]);
+    free(rt->workers);
+    if (rt->mbox_ready)
+        lb_mailbox_close(&rt->mbox); /* frees the views the workers gave back */
+    if (rt->view && lb_view_unref(rt->view))
+        lb_view_free(rt->view);
+    release_registry(rt);
+    health_free(rt->health);
+    free(rt);
+}
+
+const struct lb_view *lb_runtime_view(const struct lb_runtime *rt)
+{
+    return rt->view;
+}
+unsigned lb_runtime_workers(const struct lb_runtime *rt)
+{
+    return rt->n_workers;
+}

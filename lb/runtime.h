@@ -1,0 +1,36 @@
+/* The balancer as a whole, driven from the main thread: listening sockets, live servers,
+ * the current view, the workers and the health engine. Turns a config snapshot into a view and
+ * hands it to the workers; later snapshots (reload) reuse what they can. */
+#ifndef K3LB_LB_RUNTIME_H
+#define K3LB_LB_RUNTIME_H
+
+#include "config/config-t.h"
+#include "view.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct event_base;
+struct lb_runtime;
+
+/* Binds every listen address, creates servers and health probes, starts the workers. On error
+ * nothing is left running and err says why. Takes its own reference to cfg. */
+struct lb_runtime *lb_runtime_new(struct event_base *base, struct config *cfg, char *err,
+                                  size_t errlen);
+/* Swaps in a new snapshot (reload). Keeps listening sockets whose address is unchanged, opens
+ * new ones, lets removed ones go; servers keep their live state by backend and address. On
+ * error the old config keeps serving. */
+int lb_runtime_apply(struct lb_runtime *rt, struct config *cfg, char *err, size_t errlen);
+
+/* Stops accepting: new clients are refused; open connections go on. */
+void lb_runtime_stop_accepting(struct lb_runtime *rt);
+/* Open client connections over all frontends. */
+uint64_t lb_runtime_active(const struct lb_runtime *rt);
+/* Closes every connection, stops the workers, frees everything. */
+void lb_runtime_free(struct lb_runtime *rt);
+
+/* Current view, for status rendering (main thread; valid until the next apply). */
+const struct lb_view *lb_runtime_view(const struct lb_runtime *rt);
+unsigned lb_runtime_workers(const struct lb_runtime *rt);
+
+#endif

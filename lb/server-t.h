@@ -1,0 +1,47 @@
+/* Live state of one server: what the snapshot cannot say (is it up, drained, how busy). Shared
+ * by all workers, the health engine and the admin API; counters are atomics so the data path
+ * takes no lock. Lives across reloads while the server stays in the config (matched by backend
+ * name and address). */
+#ifndef K3LB_LB_SERVER_T_H
+#define K3LB_LB_SERVER_T_H
+
+#include "lb/net.h"
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct health_target;
+
+/* What an operator (or the config) says about a server, apart from its health. */
+enum lb_admin_state {
+    LB_ADMIN_READY = 0, /* in rotation */
+    LB_ADMIN_DRAIN,     /* no new connections; open ones finish */
+    LB_ADMIN_MAINT,     /* out of rotation and not probed */
+};
+
+/* Counters. Totals only grow; "active" rises and falls. */
+struct lb_server_counters {
+    atomic_uint_fast64_t active;           /* connections assigned now */
+    atomic_uint_fast64_t total;            /* connections ever assigned (connected) */
+    atomic_uint_fast64_t connect_failures; /* connects refused or timed out */
+    atomic_uint_fast64_t retries;          /* connections moved here after another failed */
+    atomic_uint_fast64_t bytes_in;         /* client -> server */
+    atomic_uint_fast64_t bytes_out;        /* server -> client */
+};
+
+struct lb_server {
+    atomic_int refs;              /* views and the registry holding it */
+    char *backend;                /* name of its backend */
+    char *address;                /* as configured, e.g. "10.0.0.11:6443" */
+    struct lb_sockaddr sa;        /* resolved; len 0 if the name did not resolve */
+    uint64_t key_hash;            /* hash of the address, for source balancing */
+    unsigned id;                  /* process-unique, never reused */
+    atomic_bool backup;           /* only used when no normal server is usable */
+    atomic_uint weight;           /* current weight, 0..256 */
+    atomic_int admin;             /* enum lb_admin_state */
+    struct health_target *health; /* probes and up/down; owned */
+    struct lb_server_counters c;  /* counters */
+};
+
+#endif

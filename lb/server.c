@@ -1,0 +1,79 @@
+/* Live server objects. Created and freed on the main thread; workers only touch atomics. */
+#include "server.h"
+
+#include "config/config-t.h"
+#include "lb/log.h"
+
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *const lb_admin_state_names[] = {"ready", "drain", "maint", NULL};
+
+static atomic_uint next_id;
+
+struct lb_server *lb_server_new(const char *backend, const struct config_server *cfg,
+                                const struct config_health *hc, struct health *engine)
+{
+    struct lb_server *s = calloc(1, sizeof(*s));
+    char label[512];
+    int rc;
+
+    if (!s)
+        abort();
+    atomic_init(&s->refs, 1);
+    s->backend = strdup(backend);
+    s->address = strdup(cfg->address.text);
+    if (!s->backend || !s->address)
+        abort();
+    s->id = atomic_fetch_add(&next_id, 1);
+    s->key_hash = lb_hash(s->address, strlen(s->address), 0x6b336c62);
+    rc = lb_net_resolve(&cfg->address, &s->sa);
+    if (rc != 0) {
+        s->sa.len = 0;
+        log_warn("server_unresolved", "%s/%s: cannot resolve: %s; kept out of rotation", backend,
+                 s->address, gai_strerror(rc));
+    }
+    lb_server_configure(s, cfg, NULL);
+    snprintf(label, sizeof(label), "%s/%s", backend, s->address);
+    if (engine)
+        s->health = health_target_new(engine, label, hc, &s->sa, s);
+    return s;
+}
+
+void lb_server_configure(struct lb_server *s, const struct config_server *cfg,
+                         const struct config_health *hc)
+{
+    atomic_store(&s->weight, cfg->weight);
+    atomic_store(&s->backup, cfg->backup);
+    if (hc && s->health)
+        health_target_configure(s->health, hc);
+}
+
+struct lb_server *lb_server_ref(struct lb_server *s)
+{
+    atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
+    return s;
+}
+
+void lb_server_unref(struct lb_server *s)
+{
+    if (!s || atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    if (s->health)
+        health_target_free(s->health);
+    free(s->backend);
+    free(s->address);
+    free(s);
+}
+
+const char *lb_server_state_name(const struct lb_server *s)
+{
+    int admin = atomic_load(&s->admin);
+    if (admin == LB_ADMIN_MAINT)
+        return "maint";
+    if (admin == LB_ADMIN_DRAIN)
+        return "drain";
+    return lb_server_up(s) ? "up" : "down";
+}

@@ -1,0 +1,46 @@
+/* Live server state: creation, references and the "may it take a new connection" test. */
+#ifndef K3LB_LB_SERVER_H
+#define K3LB_LB_SERVER_H
+
+#include "server-t.h"
+
+#include "health/health.h"
+
+struct health;
+struct config_server;
+struct config_health;
+
+extern const char *const lb_admin_state_names[];
+
+/* Main thread: resolves the address and starts health probing (engine may be NULL in tests:
+ * then the server is always up). */
+struct lb_server *lb_server_new(const char *backend, const struct config_server *cfg,
+                                const struct config_health *hc, struct health *engine);
+/* Applies a reloaded config entry (weight, backup, health parameters). */
+void lb_server_configure(struct lb_server *s, const struct config_server *cfg,
+                         const struct config_health *hc);
+struct lb_server *lb_server_ref(struct lb_server *s);
+/* Main thread only: the last reference stops the probes. */
+void lb_server_unref(struct lb_server *s);
+
+static inline bool lb_server_up(const struct lb_server *s)
+{
+    return s->sa.len && (!s->health || health_is_up(s->health));
+}
+
+/* May take a new connection: ready, healthy and weighted. */
+static inline bool lb_server_usable(const struct lb_server *s)
+{
+    return atomic_load_explicit(&s->admin, memory_order_relaxed) == LB_ADMIN_READY &&
+           atomic_load_explicit(&s->weight, memory_order_relaxed) > 0 && lb_server_up(s);
+}
+
+static inline uint64_t lb_server_active(const struct lb_server *s)
+{
+    return atomic_load_explicit(&s->c.active, memory_order_relaxed);
+}
+
+/* "up", "down", "drain" or "maint": the state /status shows. */
+const char *lb_server_state_name(const struct lb_server *s);
+
+#endif

@@ -1,0 +1,80 @@
+/* GET /status rendering. Numbers are read from atomics without a lock: each value is exact,
+ * the set is a moment's picture, which is what a status page needs. */
+#include "status.h"
+
+#include "config/config.h"
+#include "health/health.h"
+#include "server.h"
+
+static cJSON *front_json(const struct lb_view_front *vf)
+{
+    cJSON *o = cJSON_CreateObject(), *listen = cJSON_AddArrayToObject(o, "listen");
+    cJSON_AddStringToObject(o, "name", vf->cfg->name);
+    for (size_t i = 0; i < vf->cfg->n_listen; i++)
+        cJSON_AddItemToArray(listen, cJSON_CreateString(vf->cfg->listen[i].text));
+    cJSON_AddStringToObject(o, "backend", vf->cfg->backend);
+    cJSON_AddNumberToObject(o, "connections_active", (double)atomic_load(&vf->front->active));
+    cJSON_AddNumberToObject(o, "connections_total", (double)atomic_load(&vf->front->total));
+    cJSON_AddNumberToObject(o, "no_server", (double)atomic_load(&vf->front->no_server));
+    return o;
+}
+
+static cJSON *check_json(const struct health_target *t)
+{
+    struct health_status st;
+    cJSON *o = cJSON_CreateObject();
+    health_target_status(t, &st);
+    cJSON_AddStringToObject(o, "kind", st.kind);
+    cJSON_AddStringToObject(o, "result", health_result_names[st.result]);
+    cJSON_AddStringToObject(o, "detail", st.detail);
+    cJSON_AddNumberToObject(o, "latency_ms", st.latency_ms);
+    cJSON_AddNumberToObject(o, "since_s", (double)st.since_ms / 1000.0);
+    cJSON_AddNumberToObject(o, "checks", (double)st.checks);
+    cJSON_AddNumberToObject(o, "transitions", (double)st.transitions);
+    return o;
+}
+
+static cJSON *server_json(const struct lb_server *s)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "address", s->address);
+    cJSON_AddStringToObject(o, "state", lb_server_state_name(s));
+    cJSON_AddNumberToObject(o, "weight", atomic_load(&s->weight));
+    cJSON_AddBoolToObject(o, "backup", atomic_load(&s->backup));
+    cJSON_AddNumberToObject(o, "connections_active", (double)atomic_load(&s->c.active));
+    cJSON_AddNumberToObject(o, "connections_total", (double)atomic_load(&s->c.total));
+    cJSON_AddNumberToObject(o, "connect_failures", (double)atomic_load(&s->c.connect_failures));
+    cJSON_AddNumberToObject(o, "retries", (double)atomic_load(&s->c.retries));
+    cJSON_AddNumberToObject(o, "bytes_in", (double)atomic_load(&s->c.bytes_in));
+    cJSON_AddNumberToObject(o, "bytes_out", (double)atomic_load(&s->c.bytes_out));
+    if (s->health)
+        cJSON_AddItemToObject(o, "check", check_json(s->health));
+    return o;
+}
+
+static cJSON *pool_json(const struct lb_pool *p)
+{
+    cJSON *o = cJSON_CreateObject(), *servers;
+    cJSON_AddStringToObject(o, "name", p->cfg->name);
+    cJSON_AddStringToObject(o, "balance", config_balance_names[p->balance]);
+    servers = cJSON_AddArrayToObject(o, "servers");
+    for (size_t i = 0; i < p->n; i++)
+        cJSON_AddItemToArray(servers, server_json(p->srv[i]));
+    return o;
+}
+
+cJSON *lb_status_json(const struct lb_runtime *rt)
+{
+    const struct lb_view *v = lb_runtime_view(rt);
+    cJSON *root = cJSON_CreateObject(), *fronts, *backs;
+    cJSON_AddStringToObject(root, "version", K3LB_VERSION);
+    cJSON_AddStringToObject(root, "config", v->cfg->source);
+    cJSON_AddNumberToObject(root, "workers", lb_runtime_workers(rt));
+    fronts = cJSON_AddArrayToObject(root, "frontends");
+    for (size_t i = 0; i < v->n_fronts; i++)
+        cJSON_AddItemToArray(fronts, front_json(&v->fronts[i]));
+    backs = cJSON_AddArrayToObject(root, "backends");
+    for (size_t i = 0; i < v->n_pools; i++)
+        cJSON_AddItemToArray(backs, pool_json(&v->pools[i]));
+    return root;
+}

@@ -1,0 +1,318 @@
+/* Worker thread: accepts on its own sockets, runs its connections, follows view changes. */
+#include "worker.h"
+
+#include "conn.h"
+#include "lb/log.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Accepts per readiness event: bounded so one busy listener cannot starve the others. */
+#define ACCEPT_BATCH 64
+/* Pause after running out of file descriptors, instead of spinning on a ready listener. */
+#define ACCEPT_PAUSE_MS 100
+/* Forwarding buffers kept for reuse per worker. */
+#define BUF_POOL_MAX 256
+
+static void set_accepting(struct lb_worker *w, bool on)
+{
+    for (size_t i = 0; i < w->n_listens; i++) {
+        if (on)
+            event_add(&w->listens[i]->ev, NULL);
+        else
+            event_del(&w->listens[i]->ev);
+    }
+    w->accepting = on;
+}
+
+static void accept_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct lb_worker *w = arg;
+    (void)fd;
+    (void)what;
+    if (w->cur)
+        set_accepting(w, true);
+}
+
+static void accept_pause(struct lb_worker *w, int err)
+{
+    struct timeval tv = {0, ACCEPT_PAUSE_MS * 1000};
+    log_warn("accept_paused", "worker %u: accept failed (%s); pausing %d ms", w->id, strerror(err),
+             ACCEPT_PAUSE_MS);
+    set_accepting(w, false);
+    event_add(w->accept_pause, &tv);
+}
+
+static void accept_cb(evutil_socket_t lfd, short what, void *arg)
+{
+    struct lb_wlisten *l = arg;
+    struct lb_worker *w = l->w;
+    (void)what;
+    for (int i = 0; i < ACCEPT_BATCH && w->accepting; i++) {
+        struct sockaddr_storage peer;
+        socklen_t len = sizeof(peer);
+        int fd = accept4(lfd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd >= 0) {
+            lb_conn_accept(w, l, fd, (struct sockaddr *)&peer, len);
+            continue;
+        }
+        if (errno == EAGAIN || errno == EWOULDBLOCK)
+            return;
+        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+            accept_pause(w, errno);
+            return;
+        }
+        /* ECONNABORTED, EPERM (firewall), EINTR: that one client is gone; go on. */
+    }
+}
+
+static struct lb_wlisten *find_listen(struct lb_worker *w, int fd)
+{
+    for (size_t i = 0; i < w->n_listens; i++)
+        if (w->listens[i]->fd == fd)
+            return w->listens[i];
+    return NULL;
+}
+
+/* Makes the worker's accept events match the view: keeps sockets present in both, arms new
+ * ones, drops the rest (their fds belong to the main thread, which closes them later). */
+static void sync_listens(struct lb_worker *w, struct lb_view *v)
+{
+    struct lb_wlisten **next = NULL;
+    size_t n = 0, cap = 0;
+
+    for (size_t f = 0; f < v->n_fronts; f++) {
+        for (size_t j = 0; j < v->fronts[f].n_listen; j++) {
+            int fd = v->fronts[f].listen[j]->fds[w->id];
+            struct lb_wlisten *l = find_listen(w, fd);
+            if (!l) {
+                l = calloc(1, sizeof(*l));
+                if (!l)
+                    abort();
+                l->w = w;
+                event_assign(&l->ev, w->base, fd, EV_READ | EV_PERSIST, accept_cb, l);
+                if (w->accepting)
+                    event_add(&l->ev, NULL);
+            }
+            l->fd = fd;
+            l->front = f;
+            if (n == cap) {
+                cap = cap ? cap * 2 : 8;
+                next = realloc(next, cap * sizeof(*next));
+                if (!next)
+                    abort();
+            }
+            next[n++] = l;
+        }
+    }
+    for (size_t i = 0; i < w->n_listens; i++) {
+        bool kept = false;
+        for (size_t k = 0; k < n && !kept; k++)
+            kept = next[k] == w->listens[i];
+        if (!kept) {
+            event_del(&w->listens[i]->ev);
+            free(w->listens[i]);
+        }
+    }
+    free(w->listens);
+    w->listens = next;
+    w->n_listens = n;
+}
+
+static void wview_release(struct lb_worker *w, struct lb_wview *wv)
+{
+    for (size_t i = 0; i < wv->view->n_pools; i++)
+        balance_state_free(&wv->bal[i]);
+    free(wv->bal);
+    if (lb_view_unref(wv->view))
+        lb_mailbox_post(w->main_mbox, LB_REPORT_VIEW_FREE, wv->view);
+    free(wv);
+}
+
+static uint64_t next_seed(struct lb_worker *w)
+{
+    w->rng ^= w->rng << 13;
+    w->rng ^= w->rng >> 7;
+    w->rng ^= w->rng << 17;
+    return w->rng;
+}
+
+static void adopt_view(struct lb_worker *w, struct lb_view *v)
+{
+    struct lb_wview *wv = calloc(1, sizeof(*wv)), *old = w->cur;
+    if (!wv)
+        abort();
+    wv->view = v;
+    wv->bal = calloc(v->n_pools ? v->n_pools : 1, sizeof(*wv->bal));
+    if (!wv->bal)
+        abort();
+    for (size_t i = 0; i < v->n_pools; i++)
+        balance_state_init(&wv->bal[i], v->pools[i].n, next_seed(w));
+    if (w->bufs.size != v->cfg->buffer_size) {
+        lb_bufpool_drain(&w->bufs);
+        w->bufs.size = v->cfg->buffer_size;
+    }
+    w->cur = wv;
+    sync_listens(w, v);
+    if (!old)
+        return;
+    if (old->conns == 0) {
+        wview_release(w, old);
+    } else {
+        old->next = w->retired;
+        w->retired = old;
+    }
+}
+
+static void close_server_conns(struct lb_worker *w, const void *server)
+{
+    struct lb_conn *c = w->conns;
+    while (c) {
+        struct lb_conn *next = c->next; /* killing c unlinks it */
+        if (c->server == server)
+            lb_conn_kill(c, LB_END_KILLED);
+        c = next;
+    }
+}
+
+static void exit_worker(struct lb_worker *w)
+{
+    set_accepting(w, false);
+    while (w->conns)
+        lb_conn_kill(w->conns, LB_END_SHUTDOWN);
+    event_base_loopbreak(w->base);
+}
+
+static void on_command(void *arg, int type, void *ptr)
+{
+    struct lb_worker *w = arg;
+    switch ((enum lb_worker_cmd)type) {
+    case LB_WORKER_VIEW:
+        adopt_view(w, ptr);
+        break;
+    case LB_WORKER_CLOSE_SERVER:
+        close_server_conns(w, ptr);
+        break;
+    case LB_WORKER_STOP_ACCEPT:
+        event_del(w->accept_pause);
+        set_accepting(w, false);
+        break;
+    case LB_WORKER_EXIT:
+        exit_worker(w);
+        break;
+    }
+}
+
+struct lb_worker *lb_worker_new(unsigned id, struct lb_mailbox *main_mbox)
+{
+    struct lb_worker *w = calloc(1, sizeof(*w));
+    struct event_config *ec = event_config_new();
+
+    if (!w || !ec)
+        abort();
+    /* Only this worker's thread touches its base; cross-thread wake-ups go through the
+     * mailbox's eventfd, so libevent's own locking is not needed. */
+    event_config_set_flag(ec, EVENT_BASE_FLAG_NOLOCK);
+    w->base = event_base_new_with_config(ec);
+    event_config_free(ec);
+    if (!w->base || lb_mailbox_init(&w->mbox, w->base, on_command, w) < 0) {
+        if (w->base)
+            event_base_free(w->base);
+        free(w);
+        return NULL;
+    }
+    w->id = id;
+    w->main_mbox = main_mbox;
+    w->accepting = true;
+    w->rng = (uint64_t)time(NULL) * 0x9e3779b97f4a7c15ULL + id + 1;
+    w->accept_pause = evtimer_new(w->base, accept_resume_cb, w);
+    lb_bufpool_init(&w->bufs, 16384, BUF_POOL_MAX);
+    return w;
+}
+
+static void *worker_main(void *arg)
+{
+    struct lb_worker *w = arg;
+    event_base_dispatch(w->base);
+    return NULL;
+}
+
+int lb_worker_start(struct lb_worker *w)
+{
+    int rc = pthread_create(&w->thread, NULL, worker_main, w);
+    w->started = rc == 0;
+    return rc;
+}
+
+void lb_worker_post(struct lb_worker *w, enum lb_worker_cmd cmd, void *ptr)
+{
+    lb_mailbox_post(&w->mbox, (int)cmd, ptr);
+}
+
+void lb_worker_join_free(struct lb_worker *w)
+{
+    if (w->started)
+        pthread_join(w->thread, NULL);
+    lb_mailbox_close(&w->mbox); /* a worker that never ran adopts and drops its views here */
+    while (w->retired) {
+        struct lb_wview *next = w->retired->next;
+        wview_release(w, w->retired);
+        w->retired = next;
+    }
+    if (w->cur)
+        wview_release(w, w->cur);
+    for (size_t i = 0; i < w->n_listens; i++) {
+        event_del(&w->listens[i]->ev);
+        free(w->listens[i]);
+    }
+    free(w->listens);
+    event_free(w->accept_pause);
+    lb_conn_pool_drain(w);
+    lb_bufpool_drain(&w->bufs);
+    event_base_free(w->base);
+    free(w);
+}
+
+void lb_worker_conn_added(struct lb_worker *w, struct lb_conn *c, struct lb_wview *wv)
+{
+    c->wv = wv;
+    wv->conns++;
+    c->prev = NULL;
+    c->next = w->conns;
+    if (w->conns)
+        w->conns->prev = c;
+    w->conns = c;
+    w->n_conns++;
+}
+
+/* Drops a retired view once its last connection of this worker is gone. */
+static void retire_if_idle(struct lb_worker *w, struct lb_wview *wv)
+{
+    struct lb_wview **pp = &w->retired;
+    if (wv == w->cur || wv->conns)
+        return;
+    while (*pp && *pp != wv)
+        pp = &(*pp)->next;
+    if (*pp) {
+        *pp = wv->next;
+        wview_release(w, wv);
+    }
+}
+
+void lb_worker_conn_gone(struct lb_worker *w, struct lb_conn *c)
+{
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        w->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    w->n_conns--;
+    c->wv->conns--;
+    retire_if_idle(w, c->wv);
+}

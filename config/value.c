@@ -32,10 +32,12 @@ static bool fail(char *why, size_t whylen, const char *fmt, ...)
     return false;
 }
 
-/* Reads "<digits>[.<digits>]" scaled to thousandths. */
-static const char *read_milli(const char *p, uint64_t *out)
+#define MICRO 1000000ULL
+
+/* Reads "<digits>[.<digits>]" in millionths. *exact is cleared when digits were dropped. */
+static const char *read_micro(const char *p, uint64_t *out, bool *exact)
 {
-    uint64_t whole = 0, frac = 0, scale = 1000;
+    uint64_t whole = 0, frac = 0, scale = MICRO;
     const char *start = p;
     while (isdigit((unsigned char)*p)) {
         whole = whole * 10 + (uint64_t)(*p++ - '0');
@@ -46,17 +48,18 @@ static const char *read_milli(const char *p, uint64_t *out)
         p++;
         if (!isdigit((unsigned char)*p))
             return NULL;
-        while (isdigit((unsigned char)*p)) {
+        for (; isdigit((unsigned char)*p); p++) {
             if (scale > 1) {
                 scale /= 10;
                 frac += (uint64_t)(*p - '0') * scale;
+            } else if (*p != '0') {
+                *exact = false;
             }
-            p++;
         }
     }
     if (p == start)
         return NULL;
-    *out = whole * 1000 + frac;
+    *out = whole * MICRO + frac;
     return p;
 }
 
@@ -72,10 +75,10 @@ bool config_parse_duration(const char *s, uint64_t *ms, char *why, size_t whylen
     if (!*s)
         return fail(why, whylen, "empty duration");
     while (*p) {
-        uint64_t milli;
-        const char *q = read_milli(p, &milli);
-        size_t ulen = 0, best = 0;
-        uint64_t unit = 0;
+        uint64_t micro, unit = 0;
+        bool exact = true;
+        const char *q = read_micro(p, &micro, &exact);
+        size_t ulen = 0;
         if (!q)
             return fail(why, whylen, "bad duration '%s': expected a number and a unit, e.g. 3s", s);
         while (isalpha((unsigned char)q[ulen]))
@@ -83,18 +86,18 @@ bool config_parse_duration(const char *s, uint64_t *ms, char *why, size_t whylen
         for (size_t i = 0; i < sizeof(duration_units) / sizeof(duration_units[0]); i++)
             if (strlen(duration_units[i].name) == ulen &&
                 strncmp(q, duration_units[i].name, ulen) == 0)
-                unit = duration_units[i].ms, best = ulen;
+                unit = duration_units[i].ms;
         if (!unit)
             return fail(why, whylen,
                         "bad duration '%s': each number needs a unit: ms, s, m, h or d", s);
-        if (milli > DURATION_MAX_MS * 1000 / unit)
+        if (micro > DURATION_MAX_MS * MICRO / unit)
             return fail(why, whylen, "duration '%s' is longer than a year", s);
-        total += milli * unit / 1000;
-        if (milli * unit % 1000)
+        if (!exact || micro * unit % MICRO)
             return fail(why, whylen, "duration '%s' is finer than a millisecond", s);
+        total += micro * unit / MICRO;
         if (total > DURATION_MAX_MS)
             return fail(why, whylen, "duration '%s' is longer than a year", s);
-        p = q + best;
+        p = q + ulen;
     }
     *ms = total;
     return true;

@@ -1,0 +1,183 @@
+/* Single-value parsers: durations, addresses, numbers, booleans, names. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "config/value.h"
+
+#include <string.h>
+
+static void duration_ok(const char *s, uint64_t want)
+{
+    uint64_t ms = 12345;
+    char why[256];
+    assert_true(config_parse_duration(s, &ms, why, sizeof(why)));
+    assert_int_equal(ms, want);
+}
+
+static void duration_bad(const char *s, const char *reason)
+{
+    uint64_t ms;
+    char why[256];
+    assert_false(config_parse_duration(s, &ms, why, sizeof(why)));
+    assert_non_null(strstr(why, reason));
+}
+
+static void test_durations(void **state)
+{
+    (void)state;
+    duration_ok("0", 0);
+    duration_ok("500ms", 500);
+    duration_ok("3s", 3000);
+    duration_ok("1m30s", 90000);
+    duration_ok("1h", 3600000);
+    duration_ok("1.5s", 1500);
+    duration_ok("2d", 172800000);
+    duration_bad("", "empty");
+    duration_bad("3", "unit");
+    duration_bad("3 s", "unit");
+    duration_bad("s", "expected a number");
+    duration_bad("3x", "unit");
+    duration_bad("-1s", "expected a number");
+    duration_bad("400d", "longer than a year");
+    duration_bad("99999999999999999999h", "");
+    duration_bad("1.0005s", "finer than a millisecond");
+}
+
+static void test_duration_format(void **state)
+{
+    char buf[32];
+    (void)state;
+    config_format_duration(0, buf, sizeof(buf));
+    assert_string_equal(buf, "0");
+    config_format_duration(90000, buf, sizeof(buf));
+    assert_string_equal(buf, "1m30s");
+    config_format_duration(1500, buf, sizeof(buf));
+    assert_string_equal(buf, "1s500ms");
+}
+
+static void addr_ok(const char *s, enum config_addr_use use, const char *host, unsigned port)
+{
+    struct config_addr a;
+    char why[256];
+    assert_true(config_parse_addr(s, use, &a, why, sizeof(why)));
+    if (host)
+        assert_string_equal(a.host, host);
+    else
+        assert_null(a.host);
+    assert_int_equal(a.port, port);
+    assert_string_equal(a.text, s);
+    config_addr_free(&a);
+}
+
+static void addr_bad(const char *s, enum config_addr_use use, const char *reason)
+{
+    struct config_addr a;
+    char why[256];
+    assert_false(config_parse_addr(s, use, &a, why, sizeof(why)));
+    if (!strstr(why, reason))
+        fail_msg("'%s': reason '%s' lacks '%s'", s, why, reason);
+}
+
+static void test_addresses(void **state)
+{
+    struct config_addr a;
+    char why[256];
+    (void)state;
+    addr_ok("10.0.0.11:6443", CONFIG_ADDR_TARGET, "10.0.0.11", 6443);
+    addr_ok("server2.example:6443", CONFIG_ADDR_TARGET, "server2.example", 6443);
+    addr_ok("[::1]:2379", CONFIG_ADDR_LISTEN, "::1", 2379);
+    addr_ok(":6443", CONFIG_ADDR_LISTEN, NULL, 6443);
+    addr_bad(":6443", CONFIG_ADDR_TARGET, "needs a host");
+    addr_bad("10.0.0.1", CONFIG_ADDR_TARGET, "no port");
+    addr_bad("10.0.0.1:", CONFIG_ADDR_TARGET, "no port");
+    addr_bad("10.0.0.1:0", CONFIG_ADDR_TARGET, "1..65535");
+    addr_bad("10.0.0.1:65536", CONFIG_ADDR_TARGET, "1..65535");
+    addr_bad("10.0.0.1:http", CONFIG_ADDR_TARGET, "not a number");
+    addr_bad("::1:6443", CONFIG_ADDR_LISTEN, "brackets");
+    addr_bad("[::1:6443", CONFIG_ADDR_LISTEN, "missing ']'");
+    addr_bad("[::1]6443", CONFIG_ADDR_LISTEN, "expected ':port'");
+    addr_bad("[zz]:1", CONFIG_ADDR_LISTEN, "not an IPv6");
+    addr_bad("bad host:1", CONFIG_ADDR_TARGET, "not a valid host");
+    addr_bad("https://a:1", CONFIG_ADDR_TARGET, "without a scheme");
+    addr_bad("unix:/run/x.sock", CONFIG_ADDR_LISTEN, "only for the admin");
+    addr_bad("unix:rel.sock", CONFIG_ADDR_ADMIN, "absolute");
+    assert_true(
+        config_parse_addr("unix:/run/k3lb/admin.sock", CONFIG_ADDR_ADMIN, &a, why, sizeof(why)));
+    assert_int_equal(a.kind, CONFIG_ADDR_UNIX);
+    assert_string_equal(a.path, "/run/k3lb/admin.sock");
+    config_addr_free(&a);
+}
+
+static void test_overlap(void **state)
+{
+    struct config_addr a, b, c, d;
+    char why[64];
+    (void)state;
+    assert_true(config_parse_addr(":6443", CONFIG_ADDR_LISTEN, &a, why, sizeof(why)));
+    assert_true(config_parse_addr("127.0.0.1:6443", CONFIG_ADDR_LISTEN, &b, why, sizeof(why)));
+    assert_true(config_parse_addr("127.0.0.2:6443", CONFIG_ADDR_LISTEN, &c, why, sizeof(why)));
+    assert_true(config_parse_addr("127.0.0.1:2379", CONFIG_ADDR_LISTEN, &d, why, sizeof(why)));
+    assert_true(config_addr_overlap(&a, &b));
+    assert_false(config_addr_overlap(&b, &c));
+    assert_false(config_addr_overlap(&b, &d));
+    assert_true(config_addr_overlap(&b, &b));
+    config_addr_free(&a);
+    config_addr_free(&b);
+    config_addr_free(&c);
+    config_addr_free(&d);
+}
+
+static void test_numbers(void **state)
+{
+    uint64_t v;
+    bool b;
+    char why[256];
+    (void)state;
+    assert_true(config_parse_uint("42", 0, 100, false, &v, why, sizeof(why)));
+    assert_int_equal(v, 42);
+    assert_false(config_parse_uint("101", 0, 100, false, &v, why, sizeof(why)));
+    assert_non_null(strstr(why, "out of range 0..100"));
+    assert_false(config_parse_uint("-1", 0, 100, false, &v, why, sizeof(why)));
+    assert_false(config_parse_uint("1.5", 0, 100, false, &v, why, sizeof(why)));
+    assert_false(config_parse_uint("16k", 0, 1 << 20, false, &v, why, sizeof(why)));
+    assert_true(config_parse_uint("16k", 0, 1 << 20, true, &v, why, sizeof(why)));
+    assert_int_equal(v, 16384);
+    assert_true(config_parse_uint("1MiB", 0, 1 << 20, true, &v, why, sizeof(why)));
+    assert_int_equal(v, 1 << 20);
+    assert_false(config_parse_uint("2m", 0, 1 << 20, true, &v, why, sizeof(why)));
+    assert_false(
+        config_parse_uint("99999999999999999999999", 0, UINT64_MAX, false, &v, why, sizeof(why)));
+    assert_true(config_parse_bool("yes", &b, why, sizeof(why)) && b);
+    assert_true(config_parse_bool("False", &b, why, sizeof(why)) && !b);
+    assert_false(config_parse_bool("maybe", &b, why, sizeof(why)));
+}
+
+static void test_enum_and_closest(void **state)
+{
+    static const char *const names[] = {"roundrobin", "leastconn", "random",
+                                        "source",     "first",     NULL};
+    char why[256];
+    (void)state;
+    assert_int_equal(config_parse_enum("source", names, why, sizeof(why)), 3);
+    assert_int_equal(config_parse_enum("leastconns", names, why, sizeof(why)), -1);
+    assert_non_null(strstr(why, "did you mean 'leastconn'"));
+    assert_non_null(strstr(why, "expected one of roundrobin, leastconn"));
+    assert_int_equal(config_parse_enum("xyz", names, why, sizeof(why)), -1);
+    assert_null(strstr(why, "did you mean"));
+    assert_string_equal(config_closest("balanse", (const char *const[]){"balance", "name", NULL}),
+                        "balance");
+    assert_null(config_closest("zzzzzz", (const char *const[]){"balance", "name", NULL}));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_durations), cmocka_unit_test(test_duration_format),
+        cmocka_unit_test(test_addresses), cmocka_unit_test(test_overlap),
+        cmocka_unit_test(test_numbers),   cmocka_unit_test(test_enum_and_closest),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,274 @@
+"""Helpers for integration tests: real k3lb and backend processes on loopback.
+
+Readiness is never guessed with sleeps: backends serve a socket the test already listens on,
+and k3lb reports READY=1 on a notify socket, as it does for its service manager.
+"""
+import hashlib
+import http.client
+import json
+import os
+import queue
+import random
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+BIN = os.environ.get("K3LB_BIN", os.path.join(os.path.dirname(__file__), "../../build/k3lb"))
+TOOLS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tools")
+
+
+def free_port(host="127.0.0.1"):
+    """A port the kernel just handed out and released; k3lb binds it right after."""
+    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(fam, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def addr(host, port):
+    return "[%s]:%d" % (host, port) if ":" in host else "%s:%d" % (host, port)
+
+
+class Backend:
+    """tools/backend.py in its own process, serving a socket created here."""
+
+    def __init__(self, mode="name", name="backend", host="127.0.0.1", backlog=128, args=()):
+        fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+        lsock = socket.socket(fam, socket.SOCK_STREAM)
+        lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        lsock.bind((host, 0))
+        lsock.listen(backlog)
+        self.host, self.port, self.name = host, lsock.getsockname()[1], name
+        self.addr = addr(host, self.port)
+        self.lines = queue.Queue()
+        self.proc = subprocess.Popen(
+            [sys.executable, os.path.join(TOOLS, "backend.py"), "--fd", str(lsock.fileno()),
+             "--mode", mode, "--name", name, *args],
+            pass_fds=[lsock.fileno()], stdout=subprocess.PIPE, text=True)
+        lsock.close()  # only the child holds it now: killing the child closes the port
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            self.lines.put(line.strip())
+
+    def line(self, timeout=10):
+        return self.lines.get(timeout=timeout)
+
+    def kill(self):
+        self.proc.kill()
+        self.proc.wait()
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGSTOP)
+
+    def cont(self):
+        self.proc.send_signal(signal.SIGCONT)
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)
+            self.proc.kill()
+            self.proc.wait()
+
+
+class K3lb:
+    """A running k3lb serve; start() returns once it reported READY=1."""
+
+    def __init__(self, workdir):
+        self.dir = workdir
+        self.proc = None
+        self.admin_port = None
+
+    def start(self, config=None, args=(), env=None, expect_ready=True, timeout=15):
+        cmd = [BIN, "serve"]
+        if config is not None:
+            path = os.path.join(self.dir, "k3lb.yaml")
+            with open(path, "w") as f:
+                f.write(config)
+            cmd += ["-c", path]
+        cmd += list(args)
+        notify_path = os.path.join(self.dir, "notify-%d.sock" % random.randrange(1 << 30))
+        self.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.notify.bind(notify_path)
+        full_env = dict(os.environ, NOTIFY_SOCKET=notify_path)
+        full_env.update(env or {})
+        self.log_path = os.path.join(self.dir, "k3lb-%d.log" % random.randrange(1 << 30))
+        self.log_file = open(self.log_path, "w")
+        self.proc = subprocess.Popen(cmd, stdout=self.log_file, stderr=subprocess.STDOUT,
+                                     env=full_env)
+        if expect_ready:
+            self.wait_notify("READY=1", timeout)
+        return self
+
+    def wait_notify(self, what, timeout=15):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError("k3lb exited with %s before %s:\n%s"
+                                     % (self.proc.returncode, what, self.log()))
+            self.notify.settimeout(0.2)
+            try:
+                msg = self.notify.recv(4096).decode()
+            except socket.timeout:
+                continue
+            if what in msg.split("\n"):
+                return
+        raise AssertionError("no %s from k3lb within %ss:\n%s" % (what, timeout, self.log()))
+
+    def log(self):
+        self.log_file.flush()
+        with open(self.log_path) as f:
+            return f.read()
+
+    def status(self, port=None):
+        return json.loads(self.http("GET", "/status", port=port)[1])
+
+    def http(self, method, path, body=None, port=None, headers=None):
+        c = http.client.HTTPConnection("127.0.0.1", port or self.admin_port, timeout=10)
+        c.request(method, path, body=body, headers=headers or {})
+        r = c.getresponse()
+        data = r.read()
+        c.close()
+        return r.status, data
+
+    def server(self, address, backend=0):
+        st = self.status()
+        for s in st["backends"][backend]["servers"]:
+            if s["address"] == address:
+                return s
+        raise KeyError(address)
+
+    def wait_for(self, predicate, timeout=15, what="condition"):
+        """Polls /status until predicate(status) is true: for states that change on their own
+        clock (health checks), where there is no event to wait on."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            st = self.status()
+            if predicate(st):
+                return st
+            time.sleep(0.05)
+        raise AssertionError("timed out waiting for %s; last status: %s\n%s"
+                             % (what, json.dumps(st), self.log()))
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def wait(self, timeout=30):
+        return self.proc.wait(timeout=timeout)
+
+    def close(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        if self.proc:
+            self.log_file.close()
+            self.notify.close()
+
+
+def simple_config(listen, servers, admin_port, backend_extra="", top_extra="", health=None):
+    """A one-frontend, one-backend config."""
+    lines = [
+        "admin: {listen: \"127.0.0.1:%d\"}" % admin_port,
+        top_extra,
+        "frontends:",
+        "  - {name: main, listen: [%s], backend: pool}" % ", ".join('"%s"' % l for l in listen),
+        "backends:",
+        "  - name: pool",
+        "    servers: [%s]" % ", ".join('"%s"' % s for s in servers),
+    ]
+    if backend_extra:
+        lines += ["    " + l for l in backend_extra.strip().split("\n")]
+    if health:
+        lines.append("    health: {%s}" % health)
+    return "\n".join(lines) + "\n"
+
+
+def connect(port, host="127.0.0.1", timeout=10):
+    return socket.create_connection((host, port), timeout=timeout)
+
+
+def read_line(sock):
+    buf = b""
+    while not buf.endswith(b"\n"):
+        d = sock.recv(1)
+        if not d:
+            break
+        buf += d
+    return buf.decode().strip()
+
+
+def ask_name(port, host="127.0.0.1", timeout=10):
+    """Connects, reads the backend's name, closes."""
+    with connect(port, host, timeout) as s:
+        return read_line(s)
+
+
+def expected_stream(seed, n):
+    """sha256 of what tools/backend.py sends for (seed, n), generated in the same chunks."""
+    rng, h = random.Random(seed), hashlib.sha256()
+    while n:
+        k = min(1 << 18, n)
+        h.update(rng.randbytes(k))
+        n -= k
+    return h.digest()
+
+
+def integrity_client(port, up_len, down_len, host="127.0.0.1", timeout=120):
+    """Sends up_len random bytes and half-closes while receiving down_len bytes; checks both
+    directions byte for byte (sha256) and that the FIN reached the server. Returns None or an
+    error string."""
+    seed_up, seed_down = random.getrandbits(63), random.getrandbits(63)
+    s = connect(port, host, timeout)
+    want_up = hashlib.sha256()
+    err = []
+
+    def send():
+        try:
+            s.sendall(struct.pack("!QQQ", up_len, down_len, seed_down))
+            rng = random.Random(seed_up)
+            left = up_len
+            while left:
+                chunk = rng.randbytes(min(1 << 18, left))
+                want_up.update(chunk)
+                s.sendall(chunk)
+                left -= len(chunk)
+            s.shutdown(socket.SHUT_WR)
+        except OSError as e:
+            err.append("send: %r" % e)
+
+    t = threading.Thread(target=send)
+    t.start()
+    got = hashlib.sha256()
+    tail = b""
+    total = 0
+    try:
+        while True:
+            d = s.recv(1 << 18)
+            if not d:
+                break
+            total += len(d)
+            # keep the last 33 bytes apart: they are the server's verdict, not data
+            buf = tail + d
+            got.update(buf[:-33] if len(buf) > 33 else b"")
+            tail = buf[-33:] if len(buf) > 33 else buf
+    except OSError as e:
+        err.append("recv: %r" % e)
+    t.join()
+    s.close()
+    if err:
+        return "; ".join(err)
+    if total != down_len + 33:
+        return "received %d bytes, want %d" % (total, down_len + 33)
+    if got.digest() != expected_stream(seed_down, down_len):
+        return "server->client data differs"
+    if tail[:32] != want_up.digest():
+        return "client->server data differs"
+    if tail[32:] != b"\x01":
+        return "server did not see the client's FIN right after the data"
+    return None

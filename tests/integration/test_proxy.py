@@ -1,0 +1,249 @@
+"""The data path against real backend processes: integrity, half-close, balancing, failover,
+resets, timeouts, IPv6, graceful stop."""
+import concurrent.futures
+import os
+import random
+import signal
+import socket
+import struct
+import subprocess
+import time
+
+import pytest
+
+from k3lbtest import (addr, ask_name, connect, free_port, integrity_client, read_line,
+                      simple_config)
+
+MiB = 1 << 20
+
+
+def start(k3lb, servers, workers=2, backend_extra="", health=None, top_extra="", host="127.0.0.1"):
+    k = k3lb()
+    port, admin = free_port(host), free_port()
+    k.admin_port = admin
+    k.port = port
+    k.start(simple_config([addr(host, port)], servers, admin, backend_extra=backend_extra,
+                          health=health, top_extra="workers: %d\n%s" % (workers, top_extra)))
+    return k
+
+
+def test_integrity_random_sizes_parallel(k3lb, backends):
+    b = [backends("integrity"), backends("integrity")]
+    k = start(k3lb, [x.addr for x in b])
+    rng = random.Random(1)
+    sizes = [(0, 0), (1, 0), (0, 1), (64 * MiB, 64 * MiB), (16384, 16384), (16385, 1)]
+    sizes += [(int(2 ** rng.uniform(0, 23)), int(2 ** rng.uniform(0, 23))) for _ in range(26)]
+    with concurrent.futures.ThreadPoolExecutor(16) as ex:
+        results = list(ex.map(lambda s: (s, integrity_client(k.port, *s)), sizes))
+    failures = [r for r in results if r[1]]
+    assert not failures, failures
+    st = k.status()
+    assert st["frontends"][0]["connections_total"] == len(sizes)
+    total_in = sum(s["bytes_in"] for s in st["backends"][0]["servers"])
+    assert total_in == sum(u + 24 for u, _ in sizes)
+
+
+def test_half_close_from_server(k3lb, backends):
+    """The server finishes first; the client keeps sending after the server's FIN."""
+    b = backends("reverse", args=["--size", "300000"])
+    k = start(k3lb, [b.addr])
+    s = connect(k.port)
+    got = b""
+    while True:
+        d = s.recv(65536)
+        if not d:
+            break
+        got += d
+    assert len(got) == 300000
+    payload = os.urandom(200000)
+    s.sendall(payload)
+    s.shutdown(socket.SHUT_WR)
+    import hashlib
+    assert b.line() == "SHA " + hashlib.sha256(payload).hexdigest()
+    assert s.recv(1) == b""
+    s.close()
+
+
+def test_roundrobin_equal_counts_one_worker(k3lb, backends):
+    b = [backends("name", name="s%d" % i) for i in range(3)]
+    k = start(k3lb, [x.addr for x in b], workers=1)
+    counts = {}
+    for _ in range(300):
+        n = ask_name(k.port)
+        counts[n] = counts.get(n, 0) + 1
+    assert counts == {"s0": 100, "s1": 100, "s2": 100}
+
+
+def test_roundrobin_fair_across_workers(k3lb, backends):
+    b = [backends("name", name="s%d" % i) for i in range(3)]
+    k = start(k3lb, [x.addr for x in b], workers=2)
+    counts = {}
+    for _ in range(600):
+        n = ask_name(k.port)
+        counts[n] = counts.get(n, 0) + 1
+    assert sorted(counts) == ["s0", "s1", "s2"]
+    # each worker rotates on its own: at most one extra per worker per server
+    assert max(counts.values()) - min(counts.values()) <= 2, counts
+
+
+def test_sigkill_backend_no_client_failure(k3lb, backends):
+    b = [backends("name", name="s%d" % i) for i in range(3)]
+    k = start(k3lb, [x.addr for x in b], health="interval: 1s, timeout: 500ms")
+    for _ in range(30):
+        assert ask_name(k.port).startswith("s")
+    b[1].kill()
+    seen = set()
+    for _ in range(150):
+        n = ask_name(k.port)  # raises on any failure
+        seen.add(n)
+    assert seen == {"s0", "s2"}
+    s1 = k.server(b[1].addr)
+    assert s1["state"] == "down"
+    assert s1["connect_failures"] >= 1
+
+
+def test_sigstop_backend_costs_connect_timeout_at_most_once_per_connection(k3lb, backends):
+    """A stopped backend whose accept queue is full drops SYNs: a black hole. Each client
+    connection pays at most one connect timeout, and only until fall failures take it down."""
+    b = [backends("name", name="s%d" % i, backlog=1) for i in range(3)]
+    k = start(k3lb, [x.addr for x in b], backend_extra="connect_timeout: 500ms",
+              health="interval: 10s, timeout: 1s, fall: 2")
+    b[1].stop()
+    fillers = []
+    for _ in range(8):  # fill the stopped server's accept queue until connects time out
+        s = socket.socket()
+        s.settimeout(0.3)
+        try:
+            s.connect(("127.0.0.1", b[1].port))
+            fillers.append(s)
+        except (socket.timeout, OSError):
+            s.close()
+            break
+    else:
+        pytest.fail("accept queue of the stopped backend never filled")
+    slow = 0
+    for _ in range(30):
+        t0 = time.monotonic()
+        assert ask_name(k.port) in ("s0", "s2")
+        took = time.monotonic() - t0
+        assert took < 0.5 + 0.4, took
+        if took >= 0.4:
+            slow += 1
+    assert 1 <= slow <= 2, slow
+    assert k.server(b[1].addr)["state"] == "down"
+    for s in fillers:
+        s.close()
+
+
+def test_no_server_closes_client(k3lb, backends):
+    port = free_port()
+    k = start(k3lb, ["127.0.0.1:%d" % port])
+    s = connect(k.port)
+    try:
+        assert s.recv(1) == b""
+    except ConnectionResetError:
+        pass
+    s.close()
+    st = k.status()
+    assert st["frontends"][0]["no_server"] == 1
+
+
+def test_client_reset_closes_server_side(k3lb, backends):
+    b = backends("hold")
+    k = start(k3lb, [b.addr])
+    socks = []
+    for _ in range(20):
+        s = connect(k.port)
+        s.sendall(b"abc")
+        socks.append(s)
+    k.wait_for(lambda st: st["backends"][0]["servers"][0]["connections_active"] == 20,
+               what="20 connections to the backend")
+    for s in socks:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        s.close()
+    closed = [b.line() for _ in range(20)]
+    assert all(c.startswith("CLOSED") for c in closed), closed
+    st = k.wait_for(lambda st: st["frontends"][0]["connections_active"] == 0,
+                    what="connections to end")
+    out = subprocess.run(["ss", "-tanp", "state", "close-wait"], capture_output=True, text=True)
+    assert "pid=%d," % k.proc.pid not in out.stdout
+
+
+def test_server_reset_resets_client(k3lb, backends):
+    b = backends("reset")
+    k = start(k3lb, [b.addr])
+    s = connect(k.port)
+    s.sendall(b"hello")
+    with pytest.raises((ConnectionResetError, BrokenPipeError)):
+        while s.recv(100):
+            pass
+        raise AssertionError("got EOF instead of a reset")
+    s.close()
+
+
+def test_idle_timeout(k3lb, backends):
+    b = backends("hold")
+    k = start(k3lb, [b.addr], backend_extra="idle_timeout: 300ms")
+    s = connect(k.port)
+    s.settimeout(10)
+    t0 = time.monotonic()
+    assert s.recv(1) == b""
+    assert time.monotonic() - t0 >= 0.25
+    assert b.line().startswith("CLOSED")
+    s.close()
+
+
+def test_ipv6(k3lb, backends):
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6")
+    b = backends("integrity", host="::1")
+    k = start(k3lb, [b.addr], host="::1")
+    assert integrity_client(k.port, 100000, 100000, host="::1") is None
+
+
+def test_backpressure_bounded_memory(k3lb, backends):
+    """A client that never reads: k3lb must stop reading the server, not buffer everything."""
+    b = backends("reverse", args=["--size", str(256 * MiB)])
+    k = start(k3lb, [b.addr])
+    s = connect(k.port)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+    k.wait_for(lambda st: st["backends"][0]["servers"][0]["bytes_out"] > 0, what="data flowing")
+    time.sleep(1)  # let the server push as much as it can into the stalled path
+    rss_kib = int([l for l in open("/proc/%d/status" % k.proc.pid)
+                   if l.startswith("VmRSS")][0].split()[1])
+    moved = k.server(b.addr)["bytes_out"]
+    assert moved < 32 * MiB, moved
+    assert rss_kib < 64 * 1024, rss_kib
+    s.close()
+
+
+def test_graceful_stop(k3lb, backends):
+    b = backends("echo")
+    k = start(k3lb, [b.addr], top_extra="grace: 20s")
+    s = connect(k.port)
+    s.sendall(b"ping")
+    assert s.recv(4) == b"ping"
+    k.signal(signal.SIGTERM)
+    k.wait_notify("STOPPING=1")
+    with pytest.raises(ConnectionRefusedError):
+        connect(k.port).close()
+    s.sendall(b"still here")  # the open connection keeps working
+    assert s.recv(10) == b"still here"
+    assert k.proc.poll() is None
+    s.close()
+    assert k.wait(10) == 0
+
+
+def test_grace_expires(k3lb, backends):
+    b = backends("hold")
+    k = start(k3lb, [b.addr], top_extra="grace: 500ms")
+    s = connect(k.port)
+    k.wait_for(lambda st: st["frontends"][0]["connections_active"] == 1, what="one connection")
+    k.signal(signal.SIGTERM)
+    assert k.wait(10) == 0
+    s.settimeout(5)
+    try:
+        assert s.recv(1) == b""
+    except ConnectionResetError:
+        pass
+    assert "grace_expired" in k.log()

@@ -112,7 +112,7 @@ static struct lb_front *get_front(struct lb_runtime *rt, const char *name, struc
         if (!f || !(f->name = strdup(name)))
             abort();
     }
-    f->refs++;
+    f->refs += 2; /* one for the view, one for the new registry */
     next[(*n_next)++] = f;
     return f;
 }

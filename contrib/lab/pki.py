@@ -1,0 +1,37 @@
+"""Certificates made with the openssl command line: a CA, server certificates with chosen
+subject alternative names, client certificates."""
+import os
+import subprocess
+
+
+def _run(*args):
+    subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+
+class Pki:
+    def __init__(self, directory, ca_name="k3lb-lab-ca"):
+        self.dir = directory
+        os.makedirs(directory, exist_ok=True)
+        self.ca_crt = os.path.join(directory, "%s.crt" % ca_name)
+        self.ca_key = os.path.join(directory, "%s.key" % ca_name)
+        _run("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+             "-keyout", self.ca_key, "-out", self.ca_crt, "-days", "7", "-subj",
+             "/CN=%s" % ca_name)
+
+    def issue(self, name, sans=(), client=False, server=True):
+        """Returns (crt, key) paths. sans: "IP:127.0.0.1", "DNS:localhost", ..."""
+        crt = os.path.join(self.dir, name + ".crt")
+        key = os.path.join(self.dir, name + ".key")
+        csr = os.path.join(self.dir, name + ".csr")
+        ext = os.path.join(self.dir, name + ".ext")
+        usages = (["serverAuth"] if server else []) + (["clientAuth"] if client else [])
+        with open(ext, "w") as f:
+            if sans:
+                f.write("subjectAltName=%s\n" % ",".join(sans))
+            f.write("extendedKeyUsage=%s\n" % ",".join(usages))
+            f.write("keyUsage=digitalSignature,keyEncipherment\n")
+        _run("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+             "-keyout", key, "-out", csr, "-subj", "/CN=%s" % name)
+        _run("x509", "-req", "-in", csr, "-CA", self.ca_crt, "-CAkey", self.ca_key,
+             "-CAcreateserial", "-out", crt, "-days", "7", "-extfile", ext)
+        return crt, key

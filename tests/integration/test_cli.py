@@ -1,0 +1,113 @@
+"""The command line: exit codes, messages, env twins of flags, start-up failures."""
+import os
+import socket
+import subprocess
+
+from k3lbtest import BIN, ask_name, free_port, simple_config
+
+
+def run(*args, env=None, timeout=20):
+    return subprocess.run([BIN, *args], capture_output=True, text=True, timeout=timeout,
+                          env=dict(os.environ, **(env or {})))
+
+
+def test_version_and_help():
+    r = run("version")
+    assert r.returncode == 0 and r.stdout.startswith("k3lb ")
+    r = run("--help")
+    assert r.returncode == 0 and "k3lb serve -c FILE" in r.stdout
+    r = run("serve", "--help")
+    assert r.returncode == 0 and "--server ADDR" in r.stdout and "K3LB_SERVER" in r.stdout
+
+
+def test_usage_errors_exit_2_with_hint():
+    for args, msg in [((), "usage"), (("frobnicate",), "unknown command 'frobnicate'"),
+                      (("serve",), "needs -c FILE, or --listen and --server"),
+                      (("serve", "--bogus"), "unknown flag '--bogus'"),
+                      (("serve", "--listen"), "needs a value"),
+                      (("check",), "needs -c FILE")]:
+        r = run(*args)
+        assert r.returncode == 2, (args, r)
+        assert msg in r.stderr, (args, r.stderr)
+        if args and args[0] in ("serve", "check"):
+            assert "try 'k3lb %s --help'" % args[0] in r.stderr
+            assert len(r.stderr.strip().split("\n")) == 1
+
+
+def test_check_valid_and_invalid(tmp_path):
+    good = tmp_path / "good.yaml"
+    good.write_text(simple_config([":6443"], ["10.0.0.11:6443"], 8404))
+    r = run("check", "-c", str(good))
+    assert r.returncode == 0, r.stderr
+    assert "ok" in r.stdout
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(simple_config([":6443"], ["10.0.0.11"], 8404,
+                                 backend_extra="balanse: first"))
+    r = run("check", "-c", str(bad))
+    assert r.returncode == 1
+    lines = r.stderr.strip().split("\n")
+    assert "%s:7:15: address: address '10.0.0.11' has no port" % bad in lines[0] or \
+        any("%s:7:15:" % bad in l for l in lines), r.stderr
+    assert any("%s:8:5: unknown key 'balanse' in backend (did you mean 'balance'?)" % bad in l
+               for l in lines), r.stderr
+
+
+def test_contrib_example_is_valid():
+    example = os.path.join(os.path.dirname(__file__), "../../contrib/k3lb.yaml")
+    r = run("check", "-c", example)
+    assert r.returncode == 0, r.stderr
+
+
+def test_config_from_env(tmp_path):
+    good = tmp_path / "k.yaml"
+    good.write_text(simple_config([":6443"], ["10.0.0.11:6443"], 8404))
+    r = run("check", env={"K3LB_CONFIG": str(good)})
+    assert r.returncode == 0, r.stderr
+
+
+def test_bad_flag_value_names_the_flag():
+    r = run("serve", "--listen", "127.0.0.1:1", "--server", "nowhere", "--admin", "off")
+    assert r.returncode == 1
+    assert r.stderr.startswith("--server: "), r.stderr
+    r = run("serve", "--listen", "127.0.0.1:1", "--server", "a:1", "--balance", "rr",
+            env={"K3LB_ADMIN": "off"})
+    assert r.returncode == 1 and "--balance: balance: unknown value 'rr'" in r.stderr
+
+
+def test_one_liner_with_env_servers(k3lb, backends):
+    b = [backends("name", name="a"), backends("name", name="b")]
+    k = k3lb()
+    port, admin = free_port(), free_port()
+    k.admin_port = admin
+    k.start(args=["--listen", "127.0.0.1:%d" % port, "--admin", "127.0.0.1:%d" % admin],
+            env={"K3LB_SERVER": "%s,%s" % (b[0].addr, b[1].addr), "K3LB_BALANCE": "first"})
+    assert {ask_name(port) for _ in range(5)} == {"a"}
+    st = k.status()
+    assert st["backends"][0]["balance"] == "first"
+    assert st["config"] == "command line"
+
+
+def test_port_in_use_fails_cleanly(tmp_path):
+    blocker = socket.socket()
+    blocker.bind(("127.0.0.1", 0))
+    blocker.listen(1)
+    port = blocker.getsockname()[1]
+    other = free_port()
+    r = run("serve", "--listen", "127.0.0.1:%d" % other, "--listen", "127.0.0.1:%d" % port,
+            "--server", "127.0.0.1:1", "--admin", "off")
+    blocker.close()
+    assert r.returncode == 1
+    assert "127.0.0.1:%d: Address already in use" % port in r.stderr
+    # nothing half-started: the first address was released again
+    s = socket.socket()
+    s.bind(("127.0.0.1", other))
+    s.close()
+
+
+def test_invalid_config_binds_nothing(tmp_path):
+    port = free_port()
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(simple_config(["127.0.0.1:%d" % port], ["a:1"], free_port(),
+                                 backend_extra="connect_timeout: soon"))
+    r = run("serve", "-c", str(bad))
+    assert r.returncode == 1 and "bad duration 'soon'" in r.stderr

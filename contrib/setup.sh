@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Set-up entry points for a fresh Debian 12 machine (run as root):
+#   contrib/setup.sh demo   install what is missing, build, run the demo (etcd + API stand-ins)
+#   contrib/setup.sh test   install what is missing, build, run the whole suite, then again
+#                           under AddressSanitizer + UndefinedBehaviorSanitizer
+#   contrib/setup.sh deps   only install the packages
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+BUILD_DEPS="cmake gcc make pkg-config libevent-dev libssl-dev libyaml-dev libcjson-dev libcmocka-dev"
+RUN_DEPS="openssl python3 python3-pytest etcd-server etcd-client iproute2 curl procps"
+
+deps() {
+    local missing=()
+    for p in $BUILD_DEPS $RUN_DEPS; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        echo "installing: ${missing[*]}"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        # Services are started by the tests and the demo themselves, never by the packages.
+        apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    fi
+}
+
+build() { # build DIR [cmake args...]
+    local dir=$1
+    shift
+    cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DK3LB_WERROR=ON "$@" >/dev/null
+    cmake --build "$dir" -j"$(nproc)"
+}
+
+run_suite() { # run_suite DIR
+    (cd "$1" && ctest --output-on-failure -j2)
+}
+
+case "${1:-}" in
+deps)
+    deps
+    ;;
+demo)
+    deps
+    build build
+    exec python3 contrib/demo.py --k3lb build/k3lb "${@:2}"
+    ;;
+test)
+    deps
+    build build
+    run_suite build
+    build build-asan -DK3LB_SANITIZE=ON
+    ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+        run_suite build-asan
+    echo "all tests passed (plain and sanitized)"
+    ;;
+*)
+    echo "usage: $0 demo|test|deps" >&2
+    exit 2
+    ;;
+esac

@@ -172,17 +172,23 @@ static bool conn_connect_to(struct lb_conn *c, size_t i)
     return true;
 }
 
+/* Drops the connect in flight; the connection will try the next server. */
+static void conn_abandon_connect(struct lb_conn *c)
+{
+    side_close(&c->ss, true);
+    event_del(&c->timer);
+    conn_unassign(c);
+    c->retries++;
+}
+
 /* A connect failed (refused, timed out, unreachable): count it against the server. */
 static void conn_connect_failed(struct lb_conn *c)
 {
     struct lb_server *s = c->server;
-    side_close(&c->ss, true);
-    event_del(&c->timer);
     atomic_fetch_add_explicit(&s->c.connect_failures, 1, memory_order_relaxed);
     if (s->health)
         health_report_connect(s->health, false);
-    conn_unassign(c);
-    c->retries++;
+    conn_abandon_connect(c);
 }
 
 /* Picks servers until a connect is under way: LB_END_NONE, or why the connection must end. */
@@ -253,7 +259,16 @@ static enum lb_conn_state conn_pump(struct lb_conn *c, enum lb_conn_end *end)
 
 static void drive_connecting(struct lb_conn *c, enum lb_conn_event ev)
 {
-    if (ev == LB_CONN_EV_IO) {
+    if (ev == LB_CONN_EV_KILL) {
+        if (c->end != LB_END_KILLED) {
+            conn_finish(c, c->end, true);
+            return;
+        }
+        /* Its server went down before answering: nothing was sent yet, so try another. */
+        conn_abandon_connect(c);
+        c->end = LB_END_NONE;
+        ev = LB_CONN_EV_START;
+    } else if (ev == LB_CONN_EV_IO) {
         if (!c->ss.writable && !c->ss.readable)
             return; /* only the client stirred; its flags wait for forwarding */
         if (!conn_connected(c)) {
@@ -305,7 +320,7 @@ static void drive_forwarding(struct lb_conn *c, enum lb_conn_event ev)
 
 static void conn_drive(struct lb_conn *c, enum lb_conn_event ev)
 {
-    if (ev == LB_CONN_EV_KILL && c->state != LB_CONN_CLOSED) {
+    if (ev == LB_CONN_EV_KILL && c->state != LB_CONN_CLOSED && c->state != LB_CONN_CONNECTING) {
         conn_finish(c, c->end, true);
         return;
     }

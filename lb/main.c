@@ -170,11 +170,11 @@ static void on_stop(evutil_socket_t sig, short what, void *arg)
         return;
     }
     s->stopping = true;
-    lb_notify("STOPPING=1");
+    lb_runtime_stop_accepting(s->rt);
+    lb_notify("STOPPING=1"); /* after the listeners closed: new clients are refused from now */
     log_info("stopping", "signal %d: no new connections; %llu open may finish within %llu ms",
              (int)sig, (unsigned long long)lb_runtime_active(s->rt),
              (unsigned long long)s->cfg->grace_ms);
-    lb_runtime_stop_accepting(s->rt);
     s->stop_deadline = mono_ms() + s->cfg->grace_ms;
     s->stop_timer = event_new(s->base, -1, EV_PERSIST, stop_poll, s);
     event_add(s->stop_timer, &tick);

@@ -108,19 +108,7 @@ def test_sigstop_backend_costs_connect_timeout_at_most_once_per_connection(k3lb,
     b = [backends("name", name="s%d" % i, backlog=1) for i in range(3)]
     k = start(k3lb, [x.addr for x in b], backend_extra="connect_timeout: 500ms",
               health="interval: 10s, timeout: 1s, fall: 2")
-    b[1].stop()
-    fillers = []
-    for _ in range(8):  # fill the stopped server's accept queue until connects time out
-        s = socket.socket()
-        s.settimeout(0.3)
-        try:
-            s.connect(("127.0.0.1", b[1].port))
-            fillers.append(s)
-        except (socket.timeout, OSError):
-            s.close()
-            break
-    else:
-        pytest.fail("accept queue of the stopped backend never filled")
+    fillers = black_hole(b[1])
     slow = 0
     for _ in range(30):
         t0 = time.monotonic()
@@ -130,6 +118,44 @@ def test_sigstop_backend_costs_connect_timeout_at_most_once_per_connection(k3lb,
         if took >= 0.4:
             slow += 1
     assert 1 <= slow <= 2, slow
+    assert k.server(b[1].addr)["state"] == "down"
+    for s in fillers:
+        s.close()
+
+
+def black_hole(backend):
+    """SIGSTOPs a backend (made with backlog=1) and fills its accept queue, so that further
+    SYNs are dropped: connects to it time out. Returns the sockets that fill the queue."""
+    backend.stop()
+    fillers, timeouts = [], 0
+    for _ in range(20):
+        s = socket.socket()
+        s.settimeout(0.5)
+        try:
+            s.connect(("127.0.0.1", backend.port))
+            fillers.append(s)  # it took a place in the queue: keep it there
+            timeouts = 0
+        except (socket.timeout, OSError):
+            s.close()
+            timeouts += 1
+            # one timeout can be a scheduling hiccup on a loaded machine; three in a row
+            # mean the kernel drops the SYNs
+            if timeouts == 3:
+                return fillers
+    pytest.fail("accept queue of the stopped backend never filled")
+
+
+def test_connect_in_flight_moves_when_server_goes_down(k3lb, backends):
+    """A connection still connecting to a server that health checks take down is retried on
+    another server at once, not reset and not left to its long connect timeout."""
+    b = [backends("name", name="s%d" % i, backlog=1) for i in range(2)]
+    k = start(k3lb, [b[1].addr, b[0].addr], workers=1, backend_extra="""
+balance: first
+connect_timeout: 20s""", health="interval: 500ms, timeout: 300ms, fall: 1")
+    fillers = black_hole(b[1])
+    t0 = time.monotonic()
+    assert ask_name(k.port, timeout=30) == "s0"
+    assert time.monotonic() - t0 < 10
     assert k.server(b[1].addr)["state"] == "down"
     for s in fillers:
         s.close()

@@ -52,6 +52,10 @@ struct lb_worker {
     size_t n_listens;
     struct event *accept_pause; /* re-enables accept after running out of fds */
     bool accepting;             /* listeners are armed */
+    bool full;                  /* accepting paused: max_conns reached */
+    bool stopped;               /* told to stop accepting for good */
+    size_t max_conns;           /* this worker's share of maxconn */
+    unsigned n_workers;         /* how many workers share maxconn */
     struct lb_conn *conns;      /* open connections (doubly linked) */
     size_t n_conns;
     struct lb_conn *free_conns; /* recycled connection structs */

@@ -8,6 +8,7 @@
 #include <event2/event.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -30,13 +31,19 @@ static void set_accepting(struct lb_worker *w, bool on)
     w->accepting = on;
 }
 
+/* Accepting resumes when nothing holds it back: not stopped, not full, not pausing. */
+static void update_accepting(struct lb_worker *w)
+{
+    bool want = w->cur && !w->stopped && !w->full && !evtimer_pending(w->accept_pause, NULL);
+    if (want != w->accepting)
+        set_accepting(w, want);
+}
+
 static void accept_resume_cb(evutil_socket_t fd, short what, void *arg)
 {
-    struct lb_worker *w = arg;
     (void)fd;
     (void)what;
-    if (w->cur)
-        set_accepting(w, true);
+    update_accepting(arg);
 }
 
 static void accept_pause(struct lb_worker *w, int err)
@@ -59,6 +66,11 @@ static void accept_cb(evutil_socket_t lfd, short what, void *arg)
         int fd = accept4(lfd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd >= 0) {
             lb_conn_accept(w, l, fd, (struct sockaddr *)&peer, len);
+            if (w->n_conns >= w->max_conns) {
+                /* Full: leave further clients in the kernel's backlog until one ends. */
+                w->full = true;
+                update_accepting(w);
+            }
             continue;
         }
         if (errno == EAGAIN || errno == EWOULDBLOCK)
@@ -142,6 +154,21 @@ static uint64_t next_seed(struct lb_worker *w)
     return w->rng;
 }
 
+/* maxconn 0: as many as the open-file limit allows, two descriptors per connection and some
+ * kept for listeners, probes and the admin API. */
+static size_t share_of_maxconn(const struct lb_worker *w, unsigned maxconn)
+{
+    struct rlimit rl;
+    size_t total = maxconn;
+    if (!total) {
+        total = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY
+                    ? (size_t)rl.rlim_cur
+                    : 1048576;
+        total = total > 256 ? (total - 128) / 2 : 64;
+    }
+    return (total + w->n_workers - 1) / w->n_workers;
+}
+
 static void adopt_view(struct lb_worker *w, struct lb_view *v)
 {
     struct lb_wview *wv = calloc(1, sizeof(*wv)), *old = w->cur;
@@ -158,7 +185,10 @@ static void adopt_view(struct lb_worker *w, struct lb_view *v)
         w->bufs.size = v->cfg->buffer_size;
     }
     w->cur = wv;
+    w->max_conns = share_of_maxconn(w, v->cfg->maxconn);
+    w->full = w->n_conns >= w->max_conns;
     sync_listens(w, v);
+    update_accepting(w);
     if (!old)
         return;
     if (old->conns == 0) {
@@ -182,7 +212,8 @@ static void close_server_conns(struct lb_worker *w, const void *server)
 
 static void exit_worker(struct lb_worker *w)
 {
-    set_accepting(w, false);
+    w->stopped = true;
+    update_accepting(w);
     while (w->conns)
         lb_conn_kill(w->conns, LB_END_SHUTDOWN);
     event_base_loopbreak(w->base);
@@ -199,8 +230,8 @@ static void on_command(void *arg, int type, void *ptr)
         close_server_conns(w, ptr);
         break;
     case LB_WORKER_STOP_ACCEPT:
-        event_del(w->accept_pause);
-        set_accepting(w, false);
+        w->stopped = true;
+        update_accepting(w);
         break;
     case LB_WORKER_EXIT:
         exit_worker(w);
@@ -208,7 +239,7 @@ static void on_command(void *arg, int type, void *ptr)
     }
 }
 
-struct lb_worker *lb_worker_new(unsigned id, struct lb_mailbox *main_mbox)
+struct lb_worker *lb_worker_new(unsigned id, unsigned n_workers, struct lb_mailbox *main_mbox)
 {
     struct lb_worker *w = calloc(1, sizeof(*w));
     struct event_config *ec = event_config_new();
@@ -227,8 +258,9 @@ struct lb_worker *lb_worker_new(unsigned id, struct lb_mailbox *main_mbox)
         return NULL;
     }
     w->id = id;
+    w->n_workers = n_workers;
     w->main_mbox = main_mbox;
-    w->accepting = true;
+    w->accepting = false; /* armed once the first view arrives */
     w->rng = (uint64_t)time(NULL) * 0x9e3779b97f4a7c15ULL + id + 1;
     w->accept_pause = evtimer_new(w->base, accept_resume_cb, w);
     lb_bufpool_init(&w->bufs, 16384, BUF_POOL_MAX);
@@ -315,4 +347,8 @@ void lb_worker_conn_gone(struct lb_worker *w, struct lb_conn *c)
     w->n_conns--;
     c->wv->conns--;
     retire_if_idle(w, c->wv);
+    if (w->full && w->n_conns < w->max_conns) {
+        w->full = false;
+        update_accepting(w);
+    }
 }

@@ -6,7 +6,7 @@
 #include "worker-t.h"
 
 /* Creates the worker's event base and mailbox; the thread starts with lb_worker_start. */
-struct lb_worker *lb_worker_new(unsigned id, struct lb_mailbox *main_mbox);
+struct lb_worker *lb_worker_new(unsigned id, unsigned n_workers, struct lb_mailbox *main_mbox);
 int lb_worker_start(struct lb_worker *w);
 /* Main thread: queue a command (enum lb_worker_cmd). */
 void lb_worker_post(struct lb_worker *w, enum lb_worker_cmd cmd, void *ptr);

@@ -122,7 +122,8 @@ class K3lb:
         raise AssertionError("no %s from k3lb within %ss:\n%s" % (what, timeout, self.log()))
 
     def log(self):
-        self.log_file.flush()
+        if not self.log_file.closed:
+            self.log_file.flush()
         with open(self.log_path) as f:
             return f.read()
 
@@ -165,7 +166,7 @@ class K3lb:
     def close(self):
         """Stops k3lb the way a service manager does (a second signal skips the grace period),
         so that under sanitizers its exit-time checks run; fails on any sanitizer report."""
-        if not self.proc:
+        if not self.proc or self.log_file.closed:
             return
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)

@@ -111,3 +111,20 @@ def test_invalid_config_binds_nothing(tmp_path):
                                  backend_extra="connect_timeout: soon"))
     r = run("serve", "-c", str(bad))
     assert r.returncode == 1 and "bad duration 'soon'" in r.stderr
+
+
+def test_json_log_lines(k3lb, backends):
+    import json
+    b = backends("name")
+    k = k3lb()
+    port, admin = free_port(), free_port()
+    k.admin_port = admin
+    k.start(args=["--listen", "127.0.0.1:%d" % port, "--server", b.addr, "--admin",
+                  "127.0.0.1:%d" % admin, "--log-format", "json", "--log-level", "debug"])
+    assert ask_name(port) == "backend"
+    k.wait_for(lambda st: st["frontends"][0]["connections_active"] == 0, what="conn end")
+    k.close()
+    records = [json.loads(l) for l in k.log().strip().split("\n")]
+    events = [r["event"] for r in records]
+    assert "ready" in events and "conn_end" in events and "stopped" in events
+    assert all({"ts", "level", "event", "msg"} <= set(r) for r in records)

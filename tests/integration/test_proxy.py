@@ -273,3 +273,20 @@ def test_grace_expires(k3lb, backends):
     except ConnectionResetError:
         pass
     assert "grace_expired" in k.log()
+
+
+def test_maxconn_leaves_extra_clients_waiting(k3lb, backends):
+    b = backends("name", name="s0")
+    k = start(k3lb, [b.addr], workers=1, top_extra="maxconn: 2")
+    held = [connect(k.port), connect(k.port)]
+    assert [read_line(s) for s in held] == ["s0", "s0"]
+    extra = connect(k.port)  # the kernel completes the handshake; k3lb does not accept yet
+    extra.settimeout(0.5)
+    with pytest.raises(socket.timeout):
+        extra.recv(1)
+    assert k.status()["frontends"][0]["connections_active"] == 2
+    held[0].close()
+    extra.settimeout(10)
+    assert read_line(extra) == "s0"
+    extra.close()
+    held[1].close()

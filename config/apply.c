@@ -5,6 +5,7 @@
 
 #include "node.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,7 @@ static size_t elem_size(const struct config_key *k)
 {
     switch (k->type) {
     case CONFIG_T_STRING:
+    case CONFIG_T_FILE:
         return sizeof(char *);
     case CONFIG_T_UINT:
     case CONFIG_T_ENUM:
@@ -57,6 +59,18 @@ static bool is_null(const struct config_node *n)
 static bool apply_map(const struct config_section *sec, void *obj, const struct config_node *map,
                       struct config_errors *errs);
 
+/* Files named in the config are checked when it loads, so `k3lb check` catches a typo. */
+static bool readable(const char *path, char *why, size_t whylen)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(why, whylen, "cannot read '%s': %s", path, strerror(errno));
+        return false;
+    }
+    fclose(f);
+    return true;
+}
+
 /* Parses one scalar of key k's type into dst. */
 static bool apply_scalar(const struct config_key *k, void *dst, const struct config_node *v,
                          struct config_errors *errs)
@@ -78,6 +92,11 @@ static bool apply_scalar(const struct config_key *k, void *dst, const struct con
             return false;
         }
         *(char **)dst = strdup(v->value);
+        break;
+    case CONFIG_T_FILE:
+        ok = readable(v->value, why, sizeof(why));
+        if (ok)
+            *(char **)dst = strdup(v->value);
         break;
     case CONFIG_T_UINT:
         ok = config_parse_uint(v->value, k->min, k->max, false, &u, why, sizeof(why));
@@ -271,6 +290,7 @@ static void free_one(const struct config_key *k, void *p)
 {
     switch (k->type) {
     case CONFIG_T_STRING:
+    case CONFIG_T_FILE:
         free(*(char **)p);
         break;
     case CONFIG_T_ADDR:

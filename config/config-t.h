@@ -50,9 +50,41 @@ enum config_balance {
 };
 
 enum config_check_kind {
-    CONFIG_CHECK_TCP = 0, /* connect succeeds */
-    CONFIG_CHECK_NONE,    /* no active check; passive failures still count */
+    CONFIG_CHECK_TCP = 0,  /* connect succeeds */
+    CONFIG_CHECK_NONE,     /* no active check; passive failures still count */
+    CONFIG_CHECK_TLS,      /* TLS handshake succeeds (and verifies) */
+    CONFIG_CHECK_HTTP,     /* GET path over plain HTTP */
+    CONFIG_CHECK_HTTPS,    /* GET path over TLS */
+    CONFIG_CHECK_K3S,      /* K3s supervisor: /ping, or /v1-k3s/readyz with a token */
+    CONFIG_CHECK_ETCD,     /* etcd /health with a client certificate */
+    CONFIG_CHECK_POSTGRES, /* the server answers a startup message */
+    CONFIG_CHECK_MYSQL,    /* the server greets with a protocol-10 handshake */
     CONFIG_CHECK_COUNT,
+};
+
+/* TLS settings of a check (client side). */
+struct config_tls {
+    struct config_obj obj;
+    char *ca;          /* PEM bundle that server certificates must chain to; NULL: system */
+    char *cert;        /* client certificate (PEM), e.g. for etcd's client-cert-auth */
+    char *key;         /* its private key */
+    char *server_name; /* SNI and the name the certificate must cover; NULL: the address */
+    bool verify;       /* verify the chain and the name */
+};
+
+struct config_basic_auth {
+    struct config_obj obj;
+    char *user;          /* user name */
+    char *password_file; /* file holding the password */
+    char *password_env;  /* or an environment variable holding it */
+};
+
+/* Credentials an HTTP check sends; secrets come from files or the environment only. */
+struct config_auth {
+    struct config_obj obj;
+    char *bearer_token_file;        /* file holding a bearer token */
+    char *bearer_token_env;         /* or an environment variable holding it */
+    struct config_basic_auth basic; /* or basic auth */
 };
 
 enum config_on_down {
@@ -69,6 +101,14 @@ struct config_health {
     unsigned rise;               /* consecutive successes that bring a server up */
     unsigned fall;               /* consecutive failures (probes or connects) that take it down */
     enum config_on_down on_down; /* fate of open connections of a server going down */
+    char *path;                  /* HTTP path; NULL: the kind's default */
+    unsigned *expect_status;     /* accepted HTTP statuses */
+    size_t n_expect_status;
+    char *expect_body;       /* substring the body must contain, or NULL */
+    struct config_tls tls;   /* TLS client settings */
+    struct config_auth auth; /* HTTP credentials */
+    char *token_file;        /* k3s: file holding the K3s token */
+    char *token_env;         /* k3s: or an environment variable holding it */
 };
 
 struct config_server {
@@ -78,9 +118,15 @@ struct config_server {
     bool backup;                /* used only when no normal server is usable */
 };
 
+enum config_role {
+    CONFIG_ROLE_GENERIC = 0, /* any TCP service */
+    CONFIG_ROLE_ETCD,        /* etcd members: the quorum guard watches them */
+};
+
 struct config_backend {
     struct config_obj obj;
     char *name;                  /* unique among backends */
+    enum config_role role;       /* what the servers are, for guards */
     enum config_balance balance; /* how a server is picked */
     uint64_t connect_timeout_ms; /* a connect slower than this is retried elsewhere */
     uint64_t idle_timeout_ms;    /* 0 = never: watches and tunnels idle for hours */
@@ -94,7 +140,9 @@ struct config_frontend {
     char *name;                 /* unique among frontends */
     struct config_addr *listen; /* addresses to accept on */
     size_t n_listen;
-    char *backend;        /* name of the backend it forwards to */
+    char *backend;  /* name of the backend it forwards to */
+    char **tls_san; /* names clients use for it; server certificates must cover them */
+    size_t n_tls_san;
     size_t backend_index; /* resolved index into config.backends */
 };
 

@@ -34,6 +34,7 @@ void config_errors_free(struct config_errors *errs);
 extern const char *const config_balance_names[];
 extern const char *const config_check_kind_names[];
 extern const char *const config_on_down_names[];
+extern const char *const config_role_names[];
 
 /* True when old -> new changes a key that only a restart can apply; names the key in why. */
 bool config_needs_restart(const struct config *old_cfg, const struct config *new_cfg, char *why,

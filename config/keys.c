@@ -8,6 +8,7 @@
 
 #include "node.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #define MS(x)  ((uint64_t)(x))
@@ -16,13 +17,76 @@
 
 const char *const config_balance_names[] = {"roundrobin", "leastconn", "random",
                                             "source",     "first",     NULL};
-const char *const config_check_kind_names[] = {"tcp", "none", NULL};
+const char *const config_check_kind_names[] = {"tcp", "none", "tls",      "http",  "https",
+                                               "k3s", "etcd", "postgres", "mysql", NULL};
+const char *const config_role_names[] = {"generic", "etcd", NULL};
 const char *const config_on_down_names[] = {"close", "keep", NULL};
 static const char *const level_names[] = {"debug", "info", "warn", "error", NULL};
 static const char *const format_names[] = {"text", "json", NULL};
 
 #define KEY(sname, field, ...) .name = sname, .off = offsetof(KEY_STRUCT, field), __VA_ARGS__
 #define LIST(field)            .count_off = offsetof(KEY_STRUCT, field)
+
+/* ---- tls, auth: parts of health ------------------------------------------------------------ */
+
+static void tls_check(void *obj, struct config_errors *errs);
+
+#define KEY_STRUCT struct config_tls
+static const struct config_key tls_keys[] = {
+    {KEY("ca", ca, .type = CONFIG_T_FILE, .help = "CA bundle (PEM) server certificates chain to")},
+    {KEY("cert", cert, .type = CONFIG_T_FILE, .help = "client certificate (PEM)")},
+    {KEY("key", key, .type = CONFIG_T_FILE, .help = "client certificate's private key (PEM)")},
+    {KEY("server_name", server_name, .type = CONFIG_T_STRING,
+         .help = "SNI and the name the certificate must cover; default: the server's host")},
+    {KEY("verify", verify, .type = CONFIG_T_BOOL, .def = "true",
+         .help = "verify the certificate chain and name")},
+};
+#undef KEY_STRUCT
+
+const struct config_section config_tls_section = {
+    .name = "tls",
+    .size = sizeof(struct config_tls),
+    .keys = tls_keys,
+    .n_keys = sizeof(tls_keys) / sizeof(tls_keys[0]),
+    .check = tls_check,
+};
+
+#define KEY_STRUCT struct config_basic_auth
+static const struct config_key basic_keys[] = {
+    {KEY("user", user, .type = CONFIG_T_STRING, .help = "user name")},
+    {KEY("password_file", password_file, .type = CONFIG_T_FILE, .help = "file with the password")},
+    {KEY("password_env", password_env, .type = CONFIG_T_STRING,
+         .help = "environment variable with the password")},
+};
+#undef KEY_STRUCT
+
+static const struct config_section basic_section = {
+    .name = "basic",
+    .size = sizeof(struct config_basic_auth),
+    .keys = basic_keys,
+    .n_keys = sizeof(basic_keys) / sizeof(basic_keys[0]),
+};
+
+static void auth_check(void *obj, struct config_errors *errs);
+
+#define KEY_STRUCT struct config_auth
+static const struct config_key auth_keys[] = {
+    {KEY("bearer_token_file", bearer_token_file, .type = CONFIG_T_FILE,
+         .help = "file with a bearer token")},
+    {KEY("bearer_token_env", bearer_token_env, .type = CONFIG_T_STRING,
+         .help = "environment variable with a bearer token")},
+    {KEY("basic", basic, .type = CONFIG_T_SECTION, .sub = &basic_section,
+         .help = "basic auth credentials")},
+};
+#undef KEY_STRUCT
+
+const struct config_section config_auth_section = {
+    .name = "auth",
+    .size = sizeof(struct config_auth),
+    .keys = auth_keys,
+    .n_keys = sizeof(auth_keys) / sizeof(auth_keys[0]),
+    .check = auth_check,
+};
 
 /* ---- health: one per backend ---------------------------------------------------------------- */
 
@@ -44,6 +108,21 @@ static const struct config_key health_keys[] = {
          .help = "consecutive failures that take a server down")},
     {KEY("on_down", on_down, .type = CONFIG_T_ENUM, .names = config_on_down_names, .def = "close",
          .help = "close or keep the open connections of a server that goes down")},
+    {KEY("path", path, .type = CONFIG_T_STRING,
+         .help = "HTTP path; default /readyz (http, https), /ping (k3s), /health (etcd)")},
+    {KEY("expect_status", expect_status, .type = CONFIG_T_UINT, LIST(n_expect_status),
+         .flags = CONFIG_F_LIST, .def = "200", .min = 100, .max = 599,
+         .help = "HTTP statuses that pass")},
+    {KEY("expect_body", expect_body, .type = CONFIG_T_STRING,
+         .help = "text the HTTP body must contain")},
+    {KEY("tls", tls, .type = CONFIG_T_SECTION, .sub = &config_tls_section,
+         .help = "TLS client settings")},
+    {KEY("auth", auth, .type = CONFIG_T_SECTION, .sub = &config_auth_section,
+         .help = "HTTP credentials")},
+    {KEY("token_file", token_file, .type = CONFIG_T_FILE,
+         .help = "k3s: file with the K3s token (K10<hash>::user:password or a password)")},
+    {KEY("token_env", token_env, .type = CONFIG_T_STRING,
+         .help = "k3s: environment variable with the K3s token")},
 };
 #undef KEY_STRUCT
 
@@ -84,6 +163,8 @@ static void backend_check(void *obj, struct config_errors *errs);
 static const struct config_key backend_keys[] = {
     {KEY("name", name, .type = CONFIG_T_STRING, .flags = CONFIG_F_REQUIRED,
          .help = "unique backend name")},
+    {KEY("role", role, .type = CONFIG_T_ENUM, .names = config_role_names, .def = "generic",
+         .help = "etcd: warn when members are even or fewer than a majority are healthy")},
     {KEY("balance", balance, .type = CONFIG_T_ENUM, .names = config_balance_names,
          .def = "roundrobin", .help = "how a server is picked for a new connection")},
     {KEY("connect_timeout", connect_timeout_ms, .type = CONFIG_T_DURATION, .def = "3s",
@@ -115,6 +196,8 @@ static const struct config_key frontend_keys[] = {
          .flags = CONFIG_F_LIST | CONFIG_F_REQUIRED, .help = "addresses to accept on")},
     {KEY("backend", backend, .type = CONFIG_T_STRING, .flags = CONFIG_F_REQUIRED,
          .help = "backend that gets the connections")},
+    {KEY("tls_san", tls_san, .type = CONFIG_T_STRING, LIST(n_tls_san), .flags = CONFIG_F_LIST,
+         .help = "names clients use for this address; servers' certificates must cover them")},
 };
 #undef KEY_STRUCT
 
@@ -204,10 +287,70 @@ struct config_mark config_mark_of(const struct config_obj *obj, const struct con
     return i >= 0 && obj->keys[i].file ? obj->keys[i] : obj->mark;
 }
 
+static void tls_check(void *obj, struct config_errors *errs)
+{
+    struct config_tls *t = obj;
+    if (!t->cert != !t->key)
+        config_error_add(errs,
+                         config_mark_of(&t->obj, &config_tls_section, t->cert ? "cert" : "key"),
+                         "tls needs both cert and key for a client certificate");
+}
+
+/* An environment variable named in the config must exist when it loads. */
+static void check_env(const struct config_obj *obj, const struct config_section *sec,
+                      const char *key, const char *name, struct config_errors *errs)
+{
+    if (name && !getenv(name))
+        config_error_add(errs, config_mark_of(obj, sec, key), "environment variable %s is not set",
+                         name);
+}
+
+static void auth_check(void *obj, struct config_errors *errs)
+{
+    struct config_auth *a = obj;
+    int sources = !!a->bearer_token_file + !!a->bearer_token_env + !!a->basic.user;
+    if (sources > 1)
+        config_error_add(errs, a->obj.mark,
+                         "auth takes one of bearer_token_file, bearer_token_env or basic");
+    if (a->basic.user && !a->basic.password_file == !a->basic.password_env)
+        config_error_add(errs, a->basic.obj.mark,
+                         "basic auth needs one of password_file or password_env");
+    if (!a->basic.user && (a->basic.password_file || a->basic.password_env))
+        config_error_add(errs, a->basic.obj.mark, "basic auth needs a user");
+    check_env(&a->obj, &config_auth_section, "bearer_token_env", a->bearer_token_env, errs);
+    check_env(&a->basic.obj, &basic_section, "password_env", a->basic.password_env, errs);
+}
+
+static bool speaks_http(enum config_check_kind k)
+{
+    return k == CONFIG_CHECK_HTTP || k == CONFIG_CHECK_HTTPS || k == CONFIG_CHECK_K3S ||
+           k == CONFIG_CHECK_ETCD;
+}
+
 static void health_check(void *obj, struct config_errors *errs)
 {
     struct config_health *h = obj;
+    const struct config_section *sec = &config_health_section;
+    const char *kind = config_check_kind_names[h->kind];
+    static const char *const http_only[] = {"path", "expect_body", "auth", NULL};
     char t[32], iv[32];
+
+    for (int i = 0; http_only[i]; i++) {
+        int k = config_key_index(sec, http_only[i]);
+        if (h->obj.keys[k].file && !speaks_http(h->kind))
+            config_error_add(errs, h->obj.keys[k], "%s is not used by a %s check", http_only[i],
+                             kind);
+    }
+    if (h->path && h->path[0] != '/')
+        config_error_add(errs, config_mark_of(&h->obj, sec, "path"), "path must start with '/'");
+    if ((h->token_file || h->token_env) && h->kind != CONFIG_CHECK_K3S)
+        config_error_add(errs,
+                         config_mark_of(&h->obj, sec, h->token_file ? "token_file" : "token_env"),
+                         "a token is only used by a k3s check");
+    if (h->token_file && h->token_env)
+        config_error_add(errs, config_mark_of(&h->obj, sec, "token_env"),
+                         "give token_file or token_env, not both");
+    check_env(&h->obj, sec, "token_env", h->token_env, errs);
     if (h->timeout_ms > h->interval_ms) {
         config_format_duration(h->timeout_ms, t, sizeof(t));
         config_format_duration(h->interval_ms, iv, sizeof(iv));

@@ -16,6 +16,7 @@ enum config_type {
     CONFIG_T_ENUM,       /* unsigned index into names */
     CONFIG_T_ADDR,       /* struct config_addr */
     CONFIG_T_SECTION,    /* nested struct described by sub */
+    CONFIG_T_FILE,       /* char *, a path that must be readable */
 };
 
 enum config_key_flag {
@@ -57,6 +58,8 @@ extern const struct config_section config_server_section;
 extern const struct config_section config_health_section;
 extern const struct config_section config_admin_section;
 extern const struct config_section config_log_section;
+extern const struct config_section config_tls_section;
+extern const struct config_section config_auth_section;
 
 /* The position of key's value in obj if it was given, else of obj itself. */
 struct config_mark config_mark_of(const struct config_obj *obj, const struct config_section *sec,

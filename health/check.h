@@ -9,16 +9,31 @@
 
 #include "health-t.h"
 
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
+#include <openssl/ssl.h>
+
+struct health_probe;
+
+/* What a stream-based kind is told (see health_stream_open). */
+struct health_stream_cbs {
+    void (*ready)(struct health_probe *p);                     /* connected (TLS: handshaken) */
+    void (*data)(struct health_probe *p, struct evbuffer *in); /* bytes arrived */
+    void (*eof)(struct health_probe *p, struct evbuffer *in);  /* the server closed */
+};
 
 struct health_probe {
-    struct health_target *t; /* the target being probed */
-    struct event_base *base; /* where the kind registers its events */
-    struct event *deadline;  /* the engine's timeout */
-    uint64_t start_ms;       /* for latency */
-    int fd;                  /* the kind's socket, -1 if none */
-    struct event *io;        /* the kind's socket event, or NULL */
-    void *ctx;               /* the kind's own state */
+    struct health_target *t;      /* the target being probed */
+    struct event_base *base;      /* where the kind registers its events */
+    struct event *deadline;       /* the engine's timeout */
+    uint64_t start_ms;            /* for latency */
+    int fd;                       /* the kind's raw socket, -1 if none */
+    struct event *io;             /* the kind's raw socket event, or NULL */
+    struct bufferevent *bev;      /* or the kind's stream, plain or TLS */
+    SSL *ssl;                     /* the stream's TLS state, owned by bev */
+    struct health_stream_cbs cbs; /* the kind's stream callbacks */
+    void *ctx;                    /* the kind's own state (malloc'd; the engine frees it) */
 };
 
 struct health_check_ops {
@@ -37,6 +52,17 @@ int health_probe_connect(struct health_probe *p);
 /* Maps a connect/socket errno to a result and a human detail, then reports. */
 void health_probe_fail_errno(struct health_probe *p, int err, const char *what);
 
+/* Opens a stream to the target: plain when ctx is NULL, else TLS verified per the target's
+ * parameters (the SAN guard runs after the handshake). Connect and TLS failures are reported
+ * here; the kind only sees cbs. Replaces a stream already open. */
+void health_stream_open(struct health_probe *p, SSL_CTX *ctx, const struct health_stream_cbs *cbs);
+
 extern const struct health_check_ops check_tcp_ops;
+extern const struct health_check_ops check_tls_ops;
+extern const struct health_check_ops check_http_ops;
+extern const struct health_check_ops check_k3s_ops;
+extern const struct health_check_ops check_etcd_ops;
+extern const struct health_check_ops check_postgres_ops;
+extern const struct health_check_ops check_mysql_ops;
 
 #endif

@@ -32,8 +32,11 @@ enum health_result {
 struct health;
 struct health_probe;
 
+typedef struct ssl_ctx_st SSL_CTX;
+
 /* The parameters of a check, copied from the config so a target never points into a snapshot
- * that a reload may free. */
+ * that a reload may free. Secrets are read from their files or variables when the target is
+ * configured and live only here. */
 struct health_params {
     enum config_check_kind kind; /* what a probe does */
     uint64_t interval_ms;        /* between probes of an up server */
@@ -42,29 +45,45 @@ struct health_params {
     unsigned rise;               /* successes to come up */
     unsigned fall;               /* failures to go down */
     enum config_on_down on_down; /* what happens to open connections on down */
+    char *path;                  /* HTTP path (the kind's default filled in) */
+    unsigned *expect_status;     /* accepted statuses */
+    size_t n_expect_status;
+    char *expect_body;   /* required body text, or NULL */
+    char *authorization; /* Authorization header value, or NULL (secret) */
+    char *server_name;   /* name to verify and send as SNI, or NULL */
+    SSL_CTX *tls;        /* client context for TLS kinds (a reference), or NULL */
+    bool verify;         /* verify chain and name */
+    char *token_hash;    /* k3s: CA hash from a K10 token, or NULL */
+    char *setup_error;   /* why the parameters are unusable (unreadable secret, bad
+                            PEM), reported by every probe; NULL when fine */
+    char **sans;         /* names server certificates must cover (SAN guard) */
+    size_t n_sans;
 };
 
 /* One probed server. */
 struct health_target {
-    atomic_bool up;                     /* usable for new connections; read on every pick */
-    atomic_uint passive_fails;          /* consecutive connect failures seen by workers */
-    atomic_bool passive_pending;        /* a worker took it down; the main thread has to report */
-    struct health *engine;              /* the engine it belongs to */
-    void *owner;                        /* the lb_server it describes */
-    char *label;                        /* "backend/address", for logs */
-    struct health_params p;             /* current parameters */
-    struct lb_sockaddr addr;            /* where probes go; len 0 when unresolved */
-    unsigned rise_count;                /* consecutive successes while down */
-    unsigned fall_count;                /* consecutive failures while up */
-    enum health_result last;            /* result of the last probe */
-    char detail[256];                   /* human explanation of last, for /status and logs */
-    unsigned latency_ms;                /* duration of the last probe */
-    uint64_t since_ms;                  /* monotonic time of the last up/down change */
-    uint64_t checks;                    /* probes run */
-    uint64_t transitions;               /* up/down changes */
-    struct event *timer;                /* next probe */
-    struct health_probe *probe;         /* the probe in flight, or NULL */
-    struct health_target *next_pending; /* engine's list of passive downs to report */
+    atomic_bool up;              /* usable for new connections; read on every pick */
+    atomic_uint passive_fails;   /* consecutive connect failures seen by workers */
+    atomic_bool passive_pending; /* a worker took it down; the main thread has to report */
+    struct health *engine;       /* the engine it belongs to */
+    void *owner;                 /* the lb_server it describes */
+    char *label;                 /* "backend/address", for logs */
+    struct health_params p;      /* current parameters */
+    struct lb_sockaddr addr;     /* where probes go; len 0 when unresolved */
+    unsigned rise_count;         /* consecutive successes while down */
+    unsigned fall_count;         /* consecutive failures while up */
+    enum health_result last;     /* result of the last probe */
+    char detail[256];            /* human explanation of last, for /status and logs */
+    unsigned latency_ms;         /* duration of the last probe */
+    uint64_t since_ms;           /* monotonic time of the last up/down change */
+    uint64_t checks;             /* probes run */
+    uint64_t transitions;        /* up/down changes */
+    struct event *timer;         /* next probe */
+    struct health_probe *probe;  /* the probe in flight, or NULL */
+    char *host;                  /* the server's host as configured, for name checks */
+    SSL_CTX *pinned;             /* k3s: context trusting the CA fetched and pinned by hash */
+    char san_warning[320];       /* SAN guard finding, "" when the certificate covers all */
+    char san_logged[320];        /* the finding last logged, so each is logged once */
 };
 
 /* What /status shows of a target. */
@@ -77,6 +96,7 @@ struct health_status {
     uint64_t since_ms;         /* time in the current state */
     uint64_t checks;           /* probes run */
     uint64_t transitions;      /* state changes */
+    const char *san_warning;   /* SAN guard finding, or NULL */
 };
 
 #endif

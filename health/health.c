@@ -4,6 +4,7 @@
 #include "health.h"
 
 #include "check.h"
+#include "params.h"
 #include "config/config.h"
 #include "config/value.h"
 #include "lb/log.h"
@@ -16,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <openssl/ssl.h>
 #include <unistd.h>
 
 const char *const health_result_names[] = {
@@ -40,8 +42,11 @@ struct health {
 };
 
 static const struct health_check_ops *const check_kinds[CONFIG_CHECK_COUNT] = {
-    [CONFIG_CHECK_TCP] = &check_tcp_ops,
-    [CONFIG_CHECK_NONE] = NULL,
+    [CONFIG_CHECK_TCP] = &check_tcp_ops,     [CONFIG_CHECK_NONE] = NULL,
+    [CONFIG_CHECK_TLS] = &check_tls_ops,     [CONFIG_CHECK_HTTP] = &check_http_ops,
+    [CONFIG_CHECK_HTTPS] = &check_http_ops,  [CONFIG_CHECK_K3S] = &check_k3s_ops,
+    [CONFIG_CHECK_ETCD] = &check_etcd_ops,   [CONFIG_CHECK_POSTGRES] = &check_postgres_ops,
+    [CONFIG_CHECK_MYSQL] = &check_mysql_ops,
 };
 
 uint64_t health_now_ms(void)
@@ -101,6 +106,9 @@ static void probe_free(struct health_probe *p)
         event_free(p->io);
     if (p->fd >= 0)
         lb_net_close_reset(p->fd);
+    if (p->bev)
+        bufferevent_free(p->bev); /* closes its socket and frees its TLS state */
+    free(p->ctx);
     event_free(p->deadline);
     p->t->probe = NULL;
     free(p);
@@ -130,6 +138,18 @@ static void record(struct health_target *t, enum health_result r, const char *de
     }
 }
 
+/* SAN guard findings are logged when they appear or change, not at every probe. */
+static void report_san(struct health_target *t)
+{
+    if (strcmp(t->san_warning, t->san_logged) == 0)
+        return;
+    if (t->san_warning[0])
+        log_warn("san_guard", "%s", t->san_warning);
+    else
+        log_info("san_guard", "certificate of %s now covers every tls_san name", t->label);
+    snprintf(t->san_logged, sizeof(t->san_logged), "%s", t->san_warning);
+}
+
 void health_probe_done(struct health_probe *p, enum health_result r, const char *fmt, ...)
 {
     struct health_target *t = p->t;
@@ -144,6 +164,7 @@ void health_probe_done(struct health_probe *p, enum health_result r, const char 
     t->latency_ms = (unsigned)(health_now_ms() - p->start_ms);
     probe_free(p);
     record(t, r, fmt ? detail : NULL);
+    report_san(t);
     schedule_next(t);
 }
 
@@ -205,8 +226,11 @@ static void probe_start(evutil_socket_t fd, short what, void *arg)
 
     if (!ops)
         return;
-    if (!t->addr.len) {
-        record(t, HEALTH_RESULT_UNRESOLVED, "the server's host name does not resolve");
+    if (!t->addr.len || t->p.setup_error) {
+        if (t->addr.len)
+            record(t, HEALTH_RESULT_LOCAL_ERROR, t->p.setup_error);
+        else
+            record(t, HEALTH_RESULT_UNRESOLVED, "the server's host name does not resolve");
         schedule_next(t);
         return;
     }
@@ -308,20 +332,9 @@ void health_free(struct health *h)
     free(h);
 }
 
-static void params_from(struct health_params *p, const struct config_health *c)
-{
-    p->kind = c->kind;
-    p->interval_ms = c->interval_ms;
-    p->timeout_ms = c->timeout_ms;
-    p->down_interval_ms = c->down_interval_ms;
-    p->rise = c->rise;
-    p->fall = c->fall;
-    p->on_down = c->on_down;
-}
-
 struct health_target *health_target_new(struct health *h, const char *label,
                                         const struct config_health *cfg,
-                                        const struct lb_sockaddr *addr, void *owner)
+                                        const struct health_endpoint *ep, void *owner)
 {
     struct health_target *t = calloc(1, sizeof(*t));
     if (!t)
@@ -330,11 +343,14 @@ struct health_target *health_target_new(struct health *h, const char *label,
     t->engine = h;
     t->owner = owner;
     t->label = strdup(label);
-    if (!t->label)
+    t->host = strdup(ep->host ? ep->host : "");
+    if (!t->label || !t->host)
         abort();
-    t->addr = *addr;
+    t->addr = *ep->addr;
     t->since_ms = health_now_ms();
-    params_from(&t->p, cfg);
+    health_params_build(&t->p, cfg, ep);
+    if (t->p.setup_error)
+        log_error("check_setup", "%s: %s", t->label, t->p.setup_error);
     t->timer = evtimer_new(h->base, timer_cb, t);
     if (h->n_targets == h->cap_targets) {
         h->cap_targets = h->cap_targets ? h->cap_targets * 2 : 16;
@@ -348,14 +364,24 @@ struct health_target *health_target_new(struct health *h, const char *label,
     return t;
 }
 
-void health_target_configure(struct health_target *t, const struct config_health *cfg)
+void health_target_configure(struct health_target *t, const struct config_health *cfg,
+                             const struct health_endpoint *ep)
 {
     struct health_params old = t->p;
-    if (t->probe && old.kind != cfg->kind)
-        probe_free(t->probe); /* its kind's state no longer matches */
-    params_from(&t->p, cfg);
-    if (t->probe || (memcmp(&old, &t->p, sizeof(old)) == 0 && evtimer_pending(t->timer, NULL)))
-        return; /* a probe in flight reschedules when it ends */
+    bool same;
+    if (t->probe)
+        probe_free(t->probe); /* it used the parameters being replaced */
+    health_params_build(&t->p, cfg, ep);
+    same = health_params_same_schedule(&old, &t->p);
+    health_params_free(&old);
+    if (t->pinned) {
+        SSL_CTX_free(t->pinned); /* the token may have changed: pin again */
+        t->pinned = NULL;
+    }
+    if (t->p.setup_error)
+        log_error("check_setup", "%s: %s", t->label, t->p.setup_error);
+    if (same && evtimer_pending(t->timer, NULL))
+        return;
     evtimer_del(t->timer);
     if (t->p.kind != CONFIG_CHECK_NONE)
         arm(t, jitter(t->engine, t->p.interval_ms));
@@ -372,7 +398,11 @@ void health_target_free(struct health_target *t)
             break;
         }
     event_free(t->timer);
+    health_params_free(&t->p);
+    if (t->pinned)
+        SSL_CTX_free(t->pinned);
     free(t->label);
+    free(t->host);
     free(t);
 }
 
@@ -386,4 +416,5 @@ void health_target_status(const struct health_target *t, struct health_status *o
     out->since_ms = health_now_ms() - t->since_ms;
     out->checks = t->checks;
     out->transitions = t->transitions;
+    out->san_warning = t->san_warning[0] ? t->san_warning : NULL;
 }

@@ -21,11 +21,21 @@ void health_free(struct health *h);
 /* Starts probing (first probe at a random point of the interval, to spread many servers).
  * The target starts up: traffic flows at once and a dead server is found by its first
  * failures. */
+/* What a target probes: its address, the host as written (names are verified against it),
+ * and the names clients use for its frontends (SAN guard). */
+struct health_endpoint {
+    const struct lb_sockaddr *addr; /* resolved address; len 0 if unresolved */
+    const char *host;               /* host part of the configured address */
+    const char *const *sans;        /* frontends' tls_san names */
+    size_t n_sans;
+};
+
 struct health_target *health_target_new(struct health *h, const char *label,
                                         const struct config_health *cfg,
-                                        const struct lb_sockaddr *addr, void *owner);
+                                        const struct health_endpoint *ep, void *owner);
 /* New parameters after a reload; the up/down state is kept. */
-void health_target_configure(struct health_target *t, const struct config_health *cfg);
+void health_target_configure(struct health_target *t, const struct config_health *cfg,
+                             const struct health_endpoint *ep);
 void health_target_free(struct health_target *t);
 
 static inline bool health_is_up(const struct health_target *t)

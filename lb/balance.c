@@ -203,3 +203,11 @@ int balance_pick(const struct lb_pool *pool, struct balance_state *st, uint64_t 
     int i = pick_tier(pool, st, client_hash, false, tried);
     return i >= 0 ? i : pick_tier(pool, st, client_hash, true, tried);
 }
+
+struct lb_quorum lb_pool_quorum(const struct lb_pool *pool)
+{
+    struct lb_quorum q = {.members = pool->n, .majority = pool->n / 2 + 1};
+    for (size_t i = 0; i < pool->n; i++)
+        q.healthy += lb_server_up(pool->srv[i]);
+    return q;
+}

@@ -35,6 +35,14 @@ struct balance_tried {
     size_t n_more;  /* words in more */
 };
 
+/* Quorum of an etcd pool: members, how many are up, how many make a majority. */
+struct lb_quorum {
+    size_t members;
+    size_t healthy;
+    size_t majority;
+};
+struct lb_quorum lb_pool_quorum(const struct lb_pool *pool);
+
 void balance_state_init(struct balance_state *st, size_t n, uint64_t seed);
 void balance_state_free(struct balance_state *st);
 

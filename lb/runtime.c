@@ -117,21 +117,37 @@ static struct lb_front *get_front(struct lb_runtime *rt, const char *name, struc
     return f;
 }
 
-static struct lb_server *get_server(struct lb_runtime *rt, const struct config_backend *b,
+static struct lb_server *get_server(struct lb_runtime *rt, const struct lb_server_ctx *ctx,
                                     const struct config_server *cs, struct lb_server **next,
                                     size_t *n_next)
 {
     struct lb_server *s = NULL;
     for (size_t i = 0; i < rt->n_servers && !s; i++)
-        if (strcmp(rt->servers[i]->backend, b->name) == 0 &&
+        if (strcmp(rt->servers[i]->backend, ctx->backend) == 0 &&
             strcmp(rt->servers[i]->address, cs->address.text) == 0)
             s = lb_server_ref(rt->servers[i]);
     if (s)
-        lb_server_configure(s, cs, &b->health);
+        lb_server_configure(s, ctx, cs);
     else
-        s = lb_server_new(b->name, cs, &b->health, rt->health);
+        s = lb_server_new(ctx, cs, rt->health);
     next[(*n_next)++] = lb_server_ref(s);
     return s;
+}
+
+/* The tls_san names of every frontend that sends traffic to backend b. */
+static const char **sans_of(const struct config *cfg, size_t b, size_t *n)
+{
+    const char **names = NULL;
+    *n = 0;
+    for (size_t i = 0; i < cfg->n_frontends; i++) {
+        const struct config_frontend *f = &cfg->frontends[i];
+        if (f->backend_index != b)
+            continue;
+        names = grow(names, *n + f->n_tls_san, sizeof(*names));
+        for (size_t j = 0; j < f->n_tls_san; j++)
+            names[(*n)++] = f->tls_san[j];
+    }
+    return names;
 }
 
 static size_t count_servers(const struct config *cfg)
@@ -163,8 +179,12 @@ static void build_pools(struct lb_runtime *rt, struct lb_view *v, struct lb_serv
         p->balance = cb->balance;
         p->n = cb->n_servers;
         p->srv = grow(NULL, p->n, sizeof(*p->srv));
+        struct lb_server_ctx ctx = {.backend = cb->name, .hc = &cb->health};
+        const char **sans = sans_of(cfg, b, &ctx.n_sans);
+        ctx.sans = sans;
         for (size_t i = 0; i < cb->n_servers; i++)
-            p->srv[i] = get_server(rt, cb, &cb->servers[i], servers, n_servers);
+            p->srv[i] = get_server(rt, &ctx, &cb->servers[i], servers, n_servers);
+        free(sans);
     }
 }
 
@@ -210,6 +230,18 @@ static void release_registry(struct lb_runtime *rt)
     free(rt->listens);
 }
 
+static void warn_even_members(const struct config *cfg)
+{
+    for (size_t i = 0; i < cfg->n_backends; i++) {
+        const struct config_backend *b = &cfg->backends[i];
+        if (b->role == CONFIG_ROLE_ETCD && b->n_servers % 2 == 0)
+            log_warn("quorum_even",
+                     "backend '%s' has %zu etcd members: an even number survives "
+                     "no more failures than %zu members would; use an odd number",
+                     b->name, b->n_servers, b->n_servers - 1);
+    }
+}
+
 /* Builds a view for cfg and makes it current: the new registries replace the old ones, whose
  * leftovers live on only in older views (until their connections end). */
 static int install(struct lb_runtime *rt, struct config *cfg, char *err, size_t errlen)
@@ -235,6 +267,7 @@ static int install(struct lb_runtime *rt, struct config *cfg, char *err, size_t 
         return -1;
     }
     build_pools(rt, v, servers, &n_servers);
+    warn_even_members(cfg);
     release_registry(rt);
     rt->servers = servers;
     rt->n_servers = n_servers;
@@ -259,9 +292,34 @@ static void on_report(void *arg, int type, void *ptr)
         lb_view_free(ptr);
 }
 
+/* Quorum guard: an etcd backend with fewer than a majority of healthy members cannot write. */
+static void quorum_guard(struct lb_runtime *rt, const struct lb_server *changed, bool up)
+{
+    for (size_t i = 0; rt->view && i < rt->view->n_pools; i++) {
+        const struct lb_pool *p = &rt->view->pools[i];
+        bool member = false;
+        if (p->cfg->role != CONFIG_ROLE_ETCD)
+            continue;
+        for (size_t j = 0; j < p->n && !member; j++)
+            member = p->srv[j] == changed;
+        if (!member)
+            continue;
+        struct lb_quorum q = lb_pool_quorum(p);
+        if (q.healthy < q.majority)
+            log_warn("quorum_lost",
+                     "%zu of %zu etcd members of backend '%s' healthy: writes "
+                     "will fail",
+                     q.healthy, q.members, p->cfg->name);
+        else if (up && q.healthy == q.majority)
+            log_info("quorum_restored", "%zu of %zu etcd members of backend '%s' healthy",
+                     q.healthy, q.members, p->cfg->name);
+    }
+}
+
 static void on_health_change(void *arg, struct health_target *t, bool up)
 {
     struct lb_runtime *rt = arg;
+    quorum_guard(rt, health_target_owner(t), up);
     if (up || health_on_down(t) != CONFIG_ON_DOWN_CLOSE)
         return;
     for (unsigned i = 0; i < rt->n_workers; i++)

@@ -13,10 +13,18 @@ const char *const lb_admin_state_names[] = {"ready", "drain", "maint", NULL};
 
 static atomic_uint next_id;
 
-struct lb_server *lb_server_new(const char *backend, const struct config_server *cfg,
-                                const struct config_health *hc, struct health *engine)
+static struct health_endpoint endpoint_of(const struct lb_server *s,
+                                          const struct lb_server_ctx *ctx,
+                                          const struct config_server *cfg)
+{
+    return (struct health_endpoint){&s->sa, cfg->address.host, ctx->sans, ctx->n_sans};
+}
+
+struct lb_server *lb_server_new(const struct lb_server_ctx *ctx, const struct config_server *cfg,
+                                struct health *engine)
 {
     struct lb_server *s = calloc(1, sizeof(*s));
+    const char *backend = ctx->backend;
     char label[512];
     int rc;
 
@@ -35,20 +43,25 @@ struct lb_server *lb_server_new(const char *backend, const struct config_server 
         log_warn("server_unresolved", "%s/%s: cannot resolve: %s; kept out of rotation", backend,
                  s->address, gai_strerror(rc));
     }
-    lb_server_configure(s, cfg, NULL);
+    atomic_store(&s->weight, cfg->weight);
+    atomic_store(&s->backup, cfg->backup);
     snprintf(label, sizeof(label), "%s/%s", backend, s->address);
-    if (engine)
-        s->health = health_target_new(engine, label, hc, &s->sa, s);
+    if (engine) {
+        struct health_endpoint ep = endpoint_of(s, ctx, cfg);
+        s->health = health_target_new(engine, label, ctx->hc, &ep, s);
+    }
     return s;
 }
 
-void lb_server_configure(struct lb_server *s, const struct config_server *cfg,
-                         const struct config_health *hc)
+void lb_server_configure(struct lb_server *s, const struct lb_server_ctx *ctx,
+                         const struct config_server *cfg)
 {
     atomic_store(&s->weight, cfg->weight);
     atomic_store(&s->backup, cfg->backup);
-    if (hc && s->health)
-        health_target_configure(s->health, hc);
+    if (s->health) {
+        struct health_endpoint ep = endpoint_of(s, ctx, cfg);
+        health_target_configure(s->health, ctx->hc, &ep);
+    }
 }
 
 struct lb_server *lb_server_ref(struct lb_server *s)

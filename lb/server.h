@@ -12,13 +12,22 @@ struct config_health;
 
 extern const char *const lb_admin_state_names[];
 
+/* Where a server sits in the config: its backend's name and checks, and the names clients use
+ * for the frontends in front of it (the SAN guard compares certificates with them). */
+struct lb_server_ctx {
+    const char *backend;            /* backend name */
+    const struct config_health *hc; /* the backend's health block */
+    const char *const *sans;        /* tls_san names of its frontends */
+    size_t n_sans;
+};
+
 /* Main thread: resolves the address and starts health probing (engine may be NULL in tests:
  * then the server is always up). */
-struct lb_server *lb_server_new(const char *backend, const struct config_server *cfg,
-                                const struct config_health *hc, struct health *engine);
+struct lb_server *lb_server_new(const struct lb_server_ctx *ctx, const struct config_server *cfg,
+                                struct health *engine);
 /* Applies a reloaded config entry (weight, backup, health parameters). */
-void lb_server_configure(struct lb_server *s, const struct config_server *cfg,
-                         const struct config_health *hc);
+void lb_server_configure(struct lb_server *s, const struct lb_server_ctx *ctx,
+                         const struct config_server *cfg);
 struct lb_server *lb_server_ref(struct lb_server *s);
 /* Main thread only: the last reference stops the probes. */
 void lb_server_unref(struct lb_server *s);

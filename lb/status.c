@@ -28,9 +28,11 @@ static cJSON *check_json(const struct health_target *t)
     cJSON_AddStringToObject(o, "result", health_result_names[st.result]);
     cJSON_AddStringToObject(o, "detail", st.detail);
     cJSON_AddNumberToObject(o, "latency_ms", st.latency_ms);
-    cJSON_AddNumberToObject(o, "since_s", (double)st.since_ms / 1000.0);
+    cJSON_AddNumberToObject(o, "since", (double)st.since_ms / 1000.0);
     cJSON_AddNumberToObject(o, "checks", (double)st.checks);
     cJSON_AddNumberToObject(o, "transitions", (double)st.transitions);
+    if (st.san_warning)
+        cJSON_AddStringToObject(o, "san_warning", st.san_warning);
     return o;
 }
 
@@ -56,10 +58,19 @@ static cJSON *pool_json(const struct lb_pool *p)
 {
     cJSON *o = cJSON_CreateObject(), *servers;
     cJSON_AddStringToObject(o, "name", p->cfg->name);
+    cJSON_AddStringToObject(o, "role", config_role_names[p->cfg->role]);
     cJSON_AddStringToObject(o, "balance", config_balance_names[p->balance]);
     servers = cJSON_AddArrayToObject(o, "servers");
     for (size_t i = 0; i < p->n; i++)
         cJSON_AddItemToArray(servers, server_json(p->srv[i]));
+    if (p->cfg->role == CONFIG_ROLE_ETCD) {
+        struct lb_quorum q = lb_pool_quorum(p);
+        cJSON *qo = cJSON_AddObjectToObject(o, "quorum");
+        cJSON_AddNumberToObject(qo, "members", (double)q.members);
+        cJSON_AddNumberToObject(qo, "healthy", (double)q.healthy);
+        cJSON_AddNumberToObject(qo, "majority", (double)q.majority);
+        cJSON_AddBoolToObject(qo, "ok", q.healthy >= q.majority);
+    }
     return o;
 }
 

@@ -6,6 +6,10 @@ import pytest
 sys.path.insert(0, os.path.dirname(__file__))
 import k3lbtest  # noqa: E402
 
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "../.."))
+from contrib.lab.etcd_cluster import EtcdCluster  # noqa: E402
+from contrib.lab.pki import Pki  # noqa: E402
+
 
 @pytest.fixture
 def backends():
@@ -33,3 +37,16 @@ def k3lb(tmp_path):
     yield make
     for k in made:
         k.close()
+
+
+@pytest.fixture
+def pki(tmp_path):
+    return Pki(str(tmp_path / "pki"))
+
+
+@pytest.fixture
+def etcd(tmp_path, pki):
+    c = EtcdCluster(str(tmp_path), pki)
+    c.start()
+    yield c
+    c.close()

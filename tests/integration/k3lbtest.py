@@ -77,6 +77,35 @@ class Backend:
             self.proc.wait()
 
 
+class ApiServer(Backend):
+    """contrib/lab/apiserver.py (a K3s server's port 6443 stand-in) in its own process; its
+    behaviour follows the mode file: set_mode("200" | "503" | "401" | "hang")."""
+
+    def __init__(self, workdir, cert, key, ca=None, password=None, name="api"):
+        self.mode_file = os.path.join(workdir, "mode-%s-%d" % (name, random.randrange(1 << 30)))
+        self.set_mode("200")
+        lsock = socket.socket()
+        lsock.bind(("127.0.0.1", 0))
+        lsock.listen(128)
+        self.host, self.port, self.name = "127.0.0.1", lsock.getsockname()[1], name
+        self.addr = addr(self.host, self.port)
+        self.lines = queue.Queue()
+        args = ["--fd", str(lsock.fileno()), "--cert", cert, "--key", key,
+                "--mode-file", self.mode_file]
+        if ca:
+            args += ["--ca", ca]
+        if password:
+            args += ["--password", password]
+        self.proc = subprocess.Popen(
+            [sys.executable, os.path.join(TOOLS, "../../../contrib/lab/apiserver.py"), *args],
+            pass_fds=[lsock.fileno()], stdout=subprocess.PIPE, text=True)
+        lsock.close()
+
+    def set_mode(self, mode):
+        with open(self.mode_file, "w") as f:
+            f.write(mode)
+
+
 class K3lb:
     """A running k3lb serve; start() returns once it reported READY=1."""
 

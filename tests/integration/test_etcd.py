@@ -1,26 +1,10 @@
 """k3lb in front of a real 3-member etcd cluster with TLS and client-certificate auth, as an
 API server's --etcd-servers=https://LB:2379 would use it. TLS passes through untouched."""
-import os
-import sys
-
-import pytest
-
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "../.."))
-from contrib.lab.etcd_cluster import EtcdCluster  # noqa: E402
-from contrib.lab.pki import Pki  # noqa: E402
-
-from k3lbtest import free_port, simple_config  # noqa: E402
+from k3lbtest import free_port, simple_config
 
 
-@pytest.fixture
-def cluster(tmp_path):
-    c = EtcdCluster(str(tmp_path), Pki(str(tmp_path / "pki")))
-    c.start()
-    yield c
-    c.close()
-
-
-def test_etcdctl_through_k3lb_survives_member_kill(k3lb, cluster):
+def test_etcdctl_through_k3lb_survives_member_kill(k3lb, etcd):
+    cluster = etcd
     k = k3lb()
     port, admin = free_port(), free_port()
     k.admin_port = admin

@@ -33,7 +33,8 @@ static struct fixture *make_pool(enum config_balance alg, size_t n, const unsign
                                    .backup = backup ? backup[i] : false};
         snprintf(addr, sizeof(addr), "127.0.0.%zu:%zu", i % 250 + 1, 1000 + i);
         assert_true(config_parse_addr(addr, CONFIG_ADDR_TARGET, &cs.address, why, sizeof(why)));
-        f->pool.srv[i] = lb_server_new("b", &cs, NULL, NULL);
+        struct lb_server_ctx ctx = {.backend = "b"};
+        f->pool.srv[i] = lb_server_new(&ctx, &cs, NULL);
         config_addr_free(&cs.address);
     }
     balance_state_init(&f->st, n, 42);

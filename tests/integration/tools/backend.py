@@ -11,6 +11,8 @@ Modes:
   hold       accept and read until EOF, never send; print "CLOSED <n>" when a peer goes away
   reverse    send --size bytes, shut down writing, read to EOF, print "SHA <hex>"
   reset      read a little, then reset the connection
+  httpecho   "GET ..." is answered as HTTP with the status in --mode-file (default 200);
+             "WHO" is answered with the name; anything else is echoed
 """
 import argparse
 import hashlib
@@ -74,6 +76,30 @@ def serve_echo(c):
         c.sendall(d)
 
 
+def serve_httpecho(c, args):
+    first = c.recv(CHUNK)
+    if first.startswith(b"GET "):
+        while b"\r\n\r\n" not in first:
+            d = c.recv(CHUNK)
+            if not d:
+                return
+            first += d
+        try:
+            with open(args.mode_file) as f:
+                status = int(f.read().strip() or 200)
+        except (OSError, ValueError, TypeError):
+            status = 200
+        c.sendall(b"HTTP/1.1 %d X\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok"
+                  % status)
+        return
+    if first.startswith(b"WHO\n"):
+        c.sendall(args.name.encode() + b"\n")
+        first = first[4:]
+    if first:
+        c.sendall(first)
+    serve_echo(c)
+
+
 def serve(c, args):
     try:
         if args.mode == "name":
@@ -81,6 +107,8 @@ def serve(c, args):
             serve_echo(c)
         elif args.mode == "echo":
             serve_echo(c)
+        elif args.mode == "httpecho":
+            serve_httpecho(c, args)
         elif args.mode == "integrity":
             serve_integrity(c)
         elif args.mode == "hold":
@@ -117,6 +145,7 @@ def main():
     p.add_argument("--mode", default="name")
     p.add_argument("--name", default="backend")
     p.add_argument("--size", type=int, default=1000)
+    p.add_argument("--mode-file")
     args = p.parse_args()
     lsock = socket.socket(fileno=args.fd)
     while True:

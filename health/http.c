@@ -1,0 +1,194 @@
+/* A minimal HTTP/1.1 client for health probes: one GET with "Connection: close", the answer
+ * read to its Content-Length or to EOF, chunked bodies decoded, everything bounded. */
+#include "http.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+struct http_state {
+    const char *path;      /* what to GET, also named in messages */
+    const char *auth;      /* Authorization header value, or NULL */
+    health_http_done done; /* gets the parsed answer */
+};
+
+/* Decodes a chunked body in place; returns its length or -1. */
+static long dechunk(char *body, size_t len)
+{
+    size_t in = 0, out = 0;
+    for (;;) {
+        char *end;
+        unsigned long n = strtoul(body + in, &end, 16);
+        char *eol = memchr(body + in, '\n', len - in);
+        if (end == body + in || !eol)
+            return -1;
+        in = (size_t)(eol - body) + 1;
+        if (n == 0)
+            return (long)out;
+        if (n > len - in)
+            return -1;
+        memmove(body + out, body + in, n);
+        out += n;
+        in += n;
+        if (in < len && body[in] == '\r')
+            in++;
+        if (in < len && body[in] == '\n')
+            in++;
+    }
+}
+
+static const char *header(const char *head, const char *name)
+{
+    size_t n = strlen(name);
+    for (const char *l = strchr(head, '\n'); l; l = strchr(l, '\n')) {
+        l++;
+        if (strncasecmp(l, name, n) == 0 && l[n] == ':') {
+            l += n + 1;
+            while (*l == ' ' || *l == '\t')
+                l++;
+            return l;
+        }
+    }
+    return NULL;
+}
+
+/* Parses what arrived; returns 1 when complete (r filled), 0 when more is needed, -1 on
+ * garbage. complete_at_eof: the server has closed, so what is there is all there is. */
+static int parse(char *buf, size_t len, bool at_eof, struct health_http_response *r)
+{
+    char *head_end = strstr(buf, "\r\n\r\n");
+    const char *cl, *te;
+    size_t body_len;
+    int major, minor;
+
+    if (!head_end)
+        return at_eof ? -1 : 0;
+    *head_end = '\0';
+    if (sscanf(buf, "HTTP/%d.%d %3d", &major, &minor, &r->status) != 3 || r->status < 100 ||
+        r->status > 599)
+        return -1;
+    r->body = head_end + 4;
+    body_len = len - (size_t)(head_end + 4 - buf);
+    cl = header(buf, "Content-Length");
+    te = header(buf, "Transfer-Encoding");
+    if (te && strncasecmp(te, "chunked", 7) == 0) {
+        if (!at_eof && !strstr(r->body, "\r\n0\r\n"))
+            goto incomplete;
+        long n = dechunk((char *)r->body, body_len);
+        if (n < 0)
+            return -1;
+        body_len = (size_t)n;
+    } else if (cl) {
+        size_t want = strtoul(cl, NULL, 10);
+        if (body_len < want)
+            goto incomplete;
+        body_len = want;
+    } else if (!at_eof) {
+        goto incomplete;
+    }
+    ((char *)r->body)[body_len] = '\0';
+    r->body_len = body_len;
+    return 1;
+incomplete:
+    *head_end = '\r'; /* undo, to parse again with more data */
+    return at_eof ? -1 : 0;
+}
+
+static void try_finish(struct health_probe *p, struct evbuffer *in, bool at_eof)
+{
+    struct http_state *st = p->ctx;
+    struct health_http_response r = {0};
+    size_t len = evbuffer_get_length(in);
+    char *buf;
+    int rc;
+
+    if (len > HEALTH_HTTP_MAX) {
+        health_probe_done(p, HEALTH_RESULT_PROTOCOL_ERROR, "answer to %s is larger than 64 KiB",
+                          st->path);
+        return;
+    }
+    if (len == 0 && at_eof) {
+        health_probe_done(p, HEALTH_RESULT_RESET, "closed without answering %s", st->path);
+        return;
+    }
+    buf = malloc(len + 1);
+    if (!buf)
+        abort();
+    evbuffer_copyout(in, buf, len);
+    buf[len] = '\0';
+    rc = parse(buf, len, at_eof, &r);
+    if (rc < 0)
+        health_probe_done(p, HEALTH_RESULT_PROTOCOL_ERROR, "not an HTTP answer to %s", st->path);
+    else if (rc > 0)
+        st->done(p, &r);
+    free(buf);
+}
+
+static void http_data(struct health_probe *p, struct evbuffer *in)
+{
+    try_finish(p, in, false);
+}
+static void http_eof(struct health_probe *p, struct evbuffer *in)
+{
+    try_finish(p, in, true);
+}
+
+static void http_ready(struct health_probe *p)
+{
+    struct http_state *st = p->ctx;
+    struct evbuffer *out = bufferevent_get_output(p->bev);
+    evbuffer_add_printf(out,
+                        "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: k3lb-health\r\n"
+                        "Accept: */*\r\nConnection: close\r\n",
+                        st->path, p->t->p.server_name ? p->t->p.server_name : "localhost");
+    if (st->auth)
+        evbuffer_add_printf(out, "Authorization: %s\r\n", st->auth);
+    evbuffer_add(out, "\r\n", 2);
+}
+
+void health_http_get(struct health_probe *p, SSL_CTX *ctx, const char *path, const char *auth,
+                     health_http_done done)
+{
+    static const struct health_stream_cbs cbs = {
+        .ready = http_ready, .data = http_data, .eof = http_eof};
+    struct http_state *st = p->ctx;
+    if (!st) {
+        st = calloc(1, sizeof(*st));
+        if (!st)
+            abort();
+        p->ctx = st;
+    }
+    st->path = path;
+    st->auth = auth;
+    st->done = done;
+    health_stream_open(p, ctx, &cbs);
+}
+
+static bool status_expected(const struct health_params *hp, int status)
+{
+    for (size_t i = 0; i < hp->n_expect_status; i++)
+        if ((int)hp->expect_status[i] == status)
+            return true;
+    return false;
+}
+
+void health_http_judge(struct health_probe *p, const struct health_http_response *r)
+{
+    const struct health_params *hp = &p->t->p;
+    const char *path = ((struct http_state *)p->ctx)->path;
+    if (!status_expected(hp, r->status)) {
+        health_probe_done(p, HEALTH_RESULT_BAD_STATUS, "HTTP %d from %s%s", r->status, path,
+                          r->status == 401 || r->status == 403
+                              ? ": the check needs credentials (health.auth)"
+                              : "");
+        return;
+    }
+    if (hp->expect_body && !strstr(r->body, hp->expect_body)) {
+        health_probe_done(p, HEALTH_RESULT_BAD_BODY, "HTTP %d from %s without '%s' in the body",
+                          r->status, path, hp->expect_body);
+        return;
+    }
+    health_probe_done(p, HEALTH_RESULT_OK, "HTTP %d from %s", r->status, path);
+}

@@ -1,0 +1,27 @@
+/* One HTTP/1.1 GET over a probe stream, shared by the http, https, k3s and etcd kinds.
+ * Internal to health/. */
+#ifndef K3LB_HEALTH_HTTP_H
+#define K3LB_HEALTH_HTTP_H
+
+#include "check.h"
+
+#define HEALTH_HTTP_MAX (64 * 1024) /* a health answer larger than this is wrong */
+
+struct health_http_response {
+    int status;       /* e.g. 200 */
+    const char *body; /* NUL-terminated, dechunked */
+    size_t body_len;
+};
+
+/* Called with the parsed response; the callee reports the probe's result. */
+typedef void (*health_http_done)(struct health_probe *p, const struct health_http_response *r);
+
+/* Sends "GET path" (with the Authorization header when auth is set) over a new stream (TLS when
+ * ctx) and calls done with the answer. Transport and parse failures are reported here. */
+void health_http_get(struct health_probe *p, SSL_CTX *ctx, const char *path, const char *auth,
+                     health_http_done done);
+
+/* The common verdict: status in expect_status, then expect_body. */
+void health_http_judge(struct health_probe *p, const struct health_http_response *r);
+
+#endif

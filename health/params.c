@@ -1,0 +1,230 @@
+/* Turns a backend's health config into a target's parameters: fills the kind's defaults,
+ * reads secrets, builds the TLS context. Runs at start and reload, on the main thread. */
+#include "params.h"
+
+#include "tls.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <openssl/evp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SECRET_MAX 4096
+
+static char *xstrdup(const char *s)
+{
+    char *p = s ? strdup(s) : NULL;
+    if (s && !p)
+        abort();
+    return p;
+}
+
+static void setup_error(struct health_params *p, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+static void setup_error(struct health_params *p, const char *fmt, ...)
+{
+    char buf[320];
+    va_list ap;
+    if (p->setup_error)
+        return; /* the first problem is the one to fix */
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    p->setup_error = xstrdup(buf);
+}
+
+/* A secret from a file or a variable, trailing whitespace trimmed. The error names the source,
+ * never the content. */
+static char *read_secret(struct health_params *p, const char *file, const char *env,
+                         const char *what)
+{
+    char buf[SECRET_MAX + 1];
+    size_t n;
+    if (env) {
+        const char *v = getenv(env);
+        if (!v) {
+            setup_error(p, "%s: environment variable %s is not set", what, env);
+            return NULL;
+        }
+        snprintf(buf, sizeof(buf), "%s", v);
+    } else {
+        FILE *f = fopen(file, "r");
+        if (!f) {
+            setup_error(p, "%s: cannot read %s: %s", what, file, strerror(errno));
+            return NULL;
+        }
+        n = fread(buf, 1, SECRET_MAX, f);
+        fclose(f);
+        buf[n] = '\0';
+    }
+    n = strlen(buf);
+    while (n && isspace((unsigned char)buf[n - 1]))
+        buf[--n] = '\0';
+    if (!n) {
+        setup_error(p, "%s is empty", what);
+        return NULL;
+    }
+    return xstrdup(buf);
+}
+
+static char *basic_header(const char *user, const char *password)
+{
+    char creds[2 * SECRET_MAX + 2], *out;
+    int n = snprintf(creds, sizeof(creds), "%s:%s", user, password);
+    out = malloc(6 + 4 * ((size_t)n + 2) / 3 + 1);
+    if (!out)
+        abort();
+    memcpy(out, "Basic ", 6);
+    EVP_EncodeBlock((unsigned char *)out + 6, (const unsigned char *)creds, n);
+    OPENSSL_cleanse(creds, sizeof(creds));
+    return out;
+}
+
+static char *bearer_header(const char *token)
+{
+    size_t n = strlen(token) + 8;
+    char *out = malloc(n);
+    if (!out)
+        abort();
+    snprintf(out, n, "Bearer %s", token);
+    return out;
+}
+
+static void free_secret(char *s)
+{
+    if (s) {
+        OPENSSL_cleanse(s, strlen(s));
+        free(s);
+    }
+}
+
+/* "K10<ca-hash>::<user>:<password>" (or "::<bearer>"), or a bare password for user "node". */
+static void parse_k3s_token(struct health_params *p, char *token)
+{
+    const char *creds = token, *sep = strstr(token, "::");
+    if (strncmp(token, "K10", 3) == 0 && sep) {
+        p->token_hash = malloc((size_t)(sep - token - 3) + 1);
+        if (!p->token_hash)
+            abort();
+        memcpy(p->token_hash, token + 3, (size_t)(sep - token - 3));
+        p->token_hash[sep - token - 3] = '\0';
+        creds = sep + 2;
+    }
+    const char *colon = strchr(creds, ':');
+    if (creds == token) {
+        p->authorization = basic_header("node", creds);
+    } else if (colon) {
+        char user[256];
+        snprintf(user, sizeof(user), "%.*s", (int)(colon - creds), creds);
+        p->authorization = basic_header(user, colon + 1);
+    } else {
+        p->authorization = bearer_header(creds);
+    }
+}
+
+static void read_auth(struct health_params *p, const struct config_health *c)
+{
+    const struct config_auth *a = &c->auth;
+    char *secret = NULL;
+    if (c->kind == CONFIG_CHECK_K3S && (c->token_file || c->token_env)) {
+        if ((secret = read_secret(p, c->token_file, c->token_env, "k3s token")))
+            parse_k3s_token(p, secret);
+    } else if (a->bearer_token_file || a->bearer_token_env) {
+        if ((secret = read_secret(p, a->bearer_token_file, a->bearer_token_env, "bearer token")))
+            p->authorization = bearer_header(secret);
+    } else if (a->basic.user) {
+        if ((secret = read_secret(p, a->basic.password_file, a->basic.password_env, "password")))
+            p->authorization = basic_header(a->basic.user, secret);
+    }
+    free_secret(secret);
+}
+
+static const char *default_path(const struct config_health *c)
+{
+    switch (c->kind) {
+    case CONFIG_CHECK_K3S:
+        return c->token_file || c->token_env ? "/v1-k3s/readyz" : "/ping";
+    case CONFIG_CHECK_ETCD:
+        return "/health";
+    default:
+        return "/readyz";
+    }
+}
+
+static bool uses_tls(enum config_check_kind k)
+{
+    return k == CONFIG_CHECK_TLS || k == CONFIG_CHECK_HTTPS || k == CONFIG_CHECK_K3S ||
+           k == CONFIG_CHECK_ETCD;
+}
+
+static void build_tls(struct health_params *p, const struct config_health *c)
+{
+    char err[320];
+    p->verify = c->tls.verify;
+    if (c->kind == CONFIG_CHECK_K3S && !c->tls.ca) {
+        /* The cluster CA is private: pinned through the token's hash, or not verified. */
+        p->verify = false;
+        p->tls = health_tls_ctx_insecure();
+    } else {
+        p->tls = health_tls_ctx(&c->tls, err, sizeof(err));
+        if (!p->tls)
+            setup_error(p, "%s", err);
+    }
+}
+
+void health_params_build(struct health_params *p, const struct config_health *c,
+                         const struct health_endpoint *ep)
+{
+    memset(p, 0, sizeof(*p));
+    p->kind = c->kind;
+    p->interval_ms = c->interval_ms;
+    p->timeout_ms = c->timeout_ms;
+    p->down_interval_ms = c->down_interval_ms;
+    p->rise = c->rise;
+    p->fall = c->fall;
+    p->on_down = c->on_down;
+    p->path = xstrdup(c->path ? c->path : default_path(c));
+    p->n_expect_status = c->n_expect_status;
+    p->expect_status = malloc((c->n_expect_status + 1) * sizeof(unsigned));
+    if (!p->expect_status)
+        abort();
+    memcpy(p->expect_status, c->expect_status, c->n_expect_status * sizeof(unsigned));
+    p->expect_body = xstrdup(c->expect_body);
+    p->server_name = xstrdup(c->tls.server_name ? c->tls.server_name : ep->host);
+    p->n_sans = ep->n_sans;
+    p->sans = calloc(ep->n_sans + 1, sizeof(char *));
+    if (!p->sans)
+        abort();
+    for (size_t i = 0; i < ep->n_sans; i++)
+        p->sans[i] = xstrdup(ep->sans[i]);
+    read_auth(p, c);
+    if (uses_tls(c->kind))
+        build_tls(p, c);
+}
+
+void health_params_free(struct health_params *p)
+{
+    free(p->path);
+    free(p->expect_status);
+    free(p->expect_body);
+    free_secret(p->authorization);
+    free(p->server_name);
+    free(p->token_hash);
+    free(p->setup_error);
+    for (size_t i = 0; i < p->n_sans; i++)
+        free(p->sans[i]);
+    free(p->sans);
+    if (p->tls)
+        SSL_CTX_free(p->tls);
+    memset(p, 0, sizeof(*p));
+}
+
+bool health_params_same_schedule(const struct health_params *a, const struct health_params *b)
+{
+    return a->kind == b->kind && a->interval_ms == b->interval_ms &&
+           a->timeout_ms == b->timeout_ms && a->down_interval_ms == b->down_interval_ms;
+}

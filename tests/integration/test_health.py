@@ -1,0 +1,305 @@
+"""Health checks against the real servers they are named for: etcd with client certificates,
+PostgreSQL, MariaDB, a K3s API stand-in over TLS; the SAN and quorum guards; on_down: close."""
+import hashlib
+import os
+import signal
+import socket
+import sys
+import time
+
+import pytest
+
+from k3lbtest import ApiServer, ask_name, connect, free_port, read_line
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "../.."))
+from contrib.lab.databases import MariaDB, Postgres  # noqa: E402
+from contrib.lab.pki import Pki  # noqa: E402
+
+
+def start(k3lb, backends_yaml, frontends=None, extra=""):
+    """Starts k3lb with one frontend per backend (named like it) and the given backends."""
+    k = k3lb()
+    k.admin_port = free_port()
+    names = [l.split("name:")[1].strip() for l in backends_yaml.split("\n")
+             if l.strip().startswith("- name:")]
+    fronts = frontends or "\n".join(
+        "  - {name: %s, listen: [\"127.0.0.1:%d\"], backend: %s}" % (n, free_port(), n)
+        for n in names)
+    k.start("admin: {listen: \"127.0.0.1:%d\"}\n%s\nfrontends:\n%s\nbackends:\n%s\n"
+            % (k.admin_port, extra, fronts, backends_yaml))
+    return k
+
+
+def servers(st, backend):
+    for b in st["backends"]:
+        if b["name"] == backend:
+            return b["servers"]
+    raise KeyError(backend)
+
+
+def wait_server(k, backend, address, state, result=None, timeout=20):
+    def ok(st):
+        for s in servers(st, backend):
+            if s["address"] == address:
+                return s["state"] == state and (result is None or s["check"]["result"] == result)
+        return False
+    k.wait_for(ok, timeout=timeout, what="%s/%s %s %s" % (backend, address, state, result))
+    return [s for s in servers(k.status(), backend) if s["address"] == address][0]
+
+
+# ---- etcd --------------------------------------------------------------------------------------
+
+def test_etcd_check_client_cert_and_stop_detection(k3lb, etcd, tmp_path):
+    c = etcd
+    members = ", ".join('"%s"' % m.endpoint for m in c.members)
+    other = Pki(str(tmp_path / "other-pki"))
+    k = start(k3lb, """
+  - name: etcd
+    role: etcd
+    servers: [%s]
+    health: {kind: etcd, interval: 500ms, timeout: 300ms, rise: 2, fall: 2,
+             tls: {ca: %s, cert: %s, key: %s}}
+  - name: wrongca
+    servers: ["%s"]
+    health: {kind: etcd, interval: 500ms, timeout: 400ms, tls: {ca: %s, cert: %s, key: %s}}
+  - name: nocert
+    servers: ["%s"]
+    health: {kind: etcd, interval: 500ms, timeout: 400ms, tls: {ca: %s}}
+""" % (members, c.pki.ca_crt, c.client_crt, c.client_key,
+       c.members[1].endpoint, other.ca_crt, c.client_crt, c.client_key,
+       c.members[2].endpoint, c.pki.ca_crt))
+    for m in c.members:
+        s = wait_server(k, "etcd", m.endpoint, "up", "ok")
+        assert s["check"]["detail"] == "etcd healthy"
+    s = wait_server(k, "wrongca", c.members[1].endpoint, "down", "tls_error")
+    assert "certificate verify failed" in s["check"]["detail"], s
+    s = wait_server(k, "nocert", c.members[2].endpoint, "down", "tls_error")
+    assert "certificate" in s["check"]["detail"], s
+
+    # a stopped member is found by timeout within timeout*fall + interval (+ jitter)
+    c.members[0].stop()
+    t0 = time.monotonic()
+    s = wait_server(k, "etcd", c.members[0].endpoint, "down", "timeout", timeout=10)
+    took = time.monotonic() - t0
+    assert took <= 0.3 * 2 + 0.5 + 1.0, took
+    assert "no answer within 300ms" in s["check"]["detail"]
+    q = [b for b in k.status()["backends"] if b["name"] == "etcd"][0]["quorum"]
+    assert q == {"members": 3, "healthy": 2, "majority": 2, "ok": True}
+    before = s["check"]["checks"]
+    c.members[0].cont()
+    s = wait_server(k, "etcd", c.members[0].endpoint, "up", "ok", timeout=10)
+    assert s["check"]["checks"] - before >= 2  # rise: 2 passing checks
+    assert "server_down" in k.log() and "server_up" in k.log()
+
+
+# ---- datastores ----------------------------------------------------------------------------------
+
+@pytest.fixture
+def silent():
+    """A TCP listener that accepts (in the kernel) and never says a word."""
+    socks = []
+
+    def make():
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        s.listen(64)
+        socks.append(s)
+        return "127.0.0.1:%d" % s.getsockname()[1]
+    yield make
+    for s in socks:
+        s.close()
+
+
+def test_postgres_and_mariadb_checks(k3lb, silent):
+    pg, maria = Postgres(), MariaDB()
+    try:
+        pg.start()
+        maria.start()
+        quiet_pg, quiet_my = silent(), silent()
+        k = start(k3lb, """
+  - name: pg
+    servers: ["%s", "%s"]
+    health: {kind: postgres, interval: 300ms, timeout: 250ms, rise: 1, fall: 2}
+  - name: my
+    servers: ["%s", "%s"]
+    health: {kind: mysql, interval: 300ms, timeout: 250ms, rise: 1, fall: 2}
+""" % (pg.addr, quiet_pg, maria.addr, quiet_my))
+        s = wait_server(k, "pg", pg.addr, "up", "ok")
+        assert "PostgreSQL" in s["check"]["detail"], s
+        s = wait_server(k, "my", maria.addr, "up", "ok")
+        assert s["check"]["detail"].startswith("MySQL protocol 10 greeting (server 10."), s
+        assert "MariaDB" in s["check"]["detail"]
+        for b, a in (("pg", quiet_pg), ("my", quiet_my)):
+            s = wait_server(k, b, a, "down", "timeout")
+        pg.stop()
+        maria.stop()
+        wait_server(k, "pg", pg.addr, "down", "refused")
+        wait_server(k, "my", maria.addr, "down", "refused")
+    finally:
+        pg.close()
+        maria.close()
+
+
+# ---- K3s API stand-in ------------------------------------------------------------------------------
+
+@pytest.fixture
+def api_factory(tmp_path, pki):
+    made = []
+    cert, key = pki.issue("api", ["IP:127.0.0.1", "DNS:localhost"])
+
+    def make(name="api", cert=cert, key=key, **kw):
+        a = ApiServer(str(tmp_path), cert, key, ca=pki.ca_crt, name=name, **kw)
+        made.append(a)
+        return a
+    yield make
+    for a in made:
+        a.close()
+
+
+def test_https_check_modes(k3lb, api_factory, pki):
+    a = [api_factory("a%d" % i) for i in range(3)]
+    k = start(k3lb, """
+  - name: api
+    servers: [%s]
+    health: {kind: https, path: /readyz, interval: 300ms, timeout: 250ms, rise: 1, fall: 1,
+             tls: {ca: %s}}
+""" % (", ".join('"%s"' % x.addr for x in a), pki.ca_crt))
+    a[1].set_mode("503")
+    a[2].set_mode("401")
+    s = wait_server(k, "api", a[0].addr, "up", "ok")
+    assert s["check"]["detail"] == "HTTP 200 from /readyz"
+    s = wait_server(k, "api", a[1].addr, "down", "bad_status")
+    assert s["check"]["detail"] == "HTTP 503 from /readyz"
+    s = wait_server(k, "api", a[2].addr, "down", "bad_status")
+    assert s["check"]["detail"] == \
+        "HTTP 401 from /readyz: the check needs credentials (health.auth)"
+    a[0].set_mode("hang")
+    s = wait_server(k, "api", a[0].addr, "down", "timeout")
+    assert s["check"]["detail"] == "no answer within 250ms"
+    a[1].set_mode("200")
+    wait_server(k, "api", a[1].addr, "up", "ok")
+    a[1].stop()  # SIGSTOP: detected by timeout
+    wait_server(k, "api", a[1].addr, "down", "timeout")
+    a[1].cont()
+    wait_server(k, "api", a[1].addr, "up", "ok")
+
+
+def test_k3s_check_pins_ca_to_token(k3lb, api_factory, pki, tmp_path):
+    with open(pki.ca_crt, "rb") as f:
+        ca_hash = hashlib.sha256(f.read()).hexdigest()
+    token = tmp_path / "token"
+    token.write_text("K10%s::server:s3cret\n" % ca_hash)
+    other = Pki(str(tmp_path / "other"))
+    ocert, okey = other.issue("imposter", ["IP:127.0.0.1"])
+    good = api_factory("good", password="s3cret")
+    wrong_pw = api_factory("wrongpw", password="other")
+    imposter = ApiServer(str(tmp_path), ocert, okey, ca=other.ca_crt, password="s3cret",
+                         name="imposter")
+    plain = api_factory("plain")
+    try:
+        k = start(k3lb, """
+  - name: k3s
+    servers: ["%s", "%s", "%s"]
+    health: {kind: k3s, token_file: %s, interval: 300ms, timeout: 250ms, rise: 1, fall: 1}
+  - name: ping
+    servers: ["%s"]
+    health: {kind: k3s, interval: 300ms, timeout: 250ms, rise: 1, fall: 1}
+""" % (good.addr, wrong_pw.addr, imposter.addr, token, plain.addr))
+        s = wait_server(k, "k3s", good.addr, "up", "ok")
+        assert s["check"]["detail"] == "HTTP 200 from /v1-k3s/readyz"
+        s = wait_server(k, "k3s", wrong_pw.addr, "down", "bad_status")
+        assert s["check"]["detail"].startswith("HTTP 401 from /v1-k3s/readyz")
+        s = wait_server(k, "k3s", imposter.addr, "down", "tls_error")
+        assert "does not match the token's hash" in s["check"]["detail"]
+        s = wait_server(k, "ping", plain.addr, "up", "ok")
+        assert s["check"]["detail"] == "HTTP 200 from /ping"
+        assert "s3cret" not in k.log()
+    finally:
+        imposter.close()
+
+
+# ---- guards ----------------------------------------------------------------------------------------
+
+def test_san_guard(k3lb, api_factory, pki):
+    covered_cert, covered_key = pki.issue("covered", ["IP:127.0.0.1", "DNS:lb.example"])
+    bare = api_factory("bare")
+    covered = api_factory("covered", cert=covered_cert, key=covered_key)
+    port = free_port()
+    k = start(k3lb, """
+  - name: api
+    servers: ["%s", "%s"]
+    health: {kind: https, interval: 300ms, timeout: 250ms, rise: 1, tls: {ca: %s}}
+""" % (bare.addr, covered.addr, pki.ca_crt), frontends="""
+  - {name: fixed, listen: ["127.0.0.1:%d"], backend: api, tls_san: [lb.example, 127.0.0.1]}
+""" % port)
+    s = wait_server(k, "api", bare.addr, "up", "ok")
+    k.wait_for(lambda st: "san_warning" in servers(st, "api")[0]["check"], what="SAN warning")
+    s = servers(k.status(), "api")
+    assert s[0]["check"]["san_warning"] == (
+        "certificate of api/%s does not cover lb.example: start the server with "
+        "--tls-san lb.example" % bare.addr)
+    assert "san_warning" not in s[1]["check"]
+    assert k.log().count("does not cover lb.example") == 1  # logged once, not every probe
+
+
+def test_quorum_guard(k3lb, backends):
+    b = [backends("name", name="m%d" % i) for i in range(3)]
+    two = [backends("name", name="t%d" % i) for i in range(2)]
+    k = start(k3lb, """
+  - name: etcd3
+    role: etcd
+    servers: [%s]
+    health: {interval: 300ms, timeout: 200ms, fall: 1, rise: 1}
+  - name: etcd2
+    role: etcd
+    servers: [%s]
+""" % (", ".join('"%s"' % x.addr for x in b), ", ".join('"%s"' % x.addr for x in two)))
+    assert "backend 'etcd2' has 2 etcd members" in k.log()
+    assert "etcd3' has" not in k.log()
+    b[0].kill()
+    b[1].kill()
+    k.wait_for(lambda st: not [x for x in st["backends"] if x["name"] == "etcd3"][0]
+               ["quorum"]["ok"], what="quorum lost")
+    assert "1 of 3 etcd members of backend 'etcd3' healthy: writes will fail" in k.log()
+
+
+# ---- on_down: close --------------------------------------------------------------------------------
+
+def test_on_down_closes_connections(k3lb, backends, tmp_path):
+    modes = [str(tmp_path / ("mode%d" % i)) for i in range(2)]
+    b = [backends("httpecho", name="s%d" % i, args=["--mode-file", modes[i]]) for i in range(2)]
+    k = start(k3lb, """
+  - name: pool
+    servers: ["%s", "%s"]
+    health: {kind: http, path: /readyz, interval: 200ms, timeout: 150ms, rise: 1, fall: 1}
+""" % (b[0].addr, b[1].addr))
+    port = int(k.status()["frontends"][0]["listen"][0].rsplit(":", 1)[1])
+    conns = {}
+    for _ in range(10):
+        s = connect(port)
+        s.sendall(b"WHO\n")
+        conns.setdefault(read_line(s), []).append(s)
+    assert sorted(conns) == ["s0", "s1"]
+    with open(modes[0], "w") as f:
+        f.write("503")
+    # connections on s0 are closed by k3lb (the backend itself keeps them open)
+    for s in conns["s0"]:
+        s.settimeout(10)
+        try:
+            assert s.recv(1) == b""
+        except ConnectionResetError:
+            pass
+    # connections on s1 still work, and every new connection goes to s1 and succeeds
+    for s in conns["s1"]:
+        s.sendall(b"ping")
+        assert s.recv(4) == b"ping"
+    for _ in range(20):
+        s = connect(port)
+        s.sendall(b"WHO\n")
+        assert read_line(s) == "s1"
+        s.close()
+    with open(modes[0], "w") as f:
+        f.write("200")
+    wait_server(k, "pool", b[0].addr, "up", "ok")
+    for s in conns["s0"] + conns["s1"]:
+        s.close()

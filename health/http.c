@@ -54,20 +54,18 @@ static const char *header(const char *head, const char *name)
     return NULL;
 }
 
-/* Parses what arrived; returns 1 when complete (r filled), 0 when more is needed, -1 on
- * garbage. complete_at_eof: the server has closed, so what is there is all there is. */
-static int parse(char *buf, size_t len, bool at_eof, struct health_http_response *r)
+int health_http_parse(char *buf, size_t len, bool at_eof, struct health_http_response *r)
 {
     char *head_end = strstr(buf, "\r\n\r\n");
     const char *cl, *te;
     size_t body_len;
-    int major, minor;
+    int major, minor, end = 0;
 
     if (!head_end)
         return at_eof ? -1 : 0;
     *head_end = '\0';
-    if (sscanf(buf, "HTTP/%d.%d %3d", &major, &minor, &r->status) != 3 || r->status < 100 ||
-        r->status > 599)
+    if (sscanf(buf, "HTTP/%1d.%1d %3d%n", &major, &minor, &r->status, &end) != 3 ||
+        r->status < 100 || r->status > 599 || (buf[end] != ' ' && buf[end] != '\r'))
         return -1;
     r->body = head_end + 4;
     body_len = len - (size_t)(head_end + 4 - buf);
@@ -118,7 +116,7 @@ static void try_finish(struct health_probe *p, struct evbuffer *in, bool at_eof)
         abort();
     evbuffer_copyout(in, buf, len);
     buf[len] = '\0';
-    rc = parse(buf, len, at_eof, &r);
+    rc = health_http_parse(buf, len, at_eof, &r);
     if (rc < 0)
         health_probe_done(p, HEALTH_RESULT_PROTOCOL_ERROR, "not an HTTP answer to %s", st->path);
     else if (rc > 0)

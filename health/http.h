@@ -13,6 +13,11 @@ struct health_http_response {
     size_t body_len;
 };
 
+/* Parses an answer held in buf (len bytes plus a NUL, modified in place): 1 when complete
+ * (r points into buf), 0 when more is needed, -1 when it is not HTTP. at_eof: the server has
+ * closed, so what is there is all there will be. */
+int health_http_parse(char *buf, size_t len, bool at_eof, struct health_http_response *r);
+
 /* Called with the parsed response; the callee reports the probe's result. */
 typedef void (*health_http_done)(struct health_probe *p, const struct health_http_response *r);
 

@@ -247,6 +247,35 @@ static void test_overrides(void **state)
     config_errors_free(&errs);
 }
 
+static void test_health_keys(void **state)
+{
+    (void)state;
+    expect_error(FRONTEND "backends:\n  - name: b\n    servers: [\"a:1\"]\n"
+                          "    health: {kind: tcp, path: /x}\n",
+                 6, 31, "path is not used by a tcp check");
+    expect_error(FRONTEND "backends:\n  - name: b\n    servers: [\"a:1\"]\n"
+                          "    health: {kind: https, tls: {cert: /etc/hostname}}\n",
+                 6, 39, "tls needs both cert and key");
+    expect_error(FRONTEND "backends:\n  - name: b\n    servers: [\"a:1\"]\n"
+                          "    health: {kind: https, tls: {ca: /nonexistent/ca.pem}}\n",
+                 6, 37, "ca: cannot read '/nonexistent/ca.pem': No such file or directory");
+    expect_error(FRONTEND "backends:\n  - name: b\n    servers: [\"a:1\"]\n"
+                          "    health: {kind: http, auth: {basic: {user: u}}}\n",
+                 6, 40, "basic auth needs one of password_file or password_env");
+    expect_error(FRONTEND "backends:\n  - name: b\n    servers: [\"a:1\"]\n"
+                          "    health: {kind: k3s, token_env: K3LB_TEST_UNSET_VARIABLE}\n",
+                 6, 36, "environment variable K3LB_TEST_UNSET_VARIABLE is not set");
+    expect_error(FRONTEND "backends:\n  - name: b\n    servers: [\"a:1\"]\n"
+                          "    health: {kind: http, expect_status: [200, 700]}\n",
+                 6, 47, "700 is out of range 100..599");
+    expect_error(FRONTEND "backends:\n  - name: b\n    servers: [\"a:1\"]\n"
+                          "    health: {kind: http, path: readyz}\n",
+                 6, 32, "path must start with '/'");
+    expect_error(FRONTEND "backends:\n  - name: b\n    servers: [\"a:1\"]\n"
+                          "    health: {kind: etc}\n",
+                 6, 20, "kind: unknown value 'etc' (did you mean 'etcd'?)");
+}
+
 static void test_restart_keys(void **state)
 {
     struct config_errors errs = {0};
@@ -273,7 +302,7 @@ int main(void)
         cmocka_unit_test(test_duplicates),        cmocka_unit_test(test_bad_values),
         cmocka_unit_test(test_listen_collisions), cmocka_unit_test(test_alias_bomb),
         cmocka_unit_test(test_missing_file),      cmocka_unit_test(test_overrides),
-        cmocka_unit_test(test_restart_keys),
+        cmocka_unit_test(test_restart_keys),      cmocka_unit_test(test_health_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

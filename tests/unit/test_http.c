@@ -1,0 +1,97 @@
+/* The health checks' HTTP answer parser: complete, partial, chunked and hostile answers. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "health/http.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static int parse(const char *text, size_t len, bool eof, struct health_http_response *r,
+                 char **keep)
+{
+    char *buf = malloc(len + 1);
+    memcpy(buf, text, len);
+    buf[len] = '\0';
+    *keep = buf;
+    return health_http_parse(buf, len, eof, r);
+}
+
+#define PARSE(text, eof, r, keep) parse(text, sizeof(text) - 1, eof, r, keep)
+
+static void test_content_length(void **state)
+{
+    struct health_http_response r;
+    char *b;
+    (void)state;
+    assert_int_equal(PARSE("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok", false, &r, &b), 1);
+    assert_int_equal(r.status, 200);
+    assert_string_equal(r.body, "ok");
+    free(b);
+    /* not all there yet */
+    assert_int_equal(PARSE("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nok", false, &r, &b), 0);
+    free(b);
+    /* and never will be */
+    assert_int_equal(PARSE("HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nok", true, &r, &b), -1);
+    free(b);
+    assert_int_equal(PARSE("HTTP/1.1 503 No\r\ncontent-length:  3\r\n\r\nbad+extra", false, &r, &b),
+                     1);
+    assert_int_equal(r.status, 503);
+    assert_string_equal(r.body, "bad");
+    free(b);
+}
+
+static void test_until_eof_and_chunked(void **state)
+{
+    struct health_http_response r;
+    char *b;
+    (void)state;
+    assert_int_equal(PARSE("HTTP/1.0 200 OK\r\n\r\npong", false, &r, &b), 0);
+    free(b);
+    assert_int_equal(PARSE("HTTP/1.0 200 OK\r\n\r\npong", true, &r, &b), 1);
+    assert_string_equal(r.body, "pong");
+    free(b);
+    assert_int_equal(PARSE("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                           "4\r\n{\"he\r\n12\r\nalth\":\"true\"}xxxxx\r\n0\r\n\r\n",
+                           false, &r, &b),
+                     1);
+    assert_string_equal(r.body, "{\"health\":\"true\"}xxxxx");
+    free(b);
+}
+
+static void test_garbage(void **state)
+{
+    static const char *const bad[] = {
+        "SSH-2.0-OpenSSH_9.2\r\n\r\n",
+        "HTTP/1.1 99 Low\r\n\r\n",
+        "HTTP/1.1 2000 OK\r\n\r\n",
+        "HTTP/x 200\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nffffffff\r\nab\r\n0\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5",
+        "",
+        "\r\n\r\n",
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct health_http_response r;
+        char *b;
+        int rc = parse(bad[i], strlen(bad[i]), true, &r, &b);
+        if (rc != -1)
+            fail_msg("answer %zu parsed as %d", i, rc);
+        free(b);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_content_length),
+        cmocka_unit_test(test_until_eof_and_chunked),
+        cmocka_unit_test(test_garbage),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -24,10 +24,24 @@ static void tcp_ready(evutil_socket_t fd, short what, void *arg)
 
 static void tcp_start(struct health_probe *p)
 {
+    const struct lb_sockaddr *sa = &p->t->addr;
     int err = health_probe_connect(p);
     if (err) {
         health_probe_fail_errno(p, err, "connect");
         return;
+    }
+    /* A nearby server often completes the handshake before connect() returns to us; asking
+     * again tells at once and saves registering for an event and a loop iteration. */
+    if (connect(p->fd, &sa->u.sa, sa->len) < 0) {
+        if (errno == EISCONN) {
+            health_probe_done(p, HEALTH_RESULT_OK, "connected");
+            return;
+        }
+        if (errno != EALREADY && errno != EINPROGRESS) {
+            /* Failed already; this call took the error off the socket, so report it now. */
+            health_probe_fail_errno(p, errno, "connect");
+            return;
+        }
     }
     p->io = event_new(p->base, p->fd, EV_WRITE, tcp_ready, p);
     event_add(p->io, NULL);

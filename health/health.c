@@ -64,8 +64,14 @@ static uint64_t jitter(struct health *h, uint64_t range)
     return range ? h->rng % range : 0;
 }
 
+/* Probes start on a 10 ms grid: with many servers, one wake-up starts several probes instead
+ * of one each, and a probe is never more than 10 ms late. */
+#define GRID_MS 10
+
 static void arm(struct health_target *t, uint64_t ms)
 {
+    uint64_t now = health_now_ms(), at = (now + ms + GRID_MS - 1) / GRID_MS * GRID_MS;
+    ms = at - now;
     struct timeval tv = {.tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000};
     evtimer_add(t->timer, &tv);
 }

@@ -47,6 +47,20 @@ def wait_server(k, backend, address, state, result=None, timeout=20):
     return [s for s in servers(k.status(), backend) if s["address"] == address][0]
 
 
+def test_tcp_check_refused_and_ok(k3lb, backends):
+    live = backends("name")
+    dead = "127.0.0.1:%d" % free_port()
+    k = start(k3lb, """
+  - name: pool
+    servers: ["%s", "%s"]
+    health: {kind: tcp, interval: 200ms, timeout: 150ms, rise: 1, fall: 1}
+""" % (live.addr, dead))
+    s = wait_server(k, "pool", dead, "down", "refused")
+    assert s["check"]["detail"] == "connect: Connection refused"
+    s = wait_server(k, "pool", live.addr, "up", "ok")
+    assert s["check"]["checks"] >= 1 and s["check"]["detail"] == "connected"
+
+
 # ---- etcd --------------------------------------------------------------------------------------
 
 def test_etcd_check_client_cert_and_stop_detection(k3lb, etcd, tmp_path):

@@ -46,6 +46,7 @@ enum config_balance {
     CONFIG_BALANCE_RANDOM,         /* power of two random choices */
     CONFIG_BALANCE_SOURCE,         /* client address hash (rendezvous) */
     CONFIG_BALANCE_FIRST,          /* first usable in config order */
+    CONFIG_BALANCE_STICKY,         /* one ACTIVE server takes all (agent mode) */
     CONFIG_BALANCE_COUNT,
 };
 
@@ -152,6 +153,24 @@ struct config_admin {
     bool enabled;              /* false when listen is "off" */
 };
 
+/* k3lb agent: the client-side balancer beside a K3s agent. Its frontends and backends are
+ * derived from this section (see config_build's agent mode). */
+struct config_agent {
+    struct config_obj obj;
+    char *server;               /* the fixed registration address, https://host[:port] */
+    struct config_addr *listen; /* client listeners (default set by the agent command) */
+    size_t n_listen;
+    struct config_addr etcd_listen; /* optional second balancer for etcd; port 0 when unset */
+    char *token_file;               /* K3s token file */
+    char *token_env;                /* or the variable holding the token */
+    char *state_file;               /* where the learned server list is kept */
+    char **servers_from;            /* list sources: k3s, dns, static:A,B */
+    size_t n_servers_from;
+    uint64_t dial_timeout_ms;    /* connect timeout per server */
+    uint64_t refresh_ms;         /* how often sources are polled */
+    struct config_addr resolver; /* DNS server for the dns source; port 0: the system's */
+};
+
 struct config_log {
     struct config_obj obj;
     unsigned level;  /* enum log_level */
@@ -168,6 +187,7 @@ struct config {
     unsigned maxconn;     /* concurrent client connections per process, 0 = fd limit */
     struct config_admin admin;
     struct config_log log;
+    struct config_agent agent; /* k3lb agent only */
     struct config_frontend *frontends;
     size_t n_frontends;
     struct config_backend *backends;

@@ -2,6 +2,7 @@
  * references. */
 #include "config.h"
 
+#include "agent.h"
 #include "apply.h"
 
 #include <errno.h>
@@ -103,9 +104,9 @@ static void place_override(struct config_node *root, const struct config_overrid
                      ov->path);
 }
 
-struct config *config_build(const char *path, const char *base_yaml,
+static struct config *build(const char *path, const char *base_yaml,
                             const struct config_override *ov, size_t n_ov,
-                            struct config_errors *errs)
+                            const struct config_agent_defaults *agent, struct config_errors *errs)
 {
     struct config_node *root;
     struct config *cfg;
@@ -126,6 +127,8 @@ struct config *config_build(const char *path, const char *base_yaml,
         return NULL;
     for (size_t i = 0; i < n_ov; i++)
         place_override(root, &ov[i], errs);
+    if (agent && errs->n == before && root->type == CONFIG_NODE_MAP)
+        config_agent_transform(root, agent, errs);
     cfg = calloc(1, sizeof(*cfg));
     if (!cfg)
         abort();
@@ -139,6 +142,19 @@ struct config *config_build(const char *path, const char *base_yaml,
         return NULL;
     }
     return cfg;
+}
+
+struct config *config_build(const char *path, const char *base_yaml,
+                            const struct config_override *ov, size_t n_ov,
+                            struct config_errors *errs)
+{
+    return build(path, base_yaml, ov, n_ov, NULL, errs);
+}
+
+struct config *config_build_agent(const char *path, const struct config_override *ov, size_t n_ov,
+                                  const struct config_agent_defaults *d, struct config_errors *errs)
+{
+    return build(path, NULL, ov, n_ov, d, errs);
 }
 
 struct config *config_ref(struct config *c)

@@ -25,6 +25,18 @@ struct config *config_build(const char *path, const char *base_yaml,
                             const struct config_override *ov, size_t n_ov,
                             struct config_errors *errs);
 
+/* What `k3lb agent` decides itself, before the config is read. */
+struct config_agent_defaults {
+    const char *const *listen; /* listen addresses when agent.listen is not given */
+    size_t n_listen;
+};
+
+/* The same for `k3lb agent`: the agent section is turned into the agent's frontends and
+ * backends (the file must not have its own). */
+struct config *config_build_agent(const char *path, const struct config_override *ov, size_t n_ov,
+                                  const struct config_agent_defaults *d,
+                                  struct config_errors *errs);
+
 struct config *config_ref(struct config *c);
 void config_unref(struct config *c);
 

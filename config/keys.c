@@ -241,6 +241,63 @@ const struct config_section config_log_section = {
     .n_keys = sizeof(log_keys) / sizeof(log_keys[0]),
 };
 
+/* ---- agent ---------------------------------------------------------------------------------- */
+
+static void agent_check(void *obj, struct config_errors *errs);
+static void check_env(const struct config_obj *obj, const struct config_section *sec,
+                      const char *key, const char *name, struct config_errors *errs);
+
+#define KEY_STRUCT struct config_agent
+static const struct config_key agent_keys[] = {
+    {KEY("server", server, .type = CONFIG_T_STRING,
+         .help = "the fixed registration address, https://host:6443")},
+    {KEY("listen", listen, .type = CONFIG_T_ADDR, .use = CONFIG_ADDR_LISTEN, LIST(n_listen),
+         .flags = CONFIG_F_LIST,
+         .help = "client listeners; default 127.0.0.1:6444 and [::1]:6444")},
+    {KEY("etcd_listen", etcd_listen, .type = CONFIG_T_ADDR, .use = CONFIG_ADDR_LISTEN,
+         .help = "optional etcd balancer (servers' hosts, port 2379)")},
+    {KEY("token_file", token_file, .type = CONFIG_T_FILE, .help = "K3s token file")},
+    {KEY("token_env", token_env, .type = CONFIG_T_STRING,
+         .help = "environment variable holding the K3s token")},
+    {KEY("state_file", state_file, .type = CONFIG_T_STRING,
+         .def = "/var/lib/k3lb/agent-load-balancer.json", .help = "learned server list")},
+    {KEY("servers_from", servers_from, .type = CONFIG_T_STRING, LIST(n_servers_from),
+         .flags = CONFIG_F_LIST, .help = "k3s, dns, static:ADDR,ADDR; default k3s with a token")},
+    {KEY("dial_timeout", dial_timeout_ms, .type = CONFIG_T_DURATION, .def = "2s", .min = MS(10),
+         .max = SEC(60), .help = "connect timeout per server")},
+    {KEY("refresh", refresh_ms, .type = CONFIG_T_DURATION, .def = "5s", .min = MS(100), .max = HOUR,
+         .help = "how often the server list is refreshed")},
+    {KEY("resolver", resolver, .type = CONFIG_T_ADDR, .use = CONFIG_ADDR_TARGET,
+         .help = "DNS server for servers_from: dns; default: the system's")},
+};
+#undef KEY_STRUCT
+
+const struct config_section config_agent_section = {
+    .name = "agent",
+    .size = sizeof(struct config_agent),
+    .keys = agent_keys,
+    .n_keys = sizeof(agent_keys) / sizeof(agent_keys[0]),
+    .check = agent_check,
+};
+
+static void agent_check(void *obj, struct config_errors *errs)
+{
+    struct config_agent *a = obj;
+    const struct config_section *sec = &config_agent_section;
+    if (a->token_file && a->token_env)
+        config_error_add(errs, config_mark_of(&a->obj, sec, "token_env"),
+                         "give token_file or token_env, not both");
+    check_env(&a->obj, sec, "token_env", a->token_env, errs);
+    for (size_t i = 0; i < a->n_servers_from; i++) {
+        const char *s = a->servers_from[i];
+        if (strcmp(s, "k3s") != 0 && strcmp(s, "dns") != 0 && strncmp(s, "static:", 7) != 0)
+            config_error_add(errs, config_mark_of(&a->obj, sec, "servers_from"),
+                             "servers_from: unknown source '%s': expected k3s, dns or "
+                             "static:ADDR,ADDR",
+                             s);
+    }
+}
+
 /* ---- root ----------------------------------------------------------------------------------- */
 
 #define KEY_STRUCT struct config
@@ -256,6 +313,8 @@ static const struct config_key root_keys[] = {
     {KEY("admin", admin, .type = CONFIG_T_SECTION, .sub = &config_admin_section,
          .help = "status and runtime API listener")},
     {KEY("log", log, .type = CONFIG_T_SECTION, .sub = &config_log_section, .help = "logging")},
+    {KEY("agent", agent, .type = CONFIG_T_SECTION, .sub = &config_agent_section,
+         .help = "k3lb agent settings")},
     {KEY("frontends", frontends, .type = CONFIG_T_SECTION, .sub = &config_frontend_section,
          LIST(n_frontends), .flags = CONFIG_F_LIST | CONFIG_F_REQUIRED,
          .help = "where clients connect")},

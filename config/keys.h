@@ -60,6 +60,7 @@ extern const struct config_section config_admin_section;
 extern const struct config_section config_log_section;
 extern const struct config_section config_tls_section;
 extern const struct config_section config_auth_section;
+extern const struct config_section config_agent_section;
 
 /* The position of key's value in obj if it was given, else of obj itself. */
 struct config_mark config_mark_of(const struct config_obj *obj, const struct config_section *sec,

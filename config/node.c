@@ -109,6 +109,42 @@ struct config_node *config_node_get(const struct config_node *map, const char *k
     return NULL;
 }
 
+struct config_node *config_node_key(const struct config_node *map, const char *key)
+{
+    if (!map || map->type != CONFIG_NODE_MAP)
+        return NULL;
+    for (size_t i = 0; i + 1 < map->n; i += 2)
+        if (map->items[i]->type == CONFIG_NODE_SCALAR && strcmp(map->items[i]->value, key) == 0)
+            return map->items[i];
+    return NULL;
+}
+
+struct config_node *config_node_take(struct config_node *map, const char *key)
+{
+    struct config_node *k = config_node_key(map, key), *v;
+    size_t i;
+    if (!k)
+        return NULL;
+    for (i = 0; map->items[i] != k; i += 2)
+        ;
+    v = map->items[i + 1];
+    config_node_free(k);
+    memmove(&map->items[i], &map->items[i + 2], (map->n - i - 2) * sizeof(*map->items));
+    map->n -= 2;
+    return v;
+}
+
+struct config_node *config_node_copy(const struct config_node *node)
+{
+    struct config_node *c = config_node_new(node->type, node->mark);
+    c->plain = node->plain;
+    if (node->value)
+        c->value = xstrdup(node->value);
+    for (size_t i = 0; i < node->n; i++)
+        config_node_append(c, config_node_copy(node->items[i]));
+    return c;
+}
+
 void config_node_free(struct config_node *node)
 {
     if (!node)

@@ -38,6 +38,11 @@ void config_node_append(struct config_node *parent, struct config_node *child);
 void config_node_put(struct config_node *map, const char *key, struct config_node *value);
 /* MAP: the value under key, or NULL. */
 struct config_node *config_node_get(const struct config_node *map, const char *key);
+/* MAP: removes key and returns its value (the caller owns it), or NULL. */
+struct config_node *config_node_take(struct config_node *map, const char *key);
+/* MAP: the key node of key, or NULL (for its position). */
+struct config_node *config_node_key(const struct config_node *map, const char *key);
+struct config_node *config_node_copy(const struct config_node *node);
 void config_node_free(struct config_node *node);
 
 /* Appends "file:line:col: message" (or "flag: message" for line 0) to errs. */

@@ -397,3 +397,32 @@ const char *config_closest(const char *word, const char *const *candidates)
     }
     return best_d <= limit ? best : NULL;
 }
+
+bool config_parse_server_url(const char *s, char *out, size_t outlen, char *why, size_t whylen)
+{
+    const char *p = s, *end;
+    struct config_addr a;
+    char hostport[300];
+    size_t n;
+
+    if (strncmp(p, "https://", 8) == 0)
+        p += 8;
+    else if (strstr(p, "://"))
+        return fail(why, whylen, "server URL '%s' must use https://", s);
+    end = p + strcspn(p, "/?#");
+    if (*end && strcmp(end, "/") != 0)
+        return fail(why, whylen, "server URL '%s' must not have a path", s);
+    n = (size_t)(end - p);
+    if (n == 0 || n >= sizeof(hostport) - 6)
+        return fail(why, whylen, "server URL '%s' has no host", s);
+    memcpy(hostport, p, n);
+    hostport[n] = '\0';
+    /* No port: a bracketed IPv6 ends with ']', anything else has no ':'. */
+    if (hostport[n - 1] == ']' || !strchr(hostport, ':'))
+        snprintf(hostport + n, sizeof(hostport) - n, ":6443");
+    if (!config_parse_addr(hostport, CONFIG_ADDR_TARGET, &a, why, whylen))
+        return false;
+    snprintf(out, outlen, "%s", a.text);
+    config_addr_free(&a);
+    return true;
+}

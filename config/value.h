@@ -31,6 +31,10 @@ void config_addr_copy(struct config_addr *dst, const struct config_addr *src);
  * host). */
 bool config_addr_overlap(const struct config_addr *a, const struct config_addr *b);
 
+/* "https://host[:port][/]" (the K3s form of --server) or a bare "host[:port]" -> "host:port"
+ * (port 6443 when absent, IPv6 hosts in brackets), written into out. */
+bool config_parse_server_url(const char *s, char *out, size_t outlen, char *why, size_t whylen);
+
 /* Decimal integer in [min, max]; also accepts sizes with k/m/g suffixes when sizes is true. */
 bool config_parse_uint(const char *s, uint64_t min, uint64_t max, bool sizes, uint64_t *out,
                        char *why, size_t whylen);

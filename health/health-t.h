@@ -44,6 +44,7 @@ struct health_params {
     uint64_t down_interval_ms;   /* between probes of a down server */
     unsigned rise;               /* successes to come up */
     unsigned fall;               /* failures to go down */
+    unsigned passive_fall;       /* failed client connects to go down */
     enum config_on_down on_down; /* what happens to open connections on down */
     char *path;                  /* HTTP path (the kind's default filled in) */
     unsigned *expect_status;     /* accepted statuses */

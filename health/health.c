@@ -100,7 +100,7 @@ static void set_state(struct health_target *t, bool up, const char *why)
         log_info("server_up", "%s is up: %s", t->label, why);
     else
         log_warn("server_down", "%s is down: %s", t->label, why);
-    t->engine->cb(t->engine->cb_arg, t, up);
+    t->engine->cb(t->engine->cb_arg, t, up ? HEALTH_EVENT_UP : HEALTH_EVENT_DOWN);
 }
 
 static void probe_free(struct health_probe *p)
@@ -169,9 +169,12 @@ void health_probe_done(struct health_probe *p, enum health_result r, const char 
     }
     t->latency_ms = (unsigned)(health_now_ms() - p->start_ms);
     probe_free(p);
+    bool was_up = health_is_up(t);
     record(t, r, fmt ? detail : NULL);
     report_san(t);
     schedule_next(t);
+    if (health_is_up(t) == was_up)
+        t->engine->cb(t->engine->cb_arg, t, HEALTH_EVENT_PROBE);
 }
 
 static void deadline_cb(evutil_socket_t fd, short what, void *arg)
@@ -276,7 +279,8 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 static void report_passive(struct health_target *t)
 {
     char why[256];
-    snprintf(why, sizeof(why), "%u consecutive connect failures of client traffic", t->p.fall);
+    snprintf(why, sizeof(why), "%u consecutive connect failure%s of client traffic",
+             t->p.passive_fall, t->p.passive_fall == 1 ? "" : "s");
     t->last = HEALTH_RESULT_PASSIVE;
     snprintf(t->detail, sizeof(t->detail), "%s", why);
     set_state(t, false, why);
@@ -304,7 +308,7 @@ void health_report_connect(struct health_target *t, bool ok)
         return;
     }
     unsigned n = atomic_fetch_add(&t->passive_fails, 1) + 1;
-    if (n < t->p.fall)
+    if (n < t->p.passive_fall)
         return;
     bool was_up = true;
     if (atomic_compare_exchange_strong(&t->up, &was_up, false)) {

@@ -12,8 +12,14 @@ struct event_base;
 
 extern const char *const health_result_names[];
 
-/* Called on the main thread when a target goes up or down. */
-typedef void (*health_change_cb)(void *arg, struct health_target *t, bool up);
+enum health_event {
+    HEALTH_EVENT_DOWN = 0, /* the target went down */
+    HEALTH_EVENT_UP,       /* the target came up */
+    HEALTH_EVENT_PROBE,    /* a probe ended without changing up/down */
+};
+
+/* Called on the main thread when a target goes up or down, and after every probe. */
+typedef void (*health_change_cb)(void *arg, struct health_target *t, enum health_event ev);
 
 struct health *health_new(struct event_base *base, health_change_cb cb, void *arg);
 void health_free(struct health *h);
@@ -28,6 +34,7 @@ struct health_endpoint {
     const char *host;               /* host part of the configured address */
     const char *const *sans;        /* frontends' tls_san names */
     size_t n_sans;
+    unsigned passive_fall; /* failed client connects that take it down; 0: fall */
 };
 
 struct health_target *health_target_new(struct health *h, const char *label,
@@ -57,6 +64,17 @@ static inline enum config_on_down health_on_down(const struct health_target *t)
 void health_report_connect(struct health_target *t, bool ok);
 
 void health_target_status(const struct health_target *t, struct health_status *out);
+
+/* Main thread: a probe has finished since the target was made. */
+static inline bool health_checked(const struct health_target *t)
+{
+    return t->last != HEALTH_RESULT_NONE;
+}
+/* Main thread: down, and passing checks on its way back up. */
+static inline bool health_recovering(const struct health_target *t)
+{
+    return !health_is_up(t) && t->rise_count > 0;
+}
 
 /* Milliseconds of a monotonic clock. */
 uint64_t health_now_ms(void);

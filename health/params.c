@@ -186,6 +186,7 @@ void health_params_build(struct health_params *p, const struct config_health *c,
     p->down_interval_ms = c->down_interval_ms;
     p->rise = c->rise;
     p->fall = c->fall;
+    p->passive_fall = ep->passive_fall ? ep->passive_fall : c->fall;
     p->on_down = c->on_down;
     p->path = xstrdup(c->path ? c->path : default_path(c));
     p->n_expect_status = c->n_expect_status;

@@ -178,6 +178,35 @@ static int pick_first(const struct lb_pool *pool, bool backup, const struct bala
     return -1;
 }
 
+/* The state the sticky manager published, unless a worker has since seen the server fail. */
+static int sticky_rank(const struct lb_server *s)
+{
+    int r = atomic_load_explicit(&s->agent_state, memory_order_relaxed);
+    if (r < LB_AGENT_RECOVERING && !lb_server_up(s))
+        r = LB_AGENT_FAILED;
+    return r;
+}
+
+/* Sticky: the best-ranked server, ties in list order, so every worker picks the same one.
+ * Down servers stay candidates, last: the client sees an error only when every server fails. */
+static int pick_sticky(const struct lb_pool *pool, const struct balance_tried *tried)
+{
+    int best = -1, best_rank = LB_AGENT_COUNT;
+    for (size_t i = 0; i < pool->n; i++) {
+        const struct lb_server *s = pool->srv[i];
+        if ((tried && balance_tried_has(tried, i)) ||
+            atomic_load_explicit(&s->admin, memory_order_relaxed) != LB_ADMIN_READY ||
+            !atomic_load_explicit(&s->weight, memory_order_relaxed) || !s->sa.len)
+            continue;
+        int r = sticky_rank(s);
+        if (r < best_rank) {
+            best_rank = r;
+            best = (int)i;
+        }
+    }
+    return best;
+}
+
 static int pick_tier(const struct lb_pool *pool, struct balance_state *st, uint64_t client_hash,
                      bool backup, const struct balance_tried *tried)
 {
@@ -191,6 +220,7 @@ static int pick_tier(const struct lb_pool *pool, struct balance_state *st, uint6
     case CONFIG_BALANCE_SOURCE:
         return pick_source(pool, backup, tried, client_hash);
     case CONFIG_BALANCE_FIRST:
+    case CONFIG_BALANCE_STICKY:
     case CONFIG_BALANCE_COUNT:
         break;
     }
@@ -200,6 +230,8 @@ static int pick_tier(const struct lb_pool *pool, struct balance_state *st, uint6
 int balance_pick(const struct lb_pool *pool, struct balance_state *st, uint64_t client_hash,
                  const struct balance_tried *tried)
 {
+    if (pool->balance == CONFIG_BALANCE_STICKY)
+        return pick_sticky(pool, tried);
     int i = pick_tier(pool, st, client_hash, false, tried);
     return i >= 0 ? i : pick_tier(pool, st, client_hash, true, tried);
 }

@@ -8,6 +8,7 @@
 #include "mailbox.h"
 #include "net.h"
 #include "server.h"
+#include "sticky.h"
 #include "worker.h"
 
 #include <errno.h>
@@ -36,6 +37,17 @@ struct lb_runtime {
     size_t n_fronts;
     struct lb_listen **listens; /* by address */
     size_t n_listens;
+    struct lb_list *lists; /* server lists set at run time, replacing the config's */
+    size_t n_lists;
+};
+
+/* A backend's server list set at run time (agent sources, admin API). For a sticky backend it
+ * is the learned list; the config's servers (the fixed address) are added when missing. */
+struct lb_list {
+    char *backend;                 /* backend name */
+    struct config_server *servers; /* the list, in order */
+    size_t n;
+    struct lb_sticky_memo memo; /* sticky manager memory for the backend */
 };
 
 static void *zalloc(size_t n, size_t size)
@@ -150,11 +162,13 @@ static const char **sans_of(const struct config *cfg, size_t b, size_t *n)
     return names;
 }
 
-static size_t count_servers(const struct config *cfg)
+static size_t count_servers(const struct lb_runtime *rt, const struct config *cfg)
 {
     size_t n = 0;
     for (size_t i = 0; i < cfg->n_backends; i++)
         n += cfg->backends[i].n_servers;
+    for (size_t i = 0; i < rt->n_lists; i++)
+        n += rt->lists[i].n;
     return n;
 }
 
@@ -164,6 +178,50 @@ static size_t count_listens(const struct config *cfg)
     for (size_t i = 0; i < cfg->n_frontends; i++)
         n += cfg->frontends[i].n_listen;
     return n;
+}
+
+static struct lb_list *find_list(struct lb_runtime *rt, const char *backend)
+{
+    for (size_t i = 0; i < rt->n_lists; i++)
+        if (strcmp(rt->lists[i].backend, backend) == 0)
+            return &rt->lists[i];
+    return NULL;
+}
+
+static bool listed(const struct config_server *list, size_t n, const char *address)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(list[i].address.text, address) == 0)
+            return true;
+    return false;
+}
+
+/* A backend's servers: the run-time list if one is set, else the config's. A sticky backend
+ * also keeps the config's servers (the fixed address) after the learned ones. */
+static void fill_pool(struct lb_runtime *rt, struct lb_pool *p, const struct lb_server_ctx *ctx,
+                      struct lb_server **servers, size_t *n_servers)
+{
+    const struct config_backend *cb = p->cfg;
+    const struct lb_list *list = find_list(rt, cb->name);
+    bool sticky = cb->balance == CONFIG_BALANCE_STICKY;
+    size_t n_list = list ? list->n : 0;
+
+    p->srv = grow(NULL, n_list + cb->n_servers, sizeof(*p->srv));
+    p->n = 0;
+    for (size_t i = 0; i < n_list; i++) {
+        struct lb_server *s = get_server(rt, ctx, &list->servers[i], servers, n_servers);
+        s->is_default = sticky && listed(cb->servers, cb->n_servers, s->address);
+        s->standby = false;
+        p->srv[p->n++] = s;
+    }
+    for (size_t i = 0; i < cb->n_servers; i++) {
+        if (list && (!sticky || listed(list->servers, list->n, cb->servers[i].address.text)))
+            continue;
+        struct lb_server *s = get_server(rt, ctx, &cb->servers[i], servers, n_servers);
+        s->is_default = sticky;
+        s->standby = sticky;
+        p->srv[p->n++] = s;
+    }
 }
 
 static void build_pools(struct lb_runtime *rt, struct lb_view *v, struct lb_server **servers,
@@ -177,13 +235,11 @@ static void build_pools(struct lb_runtime *rt, struct lb_view *v, struct lb_serv
         struct lb_pool *p = &v->pools[b];
         p->cfg = cb;
         p->balance = cb->balance;
-        p->n = cb->n_servers;
-        p->srv = grow(NULL, p->n, sizeof(*p->srv));
-        struct lb_server_ctx ctx = {.backend = cb->name, .hc = &cb->health};
+        struct lb_server_ctx ctx = {
+            .backend = cb->name, .hc = &cb->health, .sticky = cb->balance == CONFIG_BALANCE_STICKY};
         const char **sans = sans_of(cfg, b, &ctx.n_sans);
         ctx.sans = sans;
-        for (size_t i = 0; i < cb->n_servers; i++)
-            p->srv[i] = get_server(rt, &ctx, &cb->servers[i], servers, n_servers);
+        fill_pool(rt, p, &ctx, servers, n_servers);
         free(sans);
     }
 }
@@ -242,13 +298,72 @@ static void warn_even_members(const struct config *cfg)
     }
 }
 
+static void close_server_conns(struct lb_runtime *rt, struct lb_server *s)
+{
+    for (unsigned i = 0; i < rt->n_workers; i++)
+        lb_worker_post(rt->workers[i], LB_WORKER_CLOSE_SERVER, s);
+}
+
+static struct lb_list *get_list(struct lb_runtime *rt, const char *backend)
+{
+    struct lb_list *l = find_list(rt, backend);
+    if (l)
+        return l;
+    rt->lists = grow(rt->lists, rt->n_lists + 1, sizeof(*rt->lists));
+    l = &rt->lists[rt->n_lists++];
+    memset(l, 0, sizeof(*l));
+    l->backend = strdup(backend);
+    if (!l->backend)
+        abort();
+    return l;
+}
+
+/* Recomputes the states of every sticky backend that contains server (or all, for NULL). */
+static void sticky_update(struct lb_runtime *rt, const struct lb_server *server)
+{
+    for (size_t i = 0; rt->view && i < rt->view->n_pools; i++) {
+        const struct lb_pool *p = &rt->view->pools[i];
+        bool member = !server;
+        if (p->balance != CONFIG_BALANCE_STICKY)
+            continue;
+        for (size_t j = 0; j < p->n && !member; j++)
+            member = p->srv[j] == server;
+        if (!member)
+            continue;
+        struct lb_server *close = lb_sticky_update(p, &get_list(rt, p->cfg->name)->memo);
+        if (close)
+            close_server_conns(rt, close);
+    }
+}
+
+static bool in_view(const struct lb_view *v, const struct lb_server *s)
+{
+    for (size_t i = 0; i < v->n_pools; i++)
+        for (size_t j = 0; j < v->pools[i].n; j++)
+            if (v->pools[i].srv[j] == s)
+                return true;
+    return false;
+}
+
+/* Servers of old that are not in new lose their connections now (instead of draining). */
+static void close_removed(struct lb_runtime *rt, const struct lb_view *old,
+                          const struct lb_view *new)
+{
+    for (size_t i = 0; i < old->n_pools; i++)
+        for (size_t j = 0; j < old->pools[i].n; j++)
+            if (!in_view(new, old->pools[i].srv[j]))
+                close_server_conns(rt, old->pools[i].srv[j]);
+}
+
 /* Builds a view for cfg and makes it current: the new registries replace the old ones, whose
- * leftovers live on only in older views (until their connections end). */
-static int install(struct lb_runtime *rt, struct config *cfg, char *err, size_t errlen)
+ * leftovers live on only in older views (until their connections end, or at once when
+ * close_gone). */
+static int install(struct lb_runtime *rt, struct config *cfg, bool close_gone, char *err,
+                   size_t errlen)
 {
     struct lb_view *v = zalloc(1, sizeof(*v));
     size_t n_servers = 0, n_fronts = 0, n_listens = 0;
-    struct lb_server **servers = grow(NULL, count_servers(cfg), sizeof(*servers));
+    struct lb_server **servers = grow(NULL, count_servers(rt, cfg), sizeof(*servers));
     struct lb_front **fronts = grow(NULL, cfg->n_frontends, sizeof(*fronts));
     struct lb_listen **listens = grow(NULL, count_listens(cfg), sizeof(*listens));
 
@@ -277,10 +392,49 @@ static int install(struct lb_runtime *rt, struct config *cfg, char *err, size_t 
     rt->n_listens = n_listens;
     for (unsigned i = 0; i < rt->n_workers; i++)
         lb_worker_post(rt->workers[i], LB_WORKER_VIEW, lb_view_ref(v));
+    if (rt->view && close_gone)
+        close_removed(rt, rt->view, v);
     if (rt->view && lb_view_unref(rt->view))
         lb_view_free(rt->view);
     rt->view = v;
+    sticky_update(rt, NULL);
     return 0;
+}
+
+int lb_runtime_set_servers(struct lb_runtime *rt, const char *backend, const char *const *addresses,
+                           size_t n, char *err, size_t errlen)
+{
+    const struct config_backend *cb = NULL;
+    struct config_server *list;
+    struct lb_list *l;
+    char why[256];
+
+    for (size_t i = 0; i < rt->view->cfg->n_backends && !cb; i++)
+        if (strcmp(rt->view->cfg->backends[i].name, backend) == 0)
+            cb = &rt->view->cfg->backends[i];
+    if (!cb) {
+        snprintf(err, errlen, "no backend '%s'", backend);
+        return -1;
+    }
+    list = zalloc(n, sizeof(*list));
+    for (size_t i = 0; i < n; i++) {
+        list[i].weight = 1;
+        if (!config_parse_addr(addresses[i], CONFIG_ADDR_TARGET, &list[i].address, why,
+                               sizeof(why))) {
+            snprintf(err, errlen, "%s", why);
+            for (size_t j = 0; j < i; j++)
+                config_addr_free(&list[j].address);
+            free(list);
+            return -1;
+        }
+    }
+    l = get_list(rt, backend);
+    for (size_t i = 0; i < l->n; i++)
+        config_addr_free(&l->servers[i].address);
+    free(l->servers);
+    l->servers = list;
+    l->n = n;
+    return install(rt, rt->view->cfg, true, err, errlen);
 }
 
 /* ---- events from workers and health --------------------------------------------------------- */
@@ -316,14 +470,15 @@ static void quorum_guard(struct lb_runtime *rt, const struct lb_server *changed,
     }
 }
 
-static void on_health_change(void *arg, struct health_target *t, bool up)
+static void on_health_change(void *arg, struct health_target *t, enum health_event ev)
 {
     struct lb_runtime *rt = arg;
-    quorum_guard(rt, health_target_owner(t), up);
-    if (up || health_on_down(t) != CONFIG_ON_DOWN_CLOSE)
-        return;
-    for (unsigned i = 0; i < rt->n_workers; i++)
-        lb_worker_post(rt->workers[i], LB_WORKER_CLOSE_SERVER, health_target_owner(t));
+    struct lb_server *s = health_target_owner(t);
+    if (ev != HEALTH_EVENT_PROBE)
+        quorum_guard(rt, s, ev == HEALTH_EVENT_UP);
+    if (ev == HEALTH_EVENT_DOWN && health_on_down(t) == CONFIG_ON_DOWN_CLOSE)
+        close_server_conns(rt, s);
+    sticky_update(rt, s);
 }
 
 /* ---- life cycle ----------------------------------------------------------------------------- */
@@ -359,7 +514,7 @@ struct lb_runtime *lb_runtime_new(struct event_base *base, struct config *cfg, c
             goto fail;
         }
     }
-    if (install(rt, cfg, err, errlen) < 0)
+    if (install(rt, cfg, false, err, errlen) < 0)
         goto fail;
     for (unsigned i = 0; i < rt->n_workers; i++)
         if (lb_worker_start(rt->workers[i]) != 0) {
@@ -382,7 +537,7 @@ int lb_runtime_apply(struct lb_runtime *rt, struct config *cfg, char *err, size_
         snprintf(err, errlen, "%s changed: only a restart can apply it", why);
         return -1;
     }
-    return install(rt, cfg, err, errlen);
+    return install(rt, cfg, false, err, errlen);
 }
 
 void lb_runtime_stop_accepting(struct lb_runtime *rt)
@@ -416,6 +571,13 @@ void lb_runtime_free(struct lb_runtime *rt)
     if (rt->view && lb_view_unref(rt->view))
         lb_view_free(rt->view);
     release_registry(rt);
+    for (size_t i = 0; i < rt->n_lists; i++) {
+        for (size_t j = 0; j < rt->lists[i].n; j++)
+            config_addr_free(&rt->lists[i].servers[j].address);
+        free(rt->lists[i].servers);
+        free(rt->lists[i].backend);
+    }
+    free(rt->lists);
     health_free(rt->health);
     free(rt);
 }

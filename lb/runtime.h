@@ -22,6 +22,11 @@ struct lb_runtime *lb_runtime_new(struct event_base *base, struct config *cfg, c
  * error the old config keeps serving. */
 int lb_runtime_apply(struct lb_runtime *rt, struct config *cfg, char *err, size_t errlen);
 
+/* Replaces a backend's server list at run time (agent sources, API). Servers that leave it lose
+ * their connections at once; new ones are probed; servers that stay keep their state. */
+int lb_runtime_set_servers(struct lb_runtime *rt, const char *backend, const char *const *addresses,
+                           size_t n, char *err, size_t errlen);
+
 /* Stops accepting: new clients are refused; open connections go on. */
 void lb_runtime_stop_accepting(struct lb_runtime *rt);
 /* Open client connections over all frontends. */

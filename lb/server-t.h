@@ -13,6 +13,19 @@
 
 struct health_target;
 
+/* States of a server of a sticky (agent) backend, best first: new connections go to the best
+ * server that accepts. The sticky manager (main thread) publishes them; workers read them. */
+enum lb_agent_state {
+    LB_AGENT_ACTIVE = 0, /* takes every new connection */
+    LB_AGENT_PREFERRED,  /* healthy, and was ACTIVE before: first in line to be again */
+    LB_AGENT_HEALTHY,    /* passing its checks */
+    LB_AGENT_RECOVERING, /* was down, passing checks, not yet rise of them */
+    LB_AGENT_UNCHECKED,  /* no check finished yet */
+    LB_AGENT_STANDBY,    /* the fixed address while the learned list lacks it: last resort */
+    LB_AGENT_FAILED,     /* down */
+    LB_AGENT_COUNT,
+};
+
 /* What an operator (or the config) says about a server, apart from its health. */
 enum lb_admin_state {
     LB_ADMIN_READY = 0, /* in rotation */
@@ -41,6 +54,9 @@ struct lb_server {
     atomic_uint weight;           /* current weight, 0..256 */
     atomic_int admin;             /* enum lb_admin_state */
     struct health_target *health; /* probes and up/down; owned */
+    atomic_int agent_state;       /* enum lb_agent_state, for sticky backends */
+    bool is_default;              /* sticky: this is the fixed registration address */
+    bool standby;                 /* sticky: the default server, not in the learned list */
     struct lb_server_counters c;  /* counters */
 };
 

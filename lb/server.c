@@ -10,6 +10,8 @@
 #include <string.h>
 
 const char *const lb_admin_state_names[] = {"ready", "drain", "maint", NULL};
+const char *const lb_agent_state_names[] = {"active",    "preferred", "healthy", "recovering",
+                                            "unchecked", "standby",   "failed",  NULL};
 
 static atomic_uint next_id;
 
@@ -17,7 +19,8 @@ static struct health_endpoint endpoint_of(const struct lb_server *s,
                                           const struct lb_server_ctx *ctx,
                                           const struct config_server *cfg)
 {
-    return (struct health_endpoint){&s->sa, cfg->address.host, ctx->sans, ctx->n_sans};
+    return (struct health_endpoint){&s->sa, cfg->address.host, ctx->sans, ctx->n_sans,
+                                    ctx->sticky ? 1 : 0};
 }
 
 struct lb_server *lb_server_new(const struct lb_server_ctx *ctx, const struct config_server *cfg,
@@ -31,6 +34,7 @@ struct lb_server *lb_server_new(const struct lb_server_ctx *ctx, const struct co
     if (!s)
         abort();
     atomic_init(&s->refs, 1);
+    atomic_init(&s->agent_state, LB_AGENT_UNCHECKED);
     s->backend = strdup(backend);
     s->address = strdup(cfg->address.text);
     if (!s->backend || !s->address)

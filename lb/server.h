@@ -11,6 +11,7 @@ struct config_server;
 struct config_health;
 
 extern const char *const lb_admin_state_names[];
+extern const char *const lb_agent_state_names[];
 
 /* Where a server sits in the config: its backend's name and checks, and the names clients use
  * for the frontends in front of it (the SAN guard compares certificates with them). */
@@ -19,6 +20,7 @@ struct lb_server_ctx {
     const struct config_health *hc; /* the backend's health block */
     const char *const *sans;        /* tls_san names of its frontends */
     size_t n_sans;
+    bool sticky; /* a sticky backend: one failed dial takes a server down */
 };
 
 /* Main thread: resolves the address and starts health probing (engine may be NULL in tests:

@@ -36,11 +36,19 @@ static cJSON *check_json(const struct health_target *t)
     return o;
 }
 
-static cJSON *server_json(const struct lb_server *s)
+static cJSON *server_json(const struct lb_server *s, bool sticky)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "address", s->address);
-    cJSON_AddStringToObject(o, "state", lb_server_state_name(s));
+    if (sticky) {
+        int st = atomic_load(&s->agent_state);
+        if (st < LB_AGENT_RECOVERING && !lb_server_up(s))
+            st = LB_AGENT_FAILED; /* a worker saw it fail; the manager is about to agree */
+        cJSON_AddStringToObject(o, "state", lb_agent_state_names[st]);
+        cJSON_AddBoolToObject(o, "default", s->is_default);
+    } else {
+        cJSON_AddStringToObject(o, "state", lb_server_state_name(s));
+    }
     cJSON_AddNumberToObject(o, "weight", atomic_load(&s->weight));
     cJSON_AddBoolToObject(o, "backup", atomic_load(&s->backup));
     cJSON_AddNumberToObject(o, "connections_active", (double)atomic_load(&s->c.active));
@@ -62,7 +70,7 @@ static cJSON *pool_json(const struct lb_pool *p)
     cJSON_AddStringToObject(o, "balance", config_balance_names[p->balance]);
     servers = cJSON_AddArrayToObject(o, "servers");
     for (size_t i = 0; i < p->n; i++)
-        cJSON_AddItemToArray(servers, server_json(p->srv[i]));
+        cJSON_AddItemToArray(servers, server_json(p->srv[i], p->balance == CONFIG_BALANCE_STICKY));
     if (p->cfg->role == CONFIG_ROLE_ETCD) {
         struct lb_quorum q = lb_pool_quorum(p);
         cJSON *qo = cJSON_AddObjectToObject(o, "quorum");

@@ -1,0 +1,138 @@
+/* Agent mode: `k3lb agent` is configured by one `agent:` section (from flags, env or a file);
+ * this turns it into the frontends and backends the balancer runs, on the node tree, so that
+ * every value keeps its position for error messages:
+ *
+ *   frontends: [{name: agent, listen: <agent.listen>, backend: servers},
+ *               {name: etcd, listen: [<agent.etcd_listen>], backend: etcd}]      (if set)
+ *   backends:  [{name: servers, balance: sticky, connect_timeout: <agent.dial_timeout>,
+ *                servers: [<host:port of agent.server>], health: <agent.health>},
+ *               {name: etcd, balance: sticky, servers: [<host>:2379], health: tcp}] (if set) */
+#include "agent.h"
+
+#include "value.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static struct config_node *scalar(const char *v, struct config_mark m)
+{
+    struct config_node *n = config_node_scalar(v, m);
+    n->plain = true;
+    return n;
+}
+
+static struct config_node *map_of(struct config_mark m)
+{
+    return config_node_new(CONFIG_NODE_MAP, m);
+}
+
+static void put(struct config_node *map, const char *key, struct config_node *value)
+{
+    config_node_put(map, key, value);
+}
+
+/* The default health block: a k3s check every second, with the agent's token if it has one. */
+static struct config_node *default_health(const struct config_node *agent, struct config_mark m)
+{
+    struct config_node *h = map_of(m), *tf = config_node_get(agent, "token_file"),
+                       *te = config_node_get(agent, "token_env");
+    put(h, "kind", scalar("k3s", m));
+    put(h, "interval", scalar("1s", m));
+    put(h, "timeout", scalar("1s", m));
+    if (tf)
+        put(h, "token_file", config_node_copy(tf));
+    if (te)
+        put(h, "token_env", config_node_copy(te));
+    return h;
+}
+
+static struct config_node *frontend(const char *name, struct config_node *listen,
+                                    const char *backend, struct config_mark m)
+{
+    struct config_node *f = map_of(m);
+    put(f, "name", scalar(name, m));
+    put(f, "listen", listen);
+    put(f, "backend", scalar(backend, m));
+    return f;
+}
+
+static struct config_node *backend(const char *name, const char *server,
+                                   struct config_node *timeout, struct config_node *health,
+                                   struct config_mark m)
+{
+    struct config_node *b = map_of(m), *servers = config_node_new(CONFIG_NODE_SEQ, m);
+    put(b, "name", scalar(name, m));
+    put(b, "balance", scalar("sticky", m));
+    put(b, "connect_timeout", timeout);
+    config_node_append(servers, scalar(server, m));
+    put(b, "servers", servers);
+    put(b, "health", health);
+    return b;
+}
+
+/* The etcd members sit on the servers' hosts: host:port -> host:2379. */
+static void etcd_address(const char *server, char *out, size_t len)
+{
+    const char *colon = strrchr(server, ':');
+    snprintf(out, len, "%.*s:2379", (int)(colon - server), server);
+}
+
+bool config_agent_transform(struct config_node *root, const struct config_agent_defaults *d,
+                            struct config_errors *errs)
+{
+    struct config_node *agent = config_node_get(root, "agent"), *url, *listen, *health, *timeout,
+                       *fronts, *backs, *etcd;
+    struct config_mark m = root->mark;
+    char server[300], why[256], etcd_server[320];
+    static const char *const reserved[] = {"frontends", "backends", NULL};
+    size_t before = errs->n;
+
+    for (int i = 0; reserved[i]; i++) {
+        struct config_node *k = config_node_key(root, reserved[i]);
+        if (k)
+            config_error_add(errs, k->mark,
+                             "'%s' is not used by k3lb agent: it builds them from 'agent:'",
+                             reserved[i]);
+    }
+    if (!agent || agent->type != CONFIG_NODE_MAP || !(url = config_node_get(agent, "server"))) {
+        config_error_add(errs, agent ? agent->mark : m,
+                         "the agent needs the fixed registration address: --server URL, "
+                         "K3S_URL or agent.server");
+        return false;
+    }
+    if (url->type != CONFIG_NODE_SCALAR ||
+        !config_parse_server_url(url->value, server, sizeof(server), why, sizeof(why))) {
+        config_error_add(errs, url->mark, "server: %s",
+                         url->type == CONFIG_NODE_SCALAR ? why : "must be a URL");
+        return false;
+    }
+    if (errs->n != before)
+        return false;
+    listen = config_node_get(agent, "listen");
+    listen = listen ? config_node_copy(listen) : config_node_new(CONFIG_NODE_SEQ, m);
+    if (listen->n == 0 && listen->type == CONFIG_NODE_SEQ)
+        for (size_t i = 0; i < d->n_listen; i++)
+            config_node_append(listen, scalar(d->listen[i], m));
+    health = config_node_take(agent, "health");
+    if (!health)
+        health = default_health(agent, m);
+    timeout = config_node_get(agent, "dial_timeout");
+    timeout = timeout ? config_node_copy(timeout) : scalar("2s", m);
+
+    fronts = config_node_new(CONFIG_NODE_SEQ, m);
+    backs = config_node_new(CONFIG_NODE_SEQ, m);
+    config_node_append(fronts, frontend("agent", listen, "servers", m));
+    config_node_append(backs, backend("servers", server, timeout, health, m));
+    if ((etcd = config_node_get(agent, "etcd_listen"))) {
+        struct config_node *el = config_node_new(CONFIG_NODE_SEQ, etcd->mark), *eh = map_of(m);
+        config_node_append(el, config_node_copy(etcd));
+        config_node_append(fronts, frontend("etcd", el, "etcd", m));
+        put(eh, "kind", scalar("tcp", m));
+        put(eh, "interval", scalar("1s", m));
+        etcd_address(server, etcd_server, sizeof(etcd_server));
+        config_node_append(backs, backend("etcd", etcd_server, config_node_copy(timeout), eh, m));
+    }
+    put(root, "frontends", fronts);
+    put(root, "backends", backs);
+    return true;
+}

@@ -1,0 +1,101 @@
+/* Sticky state machine; see sticky.h. */
+#include "sticky.h"
+
+#include "health/health.h"
+#include "lb/log.h"
+
+#include <stdio.h>
+#include <string.h>
+
+/* A server's state before choosing the ACTIVE one. */
+static enum lb_agent_state base_state(const struct lb_server *s, const char *previous)
+{
+    const struct health_target *t = s->health;
+    bool up = lb_server_up(s);
+    if (!up)
+        return t && health_recovering(t) ? LB_AGENT_RECOVERING : LB_AGENT_FAILED;
+    if (s->standby)
+        return LB_AGENT_STANDBY;
+    if (t && !health_checked(t))
+        return LB_AGENT_UNCHECKED;
+    if (previous[0] && strcmp(s->address, previous) == 0)
+        return LB_AGENT_PREFERRED;
+    return LB_AGENT_HEALTHY;
+}
+
+static const struct lb_server *find(const struct lb_pool *pool, const char *address)
+{
+    for (size_t i = 0; address[0] && i < pool->n; i++)
+        if (strcmp(pool->srv[i]->address, address) == 0)
+            return pool->srv[i];
+    return NULL;
+}
+
+/* The best server that may be ACTIVE (PREFERRED, then HEALTHY, in list order), or -1. */
+static int best_candidate(const struct lb_pool *pool, const enum lb_agent_state *st)
+{
+    int best = -1;
+    for (size_t i = 0; i < pool->n; i++)
+        if (st[i] <= LB_AGENT_HEALTHY && (best < 0 || st[i] < st[best]))
+            best = (int)i;
+    return best;
+}
+
+static void publish(const struct lb_pool *pool, const enum lb_agent_state *st, const char *why)
+{
+    for (size_t i = 0; i < pool->n; i++) {
+        struct lb_server *s = pool->srv[i];
+        int old = atomic_exchange(&s->agent_state, (int)st[i]);
+        if (old != (int)st[i])
+            log_info("agent_state", "%s/%s: %s -> %s%s%s", s->backend, s->address,
+                     lb_agent_state_names[old], lb_agent_state_names[st[i]],
+                     st[i] == LB_AGENT_ACTIVE && why ? ": " : "",
+                     st[i] == LB_AGENT_ACTIVE && why ? why : "");
+    }
+}
+
+struct lb_server *lb_sticky_update(const struct lb_pool *pool, struct lb_sticky_memo *memo)
+{
+    enum lb_agent_state st[pool->n ? pool->n : 1];
+    const struct lb_server *active = find(pool, memo->active);
+    struct lb_server *close = NULL;
+    const char *why = NULL;
+    int cur = -1, next;
+
+    for (size_t i = 0; i < pool->n; i++) {
+        st[i] = base_state(pool->srv[i], memo->previous);
+        if (pool->srv[i] == active)
+            cur = (int)i;
+    }
+    next = best_candidate(pool, st);
+    if (cur >= 0 && st[cur] <= LB_AGENT_HEALTHY) {
+        next = cur; /* sticky: a working ACTIVE stays */
+    } else if (cur >= 0 && st[cur] == LB_AGENT_STANDBY && next >= 0) {
+        close = pool->srv[cur]; /* fail-back from the fixed address to a learned server */
+        why = "a learned server is healthy again; leaving the fixed address";
+    } else if (cur >= 0 && st[cur] == LB_AGENT_STANDBY) {
+        next = cur; /* nothing better: the fixed address stays */
+    } else if (memo->active[0]) {
+        why = cur < 0 ? "the active server left the list" : "the active server failed";
+    }
+    if (next < 0 && cur < 0) {
+        /* No healthy server: the fixed address, if up, carries traffic as the last resort. */
+        for (size_t i = 0; i < pool->n && next < 0; i++)
+            if (st[i] == LB_AGENT_STANDBY)
+                next = (int)i;
+    }
+    if (next >= 0 && pool->srv[next] != active) {
+        if (memo->active[0])
+            snprintf(memo->previous, sizeof(memo->previous), "%s", memo->active);
+        snprintf(memo->active, sizeof(memo->active), "%s", pool->srv[next]->address);
+        if (!why)
+            why = "first healthy server";
+    } else if (next < 0 && memo->active[0]) {
+        snprintf(memo->previous, sizeof(memo->previous), "%s", memo->active);
+        memo->active[0] = '\0';
+    }
+    if (next >= 0)
+        st[next] = LB_AGENT_ACTIVE;
+    publish(pool, st, why);
+    return close;
+}

@@ -21,9 +21,10 @@
 #define ADMIN_TIMEOUT_S   10
 
 struct admin {
-    struct evhttp *http;   /* libevent's HTTP server */
-    struct lb_runtime *rt; /* what it reports on */
-    char *unix_path;       /* socket file to remove at exit, or NULL */
+    struct evhttp *http;      /* libevent's HTTP server */
+    struct lb_runtime *rt;    /* what it reports on */
+    struct admin_hooks hooks; /* commands offered by others; NULL members when absent */
+    char *unix_path;          /* socket file to remove at exit, or NULL */
 };
 
 static void reply_json(struct evhttp_request *req, int code, cJSON *body)
@@ -48,6 +49,54 @@ static void reply_error(struct evhttp_request *req, int code, const char *error,
     reply_json(req, code, o);
 }
 
+/* The request body as a NUL-terminated string (the server already bounds its size). */
+static char *body_text(struct evhttp_request *req)
+{
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    size_t len = evbuffer_get_length(in);
+    char *text = malloc(len + 1);
+    if (!text)
+        abort();
+    evbuffer_copyout(in, text, len);
+    text[len] = '\0';
+    return text;
+}
+
+/* PUT /servers ["host:port", ...] */
+static void put_servers(struct admin *a, struct evhttp_request *req)
+{
+    char *text = body_text(req), err[256];
+    cJSON *doc = cJSON_Parse(text), *item;
+    const char **list;
+    size_t n = 0;
+
+    free(text);
+    if (!cJSON_IsArray(doc)) {
+        reply_error(req, 400, "body must be a JSON list of \"host:port\" strings",
+                    "[\"10.0.0.11:6443\", \"10.0.0.12:6443\"]");
+        cJSON_Delete(doc);
+        return;
+    }
+    list = calloc((size_t)cJSON_GetArraySize(doc) + 1, sizeof(*list));
+    if (!list)
+        abort();
+    cJSON_ArrayForEach(item, doc)
+    {
+        if (!cJSON_IsString(item)) {
+            reply_error(req, 400, "every entry must be a \"host:port\" string", NULL);
+            goto out;
+        }
+        list[n++] = item->valuestring;
+    }
+    if (a->hooks.put_servers(a->hooks.arg, list, n, err, sizeof(err)) < 0)
+        reply_error(req, 400, err, "write host:port or [v6]:port");
+    else
+        reply_json(req, 200, lb_status_json(a->rt));
+out:
+    free(list);
+    cJSON_Delete(doc);
+}
+
 static void route(struct evhttp_request *req, void *arg)
 {
     struct admin *a = arg;
@@ -63,6 +112,11 @@ static void route(struct evhttp_request *req, void *arg)
             reply_error(req, 405, "method not allowed", "use GET /status");
         else
             reply_json(req, 200, lb_status_json(a->rt));
+    } else if (strcmp(path, "/servers") == 0 && a->hooks.put_servers) {
+        if (method != EVHTTP_REQ_PUT)
+            reply_error(req, 405, "method not allowed", "use PUT /servers with a JSON list");
+        else
+            put_servers(a, req);
     } else {
         reply_error(req, 404, "no such endpoint", "try GET /status");
     }
@@ -71,7 +125,8 @@ static void route(struct evhttp_request *req, void *arg)
 }
 
 struct admin *admin_new(struct event_base *base, const struct config_addr *listen,
-                        struct lb_runtime *rt, char *err, size_t errlen)
+                        struct lb_runtime *rt, const struct admin_hooks *hooks, char *err,
+                        size_t errlen)
 {
     struct admin *a = calloc(1, sizeof(*a));
     int fd;
@@ -79,6 +134,8 @@ struct admin *admin_new(struct event_base *base, const struct config_addr *liste
     if (!a)
         abort();
     a->rt = rt;
+    if (hooks)
+        a->hooks = *hooks;
     fd = lb_net_listen(listen, false, 64, err, errlen);
     if (fd < 0)
         goto fail;

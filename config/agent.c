@@ -31,18 +31,33 @@ static void put(struct config_node *map, const char *key, struct config_node *va
     config_node_put(map, key, value);
 }
 
-/* The default health block: a k3s check every second, with the agent's token if it has one. */
-static struct config_node *default_health(const struct config_node *agent, struct config_mark m)
+static void put_default(struct config_node *map, const char *key, struct config_node *value)
 {
-    struct config_node *h = map_of(m), *tf = config_node_get(agent, "token_file"),
+    if (config_node_get(map, key))
+        config_node_free(value);
+    else
+        put(map, key, value);
+}
+
+/* The health block, with the agent's defaults filled in: a k3s check every second, with the
+ * agent's token if it has one. */
+static struct config_node *agent_health(struct config_node *given, const struct config_node *agent,
+                                        struct config_mark m)
+{
+    struct config_node *h = given ? given : map_of(m), *tf = config_node_get(agent, "token_file"),
                        *te = config_node_get(agent, "token_env");
-    put(h, "kind", scalar("k3s", m));
-    put(h, "interval", scalar("1s", m));
-    put(h, "timeout", scalar("1s", m));
-    if (tf)
-        put(h, "token_file", config_node_copy(tf));
-    if (te)
-        put(h, "token_env", config_node_copy(te));
+    if (h->type != CONFIG_NODE_MAP)
+        return h; /* the applier reports it */
+    put_default(h, "kind", scalar("k3s", m));
+    put_default(h, "interval", scalar("1s", m));
+    put_default(h, "timeout", scalar("1s", m));
+    const struct config_node *kind = config_node_get(h, "kind");
+    if (kind->type == CONFIG_NODE_SCALAR && strcmp(kind->value, "k3s") == 0) {
+        if (tf)
+            put_default(h, "token_file", config_node_copy(tf));
+        else if (te)
+            put_default(h, "token_env", config_node_copy(te));
+    }
     return h;
 }
 
@@ -113,9 +128,12 @@ bool config_agent_transform(struct config_node *root, const struct config_agent_
     if (listen->n == 0 && listen->type == CONFIG_NODE_SEQ)
         for (size_t i = 0; i < d->n_listen; i++)
             config_node_append(listen, scalar(d->listen[i], m));
-    health = config_node_take(agent, "health");
-    if (!health)
-        health = default_health(agent, m);
+    health = agent_health(config_node_take(agent, "health"), agent, m);
+    if (!config_node_get(root, "admin")) {
+        struct config_node *admin = map_of(m);
+        put(admin, "listen", scalar("off", m)); /* the agent serves no API unless asked */
+        put(root, "admin", admin);
+    }
     timeout = config_node_get(agent, "dial_timeout");
     timeout = timeout ? config_node_copy(timeout) : scalar("2s", m);
 

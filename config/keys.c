@@ -15,8 +15,8 @@
 #define SEC(x) ((uint64_t)(x)*1000)
 #define HOUR   SEC(3600)
 
-const char *const config_balance_names[] = {"roundrobin", "leastconn", "random",
-                                            "source",     "first",     NULL};
+const char *const config_balance_names[] = {"roundrobin", "leastconn", "random", "source",
+                                            "first",      "sticky",    NULL};
 const char *const config_check_kind_names[] = {"tcp", "none", "tls",      "http",  "https",
                                                "k3s", "etcd", "postgres", "mysql", NULL};
 const char *const config_role_names[] = {"generic", "etcd", NULL};

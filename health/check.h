@@ -32,6 +32,8 @@ struct health_probe {
     struct event *io;             /* the kind's raw socket event, or NULL */
     struct bufferevent *bev;      /* or the kind's stream, plain or TLS */
     SSL *ssl;                     /* the stream's TLS state, owned by bev */
+    bool connected;               /* the stream is up (TLS: handshake done) */
+    SSL_CTX *pending_ctx;         /* TLS context to start once the TCP connect is done */
     struct health_stream_cbs cbs; /* the kind's stream callbacks */
     void *ctx;                    /* the kind's own state (malloc'd; the engine frees it) */
 };

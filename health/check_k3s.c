@@ -8,6 +8,7 @@
 #include "http.h"
 
 #include "tls.h"
+#include "token.h"
 
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -25,15 +26,6 @@ static void ping_judge(struct health_probe *p, const struct health_http_response
     health_http_judge(p, r);
 }
 
-static void sha256_hex(const char *data, size_t len, char *hex)
-{
-    unsigned char md[32];
-    unsigned int n = 0;
-    EVP_Digest(data, len, md, &n, EVP_sha256(), NULL);
-    for (unsigned i = 0; i < n; i++)
-        sprintf(hex + 2 * i, "%02x", md[i]);
-}
-
 static void cacerts_judge(struct health_probe *p, const struct health_http_response *r)
 {
     struct health_target *t = p->t;
@@ -42,7 +34,7 @@ static void cacerts_judge(struct health_probe *p, const struct health_http_respo
         health_probe_done(p, HEALTH_RESULT_BAD_STATUS, "HTTP %d from /cacerts", r->status);
         return;
     }
-    sha256_hex(r->body, r->body_len, hex);
+    health_sha256_hex(r->body, r->body_len, hex);
     if (strcasecmp(hex, t->p.token_hash) != 0) {
         health_probe_done(p, HEALTH_RESULT_TLS_ERROR,
                           "the server's CA does not match the token's hash: wrong cluster, or "

@@ -70,6 +70,11 @@ static inline bool health_checked(const struct health_target *t)
 {
     return t->last != HEALTH_RESULT_NONE;
 }
+/* Main thread: the last probe passed. */
+static inline bool health_last_ok(const struct health_target *t)
+{
+    return t->last == HEALTH_RESULT_OK;
+}
 /* Main thread: down, and passing checks on its way back up. */
 static inline bool health_recovering(const struct health_target *t)
 {

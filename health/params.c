@@ -3,6 +3,7 @@
 #include "params.h"
 
 #include "tls.h"
+#include "token.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -102,28 +103,12 @@ static void free_secret(char *s)
     }
 }
 
-/* "K10<ca-hash>::<user>:<password>" (or "::<bearer>"), or a bare password for user "node". */
-static void parse_k3s_token(struct health_params *p, char *token)
+static void parse_k3s_token(struct health_params *p, const char *token)
 {
-    const char *creds = token, *sep = strstr(token, "::");
-    if (strncmp(token, "K10", 3) == 0 && sep) {
-        p->token_hash = malloc((size_t)(sep - token - 3) + 1);
-        if (!p->token_hash)
-            abort();
-        memcpy(p->token_hash, token + 3, (size_t)(sep - token - 3));
-        p->token_hash[sep - token - 3] = '\0';
-        creds = sep + 2;
-    }
-    const char *colon = strchr(creds, ':');
-    if (creds == token) {
-        p->authorization = basic_header("node", creds);
-    } else if (colon) {
-        char user[256];
-        snprintf(user, sizeof(user), "%.*s", (int)(colon - creds), creds);
-        p->authorization = basic_header(user, colon + 1);
-    } else {
-        p->authorization = bearer_header(creds);
-    }
+    struct health_k3s_token t;
+    health_k3s_token_parse(token, &t);
+    p->token_hash = t.ca_hash;
+    p->authorization = t.authorization;
 }
 
 static void read_auth(struct health_params *p, const struct config_health *c)

@@ -4,10 +4,13 @@
 
 #include "tls.h"
 
+#include "lb/net.h"
+
 #include <errno.h>
 #include <event2/bufferevent_ssl.h>
 #include <openssl/err.h>
 #include <string.h>
+#include <sys/socket.h>
 
 static void on_read(struct bufferevent *bev, void *arg)
 {
@@ -23,15 +26,24 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
     char why[256];
 
     if (what & BEV_EVENT_CONNECTED) {
+        p->connected = true;
         if (p->ssl)
             health_tls_san_guard(p->ssl, p->t->label, (const char *const *)p->t->p.sans,
                                  p->t->p.n_sans, p->t->san_warning, sizeof(p->t->san_warning));
         p->cbs.ready(p);
         return;
     }
-    if (what & BEV_EVENT_EOF) {
+    if ((what & BEV_EVENT_EOF) && p->connected) {
         p->cbs.eof(p, bufferevent_get_input(bev));
         return;
+    }
+    if (!p->connected) {
+        /* The TCP connection was up (see on_connected): this is the TLS handshake failing. */
+        if (what & BEV_EVENT_EOF) {
+            health_probe_done(p, HEALTH_RESULT_RESET, "closed during the %s",
+                              p->ssl ? "TLS handshake" : "connect");
+            return;
+        }
     }
     if (p->ssl) {
         unsigned long e = bufferevent_get_openssl_error(bev);
@@ -46,38 +58,69 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
                             (what & BEV_EVENT_READING) ? "read" : "connect");
 }
 
-void health_stream_open(struct health_probe *p, SSL_CTX *ctx, const struct health_stream_cbs *cbs)
+/* The TCP connect is done here rather than by the bufferevent, so a refused or unreachable
+ * server is reported with its exact errno; TLS starts on the connected socket. */
+static void on_connected(evutil_socket_t fd, short what, void *arg)
 {
-    const struct lb_sockaddr *sa = &p->t->addr;
-    int opts = BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS;
+    struct health_probe *p = arg;
+    SSL_CTX *ctx = p->pending_ctx;
+    int err = 0, opts = BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS;
+    socklen_t len = sizeof(err);
+    (void)what;
 
-    if (p->bev)
-        bufferevent_free(p->bev);
-    p->bev = NULL;
-    p->ssl = NULL;
-    p->cbs = *cbs;
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+        err = errno;
+    if (err) {
+        health_probe_fail_errno(p, err, "connect");
+        return;
+    }
+    event_free(p->io);
+    p->io = NULL;
     if (ctx) {
         p->ssl = health_tls_new(ctx, p->t->p.server_name, p->t->p.verify);
-        if (!p->ssl) {
-            health_probe_done(p, HEALTH_RESULT_LOCAL_ERROR, "cannot create a TLS session");
-            return;
-        }
-        p->bev =
-            bufferevent_openssl_socket_new(p->base, -1, p->ssl, BUFFEREVENT_SSL_CONNECTING, opts);
+        p->bev = p->ssl ? bufferevent_openssl_socket_new(p->base, fd, p->ssl,
+                                                         BUFFEREVENT_SSL_CONNECTING, opts)
+                        : NULL;
         if (p->bev)
             bufferevent_openssl_set_allow_dirty_shutdown(p->bev, 1);
-        else
+        else if (p->ssl)
             SSL_free(p->ssl);
     } else {
-        p->bev = bufferevent_socket_new(p->base, -1, opts);
+        p->bev = bufferevent_socket_new(p->base, fd, opts);
     }
     if (!p->bev) {
         p->ssl = NULL;
         health_probe_done(p, HEALTH_RESULT_LOCAL_ERROR, "cannot create a connection");
         return;
     }
+    p->fd = -1; /* the bufferevent owns the socket now */
     bufferevent_setcb(p->bev, on_read, NULL, on_event, p);
     bufferevent_enable(p->bev, EV_READ | EV_WRITE);
-    if (bufferevent_socket_connect(p->bev, &sa->u.sa, (int)sa->len) < 0)
-        health_probe_fail_errno(p, errno ? errno : ECONNREFUSED, "connect");
+    if (!ctx)
+        on_event(p->bev, BEV_EVENT_CONNECTED, p); /* plain: up already */
+}
+
+void health_stream_open(struct health_probe *p, SSL_CTX *ctx, const struct health_stream_cbs *cbs)
+{
+    int err;
+    if (p->bev)
+        bufferevent_free(p->bev);
+    if (p->io)
+        event_free(p->io);
+    if (p->fd >= 0)
+        lb_net_close_reset(p->fd);
+    p->bev = NULL;
+    p->io = NULL;
+    p->fd = -1;
+    p->ssl = NULL;
+    p->connected = false;
+    p->cbs = *cbs;
+    p->pending_ctx = ctx;
+    err = health_probe_connect(p);
+    if (err) {
+        health_probe_fail_errno(p, err, "connect");
+        return;
+    }
+    p->io = event_new(p->base, p->fd, EV_WRITE, on_connected, p);
+    event_add(p->io, NULL);
 }

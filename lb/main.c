@@ -3,6 +3,7 @@
 #include "admin/admin.h"
 #include "config/config.h"
 #include "config/flags.h"
+#include "lb/agent.h"
 #include "lb/log.h"
 #include "lb/notify.h"
 #include "lb/runtime.h"
@@ -12,7 +13,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #define EXIT_USAGE 2
 
@@ -47,6 +51,44 @@ static const struct config_flag serve_flags[] = {
 };
 #define N_SERVE_FLAGS (sizeof(serve_flags) / sizeof(serve_flags[0]))
 
+static const struct config_flag agent_flags[] = {
+    {"config", 'c', CONFIG_FLAG_VALUE, NULL, NULL, "FILE", "YAML config file (agent: section)"},
+    {"server", 0, CONFIG_FLAG_VALUE, "agent.server", "K3S_URL", "URL",
+     "the fixed registration address, https://host:6443"},
+    {"listen", 0, CONFIG_FLAG_LIST, "agent.listen", NULL, "ADDR",
+     "local listener (default 127.0.0.1:6444 and [::1]:6444)"},
+    {"etcd-listen", 0, CONFIG_FLAG_VALUE, "agent.etcd_listen", NULL, "ADDR",
+     "also balance etcd (servers' hosts, port 2379) on this address"},
+    {"token", 0, CONFIG_FLAG_VALUE, NULL, "K3S_TOKEN", "TOKEN", "K3s token (prefer the env var)"},
+    {"token-file", 0, CONFIG_FLAG_VALUE, "agent.token_file", "K3S_TOKEN_FILE", "FILE",
+     "file holding the K3s token"},
+    {"state-file", 0, CONFIG_FLAG_VALUE, "agent.state_file", NULL, "PATH",
+     "learned server list (default /var/lib/k3lb/agent-load-balancer.json)"},
+    {"servers-from", 0, CONFIG_FLAG_LIST, "agent.servers_from", NULL, "SRC",
+     "k3s, dns or static:ADDR,ADDR (default k3s with a token)"},
+    {"resolver", 0, CONFIG_FLAG_VALUE, "agent.resolver", NULL, "ADDR",
+     "DNS server for --servers-from dns (default: the system's)"},
+    {"refresh", 0, CONFIG_FLAG_VALUE, "agent.refresh", NULL, "DUR",
+     "how often the server list is refreshed (default 5s)"},
+    {"dial-timeout", 0, CONFIG_FLAG_VALUE, "agent.dial_timeout", NULL, "DUR",
+     "connect timeout per server (default 2s)"},
+    {"check-kind", 0, CONFIG_FLAG_VALUE, "agent.health.kind", NULL, "KIND",
+     "health check kind (default k3s)"},
+    {"check-interval", 0, CONFIG_FLAG_VALUE, "agent.health.interval", NULL, "DUR",
+     "time between health checks (default 1s)"},
+    {"check-timeout", 0, CONFIG_FLAG_VALUE, "agent.health.timeout", NULL, "DUR",
+     "health check timeout (default 1s)"},
+    {"rise", 0, CONFIG_FLAG_VALUE, "agent.health.rise", NULL, "N", "passed checks to come up"},
+    {"fall", 0, CONFIG_FLAG_VALUE, "agent.health.fall", NULL, "N", "failures to go down"},
+    {"admin", 0, CONFIG_FLAG_VALUE, "admin.listen", NULL, "ADDR",
+     "status API (host:port or unix:/path; default off)"},
+    {"workers", 0, CONFIG_FLAG_VALUE, "workers", NULL, "N", "worker threads (0 = CPUs)"},
+    {"log-level", 0, CONFIG_FLAG_VALUE, "log.level", NULL, "LEVEL", "debug, info, warn or error"},
+    {"log-format", 0, CONFIG_FLAG_VALUE, "log.format", NULL, "FMT", "text or json"},
+    {"help", 'h', CONFIG_FLAG_SWITCH, NULL, NULL, NULL, "show this help"},
+};
+#define N_AGENT_FLAGS (sizeof(agent_flags) / sizeof(agent_flags[0]))
+
 static const struct config_flag check_flags[] = {
     {"config", 'c', CONFIG_FLAG_VALUE, NULL, NULL, "FILE", "YAML config file to validate"},
     {"help", 'h', CONFIG_FLAG_SWITCH, NULL, NULL, NULL, "show this help"},
@@ -73,51 +115,107 @@ static int usage_error(const char *cmd, const char *msg)
     return EXIT_USAGE;
 }
 
-/* Parses flags and builds the snapshot. Returns NULL and sets *rc (1 config, 2 usage, 0 help). */
-static struct config *load(const char *cmd, const struct config_flag *defs, size_t n_defs, int argc,
-                           char **argv, bool file_required, int *rc)
+#define MAX_FLAGS 32
+
+/* What a command was started with; kept for reloads, which rebuild from the same flags. */
+struct cli {
+    const char *cmd;                /* "serve", "agent", "check" */
+    const struct config_flag *defs; /* its flag table */
+    size_t n_defs;
+    struct config_flag_value vals[MAX_FLAGS]; /* what argv and the environment said */
+    struct config_override ov[MAX_FLAGS + 1]; /* those with a YAML path */
+    size_t n_ov;
+    const char *path;            /* -c FILE, or NULL */
+    bool agent;                  /* build an agent config */
+    const char *agent_listen[2]; /* agent's default listeners */
+    size_t n_agent_listen;
+};
+
+static struct config *build(const struct cli *c, struct config_errors *errs)
 {
-    struct config_flag_value vals[16] = {0};
-    struct config_override ov[16];
+    struct config_agent_defaults d = {c->agent_listen, c->n_agent_listen};
+    if (c->agent)
+        return config_build_agent(c->path, c->ov, c->n_ov, &d, errs);
+    return config_build(c->path, c->path ? NULL : one_liner_yaml, c->ov, c->n_ov, errs);
+}
+
+/* An IPv6 loopback the agent can listen on too. */
+static bool have_ipv6_loopback(void)
+{
+    struct sockaddr_in6 sa = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+    int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    bool ok = fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+    if (fd >= 0)
+        close(fd);
+    return ok;
+}
+
+/* The agent's --token (or K3S_TOKEN) reaches its checks and sources through a variable of its
+ * own, so the secret never sits in the config. */
+static void agent_token(struct cli *c)
+{
+    static const char *const name[] = {"K3LB_AGENT_TOKEN"};
+    const char *token = config_flag_get(c->defs, c->n_defs, c->vals, "token");
+    if (!token)
+        return;
+    setenv("K3LB_AGENT_TOKEN", token, 1);
+    c->ov[c->n_ov++] = (struct config_override){
+        .path = "agent.token_env",
+        .values = name,
+        .n_values = 1,
+        .origin = "--token",
+    };
+}
+
+/* Parses flags and builds the snapshot. Returns NULL and sets *rc (1 config, 2 usage, 0 help). */
+static struct config *load(struct cli *c, int argc, char **argv, bool file_required, int *rc)
+{
     struct config_errors errs = {0};
     struct config *cfg = NULL;
-    const char *pos[1], *path, *listen;
-    size_t n_pos = 0, n_ov;
+    const char *pos[1];
+    size_t n_pos = 0;
     char err[256];
 
-    if (!config_flags_parse(defs, n_defs, argc, argv, vals, pos, &n_pos, 0, err, sizeof(err))) {
-        *rc = usage_error(cmd, err);
-        goto out;
+    if (!config_flags_parse(c->defs, c->n_defs, argc, argv, c->vals, pos, &n_pos, 0, err,
+                            sizeof(err))) {
+        *rc = usage_error(c->cmd, err);
+        return NULL;
     }
-    if (config_flag_get(defs, n_defs, vals, "help")) {
-        printf("usage: k3lb %s [flags]\n\nflags:\n", cmd);
-        config_flags_usage(defs, n_defs, stdout);
+    if (config_flag_get(c->defs, c->n_defs, c->vals, "help")) {
+        printf("usage: k3lb %s [flags]\n\nflags:\n", c->cmd);
+        config_flags_usage(c->defs, c->n_defs, stdout);
         *rc = 0;
-        goto out;
+        return NULL;
     }
-    path = config_flag_get(defs, n_defs, vals, "config");
-    listen = config_flag_get(defs, n_defs, vals, "listen");
-    if (!path && (file_required || !listen)) {
-        *rc = usage_error(cmd, file_required ? "needs -c FILE"
-                                             : "needs -c FILE, or --listen and --server");
-        goto out;
+    c->path = config_flag_get(c->defs, c->n_defs, c->vals, "config");
+    if (!c->path && !c->agent &&
+        (file_required || !config_flag_get(c->defs, c->n_defs, c->vals, "listen"))) {
+        *rc = usage_error(c->cmd, file_required ? "needs -c FILE"
+                                                : "needs -c FILE, or --listen and --server");
+        return NULL;
     }
-    n_ov = config_flags_overrides(defs, n_defs, vals, ov);
-    cfg = config_build(path, path ? NULL : one_liner_yaml, ov, n_ov, &errs);
+    c->n_ov = config_flags_overrides(c->defs, c->n_defs, c->vals, c->ov);
+    if (c->agent) {
+        agent_token(c);
+        c->agent_listen[c->n_agent_listen++] = "127.0.0.1:6444";
+        if (have_ipv6_loopback())
+            c->agent_listen[c->n_agent_listen++] = "[::1]:6444";
+    }
+    cfg = build(c, &errs);
     if (!cfg) {
         config_errors_print(&errs, stderr);
         *rc = 1;
     }
-out:
     config_errors_free(&errs);
-    config_flags_free(vals, n_defs);
     return cfg;
 }
 
 static int cmd_check(int argc, char **argv)
 {
     int rc = 0;
-    struct config *cfg = load("check", check_flags, N_CHECK_FLAGS, argc, argv, true, &rc);
+    struct cli c = {.cmd = "check", .defs = check_flags, .n_defs = N_CHECK_FLAGS};
+    struct config *cfg = load(&c, argc, argv, true, &rc);
+    config_flags_free(c.vals, c.n_defs);
     if (!cfg)
         return rc;
     printf("%s: ok (%zu frontend%s, %zu backend%s)\n", cfg->source, cfg->n_frontends,
@@ -129,9 +227,11 @@ static int cmd_check(int argc, char **argv)
 /* ---- serve ---------------------------------------------------------------------------------- */
 
 struct serve {
+    struct cli *cli; /* how it was started */
     struct event_base *base;
     struct lb_runtime *rt;
     struct admin *admin;
+    struct agent *agent;      /* agent mode only */
     struct config *cfg;       /* current snapshot */
     struct event *stop_timer; /* polls open connections during the grace period */
     uint64_t stop_deadline;   /* monotonic ms */
@@ -192,12 +292,12 @@ static void on_reload(evutil_socket_t sig, short what, void *arg)
 
     if (s->stopping)
         return;
-    if (strcmp(s->cfg->source, "command line") == 0) {
+    if (!s->cli->path) {
         log_warn("reload_skipped", "started without a config file: nothing to reload");
         return;
     }
     lb_notify("RELOADING=1");
-    cfg = config_build(s->cfg->source, NULL, NULL, 0, &errs);
+    cfg = build(s->cli, &errs);
     if (!cfg) {
         for (size_t i = 0; i < errs.n; i++)
             log_error("reload_failed", "%s", errs.list[i].text);
@@ -225,6 +325,12 @@ static void raise_fd_limit(void)
     }
 }
 
+static int put_servers(void *arg, const char *const *addresses, size_t n, char *err, size_t errlen)
+{
+    struct serve *s = arg;
+    return agent_put_servers(s->agent, addresses, n, err, errlen);
+}
+
 static int run(struct serve *s)
 {
     struct event *sigs[4];
@@ -237,10 +343,15 @@ static int run(struct serve *s)
         log_error("start_failed", "%s", err);
         return 1;
     }
+    if (s->cli->agent)
+        s->agent = agent_new(s->base, s->rt, s->cfg);
     if (s->cfg->admin.listen.text && strcmp(s->cfg->admin.listen.text, "off") != 0) {
-        s->admin = admin_new(s->base, &s->cfg->admin.listen, s->rt, err, sizeof(err));
+        struct admin_hooks hooks = {.put_servers = put_servers, .arg = s};
+        s->admin = admin_new(s->base, &s->cfg->admin.listen, s->rt, s->agent ? &hooks : NULL, err,
+                             sizeof(err));
         if (!s->admin) {
             log_error("start_failed", "admin listener %s", err);
+            agent_free(s->agent);
             lb_runtime_free(s->rt);
             return 1;
         }
@@ -252,8 +363,9 @@ static int run(struct serve *s)
     lb_notify("READY=1");
     log_info("ready", "accepting connections (config %s)", s->cfg->source);
     event_base_dispatch(s->base);
-    lb_runtime_free(s->rt);
     admin_free(s->admin);
+    agent_free(s->agent);
+    lb_runtime_free(s->rt);
     if (s->stop_timer)
         event_free(s->stop_timer);
     while (n--)
@@ -262,14 +374,16 @@ static int run(struct serve *s)
     return rc;
 }
 
-static int cmd_serve(int argc, char **argv)
+static int cmd_run(struct cli *c, int argc, char **argv)
 {
-    struct serve s = {0};
+    struct serve s = {.cli = c};
     int rc = 0;
 
-    s.cfg = load("serve", serve_flags, N_SERVE_FLAGS, argc, argv, false, &rc);
-    if (!s.cfg)
+    s.cfg = load(c, argc, argv, false, &rc);
+    if (!s.cfg) {
+        config_flags_free(c->vals, c->n_defs);
         return rc;
+    }
     log_setup((enum log_level)s.cfg->log.level, (enum log_format)s.cfg->log.format);
     signal(SIGPIPE, SIG_IGN);
     raise_fd_limit();
@@ -277,11 +391,13 @@ static int cmd_serve(int argc, char **argv)
     if (!s.base) {
         log_error("start_failed", "cannot create the event loop");
         config_unref(s.cfg);
+        config_flags_free(c->vals, c->n_defs);
         return 1;
     }
     rc = run(&s);
     event_base_free(s.base);
     config_unref(s.cfg);
+    config_flags_free(c->vals, c->n_defs);
     return rc;
 }
 
@@ -292,8 +408,15 @@ int main(int argc, char **argv)
         usage(stderr);
         return EXIT_USAGE;
     }
-    if (strcmp(cmd, "serve") == 0)
-        return cmd_serve(argc - 2, argv + 2);
+    if (strcmp(cmd, "serve") == 0) {
+        struct cli c = {.cmd = "serve", .defs = serve_flags, .n_defs = N_SERVE_FLAGS};
+        return cmd_run(&c, argc - 2, argv + 2);
+    }
+    if (strcmp(cmd, "agent") == 0) {
+        struct cli c = {
+            .cmd = "agent", .defs = agent_flags, .n_defs = N_AGENT_FLAGS, .agent = true};
+        return cmd_run(&c, argc - 2, argv + 2);
+    }
     if (strcmp(cmd, "check") == 0)
         return cmd_check(argc - 2, argv + 2);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {

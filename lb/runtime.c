@@ -590,3 +590,9 @@ unsigned lb_runtime_workers(const struct lb_runtime *rt)
 {
     return rt->n_workers;
 }
+
+const char *lb_runtime_sticky_active(struct lb_runtime *rt, const char *backend)
+{
+    struct lb_list *l = find_list(rt, backend);
+    return l && l->memo.active[0] ? l->memo.active : NULL;
+}

@@ -27,6 +27,9 @@ int lb_runtime_apply(struct lb_runtime *rt, struct config *cfg, char *err, size_
 int lb_runtime_set_servers(struct lb_runtime *rt, const char *backend, const char *const *addresses,
                            size_t n, char *err, size_t errlen);
 
+/* The ACTIVE server of a sticky backend ("host:port"), or NULL. */
+const char *lb_runtime_sticky_active(struct lb_runtime *rt, const char *backend);
+
 /* Stops accepting: new clients are refused; open connections go on. */
 void lb_runtime_stop_accepting(struct lb_runtime *rt);
 /* Open client connections over all frontends. */

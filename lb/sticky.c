@@ -18,6 +18,8 @@ static enum lb_agent_state base_state(const struct lb_server *s, const char *pre
         return LB_AGENT_STANDBY;
     if (t && !health_checked(t))
         return LB_AGENT_UNCHECKED;
+    if (t && !health_last_ok(t))
+        return LB_AGENT_RECOVERING; /* up, but its last probe failed: not one to move to */
     if (previous[0] && strcmp(s->address, previous) == 0)
         return LB_AGENT_PREFERRED;
     return LB_AGENT_HEALTHY;
@@ -68,8 +70,8 @@ struct lb_server *lb_sticky_update(const struct lb_pool *pool, struct lb_sticky_
             cur = (int)i;
     }
     next = best_candidate(pool, st);
-    if (cur >= 0 && st[cur] <= LB_AGENT_HEALTHY) {
-        next = cur; /* sticky: a working ACTIVE stays */
+    if (cur >= 0 && lb_server_up(pool->srv[cur]) && st[cur] != LB_AGENT_STANDBY) {
+        next = cur; /* sticky: the ACTIVE stays until it is down, whatever single probes say */
     } else if (cur >= 0 && st[cur] == LB_AGENT_STANDBY && next >= 0) {
         close = pool->srv[cur]; /* fail-back from the fixed address to a learned server */
         why = "a learned server is healthy again; leaving the fixed address";
@@ -83,6 +85,8 @@ struct lb_server *lb_sticky_update(const struct lb_pool *pool, struct lb_sticky_
         for (size_t i = 0; i < pool->n && next < 0; i++)
             if (st[i] == LB_AGENT_STANDBY)
                 next = (int)i;
+        if (next >= 0)
+            why = "no learned server is healthy: the fixed address is the last resort";
     }
     if (next >= 0 && pool->srv[next] != active) {
         if (memo->active[0])

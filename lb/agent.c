@@ -1,0 +1,624 @@
+/* k3lb agent: learned server lists and the state file.
+ *
+ * Sources each keep their own list; the learned list is their union in source order, and the
+ * state file's list stands in until a live source has answered. A changed learned list goes to
+ * the runtime (servers that left lose their connections, new ones are probed before they may
+ * become ACTIVE) and to the state file, written atomically. */
+#include "agent.h"
+
+#include "config/config.h"
+#include "config/value.h"
+#include "health/tls.h"
+#include "health/token.h"
+#include "lb/log.h"
+#include "lb/net.h"
+#include "runtime.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/dns.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define STATE_FILE_MAX (1024 * 1024)
+#define LIST_MAX       256
+
+enum agent_source {
+    SRC_STATE = 0, /* the state file, until a live source answers */
+    SRC_STATIC,    /* servers_from: static:A,B */
+    SRC_K3S,       /* the supervisor's /v1-k3s/apiservers */
+    SRC_DNS,       /* the fixed address's A/AAAA records */
+    SRC_API,       /* PUT /servers */
+    SRC_COUNT,
+};
+
+static const char *const source_names[] = {"state file", "static", "k3s", "dns", "admin API"};
+
+struct agent_list {
+    char **v; /* "host:port" entries */
+    size_t n;
+    bool set; /* the source has answered at least once */
+};
+
+struct agent {
+    struct event_base *base;
+    struct lb_runtime *rt;
+    struct config *cfg;            /* a reference */
+    const struct config_agent *ac; /* cfg->agent */
+    char default_addr[300];        /* the fixed address as host:port */
+    char host[256];                /* its host */
+    char port[8];                  /* its port */
+    struct health_k3s_token token; /* credentials, when a token is configured */
+    bool has_token;
+    SSL_CTX *insecure;                /* for /cacerts before pinning */
+    SSL_CTX *pinned;                  /* trusts the CA matching the token's hash */
+    struct evdns_base *dns;           /* for the dns source and host names */
+    struct event *tick;               /* refresh timer */
+    bool want_k3s, want_dns;          /* sources in use */
+    bool k3s_busy;                    /* a supervisor request is in flight */
+    struct agent_list src[SRC_COUNT]; /* each source's last list */
+    struct agent_list applied;        /* the learned list last applied */
+    bool etcd;                        /* an etcd balancer follows the list */
+};
+
+/* ---- lists ---------------------------------------------------------------------------------- */
+
+static void list_clear(struct agent_list *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->v[i]);
+    free(l->v);
+    l->v = NULL;
+    l->n = 0;
+}
+
+static bool list_has(const struct agent_list *l, const char *s)
+{
+    for (size_t i = 0; i < l->n; i++)
+        if (strcmp(l->v[i], s) == 0)
+            return true;
+    return false;
+}
+
+static void list_add(struct agent_list *l, const char *s)
+{
+    if (list_has(l, s) || l->n >= LIST_MAX)
+        return;
+    l->v = realloc(l->v, (l->n + 1) * sizeof(*l->v));
+    if (!l->v || !(l->v[l->n] = strdup(s)))
+        abort();
+    l->n++;
+}
+
+static bool list_equal(const struct agent_list *a, const struct agent_list *b)
+{
+    if (a->n != b->n)
+        return false;
+    for (size_t i = 0; i < a->n; i++)
+        if (strcmp(a->v[i], b->v[i]) != 0)
+            return false;
+    return true;
+}
+
+/* Normalises "host:port" (or "[v6]:port"); false when it is not one. */
+static bool valid_address(const char *s, char *out, size_t len)
+{
+    struct config_addr a;
+    char why[128];
+    if (!config_parse_addr(s, CONFIG_ADDR_TARGET, &a, why, sizeof(why)))
+        return false;
+    snprintf(out, len, "%s", a.text);
+    config_addr_free(&a);
+    return true;
+}
+
+/* ---- state file ----------------------------------------------------------------------------- */
+
+static int write_all(int fd, const char *buf, size_t len)
+{
+    while (len) {
+        ssize_t n = write(fd, buf, len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return -1;
+        buf += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+static void mkdir_parents(const char *path)
+{
+    char buf[4096];
+    snprintf(buf, sizeof(buf), "%s", path);
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        mkdir(buf, 0700);
+        *p = '/';
+    }
+}
+
+/* temp file, fsync, rename, fsync of the directory: a crash leaves the old file or the new
+ * one, never half of one. */
+static void state_save(struct agent *a)
+{
+    const char *path = a->ac->state_file;
+    char tmp[4200], dir[4096], *text;
+    cJSON *doc = cJSON_CreateObject(), *list;
+    int fd = -1, dfd;
+
+    cJSON_AddStringToObject(doc, "ServerURL", a->ac->server);
+    list = cJSON_AddArrayToObject(doc, "ServerAddresses");
+    for (size_t i = 0; i < a->applied.n; i++)
+        cJSON_AddItemToArray(list, cJSON_CreateString(a->applied.v[i]));
+    text = cJSON_Print(doc);
+    cJSON_Delete(doc);
+    mkdir_parents(path);
+    snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid());
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0 || write_all(fd, text, strlen(text)) < 0 || write_all(fd, "\n", 1) < 0 ||
+        fsync(fd) < 0 || close(fd) < 0 || (fd = -1, rename(tmp, path) < 0)) {
+        log_warn("state_file", "cannot write %s: %s", path, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        unlink(tmp);
+    } else {
+        snprintf(dir, sizeof(dir), "%s", path);
+        dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd >= 0) {
+            fsync(dfd);
+            close(dfd);
+        }
+    }
+    free(text);
+}
+
+/* Reads the state file into the SRC_STATE list. A missing file is normal; a bad one is
+ * reported and ignored: it must never stop the agent. */
+static void state_load(struct agent *a)
+{
+    const char *path = a->ac->state_file;
+    FILE *f = fopen(path, "r");
+    char *text, addr[300];
+    size_t len;
+    cJSON *doc, *url, *list, *item;
+
+    if (!f) {
+        if (errno != ENOENT)
+            log_warn("state_file", "cannot read %s: %s; ignored", path, strerror(errno));
+        return;
+    }
+    text = malloc(STATE_FILE_MAX + 1);
+    if (!text)
+        abort();
+    len = fread(text, 1, STATE_FILE_MAX + 1, f);
+    fclose(f);
+    doc = len <= STATE_FILE_MAX ? cJSON_ParseWithLength(text, len) : NULL;
+    free(text);
+    url = cJSON_GetObjectItemCaseSensitive(doc, "ServerURL");
+    list = cJSON_GetObjectItemCaseSensitive(doc, "ServerAddresses");
+    if (!cJSON_IsObject(doc) || !cJSON_IsString(url) || !cJSON_IsArray(list)) {
+        log_warn("state_file",
+                 "%s is not a server list (want {\"ServerURL\": ..., "
+                 "\"ServerAddresses\": [...]}); ignored",
+                 path);
+        cJSON_Delete(doc);
+        return;
+    }
+    if (strcmp(url->valuestring, a->ac->server) != 0) {
+        log_info("state_file", "%s is for %s, not %s; ignored", path, url->valuestring,
+                 a->ac->server);
+        cJSON_Delete(doc);
+        return;
+    }
+    cJSON_ArrayForEach(item, list)
+    {
+        if (cJSON_IsString(item) && valid_address(item->valuestring, addr, sizeof(addr)))
+            list_add(&a->src[SRC_STATE], addr);
+        else
+            log_warn("state_file", "%s: skipping an entry that is not host:port", path);
+    }
+    a->src[SRC_STATE].set = a->src[SRC_STATE].n > 0;
+    if (a->src[SRC_STATE].set)
+        log_info("state_file", "%zu server%s from %s", a->src[SRC_STATE].n,
+                 a->src[SRC_STATE].n == 1 ? "" : "s", path);
+    cJSON_Delete(doc);
+}
+
+/* ---- applying ------------------------------------------------------------------------------- */
+
+static void apply_etcd(struct agent *a)
+{
+    const char **hosts = calloc(a->applied.n + 1, sizeof(*hosts));
+    char(*buf)[320] = calloc(a->applied.n + 1, sizeof(*buf));
+    char err[256];
+    if (!hosts || !buf)
+        abort();
+    for (size_t i = 0; i < a->applied.n; i++) {
+        const char *colon = strrchr(a->applied.v[i], ':');
+        snprintf(buf[i], sizeof(buf[i]), "%.*s:2379", (int)(colon - a->applied.v[i]),
+                 a->applied.v[i]);
+        hosts[i] = buf[i];
+    }
+    if (lb_runtime_set_servers(a->rt, "etcd", hosts, a->applied.n, err, sizeof(err)) < 0)
+        log_warn("server_list", "etcd list not applied: %s", err);
+    free(hosts);
+    free(buf);
+}
+
+/* Recomputes the learned list; applies and saves it when it changed. */
+static void apply(struct agent *a, enum agent_source why)
+{
+    struct agent_list next = {0};
+    bool live = false;
+    char err[256], text[1024];
+    size_t used = 0;
+
+    for (int s = SRC_STATIC; s < SRC_COUNT; s++)
+        live = live || a->src[s].set;
+    for (int s = live ? SRC_STATIC : SRC_STATE; s < SRC_COUNT; s++)
+        for (size_t i = 0; i < a->src[s].n; i++)
+            list_add(&next, a->src[s].v[i]);
+    if (list_equal(&next, &a->applied) && a->applied.set) {
+        list_clear(&next);
+        return;
+    }
+    if (lb_runtime_set_servers(a->rt, "servers", (const char *const *)next.v, next.n, err,
+                               sizeof(err)) < 0) {
+        log_warn("server_list", "not applied: %s", err);
+        list_clear(&next);
+        return;
+    }
+    list_clear(&a->applied);
+    a->applied = next;
+    a->applied.set = true;
+    for (size_t i = 0; i < next.n && used < sizeof(text); i++)
+        used +=
+            (size_t)snprintf(text + used, sizeof(text) - used, "%s%s", i ? ", " : "", next.v[i]);
+    log_info("server_list", "learned servers (from %s): %s", source_names[why],
+             next.n ? text : "none");
+    if (a->etcd)
+        apply_etcd(a);
+    if (why != SRC_STATE)
+        state_save(a);
+}
+
+static void set_source(struct agent *a, enum agent_source s, struct agent_list *l)
+{
+    list_clear(&a->src[s]);
+    a->src[s] = *l;
+    a->src[s].set = true;
+    apply(a, s);
+}
+
+/* ---- k3s source: the supervisor's /v1-k3s/apiservers ----------------------------------------- */
+
+struct k3s_call {
+    struct agent *a;
+    char target[300];
+    bool cacerts; /* this call fetches /cacerts for pinning */
+};
+
+static void k3s_request(struct agent *a, const char *target, bool cacerts);
+
+static void split_hostport(const char *hp, char *host, size_t hostlen, unsigned *port)
+{
+    const char *colon = strrchr(hp, ':');
+    const char *h = hp;
+    size_t n = (size_t)(colon - hp);
+    if (h[0] == '[') {
+        h++;
+        n -= 2;
+    }
+    snprintf(host, hostlen, "%.*s", (int)n, h);
+    *port = (unsigned)strtoul(colon + 1, NULL, 10);
+}
+
+static void k3s_answer(struct agent *a, const char *target, const char *body, size_t len)
+{
+    cJSON *doc = cJSON_ParseWithLength(body, len), *item;
+    struct agent_list l = {0};
+    char addr[300];
+    if (!cJSON_IsArray(doc)) {
+        log_warn("server_list", "%s: /v1-k3s/apiservers did not answer a JSON list", target);
+        cJSON_Delete(doc);
+        return;
+    }
+    cJSON_ArrayForEach(item, doc)
+    {
+        if (cJSON_IsString(item) && valid_address(item->valuestring, addr, sizeof(addr)))
+            list_add(&l, addr);
+    }
+    cJSON_Delete(doc);
+    if (l.n == 0) {
+        log_warn("server_list", "%s: /v1-k3s/apiservers listed no server; keeping the list",
+                 target);
+        return;
+    }
+    set_source(a, SRC_K3S, &l);
+}
+
+static bool k3s_pin(struct agent *a, const char *target, const char *body, size_t len)
+{
+    char hex[65], err[256];
+    health_sha256_hex(body, len, hex);
+    if (strcasecmp(hex, a->token.ca_hash) != 0) {
+        log_warn("server_list",
+                 "%s: the server's CA does not match the token's hash: wrong "
+                 "cluster or wrong token; not trusted",
+                 target);
+        return false;
+    }
+    a->pinned = health_tls_ctx_from_pem(body, len, err, sizeof(err));
+    if (!a->pinned)
+        log_warn("server_list", "%s: %s", target, err);
+    return a->pinned != NULL;
+}
+
+static void k3s_done(struct evhttp_request *req, void *arg)
+{
+    struct k3s_call *call = arg;
+    struct agent *a = call->a;
+    int code = req ? evhttp_request_get_response_code(req) : 0;
+    struct evbuffer *in = req ? evhttp_request_get_input_buffer(req) : NULL;
+    size_t len = in ? evbuffer_get_length(in) : 0;
+    char *body = len ? (char *)evbuffer_pullup(in, (ssize_t)len) : "";
+    char target[300];
+
+    snprintf(target, sizeof(target), "%s", call->target);
+    a->k3s_busy = false;
+    if (code != 200) {
+        log_warn("server_list", "%s: %s answered %d", target,
+                 call->cacerts ? "/cacerts" : "/v1-k3s/apiservers", code);
+    } else if (call->cacerts) {
+        if (k3s_pin(a, target, body, len))
+            k3s_request(a, target, false);
+    } else {
+        k3s_answer(a, target, body, len);
+    }
+    free(call);
+}
+
+static void k3s_request(struct agent *a, const char *target, bool cacerts)
+{
+    struct k3s_call *call = calloc(1, sizeof(*call));
+    bool pin = a->token.ca_hash && !cacerts;
+    SSL_CTX *ctx = pin ? a->pinned : a->insecure;
+    char host[256];
+    unsigned port;
+    struct bufferevent *bev;
+    struct evhttp_connection *conn;
+    struct evhttp_request *req;
+    SSL *ssl;
+
+    if (!call)
+        abort();
+    call->a = a;
+    call->cacerts = cacerts;
+    snprintf(call->target, sizeof(call->target), "%s", target);
+    split_hostport(target, host, sizeof(host), &port);
+    ssl = health_tls_new(ctx, host, pin);
+    bev = ssl ? bufferevent_openssl_socket_new(a->base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
+                                               BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS)
+              : NULL;
+    if (!bev) {
+        if (ssl)
+            SSL_free(ssl);
+        free(call);
+        return;
+    }
+    bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+    conn = evhttp_connection_base_bufferevent_new(a->base, a->dns, bev, host, (uint16_t)port);
+    evhttp_connection_set_timeout(conn,
+                                  (int)(a->ac->refresh_ms / 1000 ? a->ac->refresh_ms / 1000 : 1));
+    evhttp_connection_free_on_completion(conn);
+    req = evhttp_request_new(k3s_done, call);
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Host", host);
+    evhttp_add_header(evhttp_request_get_output_headers(req), "User-Agent", "k3lb-agent");
+    if (!cacerts)
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Authorization",
+                          a->token.authorization);
+    a->k3s_busy = true;
+    if (evhttp_make_request(conn, req, EVHTTP_REQ_GET,
+                            cacerts ? "/cacerts" : "/v1-k3s/apiservers") < 0) {
+        a->k3s_busy = false;
+        free(call);
+    }
+}
+
+/* Asks the ACTIVE server (it is known to work), else the fixed address. */
+static void k3s_poll(struct agent *a)
+{
+    const char *target = lb_runtime_sticky_active(a->rt, "servers");
+    if (a->k3s_busy)
+        return;
+    if (!target)
+        target = a->default_addr;
+    k3s_request(a, target, a->token.ca_hash && !a->pinned);
+}
+
+/* ---- dns source ----------------------------------------------------------------------------- */
+
+static void dns_done(int err, struct evutil_addrinfo *res, void *arg)
+{
+    struct agent *a = arg;
+    struct agent_list l = {0};
+    if (err) {
+        log_warn("server_list", "resolving %s: %s", a->host, evutil_gai_strerror(err));
+        return;
+    }
+    for (struct evutil_addrinfo *ai = res; ai; ai = ai->ai_next) {
+        char addr[128];
+        lb_net_format(ai->ai_addr, (socklen_t)ai->ai_addrlen, addr, sizeof(addr));
+        list_add(&l, addr);
+    }
+    evutil_freeaddrinfo(res);
+    if (l.n)
+        set_source(a, SRC_DNS, &l);
+}
+
+static void dns_poll(struct agent *a)
+{
+    struct evutil_addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = EVUTIL_AI_ADDRCONFIG};
+    evdns_getaddrinfo(a->dns, a->host, a->port, &hints, dns_done, a);
+}
+
+/* ---- life cycle ----------------------------------------------------------------------------- */
+
+static void on_tick(evutil_socket_t fd, short what, void *arg)
+{
+    struct agent *a = arg;
+    (void)fd;
+    (void)what;
+    if (a->want_k3s)
+        k3s_poll(a);
+    if (a->want_dns)
+        dns_poll(a);
+}
+
+static void read_token(struct agent *a)
+{
+    char buf[4096] = "";
+    const char *src = NULL;
+    if (a->ac->token_env && (src = getenv(a->ac->token_env)))
+        snprintf(buf, sizeof(buf), "%s", src);
+    if (a->ac->token_file) {
+        FILE *f = fopen(a->ac->token_file, "r");
+        size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+        if (f)
+            fclose(f);
+        buf[n] = '\0';
+    }
+    for (size_t n = strlen(buf);
+         n && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' ');)
+        buf[--n] = '\0';
+    if (buf[0]) {
+        health_k3s_token_parse(buf, &a->token);
+        a->has_token = true;
+    }
+    OPENSSL_cleanse(buf, sizeof(buf));
+}
+
+static void start_sources(struct agent *a)
+{
+    const struct config_agent *ac = a->ac;
+    char addr[300];
+    for (size_t i = 0; i < ac->n_servers_from; i++) {
+        const char *s = ac->servers_from[i];
+        if (strcmp(s, "k3s") == 0) {
+            a->want_k3s = true;
+        } else if (strcmp(s, "dns") == 0) {
+            a->want_dns = true;
+        } else if (strncmp(s, "static:", 7) == 0) {
+            struct agent_list l = {0};
+            char *copy = strdup(s + 7), *save = NULL;
+            for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
+                if (valid_address(tok, addr, sizeof(addr)))
+                    list_add(&l, addr);
+                else
+                    log_warn("server_list", "static: '%s' is not host:port; skipped", tok);
+            free(copy);
+            set_source(a, SRC_STATIC, &l);
+        }
+    }
+    if (ac->n_servers_from == 0 && a->has_token)
+        a->want_k3s = true; /* the default when there is a token */
+    if (a->want_k3s && !a->has_token) {
+        log_warn("server_list", "servers_from k3s needs the K3s token; not polling");
+        a->want_k3s = false;
+    }
+}
+
+struct agent *agent_new(struct event_base *base, struct lb_runtime *rt, struct config *cfg)
+{
+    struct agent *a = calloc(1, sizeof(*a));
+    struct timeval tv;
+    char why[256];
+    unsigned port;
+
+    if (!a)
+        abort();
+    a->base = base;
+    a->rt = rt;
+    a->cfg = config_ref(cfg);
+    a->ac = &cfg->agent;
+    config_parse_server_url(a->ac->server, a->default_addr, sizeof(a->default_addr), why,
+                            sizeof(why));
+    split_hostport(a->default_addr, a->host, sizeof(a->host), &port);
+    snprintf(a->port, sizeof(a->port), "%u", port);
+    for (size_t i = 0; i < cfg->n_backends; i++)
+        a->etcd = a->etcd || strcmp(cfg->backends[i].name, "etcd") == 0;
+    a->dns = evdns_base_new(base, a->ac->resolver.port ? 0 : EVDNS_BASE_INITIALIZE_NAMESERVERS);
+    if (a->dns && a->ac->resolver.port) {
+        char ns[300];
+        snprintf(ns, sizeof(ns), "%s", a->ac->resolver.text);
+        if (evdns_base_nameserver_ip_add(a->dns, ns) != 0)
+            log_warn("agent", "resolver %s not usable", ns);
+    }
+    read_token(a);
+    a->insecure = health_tls_ctx_insecure();
+    state_load(a);
+    if (a->src[SRC_STATE].set)
+        apply(a, SRC_STATE);
+    start_sources(a);
+    a->tick = event_new(base, -1, EV_PERSIST, on_tick, a);
+    tv.tv_sec = (time_t)(a->ac->refresh_ms / 1000);
+    tv.tv_usec = (suseconds_t)(a->ac->refresh_ms % 1000) * 1000;
+    event_add(a->tick, &tv);
+    event_active(a->tick, EV_TIMEOUT, 0); /* first poll now */
+    log_info("agent", "fixed address %s; sources:%s%s%s%s", a->default_addr,
+             a->want_k3s ? " k3s" : "", a->want_dns ? " dns" : "",
+             a->src[SRC_STATIC].set ? " static" : "", " admin-API");
+    return a;
+}
+
+int agent_put_servers(struct agent *a, const char *const *addresses, size_t n, char *err,
+                      size_t errlen)
+{
+    struct agent_list l = {0};
+    char addr[300];
+    for (size_t i = 0; i < n; i++) {
+        if (!valid_address(addresses[i], addr, sizeof(addr))) {
+            snprintf(err, errlen, "'%s' is not host:port", addresses[i]);
+            list_clear(&l);
+            return -1;
+        }
+        list_add(&l, addr);
+    }
+    set_source(a, SRC_API, &l);
+    return 0;
+}
+
+void agent_free(struct agent *a)
+{
+    if (!a)
+        return;
+    if (a->tick)
+        event_free(a->tick);
+    if (a->dns)
+        evdns_base_free(a->dns, 0);
+    for (int s = 0; s < SRC_COUNT; s++)
+        list_clear(&a->src[s]);
+    list_clear(&a->applied);
+    health_k3s_token_free(&a->token);
+    if (a->insecure)
+        SSL_CTX_free(a->insecure);
+    if (a->pinned)
+        SSL_CTX_free(a->pinned);
+    config_unref(a->cfg);
+    free(a);
+}

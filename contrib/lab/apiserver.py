@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """A stand-in for a K3s server's port 6443 (there is no kube-apiserver binary here): a TLS HTTP
-server answering /readyz, /livez, /healthz, /ping, /v1-k3s/readyz (basic auth), /cacerts and
-/v1-k3s/apiservers.
+server answering /readyz, /livez, /healthz, /ping, /v1-k3s/readyz (basic auth), /cacerts,
+/v1-k3s/apiservers, /name (which server this is) and /v1-k3s/connect, a websocket (RFC 6455)
+that first sends the server's name, then echoes every frame, like an agent's tunnel.
 
 Its behaviour is switched at run time through --mode-file (read on every request):
   200 (or no file)  healthy
@@ -11,6 +12,8 @@ Its behaviour is switched at run time through --mode-file (read on every request
 """
 import argparse
 import base64
+import hashlib
+import struct
 import json
 import os
 import socket
@@ -19,6 +22,42 @@ import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC11B65"
+
+
+def ws_read_frame(sock):
+    """One frame (opcode, payload) from a client; client frames are masked."""
+    def exact(n):
+        buf = b""
+        while len(buf) < n:
+            d = sock.recv(n - len(buf))
+            if not d:
+                raise EOFError
+            buf += d
+        return buf
+    b0, b1 = exact(2)
+    n = b1 & 0x7F
+    if n == 126:
+        n = struct.unpack("!H", exact(2))[0]
+    elif n == 127:
+        n = struct.unpack("!Q", exact(8))[0]
+    mask = exact(4) if b1 & 0x80 else b"\0\0\0\0"
+    data = bytes(c ^ mask[i % 4] for i, c in enumerate(exact(n)))
+    return b0 & 0x0F, data
+
+
+def ws_frame(opcode, data):
+    """A server frame (unmasked)."""
+    n = len(data)
+    if n < 126:
+        head = struct.pack("!BB", 0x80 | opcode, n)
+    elif n < 65536:
+        head = struct.pack("!BBH", 0x80 | opcode, 126, n)
+    else:
+        head = struct.pack("!BBQ", 0x80 | opcode, 127, n)
+    return head + data
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -55,6 +94,44 @@ class Handler(BaseHTTPRequestHandler):
             return False
         return pw == want
 
+    def _websocket(self):
+        key = self.headers.get("Sec-WebSocket-Key", "")
+        if self.headers.get("Upgrade", "").lower() != "websocket" or not key:
+            return self._send(400, "websocket upgrade expected")
+        accept = base64.b64encode(hashlib.sha1((key + WS_GUID).encode()).digest()).decode()
+        self.send_response(101, "Switching Protocols")
+        self.send_header("Upgrade", "websocket")
+        self.send_header("Connection", "Upgrade")
+        self.send_header("Sec-WebSocket-Accept", accept)
+        self.end_headers()
+        self.wfile.flush()
+        sock = self.connection
+        sock.sendall(ws_frame(1, self.server.opts.name.encode()))
+        try:
+            while True:
+                op, data = ws_read_frame(sock)
+                if op == 8:
+                    sock.sendall(ws_frame(8, data))
+                    break
+                if op == 9:
+                    sock.sendall(ws_frame(10, data))
+                else:
+                    sock.sendall(ws_frame(op, data))
+        except (EOFError, OSError):
+            pass
+        self.close_connection = True
+
+    def _apiservers(self):
+        o = self.server.opts
+        if o.apiservers_file:
+            try:
+                with open(o.apiservers_file) as f:
+                    text = f.read().strip()
+                return [x for x in text.split(",") if x]
+            except OSError:
+                return []
+        return o.apiservers.split(",") if o.apiservers else []
+
     def do_GET(self):
         mode = self._mode()
         if mode == "hang":
@@ -69,6 +146,10 @@ class Handler(BaseHTTPRequestHandler):
                 else self._send(200, "ok")
         if path == "/ping":
             return self._send(200, "pong")
+        if path == "/name":
+            return self._send(200, self.server.opts.name)
+        if path == "/v1-k3s/connect":
+            return self._websocket()
         if path == "/cacerts":
             with open(self.server.opts.ca) as f:
                 return self._send(200, f.read())
@@ -77,9 +158,7 @@ class Handler(BaseHTTPRequestHandler):
                 return self._send(401, "Unauthorized")
             if path == "/v1-k3s/readyz":
                 return self._send(503, "not ready") if mode == "503" else self._send(200, "ok")
-            servers = self.server.opts.apiservers.split(",") if self.server.opts.apiservers \
-                else []
-            return self._send(200, json.dumps(servers), "application/json")
+            return self._send(200, json.dumps(self._apiservers()), "application/json")
         return self._send(404, "not found")
 
 
@@ -93,6 +172,8 @@ def main():
     p.add_argument("--mode-file")
     p.add_argument("--password", help="basic-auth password for /v1-k3s/*")
     p.add_argument("--apiservers", default="", help="comma list for /v1-k3s/apiservers")
+    p.add_argument("--apiservers-file", help="file with that list, read on every request")
+    p.add_argument("--name", default="server", help="answered by /name and the websocket")
     opts = p.parse_args()
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(opts.cert, opts.key)

@@ -81,17 +81,21 @@ class ApiServer(Backend):
     """contrib/lab/apiserver.py (a K3s server's port 6443 stand-in) in its own process; its
     behaviour follows the mode file: set_mode("200" | "503" | "401" | "hang")."""
 
-    def __init__(self, workdir, cert, key, ca=None, password=None, name="api"):
+    def __init__(self, workdir, cert, key, ca=None, password=None, name="api", port=0,
+                 host="127.0.0.1", apiservers_file=None):
         self.mode_file = os.path.join(workdir, "mode-%s-%d" % (name, random.randrange(1 << 30)))
         self.set_mode("200")
-        lsock = socket.socket()
-        lsock.bind(("127.0.0.1", 0))
+        lsock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        lsock.bind((host, port))
         lsock.listen(128)
-        self.host, self.port, self.name = "127.0.0.1", lsock.getsockname()[1], name
+        self.host, self.port, self.name = host, lsock.getsockname()[1], name
         self.addr = addr(self.host, self.port)
         self.lines = queue.Queue()
         args = ["--fd", str(lsock.fileno()), "--cert", cert, "--key", key,
-                "--mode-file", self.mode_file]
+                "--mode-file", self.mode_file, "--name", name]
+        if apiservers_file:
+            args += ["--apiservers-file", apiservers_file]
         if ca:
             args += ["--ca", ca]
         if password:
@@ -114,8 +118,8 @@ class K3lb:
         self.proc = None
         self.admin_port = None
 
-    def start(self, config=None, args=(), env=None, expect_ready=True, timeout=15):
-        cmd = [BIN, "serve"]
+    def start(self, config=None, args=(), env=None, expect_ready=True, timeout=15, command="serve"):
+        cmd = [BIN, command]
         if config is not None:
             path = os.path.join(self.dir, "k3lb.yaml")
             with open(path, "w") as f:
@@ -318,3 +322,75 @@ def integrity_client(port, up_len, down_len, host="127.0.0.1", timeout=120):
     if tail[32:] != b"\x01":
         return "server did not see the client's FIN right after the data"
     return None
+
+
+class WebSocket:
+    """A websocket client over TLS to /v1-k3s/connect (through k3lb, which passes TLS through):
+    the first frame names the server, later frames are echoed."""
+
+    def __init__(self, port, ca, host="127.0.0.1", timeout=10):
+        import base64
+        import ssl
+        ctx = ssl.create_default_context(cafile=ca)
+        raw = socket.create_connection((host, port), timeout=timeout)
+        self.sock = ctx.wrap_socket(raw, server_hostname=host)
+        key = base64.b64encode(os.urandom(16)).decode()
+        self.sock.sendall(("GET /v1-k3s/connect HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\n"
+                           "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
+                           "Sec-WebSocket-Version: 13\r\n\r\n" % (host, key)).encode())
+        head = b""
+        while b"\r\n\r\n" not in head:
+            d = self.sock.recv(1)
+            if not d:
+                raise ConnectionError("closed during the upgrade")
+            head += d
+        if not head.startswith(b"HTTP/1.1 101"):
+            raise ConnectionError("no upgrade: %r" % head[:40])
+        self.server = self.recv().decode()
+
+    def _exact(self, n):
+        buf = b""
+        while len(buf) < n:
+            d = self.sock.recv(n - len(buf))
+            if not d:
+                raise EOFError("websocket closed")
+            buf += d
+        return buf
+
+    def send(self, data):
+        mask = os.urandom(4)
+        head = struct.pack("!BB", 0x82, 0x80 | len(data)) if len(data) < 126 else \
+            struct.pack("!BBH", 0x82, 0x80 | 126, len(data))
+        self.sock.sendall(head + mask + bytes(c ^ mask[i % 4] for i, c in enumerate(data)))
+
+    def recv(self):
+        b0, b1 = self._exact(2)
+        n = b1 & 0x7F
+        if n == 126:
+            n = struct.unpack("!H", self._exact(2))[0]
+        elif n == 127:
+            n = struct.unpack("!Q", self._exact(8))[0]
+        return self._exact(n)
+
+    def echo(self, data=b"ping"):
+        self.send(data)
+        return self.recv() == data
+
+    def wait_closed(self, timeout):
+        """Seconds until the connection is closed by the other end (EOF or reset)."""
+        t0 = time.monotonic()
+        self.sock.settimeout(timeout)
+        try:
+            while self.sock.recv(4096):
+                pass
+        except socket.timeout:
+            return float("inf")
+        except OSError:
+            pass  # reset, or the TLS layer noticing the close
+        return time.monotonic() - t0
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass

@@ -1,0 +1,299 @@
+"""k3lb agent against stand-in K3s servers: sticky ACTIVE server, fast failover of the agent's
+websocket tunnel, fixed address as last resort with fail-back, learned lists from every source,
+the state file, IPv6 loopback."""
+import hashlib
+import json
+import os
+import socket
+import ssl
+import struct
+import threading
+import time
+
+import pytest
+
+from k3lbtest import ApiServer, WebSocket, free_port
+
+INTERVAL, TIMEOUT, FALL, RISE = 0.2, 0.15, 2, 2
+
+
+@pytest.fixture
+def lab(tmp_path, pki):
+    """Makes stand-in servers sharing one certificate (valid for 127.0.0.0/8 and ::1)."""
+    cert, key = pki.issue("k3s-server", ["IP:127.0.0.1", "IP:127.0.0.2", "IP:127.0.0.3",
+                                         "IP:::1", "DNS:localhost"])
+    made = []
+
+    class Lab:
+        ca = pki.ca_crt
+
+        def server(self, name, **kw):
+            a = ApiServer(str(tmp_path), cert, key, ca=pki.ca_crt, name=name, **kw)
+            made.append(a)
+            return a
+
+    yield Lab()
+    for a in made:
+        a.close()
+
+
+def agent(k3lb, tmp_path, fixed, extra=(), env=None, state=None, listen="127.0.0.1"):
+    k = k3lb()
+    k.port = free_port(listen)
+    k.admin_port = free_port()
+    k.state = state or str(tmp_path / "state" / "agent-load-balancer.json")
+    args = ["--server", "https://%s" % fixed, "--listen",
+            "[%s]:%d" % (listen, k.port) if ":" in listen else "%s:%d" % (listen, k.port),
+            "--admin", "127.0.0.1:%d" % k.admin_port, "--state-file", k.state,
+            "--check-interval", "%dms" % (INTERVAL * 1000),
+            "--check-timeout", "%dms" % (TIMEOUT * 1000), "--fall", str(FALL),
+            "--rise", str(RISE), "--refresh", "300ms", *extra]
+    k.start(args=args, env=env, command="agent")
+    return k
+
+
+def states(k):
+    return {s["address"]: s["state"] for s in k.status()["backends"][0]["servers"]}
+
+
+def active(k):
+    return [a for a, s in states(k).items() if s == "active"]
+
+
+def name_via(port, ca, host="127.0.0.1"):
+    """One TLS request through the agent: which server answered."""
+    ctx = ssl.create_default_context(cafile=ca)
+    with socket.create_connection((host, port), timeout=10) as raw:
+        with ctx.wrap_socket(raw, server_hostname=host) as s:
+            s.sendall(b"GET /name HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            data = b""
+            while True:
+                d = s.recv(4096)
+                if not d:
+                    break
+                data += d
+    return data.split(b"\r\n\r\n", 1)[1].decode()
+
+
+def test_sticky_and_websocket_survives_health_checks(k3lb, lab, tmp_path):
+    s = [lab.server("s%d" % i) for i in range(3)]
+    k = agent(k3lb, tmp_path, s[0].addr,
+              ["--servers-from", "static:%s,%s,%s" % (s[0].addr, s[1].addr, s[2].addr)])
+    k.wait_for(lambda st: active(k), what="an active server")
+    names = {name_via(k.port, lab.ca) for _ in range(200)}
+    assert len(names) == 1, names
+    ws = WebSocket(k.port, lab.ca)
+    assert ws.server in names
+    deadline = time.monotonic() + 30
+    n = 0
+    while time.monotonic() < deadline:  # 30 s of health checks every 200 ms
+        assert ws.echo(b"tick %d" % n)
+        n += 1
+        time.sleep(0.5)
+    assert ws.echo(b"still the same tunnel")
+    ws.close()
+    st = k.status()["backends"][0]["servers"]
+    assert sum(x["check"]["checks"] for x in st) > 3 * 100
+
+
+def test_failover_on_kill_and_stop(k3lb, lab, tmp_path):
+    s = {x: lab.server(x) for x in ("a", "b", "c")}
+    k = agent(k3lb, tmp_path, s["a"].addr,
+              ["--servers-from", "static:%s,%s,%s" % (s["a"].addr, s["b"].addr, s["c"].addr)])
+    k.wait_for(lambda st: active(k), what="an active server")
+    ws = WebSocket(k.port, lab.ca)
+    first = ws.server
+
+    # SIGKILL of the ACTIVE server: its tunnel is closed within 1 s, the next connection lands
+    # on another server, no new connection fails meanwhile
+    errors, stop, killed = [], threading.Event(), threading.Event()
+
+    def hammer():
+        while not stop.is_set():
+            started_after_kill = killed.is_set()
+            try:
+                name_via(k.port, lab.ca)
+            except OSError as e:
+                if started_after_kill:  # a request in flight at the kill may die with it
+                    errors.append(repr(e))
+    t = threading.Thread(target=hammer)
+    t.start()
+    s[first].kill()
+    killed.set()
+    took = ws.wait_closed(5)
+    assert took < 1.0, took
+    ws2 = WebSocket(k.port, lab.ca)
+    second = ws2.server
+    assert second != first
+    time.sleep(0.5)
+    stop.set()
+    t.join()
+    assert not errors, errors[:3]
+
+    # SIGSTOP (no reset, a silent partition): closed within interval * fall + timeout
+    s[second].stop()
+    took = ws2.wait_closed(10)
+    assert took < INTERVAL * FALL + TIMEOUT + 1.0, took
+    ws3 = WebSocket(k.port, lab.ca)
+    third = ws3.server
+    assert third not in (first, second)
+    # it comes back: it must pass rise checks, and even then the tunnel stays where it is
+    s[second].cont()
+    k.wait_for(lambda st: states(k)[s[second].addr] in ("healthy", "preferred"),
+               what="recovered server healthy")
+    assert ws3.echo()
+    assert name_via(k.port, lab.ca) == third
+    ws3.close()
+    assert "agent_state" in k.log()
+
+
+def test_fixed_address_is_last_resort_with_failback(k3lb, lab, tmp_path):
+    fixed = lab.server("fixed")
+    learned_port = free_port()
+    k = agent(k3lb, tmp_path, fixed.addr,
+              ["--servers-from", "static:127.0.0.1:%d" % learned_port])
+    # the learned server is not running: the fixed address carries the traffic
+    k.wait_for(lambda st: states(k).get(fixed.addr) == "active", what="fixed address active")
+    st = {s["address"]: s for s in k.status()["backends"][0]["servers"]}
+    assert st[fixed.addr]["default"] is True
+    ws = WebSocket(k.port, lab.ca)
+    assert ws.server == "fixed"
+    # the learned server starts: after rise checks traffic moves to it, and the tunnel through
+    # the fixed address is closed so that it reconnects there
+    learned = lab.server("learned", port=learned_port)
+    took = ws.wait_closed(10)
+    assert took < 10
+    assert states(k)["127.0.0.1:%d" % learned_port] == "active"
+    assert states(k)[fixed.addr] == "standby"
+    assert WebSocket(k.port, lab.ca).server == "learned"
+    assert learned.addr  # keep it alive until here
+
+
+def test_admin_api_list_changes(k3lb, lab, tmp_path):
+    s = {x: lab.server(x) for x in ("a", "b", "c")}
+    k = agent(k3lb, tmp_path, s["a"].addr)
+    status, body = k.http("PUT", "/servers", json.dumps([s["a"].addr, s["b"].addr]))
+    assert status == 200, body
+    k.wait_for(lambda st: active(k) == [s["a"].addr], what="a active")
+    ws = WebSocket(k.port, lab.ca)
+    assert ws.server == "a"
+    # a leaves the list: its connections are closed at once, traffic moves to b
+    assert k.http("PUT", "/servers", json.dumps([s["b"].addr]))[0] == 200
+    assert ws.wait_closed(5) < 1.0
+    k.wait_for(lambda st: active(k) == [s["b"].addr], what="b active")
+    # c is added: probed before use, and b stays active (sticky)
+    assert k.http("PUT", "/servers", json.dumps([s["b"].addr, s["c"].addr]))[0] == 200
+    assert states(k)[s["c"].addr] in ("unchecked", "healthy")
+    k.wait_for(lambda st: states(k)[s["c"].addr] == "healthy", what="c checked")
+    assert active(k) == [s["b"].addr]
+    # bad requests
+    assert k.http("PUT", "/servers", "not json")[0] == 400
+    assert k.http("PUT", "/servers", json.dumps(["nohostport"]))[0] == 400
+    assert k.http("PUT", "/servers", json.dumps([1, 2]))[0] == 400
+    assert k.http("GET", "/servers")[0] == 405
+    with open(k.state) as f:
+        saved = json.load(f)
+    assert saved == {"ServerURL": "https://%s" % s["a"].addr,
+                     "ServerAddresses": [s["b"].addr, s["c"].addr]}
+
+
+def test_k3s_source_state_file_and_restart_with_fixed_address_down(k3lb, lab, tmp_path, pki):
+    with open(pki.ca_crt, "rb") as f:
+        ca_hash = hashlib.sha256(f.read()).hexdigest()
+    token = "K10%s::server:s3cret" % ca_hash
+    listing = tmp_path / "apiservers"
+    # every server answers /v1-k3s/apiservers with the same list, as K3s servers do
+    learned = [lab.server("l%d" % i, password="s3cret", apiservers_file=str(listing))
+               for i in range(2)]
+    listing.write_text(",".join(x.addr for x in learned))
+    fixed = lab.server("fixed", password="s3cret", apiservers_file=str(listing))
+    env = {"K3S_TOKEN": token}
+    k = agent(k3lb, tmp_path, fixed.addr, env=env)
+    k.wait_for(lambda st: set(states(k)) == {fixed.addr} | {x.addr for x in learned},
+               what="learned list")
+    k.wait_for(lambda st: active(k) and active(k)[0] in {x.addr for x in learned},
+               what="fail-back to a learned server")
+    keep = [x for x in learned if x.addr == active(k)[0]][0]
+    drop = [x for x in learned if x is not keep][0]
+    assert token not in k.log() and "s3cret" not in k.log()
+    with open(k.state) as f:
+        assert json.load(f)["ServerAddresses"] == [x.addr for x in learned]
+    # the supervisor drops the other server from its list; the active one stays
+    listing.write_text(keep.addr)
+    k.wait_for(lambda st: drop.addr not in states(k), what="removed from the list")
+    assert active(k) == [keep.addr]
+    k.close()
+
+    # restart with the fixed address down: the state file gets the agent going at once
+    fixed.kill()
+    listing.write_text(",".join(x.addr for x in learned))
+    k2 = agent(k3lb, tmp_path, fixed.addr, env=env, state=k.state)
+    assert "learned servers (from state file): %s" % keep.addr in k2.log()
+    assert name_via(k2.port, lab.ca) == keep.name
+
+
+def test_corrupt_state_file_is_ignored(k3lb, lab, tmp_path):
+    s = lab.server("a")
+    state = tmp_path / "bad.json"
+    for garbage in ("{not json", '{"ServerURL": 5}', "\x00\x01\x02", '["a"]'):
+        state.write_text(garbage)
+        k = agent(k3lb, tmp_path, s.addr, state=str(state))
+        assert "is not a server list" in k.log()
+        assert name_via(k.port, lab.ca) == "a"
+        k.close()
+
+
+def dns_responder(names):
+    """A tiny DNS server on 127.0.0.1 answering A queries from names {qname: [ip, ...]}."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+
+    def serve():
+        while True:
+            try:
+                q, peer = sock.recvfrom(512)
+            except OSError:
+                return
+            qid, flags = struct.unpack("!HH", q[:4])
+            i, labels = 12, []
+            while q[i]:
+                labels.append(q[i + 1:i + 1 + q[i]].decode())
+                i += 1 + q[i]
+            qtype = struct.unpack("!H", q[i + 1:i + 3])[0]
+            question = q[12:i + 5]
+            ips = names.get(".".join(labels).lower(), []) if qtype == 1 else []
+            rcode = 0 if ".".join(labels).lower() in names else 3
+            ans = b"".join(b"\xc0\x0c" + struct.pack("!HHIH", 1, 1, 1, 4) + socket.inet_aton(ip)
+                           for ip in ips)
+            sock.sendto(struct.pack("!HHHHHH", qid, 0x8180 | rcode, 1, len(ips), 0, 0)
+                        + question + ans, peer)
+    threading.Thread(target=serve, daemon=True).start()
+    return sock
+
+
+def test_dns_source(k3lb, lab, tmp_path):
+    port = free_port()
+    a = lab.server("a", host="127.0.0.2", port=port)
+    b = lab.server("b", host="127.0.0.3", port=port)
+    names = {"fixed.k3lb.test": ["127.0.0.2", "127.0.0.3"]}
+    dns = dns_responder(names)
+    try:
+        k = agent(k3lb, tmp_path, "fixed.k3lb.test:%d" % port,
+                  ["--servers-from", "dns", "--resolver", "127.0.0.1:%d" % dns.getsockname()[1]])
+        k.wait_for(lambda st: {a.addr, b.addr} <= set(states(k)), what="resolved list")
+        k.wait_for(lambda st: active(k), what="an active server")
+        first, other = (a, b) if active(k) == [a.addr] else (b, a)
+        names["fixed.k3lb.test"] = [other.host]  # the active one leaves the DNS answer
+        k.wait_for(lambda st: first.addr not in states(k), what="gone from DNS")
+        k.wait_for(lambda st: active(k) == [other.addr], what="the other active")
+    finally:
+        dns.close()
+
+
+def test_ipv6_loopback_listener(k3lb, lab, tmp_path):
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6")
+    s = lab.server("v6", host="::1")
+    k = agent(k3lb, tmp_path, s.addr, listen="::1")
+    k.wait_for(lambda st: active(k), what="active")
+    assert name_via(k.port, lab.ca, host="::1") == "v6"

@@ -51,6 +51,8 @@ struct agent_list {
     bool set; /* the source has answered at least once */
 };
 
+struct k3s_call;
+
 struct agent {
     struct event_base *base;
     struct lb_runtime *rt;
@@ -61,15 +63,17 @@ struct agent {
     char port[8];                  /* its port */
     struct health_k3s_token token; /* credentials, when a token is configured */
     bool has_token;
-    SSL_CTX *insecure;                /* for /cacerts before pinning */
-    SSL_CTX *pinned;                  /* trusts the CA matching the token's hash */
-    struct evdns_base *dns;           /* for the dns source and host names */
-    struct event *tick;               /* refresh timer */
-    bool want_k3s, want_dns;          /* sources in use */
-    bool k3s_busy;                    /* a supervisor request is in flight */
-    struct agent_list src[SRC_COUNT]; /* each source's last list */
-    struct agent_list applied;        /* the learned list last applied */
-    bool etcd;                        /* an etcd balancer follows the list */
+    SSL_CTX *insecure;                  /* for /cacerts before pinning */
+    SSL_CTX *pinned;                    /* trusts the CA matching the token's hash */
+    struct evdns_base *dns;             /* for the dns source and host names */
+    struct event *tick;                 /* refresh timer */
+    bool want_k3s, want_dns;            /* sources in use */
+    struct evhttp_connection *k3s_conn; /* the supervisor request in flight, or NULL */
+    struct k3s_call *k3s_call;          /* its callback state */
+    struct evhttp_connection *k3s_used; /* a finished one, freed outside its own callback */
+    struct agent_list src[SRC_COUNT];   /* each source's last list */
+    struct agent_list applied;          /* the learned list last applied */
+    bool etcd;                          /* an etcd balancer follows the list */
 };
 
 /* ---- lists ---------------------------------------------------------------------------------- */
@@ -313,8 +317,6 @@ struct k3s_call {
     bool cacerts; /* this call fetches /cacerts for pinning */
 };
 
-static void k3s_request(struct agent *a, const char *target, bool cacerts);
-
 static void split_hostport(const char *hp, char *host, size_t hostlen, unsigned *port)
 {
     const char *colon = strrchr(hp, ':');
@@ -380,13 +382,15 @@ static void k3s_done(struct evhttp_request *req, void *arg)
     char target[300];
 
     snprintf(target, sizeof(target), "%s", call->target);
-    a->k3s_busy = false;
+    a->k3s_used = a->k3s_conn; /* not freed inside its own callback: by the next request */
+    a->k3s_conn = NULL;
+    a->k3s_call = NULL;
     if (code != 200) {
         log_warn("server_list", "%s: %s answered %d", target,
                  call->cacerts ? "/cacerts" : "/v1-k3s/apiservers", code);
     } else if (call->cacerts) {
         if (k3s_pin(a, target, body, len))
-            k3s_request(a, target, false);
+            event_active(a->tick, EV_TIMEOUT, 0); /* ask again, now pinned, once this returns */
     } else {
         k3s_answer(a, target, body, len);
     }
@@ -407,6 +411,10 @@ static void k3s_request(struct agent *a, const char *target, bool cacerts)
 
     if (!call)
         abort();
+    if (a->k3s_used) {
+        evhttp_connection_free(a->k3s_used);
+        a->k3s_used = NULL;
+    }
     call->a = a;
     call->cacerts = cacerts;
     snprintf(call->target, sizeof(call->target), "%s", target);
@@ -425,26 +433,29 @@ static void k3s_request(struct agent *a, const char *target, bool cacerts)
     conn = evhttp_connection_base_bufferevent_new(a->base, a->dns, bev, host, (uint16_t)port);
     evhttp_connection_set_timeout(conn,
                                   (int)(a->ac->refresh_ms / 1000 ? a->ac->refresh_ms / 1000 : 1));
-    evhttp_connection_free_on_completion(conn);
     req = evhttp_request_new(k3s_done, call);
     evhttp_add_header(evhttp_request_get_output_headers(req), "Host", host);
     evhttp_add_header(evhttp_request_get_output_headers(req), "User-Agent", "k3lb-agent");
+    /* one request per connection */
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
     if (!cacerts)
         evhttp_add_header(evhttp_request_get_output_headers(req), "Authorization",
                           a->token.authorization);
-    a->k3s_busy = true;
     if (evhttp_make_request(conn, req, EVHTTP_REQ_GET,
                             cacerts ? "/cacerts" : "/v1-k3s/apiservers") < 0) {
-        a->k3s_busy = false;
+        evhttp_connection_free(conn);
         free(call);
+        return;
     }
+    a->k3s_conn = conn;
+    a->k3s_call = call;
 }
 
 /* Asks the ACTIVE server (it is known to work), else the fixed address. */
 static void k3s_poll(struct agent *a)
 {
     const char *target = lb_runtime_sticky_active(a->rt, "servers");
-    if (a->k3s_busy)
+    if (a->k3s_conn)
         return;
     if (!target)
         target = a->default_addr;
@@ -609,6 +620,12 @@ void agent_free(struct agent *a)
         return;
     if (a->tick)
         event_free(a->tick);
+    if (a->k3s_conn) {
+        evhttp_connection_free(a->k3s_conn); /* drops the request without calling back */
+        free(a->k3s_call);
+    }
+    if (a->k3s_used)
+        evhttp_connection_free(a->k3s_used);
     if (a->dns)
         evdns_base_free(a->dns, 0);
     for (int s = 0; s < SRC_COUNT; s++)

@@ -128,3 +128,32 @@ def test_json_log_lines(k3lb, backends):
     events = [r["event"] for r in records]
     assert "ready" in events and "conn_end" in events and "stopped" in events
     assert all({"ts", "level", "event", "msg"} <= set(r) for r in records)
+
+
+def test_agent_config_errors(tmp_path):
+    r = run("agent", "--listen", "127.0.0.1:1")
+    assert r.returncode == 1
+    assert "the agent needs the fixed registration address: --server URL, K3S_URL" in r.stderr
+    r = run("agent", "--server", "http://10.0.0.1:6443")
+    assert r.returncode == 1 and "--server: server: server URL 'http://10.0.0.1:6443' must use " \
+        "https://" in r.stderr
+    bad = tmp_path / "agent.yaml"
+    bad.write_text("agent:\n  server: https://10.0.0.1\n  servers_from: [k3s, carrier-pigeon]\n"
+                   "backends: []\n")
+    r = run("agent", "-c", str(bad))
+    assert r.returncode == 1
+    assert "%s:4:1: 'backends' is not used by k3lb agent" % bad in r.stderr, r.stderr
+
+
+def test_agent_from_config_file(k3lb, backends, tmp_path):
+    b = backends("name", name="learned")
+    port = free_port()
+    cfg = tmp_path / "agent.yaml"
+    cfg.write_text("agent:\n  server: https://127.0.0.1:%d\n  listen: [\"127.0.0.1:%d\"]\n"
+                   "  servers_from: [\"static:%s\"]\n  state_file: %s\n"
+                   "  health: {kind: tcp, interval: 200ms, timeout: 150ms}\n"
+                   % (free_port(), port, b.addr, tmp_path / "state.json"))
+    k = k3lb()
+    k.start(args=["-c", str(cfg)], command="agent")
+    # the fixed address refuses; the learned server takes the connection at once
+    assert ask_name(port) == "learned"

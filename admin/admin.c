@@ -1,15 +1,26 @@
-/* The admin HTTP server: routing, limits, JSON errors. Every answer is JSON; an error carries
- * what went wrong and a hint of what to do. */
+/* The admin HTTP server: routing, limits, token, JSON errors. Every answer is JSON (metrics
+ * excepted); an error says what went wrong and, where it helps, what to do.
+ *
+ *   GET    /status                                   state of everything
+ *   GET    /metrics                                  Prometheus text
+ *   POST   /backends/{name}/servers                  {"address": "h:p", "weight": 1}
+ *   PUT    /backends/{name}/servers/{address}        {"state": "ready|drain|maint", "weight": N}
+ *   DELETE /backends/{name}/servers/{address}[?force=true]   drain, then remove
+ *   POST   /reload                                   re-read the config file
+ *   PUT    /servers                                  agent: the learned list */
 #include "admin.h"
 
 #include "lb/log.h"
+#include "lb/metrics.h"
 #include "lb/net.h"
+#include "lb/runtime.h"
 #include "lb/status.h"
 
 #include <cjson/cJSON.h>
 #include <event2/buffer.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,8 +33,9 @@
 
 struct admin {
     struct evhttp *http;      /* libevent's HTTP server */
-    struct lb_runtime *rt;    /* what it reports on */
+    struct lb_runtime *rt;    /* what it reports on and commands */
     struct admin_hooks hooks; /* commands offered by others; NULL members when absent */
+    char *token;              /* bearer token clients must send, or NULL */
     char *unix_path;          /* socket file to remove at exit, or NULL */
 };
 
@@ -49,28 +61,117 @@ static void reply_error(struct evhttp_request *req, int code, const char *error,
     reply_json(req, code, o);
 }
 
-/* The request body as a NUL-terminated string (the server already bounds its size). */
-static char *body_text(struct evhttp_request *req)
+static void reply_ok(struct evhttp_request *req, int code, const char *what)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "result", what);
+    reply_json(req, code, o);
+}
+
+/* The request body parsed as JSON, or NULL after answering 400. */
+static cJSON *json_body(struct evhttp_request *req, const char *example)
 {
     struct evbuffer *in = evhttp_request_get_input_buffer(req);
     size_t len = evbuffer_get_length(in);
     char *text = malloc(len + 1);
+    cJSON *doc;
     if (!text)
         abort();
     evbuffer_copyout(in, text, len);
     text[len] = '\0';
-    return text;
+    doc = cJSON_ParseWithLength(text, len);
+    free(text);
+    if (!doc)
+        reply_error(req, 400, "the body is not valid JSON", example);
+    return doc;
 }
 
-/* PUT /servers ["host:port", ...] */
+static void answer(struct evhttp_request *req, enum lb_api rc, const char *err, const char *done)
+{
+    static const int codes[] = {200, 202, 400, 404, 409};
+    if (rc == LB_API_OK || rc == LB_API_ACCEPTED)
+        reply_ok(req, codes[rc], done);
+    else
+        reply_error(req, codes[rc], err, rc == LB_API_NOT_FOUND ? "see GET /status" : NULL);
+}
+
+/* ---- routes --------------------------------------------------------------------------------- */
+
+static void add_server(struct admin *a, struct evhttp_request *req, const char *backend)
+{
+    static const char example[] = "{\"address\": \"10.0.0.14:2379\", \"weight\": 1}";
+    cJSON *doc = json_body(req, example), *addr, *weight;
+    char err[256];
+    if (!doc)
+        return;
+    addr = cJSON_GetObjectItemCaseSensitive(doc, "address");
+    weight = cJSON_GetObjectItemCaseSensitive(doc, "weight");
+    if (!cJSON_IsString(addr) || (weight && (!cJSON_IsNumber(weight) || weight->valuedouble < 0 ||
+                                             weight->valuedouble > 256))) {
+        reply_error(req, 400, "want an address (\"host:port\") and an optional weight 0..256",
+                    example);
+    } else {
+        enum lb_api rc =
+            lb_runtime_add_server(a->rt, backend, addr->valuestring,
+                                  weight ? (unsigned)weight->valuedouble : 1, err, sizeof(err));
+        answer(req, rc, err, "added; it takes traffic once its checks pass");
+    }
+    cJSON_Delete(doc);
+}
+
+static int parse_state(const char *s)
+{
+    for (int i = 0; lb_admin_state_names[i]; i++)
+        if (strcmp(s, lb_admin_state_names[i]) == 0)
+            return i;
+    return -2;
+}
+
+static void set_server(struct admin *a, struct evhttp_request *req, const char *backend,
+                       const char *address)
+{
+    static const char example[] = "{\"state\": \"drain\"} or {\"weight\": 2}";
+    cJSON *doc = json_body(req, example), *state, *weight;
+    int st = -1, w = -1;
+    char err[256];
+    if (!doc)
+        return;
+    state = cJSON_GetObjectItemCaseSensitive(doc, "state");
+    weight = cJSON_GetObjectItemCaseSensitive(doc, "weight");
+    if (state)
+        st = cJSON_IsString(state) ? parse_state(state->valuestring) : -2;
+    if (weight)
+        w = cJSON_IsNumber(weight) && weight->valuedouble >= 0 && weight->valuedouble <= 256
+                ? (int)weight->valuedouble
+                : -2;
+    if (st == -2 || w == -2 || (!state && !weight))
+        reply_error(req, 400, "want \"state\" (ready, drain or maint) and/or \"weight\" 0..256",
+                    example);
+    else
+        answer(req, lb_runtime_set_server(a->rt, backend, address, st, w, err, sizeof(err)), err,
+               "updated");
+    cJSON_Delete(doc);
+}
+
+static void remove_server(struct admin *a, struct evhttp_request *req, const char *backend,
+                          const char *address, const char *query)
+{
+    char err[256];
+    bool force = query && strstr(query, "force=true");
+    enum lb_api rc = lb_runtime_remove_server(a->rt, backend, address, force, err, sizeof(err));
+    answer(req, rc, err,
+           rc == LB_API_ACCEPTED ? "draining; removed when its last connection ends" : "removed");
+}
+
 static void put_servers(struct admin *a, struct evhttp_request *req)
 {
-    char *text = body_text(req), err[256];
-    cJSON *doc = cJSON_Parse(text), *item;
+    cJSON *doc = json_body(req, "[\"10.0.0.11:6443\", \"10.0.0.12:6443\"]"), *item;
     const char **list;
     size_t n = 0;
+    char err[256];
 
-    free(text);
+    if (!doc)
+        return;
     if (!cJSON_IsArray(doc)) {
         reply_error(req, 400, "body must be a JSON list of \"host:port\" strings",
                     "[\"10.0.0.11:6443\", \"10.0.0.12:6443\"]");
@@ -97,37 +198,161 @@ out:
     cJSON_Delete(doc);
 }
 
+static void reload(struct admin *a, struct evhttp_request *req)
+{
+    char err[4096];
+    if (a->hooks.reload(a->hooks.arg, err, sizeof(err)) == 0) {
+        reply_ok(req, 200, "reloaded");
+        return;
+    }
+    cJSON *o = cJSON_CreateObject(), *list = cJSON_AddArrayToObject(o, "errors");
+    cJSON_AddStringToObject(o, "error", "reload refused; the current config keeps serving");
+    for (char *save = NULL, *line = strtok_r(err, "\n", &save); line;
+         line = strtok_r(NULL, "\n", &save))
+        cJSON_AddItemToArray(list, cJSON_CreateString(line));
+    reply_json(req, 400, o);
+}
+
+static void metrics(struct admin *a, struct evhttp_request *req)
+{
+    struct evbuffer *out = evbuffer_new();
+    lb_metrics_render(a->rt, out);
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
+                      "text/plain; version=0.0.4");
+    evhttp_send_reply(req, 200, NULL, out);
+    evbuffer_free(out);
+}
+
+/* Splits "/backends/NAME/servers[/ADDRESS]"; false when the path is not of that form. */
+static bool backend_path(char *path, char **backend, char **address)
+{
+    char *save = NULL, *p0 = strtok_r(path, "/", &save), *p1 = strtok_r(NULL, "/", &save),
+         *p2 = strtok_r(NULL, "/", &save), *p3 = strtok_r(NULL, "/", &save);
+    if (!p0 || strcmp(p0, "backends") != 0 || !p1 || !p2 || strcmp(p2, "servers") != 0 ||
+        strtok_r(NULL, "/", &save))
+        return false;
+    *backend = p1;
+    *address = p3;
+    return true;
+}
+
+static bool authorized(struct admin *a, struct evhttp_request *req)
+{
+    const char *h = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
+    size_t n;
+    if (!a->token)
+        return true;
+    if (!h || strncmp(h, "Bearer ", 7) != 0)
+        return false;
+    h += 7;
+    n = strlen(a->token);
+    return strlen(h) == n && CRYPTO_memcmp(h, a->token, n) == 0;
+}
+
+static void route_backend(struct admin *a, struct evhttp_request *req, char *path,
+                          const char *query, enum evhttp_cmd_type method)
+{
+    char *backend = NULL, *address = NULL;
+    if (!backend_path(path, &backend, &address)) {
+        reply_error(req, 404, "no such endpoint", "see the README's API list");
+    } else if (!address && method == EVHTTP_REQ_POST) {
+        add_server(a, req, backend);
+    } else if (address && method == EVHTTP_REQ_PUT) {
+        set_server(a, req, backend, address);
+    } else if (address && method == EVHTTP_REQ_DELETE) {
+        remove_server(a, req, backend, address, query);
+    } else {
+        reply_error(req, 405, "method not allowed",
+                    address ? "PUT or DELETE /backends/NAME/servers/ADDRESS"
+                            : "POST /backends/NAME/servers");
+    }
+}
+
 static void route(struct evhttp_request *req, void *arg)
 {
     struct admin *a = arg;
     const char *uri = evhttp_request_get_uri(req);
     struct evhttp_uri *parsed = evhttp_uri_parse(uri);
-    const char *path = parsed ? evhttp_uri_get_path(parsed) : NULL;
+    const char *raw = parsed ? evhttp_uri_get_path(parsed) : NULL;
+    char *path = raw ? evhttp_uridecode(raw, 0, NULL) : NULL;
     enum evhttp_cmd_type method = evhttp_request_get_command(req);
+    bool get = method == EVHTTP_REQ_GET;
 
     if (!path) {
         reply_error(req, 400, "malformed request URI", NULL);
+    } else if (!authorized(a, req)) {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate", "Bearer");
+        reply_error(req, 401, "missing or wrong token", "send Authorization: Bearer <token>");
     } else if (strcmp(path, "/status") == 0) {
-        if (method != EVHTTP_REQ_GET)
-            reply_error(req, 405, "method not allowed", "use GET /status");
-        else
+        if (get)
             reply_json(req, 200, lb_status_json(a->rt));
-    } else if (strcmp(path, "/servers") == 0 && a->hooks.put_servers) {
-        if (method != EVHTTP_REQ_PUT)
-            reply_error(req, 405, "method not allowed", "use PUT /servers with a JSON list");
         else
+            reply_error(req, 405, "method not allowed", "use GET /status");
+    } else if (strcmp(path, "/metrics") == 0) {
+        if (get)
+            metrics(a, req);
+        else
+            reply_error(req, 405, "method not allowed", "use GET /metrics");
+    } else if (strcmp(path, "/reload") == 0 && a->hooks.reload) {
+        if (method == EVHTTP_REQ_POST)
+            reload(a, req);
+        else
+            reply_error(req, 405, "method not allowed", "use POST /reload");
+    } else if (strcmp(path, "/servers") == 0 && a->hooks.put_servers) {
+        if (method == EVHTTP_REQ_PUT)
             put_servers(a, req);
+        else
+            reply_error(req, 405, "method not allowed", "use PUT /servers with a JSON list");
+    } else if (strncmp(path, "/backends/", 10) == 0) {
+        route_backend(a, req, path, evhttp_uri_get_query(parsed), method);
     } else {
         reply_error(req, 404, "no such endpoint", "try GET /status");
     }
+    free(path);
     if (parsed)
         evhttp_uri_free(parsed);
 }
 
-struct admin *admin_new(struct event_base *base, const struct config_addr *listen,
+static char *read_token(const struct config_admin *cfg)
+{
+    char buf[4096] = "";
+    if (cfg->token_env) {
+        snprintf(buf, sizeof(buf), "%s", getenv(cfg->token_env) ? getenv(cfg->token_env) : "");
+    } else if (cfg->token_file) {
+        FILE *f = fopen(cfg->token_file, "r");
+        size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+        if (f)
+            fclose(f);
+        buf[n] = '\0';
+    } else {
+        return NULL;
+    }
+    for (size_t n = strlen(buf);
+         n && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' ');)
+        buf[--n] = '\0';
+    char *t = strdup(buf);
+    OPENSSL_cleanse(buf, sizeof(buf));
+    return t;
+}
+
+/* A unix socket's directory may not exist yet (/run/k3lb outside systemd). */
+static void make_socket_dir(const char *path)
+{
+    char dir[512];
+    char *slash;
+    snprintf(dir, sizeof(dir), "%s", path);
+    slash = strrchr(dir, '/');
+    if (slash && slash != dir) {
+        *slash = '\0';
+        mkdir(dir, 0755);
+    }
+}
+
+struct admin *admin_new(struct event_base *base, const struct config_admin *cfg,
                         struct lb_runtime *rt, const struct admin_hooks *hooks, char *err,
                         size_t errlen)
 {
+    const struct config_addr *listen = &cfg->listen;
     struct admin *a = calloc(1, sizeof(*a));
     int fd;
 
@@ -136,6 +361,13 @@ struct admin *admin_new(struct event_base *base, const struct config_addr *liste
     a->rt = rt;
     if (hooks)
         a->hooks = *hooks;
+    a->token = read_token(cfg);
+    if (a->token && !a->token[0]) {
+        snprintf(err, errlen, "the admin token is empty");
+        goto fail;
+    }
+    if (listen->kind == CONFIG_ADDR_UNIX)
+        make_socket_dir(listen->path);
     fd = lb_net_listen(listen, false, 64, err, errlen);
     if (fd < 0)
         goto fail;
@@ -155,7 +387,8 @@ struct admin *admin_new(struct event_base *base, const struct config_addr *liste
     evhttp_set_allowed_methods(a->http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
                                             EVHTTP_REQ_DELETE | EVHTTP_REQ_HEAD);
     evhttp_set_gencb(a->http, route, a);
-    log_info("admin_listening", "admin API on %s", listen->text);
+    log_info("admin_listening", "admin API on %s%s", listen->text,
+             a->token ? " (token required)" : "");
     return a;
 fail:
     admin_free(a);
@@ -171,6 +404,10 @@ void admin_free(struct admin *a)
     if (a->unix_path) {
         unlink(a->unix_path);
         free(a->unix_path);
+    }
+    if (a->token) {
+        OPENSSL_cleanse(a->token, strlen(a->token));
+        free(a->token);
     }
     free(a);
 }

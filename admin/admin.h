@@ -15,12 +15,14 @@ struct admin;
 /* Commands that other parts offer through the API. */
 struct admin_hooks {
     /* PUT /servers (agent mode): replace the learned list. 0, or -1 with a reason. */
-    int (*put_servers)(void *arg, const char *const *addresses, size_t n, char *err,
-                       size_t errlen);
+    int (*put_servers)(void *arg, const char *const *addresses, size_t n, char *err, size_t errlen);
+    /* POST /reload: re-read the config; 0, or -1 with the errors as lines in err. */
+    int (*reload)(void *arg, char *err, size_t errlen);
     void *arg;
 };
 
-struct admin *admin_new(struct event_base *base, const struct config_addr *listen,
+/* cfg: the admin section (listener and token). */
+struct admin *admin_new(struct event_base *base, const struct config_admin *cfg,
                         struct lb_runtime *rt, const struct admin_hooks *hooks, char *err,
                         size_t errlen);
 void admin_free(struct admin *a);

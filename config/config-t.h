@@ -150,6 +150,8 @@ struct config_frontend {
 struct config_admin {
     struct config_obj obj;
     struct config_addr listen; /* HTTP status/API address; unix:/path or loopback TCP */
+    char *token_file;          /* bearer token required from API clients */
+    char *token_env;           /* or the variable that holds it */
     bool enabled;              /* false when listen is "off" */
 };
 

@@ -215,10 +215,17 @@ static const struct config_key admin_keys[] = {
     {KEY("listen", listen, .type = CONFIG_T_ADDR, .use = CONFIG_ADDR_ADMIN, .def = "127.0.0.1:8404",
          .flags = CONFIG_F_RESTART,
          .help = "status and API address: loopback host:port, unix:/path, or off")},
+    {KEY("token_file", token_file, .type = CONFIG_T_FILE,
+         .help = "bearer token API clients must send; required off loopback")},
+    {KEY("token_env", token_env, .type = CONFIG_T_STRING,
+         .help = "environment variable holding that token")},
 };
 #undef KEY_STRUCT
 
+static void admin_check(void *obj, struct config_errors *errs);
+
 const struct config_section config_admin_section = {
+    .check = admin_check,
     .name = "admin",
     .size = sizeof(struct config_admin),
     .keys = admin_keys,
@@ -417,6 +424,29 @@ static void health_check(void *obj, struct config_errors *errs)
                          "timeout %s is longer than interval %s: a probe would overlap the next", t,
                          iv);
     }
+}
+
+static bool loopback_host(const char *h)
+{
+    return h &&
+           (strncmp(h, "127.", 4) == 0 || strcmp(h, "::1") == 0 || strcmp(h, "localhost") == 0);
+}
+
+/* The API changes what k3lb does: off loopback and unix sockets it must ask for a token. */
+static void admin_check(void *obj, struct config_errors *errs)
+{
+    struct config_admin *a = obj;
+    const struct config_section *sec = &config_admin_section;
+    if (a->token_file && a->token_env)
+        config_error_add(errs, config_mark_of(&a->obj, sec, "token_env"),
+                         "give token_file or token_env, not both");
+    check_env(&a->obj, sec, "token_env", a->token_env, errs);
+    if (a->listen.kind == CONFIG_ADDR_INET && a->listen.port && !loopback_host(a->listen.host) &&
+        !a->token_file && !a->token_env)
+        config_error_add(errs, config_mark_of(&a->obj, sec, "listen"),
+                         "admin listener %s is not on loopback: set admin.token_file or "
+                         "admin.token_env so that the API asks for a token",
+                         a->listen.text);
 }
 
 static void backend_check(void *obj, struct config_errors *errs)

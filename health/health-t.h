@@ -61,43 +61,56 @@ struct health_params {
     size_t n_sans;
 };
 
+/* Probe durations, for the metrics histogram (upper bounds in ms; the last bucket is +Inf). */
+#define HEALTH_BUCKETS 12
+extern const unsigned health_bucket_ms[HEALTH_BUCKETS - 1];
+
+struct health_histogram {
+    uint64_t buckets[HEALTH_BUCKETS]; /* probes per bucket (not cumulative) */
+    uint64_t sum_ms;                  /* total duration */
+    uint64_t count;                   /* probes */
+};
+
 /* One probed server. */
 struct health_target {
-    atomic_bool up;              /* usable for new connections; read on every pick */
-    atomic_uint passive_fails;   /* consecutive connect failures seen by workers */
-    atomic_bool passive_pending; /* a worker took it down; the main thread has to report */
-    struct health *engine;       /* the engine it belongs to */
-    void *owner;                 /* the lb_server it describes */
-    char *label;                 /* "backend/address", for logs */
-    struct health_params p;      /* current parameters */
-    struct lb_sockaddr addr;     /* where probes go; len 0 when unresolved */
-    unsigned rise_count;         /* consecutive successes while down */
-    unsigned fall_count;         /* consecutive failures while up */
-    enum health_result last;     /* result of the last probe */
-    char detail[256];            /* human explanation of last, for /status and logs */
-    unsigned latency_ms;         /* duration of the last probe */
-    uint64_t since_ms;           /* monotonic time of the last up/down change */
-    uint64_t checks;             /* probes run */
-    uint64_t transitions;        /* up/down changes */
-    struct event *timer;         /* next probe */
-    struct health_probe *probe;  /* the probe in flight, or NULL */
-    char *host;                  /* the server's host as configured, for name checks */
-    SSL_CTX *pinned;             /* k3s: context trusting the CA fetched and pinned by hash */
-    char san_warning[320];       /* SAN guard finding, "" when the certificate covers all */
-    char san_logged[320];        /* the finding last logged, so each is logged once */
+    atomic_bool up;                    /* usable for new connections; read on every pick */
+    atomic_uint passive_fails;         /* consecutive connect failures seen by workers */
+    atomic_bool passive_pending;       /* a worker took it down; the main thread has to report */
+    struct health *engine;             /* the engine it belongs to */
+    void *owner;                       /* the lb_server it describes */
+    char *label;                       /* "backend/address", for logs */
+    struct health_params p;            /* current parameters */
+    struct lb_sockaddr addr;           /* where probes go; len 0 when unresolved */
+    unsigned rise_count;               /* consecutive successes while down */
+    unsigned fall_count;               /* consecutive failures while up */
+    enum health_result last;           /* result of the last probe */
+    char detail[256];                  /* human explanation of last, for /status and logs */
+    unsigned latency_ms;               /* duration of the last probe */
+    uint64_t since_ms;                 /* monotonic time of the last up/down change */
+    uint64_t checks;                   /* probes run */
+    uint64_t transitions;              /* up/down changes */
+    struct event *timer;               /* next probe */
+    struct health_probe *probe;        /* the probe in flight, or NULL */
+    char *host;                        /* the server's host as configured, for name checks */
+    SSL_CTX *pinned;                   /* k3s: context trusting the CA fetched and pinned by hash */
+    char san_warning[320];             /* SAN guard finding, "" when the certificate covers all */
+    char san_logged[320];              /* the finding last logged, so each is logged once */
+    bool paused;                       /* maintenance: no probes */
+    struct health_histogram durations; /* probe durations */
 };
 
 /* What /status shows of a target. */
 struct health_status {
-    bool up;                   /* usable */
-    const char *kind;          /* check kind name */
-    enum health_result result; /* last probe */
-    const char *detail;        /* explanation */
-    unsigned latency_ms;       /* last probe duration */
-    uint64_t since_ms;         /* time in the current state */
-    uint64_t checks;           /* probes run */
-    uint64_t transitions;      /* state changes */
-    const char *san_warning;   /* SAN guard finding, or NULL */
+    bool up;                                  /* usable */
+    const char *kind;                         /* check kind name */
+    enum health_result result;                /* last probe */
+    const char *detail;                       /* explanation */
+    unsigned latency_ms;                      /* last probe duration */
+    uint64_t since_ms;                        /* time in the current state */
+    uint64_t checks;                          /* probes run */
+    uint64_t transitions;                     /* state changes */
+    const char *san_warning;                  /* SAN guard finding, or NULL */
+    const struct health_histogram *durations; /* probe durations */
 };
 
 #endif

@@ -26,6 +26,19 @@ const char *const health_result_names[] = {
     "unresolved", "passive",   "local_error", NULL,
 };
 
+const unsigned health_bucket_ms[HEALTH_BUCKETS - 1] = {1,   5,   10,   25,   50,  100,
+                                                       250, 500, 1000, 2500, 5000};
+
+static void observe(struct health_histogram *h, unsigned ms)
+{
+    size_t i = 0;
+    while (i < HEALTH_BUCKETS - 1 && ms > health_bucket_ms[i])
+        i++;
+    h->buckets[i]++;
+    h->sum_ms += ms;
+    h->count++;
+}
+
 /* Probes while a server is changing state come this much faster than the interval, so a
  * failing server is confirmed down (or a recovering one up) sooner. */
 #define FAST_DIVISOR 4
@@ -168,6 +181,7 @@ void health_probe_done(struct health_probe *p, enum health_result r, const char 
         va_end(ap);
     }
     t->latency_ms = (unsigned)(health_now_ms() - p->start_ms);
+    observe(&t->durations, t->latency_ms);
     probe_free(p);
     bool was_up = health_is_up(t);
     record(t, r, fmt ? detail : NULL);
@@ -269,6 +283,8 @@ static void readmit(struct health_target *t)
 static void timer_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct health_target *t = arg;
+    if (t->paused)
+        return;
     if (t->p.kind == CONFIG_CHECK_NONE)
         readmit(t);
     else
@@ -427,4 +443,17 @@ void health_target_status(const struct health_target *t, struct health_status *o
     out->checks = t->checks;
     out->transitions = t->transitions;
     out->san_warning = t->san_warning[0] ? t->san_warning : NULL;
+    out->durations = &t->durations;
+}
+
+void health_target_pause(struct health_target *t, bool paused)
+{
+    if (paused == t->paused)
+        return;
+    t->paused = paused;
+    if (t->probe)
+        probe_free(t->probe);
+    evtimer_del(t->timer);
+    if (!paused && t->p.kind != CONFIG_CHECK_NONE)
+        arm(t, jitter(t->engine, t->p.interval_ms / 10 + 1));
 }

@@ -65,6 +65,9 @@ void health_report_connect(struct health_target *t, bool ok);
 
 void health_target_status(const struct health_target *t, struct health_status *out);
 
+/* Maintenance: no probes while paused; probing resumes soon after. */
+void health_target_pause(struct health_target *t, bool paused);
+
 /* Main thread: a probe has finished since the target was made. */
 static inline bool health_checked(const struct health_target *t)
 {

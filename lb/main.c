@@ -1,6 +1,7 @@
 /* k3lb command line: serve, check, version, help. Parses flags, builds the config snapshot,
  * and for serve runs the main loop (signals, admin API, graceful stop, reload). */
 #include "admin/admin.h"
+#include "admin/ctl.h"
 #include "config/config.h"
 #include "config/flags.h"
 #include "lb/agent.h"
@@ -281,38 +282,65 @@ static void on_stop(evutil_socket_t sig, short what, void *arg)
     stop_poll(-1, 0, s);
 }
 
-static void on_reload(evutil_socket_t sig, short what, void *arg)
+/* Re-reads the config. On any error the current config keeps serving; err gets the errors,
+ * one per line. */
+static int reload(struct serve *s, char *err, size_t errlen)
 {
-    struct serve *s = arg;
     struct config_errors errs = {0};
     struct config *cfg;
-    char err[512];
-    (void)sig;
-    (void)what;
+    size_t used = 0;
+    int rc = 0;
 
-    if (s->stopping)
-        return;
     if (!s->cli->path) {
-        log_warn("reload_skipped", "started without a config file: nothing to reload");
-        return;
+        snprintf(err, errlen, "started without a config file: nothing to reload");
+        log_warn("reload_skipped", "%s", err);
+        return -1;
     }
     lb_notify("RELOADING=1");
     cfg = build(s->cli, &errs);
     if (!cfg) {
-        for (size_t i = 0; i < errs.n; i++)
+        for (size_t i = 0; i < errs.n; i++) {
             log_error("reload_failed", "%s", errs.list[i].text);
-        log_error("reload_failed", "keeping the current config");
-    } else if (lb_runtime_apply(s->rt, cfg, err, sizeof(err)) < 0) {
-        log_error("reload_failed", "%s; keeping the current config", err);
+            if (used < errlen)
+                used += (size_t)snprintf(err + used, errlen - used, "%s\n", errs.list[i].text);
+        }
+        rc = -1;
+    } else if (lb_runtime_apply(s->rt, cfg, err, errlen) < 0) {
+        log_error("reload_failed", "%s", err);
         config_unref(cfg);
+        rc = -1;
     } else {
         config_unref(s->cfg);
         s->cfg = cfg;
         log_setup((enum log_level)cfg->log.level, (enum log_format)cfg->log.format);
         log_info("reloaded", "config %s applied", cfg->source);
     }
+    if (rc < 0)
+        log_error("reload_failed", "keeping the current config");
+    lb_runtime_note_reload(s->rt, rc == 0);
     config_errors_free(&errs);
     lb_notify("READY=1");
+    return rc;
+}
+
+static void on_reload(evutil_socket_t sig, short what, void *arg)
+{
+    struct serve *s = arg;
+    char err[4096];
+    (void)sig;
+    (void)what;
+    if (!s->stopping)
+        reload(s, err, sizeof(err));
+}
+
+static int api_reload(void *arg, char *err, size_t errlen)
+{
+    struct serve *s = arg;
+    if (s->stopping) {
+        snprintf(err, errlen, "k3lb is stopping");
+        return -1;
+    }
+    return reload(s, err, errlen);
 }
 
 /* One socket per connection side: let k3lb use every descriptor the hard limit allows. */
@@ -346,10 +374,13 @@ static int run(struct serve *s)
     if (s->cli->agent)
         s->agent = agent_new(s->base, s->rt, s->cfg);
     if (s->cfg->admin.listen.text && strcmp(s->cfg->admin.listen.text, "off") != 0) {
-        struct admin_hooks hooks = {.put_servers = put_servers, .arg = s};
-        s->admin = admin_new(s->base, &s->cfg->admin.listen, s->rt, s->agent ? &hooks : NULL, err,
-                             sizeof(err));
-        if (!s->admin) {
+        struct admin_hooks hooks = {
+            .put_servers = s->agent ? put_servers : NULL, .reload = api_reload, .arg = s};
+        s->admin = admin_new(s->base, &s->cfg->admin, s->rt, &hooks, err, sizeof(err));
+        if (!s->admin && !s->cfg->admin.obj.keys[0].file) {
+            /* The default socket (/run/k3lb) may be out of reach for an unprivileged user. */
+            log_warn("admin_unavailable", "default admin listener: %s; running without it", err);
+        } else if (!s->admin) {
             log_error("start_failed", "admin listener %s", err);
             agent_free(s->agent);
             lb_runtime_free(s->rt);
@@ -419,6 +450,8 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "check") == 0)
         return cmd_check(argc - 2, argv + 2);
+    if (strcmp(cmd, "ctl") == 0)
+        return admin_ctl(argc - 2, argv + 2);
     if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
         printf("k3lb %s\n", K3LB_VERSION);
         return 0;

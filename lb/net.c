@@ -53,7 +53,16 @@ static int listen_unix(const struct config_addr *a, int backlog, char *why, size
     if (fd < 0)
         goto fail;
     lb_net_resolve(a, &sa);
-    unlink(a->path); /* a stale socket file from an earlier run */
+    /* A socket file left by an earlier run is replaced; one that still answers is in use. */
+    int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (probe >= 0 && connect(probe, &sa.u.sa, sa.len) == 0) {
+        close(probe);
+        errno = EADDRINUSE;
+        goto fail;
+    }
+    if (probe >= 0)
+        close(probe);
+    unlink(a->path);
     if (bind(fd, &sa.u.sa, sa.len) < 0 || listen(fd, backlog) < 0)
         goto fail;
     return fd;

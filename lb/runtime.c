@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #define LISTEN_BACKLOG 4096
@@ -39,14 +40,22 @@ struct lb_runtime {
     size_t n_listens;
     struct lb_list *lists; /* server lists set at run time, replacing the config's */
     size_t n_lists;
+    struct event *drain_timer; /* finishes removals once servers have drained */
+    struct lb_reloads reloads; /* reload outcomes, for metrics */
+    time_t started;            /* process start, wall clock */
 };
 
 /* A backend's server list set at run time (agent sources, admin API). For a sticky backend it
  * is the learned list; the config's servers (the fixed address) are added when missing. */
 struct lb_list {
     char *backend;                 /* backend name */
-    struct config_server *servers; /* the list, in order */
+    bool replaced;                 /* servers replaces the config's list (agent) */
+    struct config_server *servers; /* the replacing list, or servers added through the API */
     size_t n;
+    char **removed; /* config servers taken out through the API */
+    size_t n_removed;
+    char **draining; /* servers to remove once their connections are gone */
+    size_t n_draining;
     struct lb_sticky_memo memo; /* sticky manager memory for the backend */
 };
 
@@ -67,6 +76,9 @@ static void *grow(void *p, size_t n, size_t size)
 }
 
 /* ---- listening sockets ---------------------------------------------------------------------- */
+
+static void free_strings(char **v, size_t n);
+static void drain_tick(evutil_socket_t fd, short what, void *arg);
 
 static struct lb_listen *find_listen(struct lb_runtime *rt, const struct config_addr *a)
 {
@@ -198,6 +210,27 @@ static bool listed(const struct config_server *list, size_t n, const char *addre
 
 /* A backend's servers: the run-time list if one is set, else the config's. A sticky backend
  * also keeps the config's servers (the fixed address) after the learned ones. */
+static bool in_strings(char *const *v, size_t n, const char *s)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(v[i], s) == 0)
+            return true;
+    return false;
+}
+
+/* Config servers minus those removed through the API, plus those added through it. */
+static void fill_changed(struct lb_runtime *rt, struct lb_pool *p, const struct lb_server_ctx *ctx,
+                         const struct lb_list *list, struct lb_server **servers, size_t *n_servers)
+{
+    const struct config_backend *cb = p->cfg;
+    for (size_t i = 0; i < cb->n_servers; i++)
+        if (!list || !in_strings(list->removed, list->n_removed, cb->servers[i].address.text))
+            p->srv[p->n++] = get_server(rt, ctx, &cb->servers[i], servers, n_servers);
+    for (size_t i = 0; list && i < list->n; i++)
+        if (!listed(cb->servers, cb->n_servers, list->servers[i].address.text))
+            p->srv[p->n++] = get_server(rt, ctx, &list->servers[i], servers, n_servers);
+}
+
 static void fill_pool(struct lb_runtime *rt, struct lb_pool *p, const struct lb_server_ctx *ctx,
                       struct lb_server **servers, size_t *n_servers)
 {
@@ -208,6 +241,10 @@ static void fill_pool(struct lb_runtime *rt, struct lb_pool *p, const struct lb_
 
     p->srv = grow(NULL, n_list + cb->n_servers, sizeof(*p->srv));
     p->n = 0;
+    if (!list || !list->replaced) {
+        fill_changed(rt, p, ctx, list, servers, n_servers);
+        return;
+    }
     for (size_t i = 0; i < n_list; i++) {
         struct lb_server *s = get_server(rt, ctx, &list->servers[i], servers, n_servers);
         s->is_default = sticky && listed(cb->servers, cb->n_servers, s->address);
@@ -215,7 +252,7 @@ static void fill_pool(struct lb_runtime *rt, struct lb_pool *p, const struct lb_
         p->srv[p->n++] = s;
     }
     for (size_t i = 0; i < cb->n_servers; i++) {
-        if (list && (!sticky || listed(list->servers, list->n, cb->servers[i].address.text)))
+        if (!sticky || listed(list->servers, list->n, cb->servers[i].address.text))
             continue;
         struct lb_server *s = get_server(rt, ctx, &cb->servers[i], servers, n_servers);
         s->is_default = sticky;
@@ -434,6 +471,7 @@ int lb_runtime_set_servers(struct lb_runtime *rt, const char *backend, const cha
     free(l->servers);
     l->servers = list;
     l->n = n;
+    l->replaced = true;
     return install(rt, rt->view->cfg, true, err, errlen);
 }
 
@@ -499,8 +537,10 @@ struct lb_runtime *lb_runtime_new(struct event_base *base, struct config *cfg, c
     if (!rt)
         abort();
     rt->base = base;
+    rt->started = time(NULL);
     rt->n_workers = worker_count(cfg);
     rt->mbox_ready = lb_mailbox_init(&rt->mbox, base, on_report, rt) == 0;
+    rt->drain_timer = event_new(base, -1, EV_PERSIST, drain_tick, rt);
     if (!rt->mbox_ready || !(rt->health = health_new(base, on_health_change, rt))) {
         snprintf(err, errlen, "cannot set up the event loop: %s", strerror(errno));
         goto fail;
@@ -521,6 +561,8 @@ struct lb_runtime *lb_runtime_new(struct event_base *base, struct config *cfg, c
             snprintf(err, errlen, "cannot start worker thread %u", i);
             goto fail;
         }
+    struct timeval tick = {0, 200000};
+    event_add(rt->drain_timer, &tick);
     log_info("started", "%u worker%s, %zu frontend%s, %zu backend%s", rt->n_workers,
              rt->n_workers == 1 ? "" : "s", cfg->n_frontends, cfg->n_frontends == 1 ? "" : "s",
              cfg->n_backends, cfg->n_backends == 1 ? "" : "s");
@@ -572,12 +614,17 @@ void lb_runtime_free(struct lb_runtime *rt)
         lb_view_free(rt->view);
     release_registry(rt);
     for (size_t i = 0; i < rt->n_lists; i++) {
-        for (size_t j = 0; j < rt->lists[i].n; j++)
-            config_addr_free(&rt->lists[i].servers[j].address);
-        free(rt->lists[i].servers);
-        free(rt->lists[i].backend);
+        struct lb_list *l = &rt->lists[i];
+        for (size_t j = 0; j < l->n; j++)
+            config_addr_free(&l->servers[j].address);
+        free(l->servers);
+        free_strings(l->removed, l->n_removed);
+        free_strings(l->draining, l->n_draining);
+        free(l->backend);
     }
     free(rt->lists);
+    if (rt->drain_timer)
+        event_free(rt->drain_timer);
     health_free(rt->health);
     free(rt);
 }
@@ -595,4 +642,188 @@ const char *lb_runtime_sticky_active(struct lb_runtime *rt, const char *backend)
 {
     struct lb_list *l = find_list(rt, backend);
     return l && l->memo.active[0] ? l->memo.active : NULL;
+}
+
+/* ---- servers changed through the API --------------------------------------------------------- */
+
+static void free_strings(char **v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
+static void add_string(char ***v, size_t *n, const char *s)
+{
+    if (in_strings(*v, *n, s))
+        return;
+    *v = grow(*v, *n + 1, sizeof(**v));
+    if (!((*v)[*n] = strdup(s)))
+        abort();
+    (*n)++;
+}
+
+static void drop_string(char **v, size_t *n, const char *s)
+{
+    for (size_t i = 0; i < *n; i++)
+        if (strcmp(v[i], s) == 0) {
+            free(v[i]);
+            v[i] = v[--*n];
+            return;
+        }
+}
+
+const struct lb_pool *lb_runtime_pool(const struct lb_runtime *rt, const char *backend)
+{
+    for (size_t i = 0; i < rt->view->n_pools; i++)
+        if (strcmp(rt->view->pools[i].cfg->name, backend) == 0)
+            return &rt->view->pools[i];
+    return NULL;
+}
+
+struct lb_server *lb_runtime_server(const struct lb_runtime *rt, const char *backend,
+                                    const char *address)
+{
+    const struct lb_pool *p = lb_runtime_pool(rt, backend);
+    for (size_t i = 0; p && i < p->n; i++)
+        if (strcmp(p->srv[i]->address, address) == 0)
+            return p->srv[i];
+    return NULL;
+}
+
+enum lb_api lb_runtime_add_server(struct lb_runtime *rt, const char *backend, const char *address,
+                                  unsigned weight, char *err, size_t errlen)
+{
+    struct config_server cs = {.weight = weight};
+    struct lb_list *l;
+    char why[256];
+
+    if (!lb_runtime_pool(rt, backend)) {
+        snprintf(err, errlen, "no backend '%s'", backend);
+        return LB_API_NOT_FOUND;
+    }
+    if (!config_parse_addr(address, CONFIG_ADDR_TARGET, &cs.address, why, sizeof(why))) {
+        snprintf(err, errlen, "%s", why);
+        return LB_API_INVALID;
+    }
+    if (lb_runtime_server(rt, backend, cs.address.text)) {
+        snprintf(err, errlen, "server %s is already in backend '%s'", cs.address.text, backend);
+        config_addr_free(&cs.address);
+        return LB_API_CONFLICT;
+    }
+    l = get_list(rt, backend);
+    if (l->replaced) {
+        snprintf(err, errlen, "backend '%s' takes its servers from the agent's sources", backend);
+        config_addr_free(&cs.address);
+        return LB_API_CONFLICT;
+    }
+    drop_string(l->removed, &l->n_removed, cs.address.text);
+    drop_string(l->draining, &l->n_draining, cs.address.text);
+    l->servers = grow(l->servers, l->n + 1, sizeof(*l->servers));
+    l->servers[l->n++] = cs;
+    log_info("server_added", "%s/%s added through the API", backend, cs.address.text);
+    return install(rt, rt->view->cfg, false, err, errlen) < 0 ? LB_API_INVALID : LB_API_OK;
+}
+
+/* Takes a server out of the backend's list now (what a finished drain does). */
+static int remove_now(struct lb_runtime *rt, struct lb_list *l, const char *address, char *err,
+                      size_t errlen)
+{
+    drop_string(l->draining, &l->n_draining, address);
+    for (size_t i = 0; i < l->n; i++)
+        if (strcmp(l->servers[i].address.text, address) == 0) {
+            config_addr_free(&l->servers[i].address);
+            l->servers[i] = l->servers[--l->n];
+            break;
+        }
+    add_string(&l->removed, &l->n_removed, address);
+    log_info("server_removed", "%s/%s removed", l->backend, address);
+    return install(rt, rt->view->cfg, true, err, errlen);
+}
+
+enum lb_api lb_runtime_remove_server(struct lb_runtime *rt, const char *backend,
+                                     const char *address, bool force, char *err, size_t errlen)
+{
+    struct lb_server *s = lb_runtime_server(rt, backend, address);
+    struct lb_list *l;
+    if (!s) {
+        snprintf(err, errlen, "no server %s in backend '%s'", address, backend);
+        return LB_API_NOT_FOUND;
+    }
+    l = get_list(rt, backend);
+    if (l->replaced) {
+        snprintf(err, errlen, "backend '%s' takes its servers from the agent's sources", backend);
+        return LB_API_CONFLICT;
+    }
+    if (force || lb_server_active(s) == 0)
+        return remove_now(rt, l, s->address, err, errlen) < 0 ? LB_API_INVALID : LB_API_OK;
+    atomic_store(&s->admin, LB_ADMIN_DRAIN);
+    add_string(&l->draining, &l->n_draining, s->address);
+    log_info("server_draining", "%s/%s draining before removal (%llu connections)", backend,
+             s->address, (unsigned long long)lb_server_active(s));
+    return LB_API_ACCEPTED;
+}
+
+/* Finishes the removals whose servers have no connection left. */
+static void drain_tick(evutil_socket_t fd, short what, void *arg)
+{
+    struct lb_runtime *rt = arg;
+    char err[256];
+    (void)fd;
+    (void)what;
+    for (size_t i = 0; i < rt->n_lists; i++) {
+        struct lb_list *l = &rt->lists[i];
+        for (size_t j = 0; j < l->n_draining; j++) {
+            struct lb_server *s = lb_runtime_server(rt, l->backend, l->draining[j]);
+            if (!s || lb_server_active(s) == 0) {
+                remove_now(rt, l, l->draining[j], err, sizeof(err));
+                j = (size_t)-1; /* the list changed under us: look again from the start */
+            }
+        }
+    }
+}
+
+enum lb_api lb_runtime_set_server(struct lb_runtime *rt, const char *backend, const char *address,
+                                  int admin, int weight, char *err, size_t errlen)
+{
+    struct lb_server *s = lb_runtime_server(rt, backend, address);
+    if (!s) {
+        snprintf(err, errlen, "no server %s in backend '%s'", address, backend);
+        return LB_API_NOT_FOUND;
+    }
+    if (weight >= 0) {
+        atomic_store(&s->weight, (unsigned)weight);
+        s->weight_pinned = true; /* a reload keeps the operator's weight */
+    }
+    if (admin >= 0) {
+        struct lb_list *l = find_list(rt, backend);
+        int old = atomic_exchange(&s->admin, admin);
+        if (l && admin == LB_ADMIN_READY)
+            drop_string(l->draining, &l->n_draining, s->address); /* a pending removal ends */
+        if (s->health)
+            health_target_pause(s->health, admin == LB_ADMIN_MAINT);
+        if (old != admin)
+            log_info("server_admin", "%s/%s: %s -> %s", backend, s->address,
+                     lb_admin_state_names[old], lb_admin_state_names[admin]);
+    }
+    return LB_API_OK;
+}
+
+void lb_runtime_note_reload(struct lb_runtime *rt, bool ok)
+{
+    if (ok)
+        rt->reloads.ok++;
+    else
+        rt->reloads.failed++;
+    rt->reloads.last = time(NULL);
+    rt->reloads.last_ok = ok;
+}
+
+const struct lb_reloads *lb_runtime_reloads(const struct lb_runtime *rt)
+{
+    return &rt->reloads;
+}
+time_t lb_runtime_started(const struct lb_runtime *rt)
+{
+    return rt->started;
 }

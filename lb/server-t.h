@@ -57,6 +57,7 @@ struct lb_server {
     atomic_int agent_state;       /* enum lb_agent_state, for sticky backends */
     bool is_default;              /* sticky: this is the fixed registration address */
     bool standby;                 /* sticky: the default server, not in the learned list */
+    bool weight_pinned;           /* the weight was set through the API: reloads keep it */
     struct lb_server_counters c;  /* counters */
 };
 

@@ -60,7 +60,8 @@ struct lb_server *lb_server_new(const struct lb_server_ctx *ctx, const struct co
 void lb_server_configure(struct lb_server *s, const struct lb_server_ctx *ctx,
                          const struct config_server *cfg)
 {
-    atomic_store(&s->weight, cfg->weight);
+    if (!s->weight_pinned)
+        atomic_store(&s->weight, cfg->weight);
     atomic_store(&s->backup, cfg->backup);
     if (s->health) {
         struct health_endpoint ep = endpoint_of(s, ctx, cfg);

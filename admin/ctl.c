@@ -1,0 +1,405 @@
+/* k3lb ctl: one HTTP request (or a poll, for wait-drained) to the admin API over TCP or a unix
+ * socket, and the answer printed for people (a table) or scripts (--json). Blocking I/O: it is
+ * a short-lived command, not part of the daemon. */
+#include "ctl.h"
+
+#include "config/flags.h"
+#include "config/value.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#define RESPONSE_MAX (16 * 1024 * 1024)
+
+static const struct config_flag ctl_flags[] = {
+    {"admin", 0, CONFIG_FLAG_VALUE, NULL, NULL, "ADDR",
+     "admin API: unix:/path or host:port (default unix:/run/k3lb/admin.sock)"},
+    {"token-file", 0, CONFIG_FLAG_VALUE, NULL, NULL, "FILE", "file holding the API token"},
+    {"token", 0, CONFIG_FLAG_VALUE, NULL, NULL, "TOKEN", "API token (prefer the env var)"},
+    {"json", 0, CONFIG_FLAG_SWITCH, NULL, NULL, NULL, "print the raw JSON"},
+    {"weight", 0, CONFIG_FLAG_VALUE, NULL, NULL, "N", "add: the new server's weight"},
+    {"force", 0, CONFIG_FLAG_SWITCH, NULL, NULL, NULL, "remove: close connections now"},
+    {"timeout", 0, CONFIG_FLAG_VALUE, NULL, NULL, "DUR", "wait-drained: give up after (5m)"},
+    {"help", 'h', CONFIG_FLAG_SWITCH, NULL, NULL, NULL, "show this help"},
+};
+#define N_CTL_FLAGS (sizeof(ctl_flags) / sizeof(ctl_flags[0]))
+
+struct ctl {
+    const char *admin; /* where the API listens */
+    char token[4096];  /* bearer token, "" for none */
+    bool json;         /* raw output */
+};
+
+struct response {
+    int status; /* HTTP status, 0 when there was no answer */
+    char *body; /* NUL-terminated */
+};
+
+static int usage(const char *msg)
+{
+    fprintf(stderr, "k3lb ctl: %s (try 'k3lb ctl --help')\n", msg);
+    return 2;
+}
+
+static void help(void)
+{
+    printf("usage: k3lb ctl [flags] COMMAND\n\n"
+           "commands:\n"
+           "  status                            backends, servers, states, connections\n"
+           "  drain|ready|maint BACKEND SERVER  change a server's state\n"
+           "  weight BACKEND SERVER N           change a server's weight\n"
+           "  add BACKEND ADDRESS [--weight N]  add a server (checked before use)\n"
+           "  remove BACKEND ADDRESS [--force]  drain, then remove a server\n"
+           "  wait-drained BACKEND SERVER       wait until it has no connection left\n"
+           "  reload                            re-read the config file\n\nflags:\n");
+    config_flags_usage(ctl_flags, N_CTL_FLAGS, stdout);
+}
+
+static int connect_admin(const char *admin)
+{
+    struct config_addr a;
+    char why[256];
+    int fd = -1;
+
+    if (!config_parse_addr(admin, CONFIG_ADDR_ADMIN, &a, why, sizeof(why)) ||
+        (!a.path && !a.host)) {
+        fprintf(stderr, "k3lb ctl: --admin %s: %s\n", admin,
+                a.path || a.host ? why : "needs a host");
+        return -1;
+    }
+    if (a.kind == CONFIG_ADDR_UNIX) {
+        struct sockaddr_un sun = {.sun_family = AF_UNIX};
+        snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", a.path);
+        fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd >= 0 && connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+            close(fd);
+            fd = -1;
+        }
+    } else {
+        struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res = NULL;
+        char port[8];
+        snprintf(port, sizeof(port), "%u", a.port);
+        if (getaddrinfo(a.host, port, &hints, &res) == 0) {
+            fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+            if (fd >= 0 && connect(fd, res->ai_addr, res->ai_addrlen) < 0) {
+                close(fd);
+                fd = -1;
+            }
+            freeaddrinfo(res);
+        }
+    }
+    if (fd < 0)
+        fprintf(stderr, "k3lb ctl: cannot reach the admin API at %s: %s\n", admin, strerror(errno));
+    config_addr_free(&a);
+    return fd;
+}
+
+static int send_all(int fd, const char *buf, size_t len)
+{
+    while (len) {
+        ssize_t n = send(fd, buf, len, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1;
+        buf += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+static struct response request(const struct ctl *c, const char *method, const char *path,
+                               const char *body)
+{
+    struct response r = {0};
+    char head[8192];
+    size_t cap = 65536, len = 0;
+    int fd = connect_admin(c->admin), n;
+    char *buf;
+
+    if (fd < 0)
+        return r;
+    n = snprintf(head, sizeof(head),
+                 "%s %s HTTP/1.0\r\nHost: k3lb\r\nContent-Type: application/json\r\n"
+                 "Content-Length: %zu\r\n%s%s%s\r\n",
+                 method, path, body ? strlen(body) : 0, c->token[0] ? "Authorization: Bearer " : "",
+                 c->token, c->token[0] ? "\r\n" : "");
+    buf = malloc(cap);
+    if (!buf)
+        abort();
+    if (send_all(fd, head, (size_t)n) == 0 && (!body || send_all(fd, body, strlen(body)) == 0)) {
+        ssize_t got;
+        while ((got = recv(fd, buf + len, cap - len - 1, 0)) > 0) {
+            len += (size_t)got;
+            if (len + 1 == cap && cap < RESPONSE_MAX) {
+                cap *= 2;
+                buf = realloc(buf, cap);
+                if (!buf)
+                    abort();
+            }
+        }
+    }
+    close(fd);
+    buf[len] = '\0';
+    char *sep = strstr(buf, "\r\n\r\n");
+    if (sep && sscanf(buf, "HTTP/%*d.%*d %d", &r.status) == 1) {
+        r.body = strdup(sep + 4);
+    } else {
+        fprintf(stderr, "k3lb ctl: no HTTP answer from %s\n", c->admin);
+    }
+    free(buf);
+    return r;
+}
+
+/* Prints an API error ({"error", "hint", "errors"}) and returns 1. */
+static int report_error(const struct response *r)
+{
+    cJSON *doc = cJSON_Parse(r->body), *e = cJSON_GetObjectItem(doc, "error"),
+          *h = cJSON_GetObjectItem(doc, "hint"), *list = cJSON_GetObjectItem(doc, "errors"), *it;
+    fprintf(stderr, "k3lb ctl: %s (HTTP %d)\n", cJSON_IsString(e) ? e->valuestring : r->body,
+            r->status);
+    cJSON_ArrayForEach(it, list)
+    {
+        if (cJSON_IsString(it))
+            fprintf(stderr, "  %s\n", it->valuestring);
+    }
+    if (cJSON_IsString(h))
+        fprintf(stderr, "hint: %s\n", h->valuestring);
+    cJSON_Delete(doc);
+    return 1;
+}
+
+static int simple(const struct ctl *c, const char *method, const char *path, const char *body)
+{
+    struct response r = request(c, method, path, body);
+    int rc = 1;
+    if (r.status >= 200 && r.status < 300) {
+        cJSON *doc = cJSON_Parse(r.body), *res = cJSON_GetObjectItem(doc, "result");
+        if (c->json)
+            printf("%s", r.body);
+        else
+            printf("%s\n", cJSON_IsString(res) ? res->valuestring : "ok");
+        cJSON_Delete(doc);
+        rc = 0;
+    } else if (r.status) {
+        rc = report_error(&r);
+    }
+    free(r.body);
+    return rc;
+}
+
+static const char *str(cJSON *o, const char *k)
+{
+    cJSON *v = cJSON_GetObjectItem(o, k);
+    return cJSON_IsString(v) ? v->valuestring : "";
+}
+
+static double num(cJSON *o, const char *k)
+{
+    cJSON *v = cJSON_GetObjectItem(o, k);
+    return cJSON_IsNumber(v) ? v->valuedouble : 0;
+}
+
+static int status(const struct ctl *c)
+{
+    struct response r = request(c, "GET", "/status", NULL);
+    cJSON *doc, *b, *s;
+    if (r.status != 200) {
+        int rc = r.status ? report_error(&r) : 1;
+        free(r.body);
+        return rc;
+    }
+    if (c->json) {
+        printf("%s", r.body);
+        free(r.body);
+        return 0;
+    }
+    doc = cJSON_Parse(r.body);
+    printf("%-12s %-24s %-10s %7s %7s  %s\n", "BACKEND", "SERVER", "STATE", "ACTIVE", "TOTAL",
+           "CHECK");
+    cJSON_ArrayForEach(b, cJSON_GetObjectItem(doc, "backends"))
+    {
+        cJSON_ArrayForEach(s, cJSON_GetObjectItem(b, "servers"))
+        {
+            cJSON *chk = cJSON_GetObjectItem(s, "check");
+            printf("%-12s %-24s %-10s %7.0f %7.0f  %s%s%s\n", str(b, "name"), str(s, "address"),
+                   str(s, "state"), num(s, "connections_active"), num(s, "connections_total"),
+                   chk ? str(chk, "result") : "-", chk ? ": " : "", chk ? str(chk, "detail") : "");
+        }
+    }
+    cJSON_Delete(doc);
+    free(r.body);
+    return 0;
+}
+
+/* Percent-encodes what a server address may hold that a path may not ([ ] of IPv6). */
+static void encode(const char *in, char *out, size_t len)
+{
+    size_t n = 0;
+    for (; *in && n + 4 < len; in++) {
+        if (*in == '[' || *in == ']' || *in == '/' || *in == '%' || *in == '?')
+            n += (size_t)snprintf(out + n, len - n, "%%%02X", (unsigned char)*in);
+        else
+            out[n++] = *in;
+    }
+    out[n] = '\0';
+}
+
+static int wait_drained(const struct ctl *c, const char *backend, const char *server,
+                        uint64_t timeout_ms)
+{
+    struct timespec start, now;
+    clock_gettime(CLOCK_MONOTONIC, &start);
+    for (;;) {
+        struct response r = request(c, "GET", "/status", NULL);
+        cJSON *doc = r.status == 200 ? cJSON_Parse(r.body) : NULL, *b, *s;
+        double active = -1;
+        if (!doc) {
+            int rc = r.status ? report_error(&r) : 1;
+            free(r.body);
+            return rc;
+        }
+        cJSON_ArrayForEach(b, cJSON_GetObjectItem(doc, "backends"))
+        {
+            if (strcmp(str(b, "name"), backend) != 0)
+                continue;
+            active = 0; /* the server gone from the backend counts as drained */
+            cJSON_ArrayForEach(s, cJSON_GetObjectItem(b, "servers"))
+            {
+                if (strcmp(str(s, "address"), server) == 0)
+                    active = num(s, "connections_active");
+            }
+        }
+        cJSON_Delete(doc);
+        free(r.body);
+        if (active < 0) {
+            fprintf(stderr, "k3lb ctl: no backend '%s'\n", backend);
+            return 1;
+        }
+        if (active == 0) {
+            printf("%s/%s has no connection left\n", backend, server);
+            return 0;
+        }
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        uint64_t waited = (uint64_t)(now.tv_sec - start.tv_sec) * 1000 +
+                          (uint64_t)(now.tv_nsec - start.tv_nsec) / 1000000;
+        if (waited >= timeout_ms) {
+            fprintf(stderr, "k3lb ctl: %s/%s still has %.0f connection%s after the timeout\n",
+                    backend, server, active, active == 1 ? "" : "s");
+            return 1;
+        }
+        usleep(200 * 1000); /* polling the API: there is no event to wait on from outside */
+    }
+}
+
+static int load_token(struct ctl *c, const char *token, const char *file)
+{
+    if (token) {
+        snprintf(c->token, sizeof(c->token), "%s", token);
+    } else if (file) {
+        FILE *f = fopen(file, "r");
+        size_t n;
+        if (!f) {
+            fprintf(stderr, "k3lb ctl: cannot read %s: %s\n", file, strerror(errno));
+            return -1;
+        }
+        n = fread(c->token, 1, sizeof(c->token) - 1, f);
+        fclose(f);
+        c->token[n] = '\0';
+        while (n && (c->token[n - 1] == '\n' || c->token[n - 1] == '\r'))
+            c->token[--n] = '\0';
+    }
+    return 0;
+}
+
+static int dispatch(struct ctl *c, const char **pos, size_t n, const struct config_flag_value *v)
+{
+    const char *cmd = pos[0];
+    char path[1024], enc[512], body[512], why[256];
+    uint64_t timeout_ms = 300000, weight = 1;
+
+    if (n == 1 && strcmp(cmd, "status") == 0)
+        return status(c);
+    if (n == 1 && strcmp(cmd, "reload") == 0)
+        return simple(c, "POST", "/reload", NULL);
+    if (n == 3 && (!strcmp(cmd, "drain") || !strcmp(cmd, "ready") || !strcmp(cmd, "maint"))) {
+        encode(pos[2], enc, sizeof(enc));
+        snprintf(path, sizeof(path), "/backends/%s/servers/%s", pos[1], enc);
+        snprintf(body, sizeof(body), "{\"state\": \"%s\"}", cmd);
+        return simple(c, "PUT", path, body);
+    }
+    if (n == 4 && strcmp(cmd, "weight") == 0) {
+        if (!config_parse_uint(pos[3], 0, 256, false, &weight, why, sizeof(why)))
+            return usage(why);
+        encode(pos[2], enc, sizeof(enc));
+        snprintf(path, sizeof(path), "/backends/%s/servers/%s", pos[1], enc);
+        snprintf(body, sizeof(body), "{\"weight\": %llu}", (unsigned long long)weight);
+        return simple(c, "PUT", path, body);
+    }
+    if (n == 3 && strcmp(cmd, "add") == 0) {
+        const char *w = config_flag_get(ctl_flags, N_CTL_FLAGS, v, "weight");
+        if (w && !config_parse_uint(w, 0, 256, false, &weight, why, sizeof(why)))
+            return usage(why);
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "address", pos[2]);
+        cJSON_AddNumberToObject(o, "weight", (double)weight);
+        char *text = cJSON_PrintUnformatted(o);
+        snprintf(path, sizeof(path), "/backends/%s/servers", pos[1]);
+        int rc = simple(c, "POST", path, text);
+        free(text);
+        cJSON_Delete(o);
+        return rc;
+    }
+    if (n == 3 && strcmp(cmd, "remove") == 0) {
+        encode(pos[2], enc, sizeof(enc));
+        snprintf(path, sizeof(path), "/backends/%s/servers/%s%s", pos[1], enc,
+                 config_flag_get(ctl_flags, N_CTL_FLAGS, v, "force") ? "?force=true" : "");
+        return simple(c, "DELETE", path, NULL);
+    }
+    if (n == 3 && strcmp(cmd, "wait-drained") == 0) {
+        const char *t = config_flag_get(ctl_flags, N_CTL_FLAGS, v, "timeout");
+        if (t && !config_parse_duration(t, &timeout_ms, why, sizeof(why)))
+            return usage(why);
+        return wait_drained(c, pos[1], pos[2], timeout_ms);
+    }
+    return usage("unknown command or wrong number of arguments");
+}
+
+int admin_ctl(int argc, char **argv)
+{
+    struct config_flag_value vals[N_CTL_FLAGS] = {0};
+    struct ctl c = {0};
+    const char *pos[5];
+    size_t n_pos = 0;
+    char err[256];
+    int rc;
+
+    if (!config_flags_parse(ctl_flags, N_CTL_FLAGS, argc, argv, vals, pos, &n_pos, 5, err,
+                            sizeof(err))) {
+        rc = usage(err);
+    } else if (config_flag_get(ctl_flags, N_CTL_FLAGS, vals, "help")) {
+        help();
+        rc = 0;
+    } else if (n_pos == 0) {
+        rc = usage("needs a command");
+    } else {
+        c.admin = config_flag_get(ctl_flags, N_CTL_FLAGS, vals, "admin");
+        if (!c.admin)
+            c.admin = "unix:/run/k3lb/admin.sock";
+        c.json = config_flag_get(ctl_flags, N_CTL_FLAGS, vals, "json") != NULL;
+        rc = load_token(&c, config_flag_get(ctl_flags, N_CTL_FLAGS, vals, "token"),
+                        config_flag_get(ctl_flags, N_CTL_FLAGS, vals, "token-file")) < 0
+                 ? 1
+                 : dispatch(&c, pos, n_pos, vals);
+    }
+    config_flags_free(vals, N_CTL_FLAGS);
+    return rc;
+}

@@ -1,0 +1,224 @@
+/* Prometheus rendering. Each family is written once with HELP and TYPE, then one sample per
+ * frontend or server, so the output always passes `promtool check metrics`. */
+#include "metrics.h"
+
+#include "health/health.h"
+#include "server.h"
+
+#include <event2/buffer.h>
+#include <stdio.h>
+#include <string.h>
+
+/* A label value with \, " and newline escaped. */
+static const char *esc(const char *in, char *buf, size_t len)
+{
+    size_t n = 0;
+    for (; *in && n + 3 < len; in++) {
+        if (*in == '\\' || *in == '"') {
+            buf[n++] = '\\';
+            buf[n++] = *in;
+        } else if (*in == '\n') {
+            buf[n++] = '\\';
+            buf[n++] = 'n';
+        } else {
+            buf[n++] = *in;
+        }
+    }
+    buf[n] = '\0';
+    return buf;
+}
+
+static void family(struct evbuffer *out, const char *name, const char *type, const char *help)
+{
+    evbuffer_add_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+typedef uint64_t (*front_value)(const struct lb_front *f);
+typedef double (*server_value)(const struct lb_server *s);
+
+static uint64_t front_active(const struct lb_front *f)
+{
+    return atomic_load(&f->active);
+}
+static uint64_t front_total(const struct lb_front *f)
+{
+    return atomic_load(&f->total);
+}
+static uint64_t front_noserver(const struct lb_front *f)
+{
+    return atomic_load(&f->no_server);
+}
+
+static void front_family(struct evbuffer *out, const struct lb_view *v, const char *name,
+                         const char *type, const char *help, front_value get)
+{
+    char b[256];
+    family(out, name, type, help);
+    for (size_t i = 0; i < v->n_fronts; i++)
+        evbuffer_add_printf(out, "%s{frontend=\"%s\"} %llu\n", name,
+                            esc(v->fronts[i].cfg->name, b, sizeof(b)),
+                            (unsigned long long)get(v->fronts[i].front));
+}
+
+static double srv_up(const struct lb_server *s)
+{
+    return lb_server_up(s);
+}
+static double srv_weight(const struct lb_server *s)
+{
+    return atomic_load(&s->weight);
+}
+static double srv_active(const struct lb_server *s)
+{
+    return (double)atomic_load(&s->c.active);
+}
+static double srv_total(const struct lb_server *s)
+{
+    return (double)atomic_load(&s->c.total);
+}
+static double srv_fail(const struct lb_server *s)
+{
+    return (double)atomic_load(&s->c.connect_failures);
+}
+static double srv_retries(const struct lb_server *s)
+{
+    return (double)atomic_load(&s->c.retries);
+}
+static double srv_in(const struct lb_server *s)
+{
+    return (double)atomic_load(&s->c.bytes_in);
+}
+static double srv_out(const struct lb_server *s)
+{
+    return (double)atomic_load(&s->c.bytes_out);
+}
+static double srv_transitions(const struct lb_server *s)
+{
+    struct health_status st;
+    if (!s->health)
+        return 0;
+    health_target_status(s->health, &st);
+    return (double)st.transitions;
+}
+
+static void labels(const struct lb_pool *p, const struct lb_server *s, char *buf, size_t len)
+{
+    char b1[256], b2[256];
+    snprintf(buf, len, "backend=\"%s\",server=\"%s\"", esc(p->cfg->name, b1, sizeof(b1)),
+             esc(s->address, b2, sizeof(b2)));
+}
+
+static void server_family(struct evbuffer *out, const struct lb_view *v, const char *name,
+                          const char *type, const char *help, server_value get)
+{
+    char l[600];
+    family(out, name, type, help);
+    for (size_t i = 0; i < v->n_pools; i++)
+        for (size_t j = 0; j < v->pools[i].n; j++) {
+            labels(&v->pools[i], v->pools[i].srv[j], l, sizeof(l));
+            evbuffer_add_printf(out, "%s{%s} %.0f\n", name, l, get(v->pools[i].srv[j]));
+        }
+}
+
+static void server_states(struct evbuffer *out, const struct lb_view *v)
+{
+    static const char *const states[] = {"up", "down", "drain", "maint"};
+    char l[600];
+    family(out, "k3lb_server_state", "gauge",
+           "1 for the state the server is in (up, down, drain, "
+           "maint)");
+    for (size_t i = 0; i < v->n_pools; i++)
+        for (size_t j = 0; j < v->pools[i].n; j++) {
+            const char *now = lb_server_state_name(v->pools[i].srv[j]);
+            labels(&v->pools[i], v->pools[i].srv[j], l, sizeof(l));
+            for (size_t k = 0; k < 4; k++)
+                evbuffer_add_printf(out, "k3lb_server_state{%s,state=\"%s\"} %d\n", l, states[k],
+                                    strcmp(now, states[k]) == 0);
+        }
+}
+
+static void check_durations(struct evbuffer *out, const struct lb_view *v)
+{
+    char l[600];
+    family(out, "k3lb_server_check_duration_seconds", "histogram",
+           "Duration of health check probes");
+    for (size_t i = 0; i < v->n_pools; i++)
+        for (size_t j = 0; j < v->pools[i].n; j++) {
+            const struct lb_server *s = v->pools[i].srv[j];
+            struct health_status st;
+            uint64_t cum = 0;
+            if (!s->health)
+                continue;
+            health_target_status(s->health, &st);
+            labels(&v->pools[i], s, l, sizeof(l));
+            for (size_t k = 0; k < HEALTH_BUCKETS; k++) {
+                cum += st.durations->buckets[k];
+                if (k < HEALTH_BUCKETS - 1)
+                    evbuffer_add_printf(out,
+                                        "k3lb_server_check_duration_seconds_bucket{%s,le=\"%g\"} "
+                                        "%llu\n",
+                                        l, health_bucket_ms[k] / 1000.0, (unsigned long long)cum);
+                else
+                    evbuffer_add_printf(out,
+                                        "k3lb_server_check_duration_seconds_bucket{%s,le=\"+Inf\"} "
+                                        "%llu\n",
+                                        l, (unsigned long long)cum);
+            }
+            evbuffer_add_printf(out, "k3lb_server_check_duration_seconds_sum{%s} %g\n", l,
+                                (double)st.durations->sum_ms / 1000.0);
+            evbuffer_add_printf(out, "k3lb_server_check_duration_seconds_count{%s} %llu\n", l,
+                                (unsigned long long)st.durations->count);
+        }
+}
+
+static void process(struct evbuffer *out, const struct lb_runtime *rt)
+{
+    const struct lb_reloads *r = lb_runtime_reloads(rt);
+    family(out, "k3lb_build_info", "gauge", "Version of k3lb; always 1");
+    evbuffer_add_printf(out, "k3lb_build_info{version=\"%s\"} 1\n", K3LB_VERSION);
+    family(out, "k3lb_process_start_time_seconds", "gauge", "Start time, seconds since the epoch");
+    evbuffer_add_printf(out, "k3lb_process_start_time_seconds %lld\n",
+                        (long long)lb_runtime_started(rt));
+    family(out, "k3lb_config_reloads_total", "counter", "Config reloads by outcome");
+    evbuffer_add_printf(out, "k3lb_config_reloads_total{result=\"success\"} %llu\n",
+                        (unsigned long long)r->ok);
+    evbuffer_add_printf(out, "k3lb_config_reloads_total{result=\"failure\"} %llu\n",
+                        (unsigned long long)r->failed);
+    family(out, "k3lb_config_last_reload_successful", "gauge",
+           "1 when the last reload was applied (or there was none)");
+    evbuffer_add_printf(out, "k3lb_config_last_reload_successful %d\n", r->last == 0 || r->last_ok);
+    family(out, "k3lb_config_last_reload_timestamp_seconds", "gauge",
+           "Time of the last reload attempt, seconds since the epoch (0: none)");
+    evbuffer_add_printf(out, "k3lb_config_last_reload_timestamp_seconds %lld\n",
+                        (long long)r->last);
+}
+
+void lb_metrics_render(const struct lb_runtime *rt, struct evbuffer *out)
+{
+    const struct lb_view *v = lb_runtime_view(rt);
+    process(out, rt);
+    front_family(out, v, "k3lb_frontend_connections_total", "counter",
+                 "Client connections accepted", front_total);
+    front_family(out, v, "k3lb_frontend_connections_active", "gauge", "Client connections open now",
+                 front_active);
+    front_family(out, v, "k3lb_frontend_no_server_total", "counter",
+                 "Client connections closed because no server accepted", front_noserver);
+    server_family(out, v, "k3lb_server_up", "gauge", "1 when the server is up (health)", srv_up);
+    server_states(out, v);
+    server_family(out, v, "k3lb_server_weight", "gauge", "Current weight", srv_weight);
+    server_family(out, v, "k3lb_server_connections_active", "gauge",
+                  "Connections assigned to the server now", srv_active);
+    server_family(out, v, "k3lb_server_connections_total", "counter",
+                  "Connections established to the server", srv_total);
+    server_family(out, v, "k3lb_server_connect_failures_total", "counter",
+                  "Connects refused or timed out", srv_fail);
+    server_family(out, v, "k3lb_server_retries_total", "counter",
+                  "Connections that reached the server after another one failed", srv_retries);
+    server_family(out, v, "k3lb_server_received_bytes_total", "counter",
+                  "Bytes from clients forwarded to the server", srv_in);
+    server_family(out, v, "k3lb_server_sent_bytes_total", "counter",
+                  "Bytes from the server forwarded to clients", srv_out);
+    server_family(out, v, "k3lb_server_transitions_total", "counter",
+                  "Up/down state changes of the server", srv_transitions);
+    check_durations(out, v);
+}

@@ -726,9 +726,11 @@ enum lb_api lb_runtime_add_server(struct lb_runtime *rt, const char *backend, co
 }
 
 /* Takes a server out of the backend's list now (what a finished drain does). */
-static int remove_now(struct lb_runtime *rt, struct lb_list *l, const char *address, char *err,
+static int remove_now(struct lb_runtime *rt, struct lb_list *l, const char *which, char *err,
                       size_t errlen)
 {
+    char address[300];
+    snprintf(address, sizeof(address), "%s", which); /* which may be freed just below */
     drop_string(l->draining, &l->n_draining, address);
     for (size_t i = 0; i < l->n; i++)
         if (strcmp(l->servers[i].address.text, address) == 0) {

@@ -42,7 +42,7 @@ class EtcdCluster:
         self.client_crt, self.client_key = pki.issue("etcd-client", client=True, server=False)
         self.members = [Member("m%d" % i, _free_port(), _free_port()) for i in range(size)]
 
-    def _args(self, m, cluster):
+    def _args(self, m, cluster, state="new"):
         data = os.path.join(self.dir, "etcd-" + m.name)
         os.makedirs(data, mode=0o700, exist_ok=True)
         return ["etcd", "--name", m.name, "--data-dir", data,
@@ -50,7 +50,7 @@ class EtcdCluster:
                 "--advertise-client-urls", "https://127.0.0.1:%d" % m.client_port,
                 "--listen-peer-urls", "https://127.0.0.1:%d" % m.peer_port,
                 "--initial-advertise-peer-urls", "https://127.0.0.1:%d" % m.peer_port,
-                "--initial-cluster", cluster, "--initial-cluster-state", "new",
+                "--initial-cluster", cluster, "--initial-cluster-state", state,
                 "--initial-cluster-token", "k3lb-lab",
                 "--cert-file", self.server_crt, "--key-file", self.server_key,
                 "--trusted-ca-file", self.pki.ca_crt, "--client-cert-auth",
@@ -76,6 +76,48 @@ class EtcdCluster:
                 return self
             time.sleep(0.2)
         raise RuntimeError("etcd cluster not healthy within %ss" % timeout)
+
+    def member_id(self, member, via):
+        """The cluster's ID (hex) for member, asked through the endpoint via."""
+        out = self.etcdctl([via.endpoint], "member", "list", "-w", "json").stdout
+        import json
+        for m in json.loads(out)["members"]:
+            if m.get("name") == member.name or \
+                    "https://127.0.0.1:%d" % member.peer_port in m.get("peerURLs", []):
+                return "%x" % m["ID"]
+        raise KeyError(member.name)
+
+    def replace_member(self, old, via, timeout=60):
+        """The etcd procedure: member remove, member add, start the new member with
+        --initial-cluster-state existing. Returns the new member, healthy."""
+        member_id = self.member_id(old, via)
+        deadline = time.monotonic() + timeout
+        while True:
+            # etcd refuses reconfiguration until every member has been connected for a few
+            # seconds ("unhealthy cluster"), e.g. right after the cluster started
+            r = self.etcdctl([via.endpoint], "member", "remove", member_id, check=False)
+            if r.returncode == 0:
+                break
+            if "unhealthy cluster" not in r.stderr or time.monotonic() > deadline:
+                raise RuntimeError("member remove failed: " + r.stderr)
+            time.sleep(0.5)
+        old.kill()
+        self.members.remove(old)
+        new = Member("m%d" % (max(int(m.name[1:]) for m in self.members + [old]) + 1),
+                     _free_port(), _free_port())
+        self.etcdctl([via.endpoint], "member", "add", new.name,
+                     "--peer-urls=https://127.0.0.1:%d" % new.peer_port)
+        self.members.append(new)
+        cluster = ",".join("%s=https://127.0.0.1:%d" % (m.name, m.peer_port) for m in self.members)
+        log = open(os.path.join(self.dir, "etcd-%s.log" % new.name), "w")
+        new.proc = subprocess.Popen(self._args(new, cluster, "existing"), stdout=log, stderr=log)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.etcdctl([new.endpoint], "endpoint", "health", check=False,
+                            timeout=10).returncode == 0:
+                return new
+            time.sleep(0.2)
+        raise RuntimeError("new member not healthy within %ss" % timeout)
 
     def etcdctl(self, endpoints, *args, check=True, timeout=20, client_cert=True):
         cmd = ["etcdctl", "--endpoints", ",".join("https://" + e for e in endpoints),

@@ -1,0 +1,284 @@
+"""Operating k3lb: the admin API and its token, k3lb ctl, reload under load, metrics checked by
+promtool, service-manager notifications, and an etcd member replacement while reads flow."""
+import json
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+
+import pytest
+
+from k3lbtest import BIN, connect, free_port, read_line
+
+CTL_TIMEOUT = 30
+
+
+def config(port, admin, servers, extra="", backend_extra="", token_file=None, listens=()):
+    admin_line = "admin: {listen: \"127.0.0.1:%d\"%s}" % (
+        admin, ", token_file: %s" % token_file if token_file else "")
+    listen = ", ".join('"127.0.0.1:%d"' % p for p in (port,) + tuple(listens))
+    return ("%s\n%s\nfrontends:\n  - {name: main, listen: [%s], backend: pool}\n"
+            "backends:\n  - name: pool\n    servers: [%s]\n"
+            "    health: {interval: 200ms, timeout: 150ms, rise: 1}\n%s"
+            % (admin_line, extra, listen, ", ".join('"%s"' % s for s in servers), backend_extra))
+
+
+def start(k3lb, servers, **kw):
+    k = k3lb()
+    k.port, k.admin_port = free_port(), free_port()
+    k.cfg_kw = kw
+    k.start(config(k.port, k.admin_port, servers, **kw))
+    return k
+
+
+def ctl(k, *args, token=None):
+    cmd = [BIN, "ctl", "--admin", "127.0.0.1:%d" % k.admin_port, *args]
+    env = dict(os.environ)
+    if token:
+        cmd[2:2] = ["--token", token]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=CTL_TIMEOUT, env=env)
+
+
+def test_api_routes(k3lb, backends):
+    b = [backends("name", name="s%d" % i) for i in range(2)]
+    k = start(k3lb, [b[0].addr])
+    h = k.http
+    assert h("GET", "/status")[0] == 200
+    # add
+    st, body = h("POST", "/backends/pool/servers", json.dumps({"address": b[1].addr, "weight": 2}))
+    assert st == 200, body
+    k.wait_for(lambda s: len(s["backends"][0]["servers"]) == 2, what="added")
+    assert h("POST", "/backends/pool/servers", json.dumps({"address": b[1].addr}))[0] == 409
+    assert h("POST", "/backends/nope/servers", json.dumps({"address": "a:1"}))[0] == 404
+    assert h("POST", "/backends/pool/servers", "{bad json")[0] == 400
+    assert h("POST", "/backends/pool/servers", json.dumps({"address": "nohost"}))[0] == 400
+    assert h("POST", "/backends/pool/servers", json.dumps({"address": "a:1", "weight": 999}))[0] \
+        == 400
+    # state and weight
+    path = "/backends/pool/servers/%s" % b[0].addr
+    assert h("PUT", path, json.dumps({"state": "drain"}))[0] == 200
+    assert k.server(b[0].addr)["state"] == "drain"
+    assert h("PUT", path, json.dumps({"state": "sleeping"}))[0] == 400
+    assert h("PUT", path, json.dumps({}))[0] == 400
+    assert h("PUT", path, json.dumps({"weight": 7}))[0] == 200
+    assert k.server(b[0].addr)["weight"] == 7
+    assert h("PUT", "/backends/pool/servers/1.2.3.4:5", json.dumps({"state": "ready"}))[0] == 404
+    assert h("PUT", path, json.dumps({"state": "maint"}))[0] == 200
+    assert k.server(b[0].addr)["state"] == "maint"
+    # traffic avoids drained and maintained servers
+    assert {read_line(connect(k.port)) for _ in range(5)} == {"s1"}
+    # wrong methods, unknown paths, oversized bodies
+    assert h("DELETE", "/status")[0] == 405
+    assert h("POST", "/metrics")[0] == 405
+    assert h("GET", "/backends/pool/servers")[0] == 405
+    assert h("GET", "/nothing")[0] == 404
+    assert h("GET", "/backends/pool/other/x")[0] == 404
+    assert h("POST", "/backends/pool/servers", "x" * (70 * 1024))[0] == 413
+    # remove: an idle server goes at once
+    assert h("DELETE", "/backends/pool/servers/%s" % b[1].addr)[0] == 200
+    assert h("DELETE", "/backends/pool/servers/%s" % b[1].addr)[0] == 404
+    err = json.loads(h("DELETE", "/backends/pool/servers/9.9.9.9:9")[1])
+    assert err["error"] and err["hint"]
+
+
+def test_token_required(k3lb, backends, tmp_path):
+    b = backends("name")
+    tok = tmp_path / "token"
+    tok.write_text("s3cret-token\n")
+    k = start(k3lb, [b.addr], token_file=str(tok))
+    assert k.http("GET", "/status")[0] == 401
+    assert k.http("GET", "/status", headers={"Authorization": "Bearer wrong"})[0] == 401
+    assert k.http("GET", "/status", headers={"Authorization": "s3cret-token"})[0] == 401
+    assert k.http("GET", "/status", headers={"Authorization": "Bearer s3cret-token"})[0] == 200
+    assert ctl(k, "status").returncode == 1
+    assert ctl(k, "status", token="s3cret-token").returncode == 0
+    assert "s3cret" not in k.log()
+
+
+def test_admin_off_loopback_needs_token(tmp_path):
+    cfg = tmp_path / "k.yaml"
+    cfg.write_text(config(free_port(), 1, ["a:1"]).replace("127.0.0.1:1", "0.0.0.0:18404"))
+    r = subprocess.run([BIN, "check", "-c", str(cfg)], capture_output=True, text=True)
+    assert r.returncode == 1 and "is not on loopback: set admin.token_file" in r.stderr
+
+
+def test_ctl_drain_remove_wait(k3lb, backends):
+    b = [backends("hold", name="s0"), backends("name", name="s1")]
+    k = start(k3lb, [b[0].addr, b[1].addr])
+    r = ctl(k, "status")
+    assert r.returncode == 0 and "BACKEND" in r.stdout and b[0].addr in r.stdout
+    assert json.loads(ctl(k, "status", "--json").stdout)["backends"][0]["name"] == "pool"
+    held = [connect(k.port) for _ in range(4)]
+    k.wait_for(lambda st: st["frontends"][0]["connections_active"] == 4, what="4 held")
+    on_s0 = k.server(b[0].addr)["connections_active"]
+    assert on_s0 >= 1
+    r = ctl(k, "remove", "pool", b[0].addr)
+    assert r.returncode == 0 and "draining" in r.stdout
+    assert k.server(b[0].addr)["state"] == "drain"
+    r = ctl(k, "wait-drained", "pool", b[0].addr, "--timeout", "300ms")
+    assert r.returncode == 1 and "still has" in r.stderr
+    for s in held:
+        s.close()
+    r = ctl(k, "wait-drained", "pool", b[0].addr, "--timeout", "10s")
+    assert r.returncode == 0, r.stderr
+    k.wait_for(lambda st: len(st["backends"][0]["servers"]) == 1, what="removed after drain")
+    assert ctl(k, "add", "pool", b[0].addr, "--weight", "3").returncode == 0
+    assert ctl(k, "drain", "pool", "9.9.9.9:9").returncode == 1
+    assert ctl(k, "frobnicate").returncode == 2
+    assert ctl(k, "weight", "pool", b[1].addr, "300").returncode == 2
+    r = subprocess.run([BIN, "ctl", "--admin", "127.0.0.1:1", "status"], capture_output=True,
+                       text=True)
+    assert r.returncode == 1 and "cannot reach the admin API" in r.stderr
+
+
+def test_metrics_pass_promtool(k3lb, backends):
+    b = backends("name")
+    k = start(k3lb, [b.addr, "127.0.0.1:%d" % free_port()])
+    for _ in range(3):
+        read_line(connect(k.port))
+    k.wait_for(lambda st: all(s["check"]["checks"] for s in st["backends"][0]["servers"]),
+               what="checks ran")
+    st, text = k.http("GET", "/metrics")
+    assert st == 200
+    r = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    text = text.decode()
+    for name in ("k3lb_frontend_connections_total{frontend=\"main\"} 3",
+                 "k3lb_server_up{backend=\"pool\",server=\"%s\"} 1" % b.addr,
+                 "k3lb_server_check_duration_seconds_count", "k3lb_config_reloads_total",
+                 "k3lb_process_start_time_seconds", "k3lb_server_state{"):
+        assert name in text, name
+
+
+def test_reload_under_load(k3lb, backends, tmp_path):
+    b = [backends("echo", name="s%d" % i) for i in range(2)]
+    k = start(k3lb, [b[0].addr, b[1].addr], extra="grace: 30s")
+    cfg_path = os.path.join(k.dir, "k3lb.yaml")
+    held = [connect(k.port) for _ in range(100)]
+    for i, s in enumerate(held):
+        s.sendall(b"%d\n" % i)
+        assert read_line(s) == str(i)
+    stop, counts = threading.Event(), {"ok": 0, "refused": 0, "cut": 0}
+
+    def opener():
+        while not stop.is_set():
+            try:
+                s = connect(k.port, timeout=5)
+            except ConnectionRefusedError:
+                counts["refused"] += 1
+                continue
+            try:
+                s.sendall(b"x\n")
+                counts["ok" if read_line(s) == "x" else "cut"] += 1
+            except OSError:
+                counts["cut"] += 1
+            s.close()
+    t = threading.Thread(target=opener)
+    t.start()
+    extra_port = free_port()
+    variants = [
+        config(k.port, k.admin_port, [b[0].addr, b[1].addr], extra="grace: 30s"),      # same
+        config(k.port, k.admin_port, [b[1].addr, b[0].addr], extra="grace: 20s",        # changed
+               backend_extra="    balance: leastconn\n", listens=(extra_port,)),
+        config(k.port, k.admin_port, [b[0].addr], extra="grace: 30s") + "oops: [\n",    # invalid
+        config(k.port, k.admin_port, [b[0].addr, b[1].addr], extra="grace: 30s",
+               backend_extra="    connect_timeout: 1s\n"),                            # changed
+    ]
+    try:
+        for i in range(20):
+            with open(cfg_path, "w") as f:
+                f.write(variants[i % len(variants)])
+            k.signal(signal.SIGHUP)
+            k.wait_notify("READY=1")
+            time.sleep(0.05)  # let the opener cross the new view
+    finally:
+        stop.set()
+        t.join()
+    assert counts["refused"] == 0 and counts["cut"] == 0, counts
+    assert counts["ok"] > 50, counts
+    for i, s in enumerate(held):
+        s.sendall(b"again %d\n" % i)
+        assert read_line(s) == "again %d" % i
+        s.close()
+    assert "reload_failed" in k.log()
+    st, text = k.http("GET", "/metrics")
+    assert b'k3lb_config_reloads_total{result="failure"} 5' in text
+
+
+def test_runtime_changes_survive_reload(k3lb, backends):
+    b = [backends("name", name="s%d" % i) for i in range(3)]
+    k = start(k3lb, [b[0].addr, b[1].addr])
+    assert ctl(k, "drain", "pool", b[0].addr).returncode == 0
+    assert ctl(k, "weight", "pool", b[1].addr, "9").returncode == 0
+    assert ctl(k, "add", "pool", b[2].addr).returncode == 0
+    r = ctl(k, "reload")
+    assert r.returncode == 0, r.stderr
+    st = {s["address"]: s for s in k.status()["backends"][0]["servers"]}
+    assert st[b[0].addr]["state"] == "drain"
+    assert st[b[1].addr]["weight"] == 9
+    assert b[2].addr in st
+    # an invalid file: ctl reload reports it with its position, the old config keeps serving
+    with open(os.path.join(k.dir, "k3lb.yaml"), "a") as f:
+        f.write("bogus_key: 1\n")
+    r = ctl(k, "reload")
+    assert r.returncode == 1
+    assert "k3lb.yaml:" in r.stderr and "unknown key 'bogus_key'" in r.stderr
+    assert read_line(connect(k.port)) in ("s1", "s2")
+
+
+def test_notify_messages(k3lb, backends):
+    b = backends("name")
+    k = start(k3lb, [b.addr])  # READY=1 already seen by start()
+    k.signal(signal.SIGHUP)
+    k.wait_notify("RELOADING=1")
+    k.wait_notify("READY=1")
+    k.signal(signal.SIGTERM)
+    k.wait_notify("STOPPING=1")
+    assert k.wait(10) == 0
+
+
+def test_etcd_member_replacement(k3lb, etcd):
+    c = etcd
+    k = k3lb()
+    k.port, k.admin_port = free_port(), free_port()
+    k.start("admin: {listen: \"127.0.0.1:%d\"}\nfrontends:\n"
+            "  - {name: etcd, listen: [\"127.0.0.1:%d\"], backend: etcd}\n"
+            "backends:\n  - name: etcd\n    role: etcd\n    servers: [%s]\n"
+            "    health: {kind: etcd, interval: 300ms, timeout: 250ms, rise: 2, fall: 2,\n"
+            "             tls: {ca: %s, cert: %s, key: %s}}\n"
+            % (k.admin_port, k.port, ", ".join('"%s"' % m.endpoint for m in c.members),
+               c.pki.ca_crt, c.client_crt, c.client_key))
+    lb = ["127.0.0.1:%d" % k.port]
+    c.etcdctl(lb, "put", "replaced", "yes")
+    stop, failures, reads = threading.Event(), [], [0]
+
+    def reader():
+        while not stop.is_set():
+            r = c.etcdctl(lb, "get", "replaced", "--print-value-only", check=False)
+            if r.returncode != 0 or r.stdout.strip() != "yes":
+                failures.append(r.stderr.strip())
+            reads[0] += 1
+    t = threading.Thread(target=reader)
+    t.start()
+    try:
+        old, via = c.members[2], c.members[0]
+        assert ctl(k, "drain", "etcd", old.endpoint).returncode == 0
+        r = ctl(k, "wait-drained", "etcd", old.endpoint, "--timeout", "30s")
+        assert r.returncode == 0, r.stderr
+        assert ctl(k, "remove", "etcd", old.endpoint).returncode == 0
+        new = c.replace_member(old, via)
+        assert ctl(k, "add", "etcd", new.endpoint).returncode == 0
+        k.wait_for(lambda st: any(s["address"] == new.endpoint and s["state"] == "up" and
+                                  s["check"]["result"] == "ok"
+                                  for s in st["backends"][0]["servers"]),
+                   timeout=30, what="new member up")
+        time.sleep(1)  # some reads through the new member set
+    finally:
+        stop.set()
+        t.join()
+    assert not failures, failures[:3]
+    assert reads[0] > 10
+    q = k.status()["backends"][0]["quorum"]
+    assert q["members"] == 3 and q["healthy"] == 3

@@ -87,26 +87,29 @@ class EtcdCluster:
                 return "%x" % m["ID"]
         raise KeyError(member.name)
 
+    def _reconfigure(self, via, timeout, *args):
+        """etcdctl member ...; etcd refuses a reconfiguration until every member has been
+        connected for a few seconds ("unhealthy cluster"), e.g. right after a start or another
+        reconfiguration: retried until then."""
+        deadline = time.monotonic() + timeout
+        while True:
+            r = self.etcdctl([via.endpoint], "member", *args, check=False)
+            if r.returncode == 0:
+                return
+            if "unhealthy cluster" not in r.stderr or time.monotonic() > deadline:
+                raise RuntimeError("etcdctl member %s failed: %s" % (args[0], r.stderr))
+            time.sleep(0.5)
+
     def replace_member(self, old, via, timeout=60):
         """The etcd procedure: member remove, member add, start the new member with
         --initial-cluster-state existing. Returns the new member, healthy."""
-        member_id = self.member_id(old, via)
-        deadline = time.monotonic() + timeout
-        while True:
-            # etcd refuses reconfiguration until every member has been connected for a few
-            # seconds ("unhealthy cluster"), e.g. right after the cluster started
-            r = self.etcdctl([via.endpoint], "member", "remove", member_id, check=False)
-            if r.returncode == 0:
-                break
-            if "unhealthy cluster" not in r.stderr or time.monotonic() > deadline:
-                raise RuntimeError("member remove failed: " + r.stderr)
-            time.sleep(0.5)
+        self._reconfigure(via, timeout, "remove", self.member_id(old, via))
         old.kill()
         self.members.remove(old)
         new = Member("m%d" % (max(int(m.name[1:]) for m in self.members + [old]) + 1),
                      _free_port(), _free_port())
-        self.etcdctl([via.endpoint], "member", "add", new.name,
-                     "--peer-urls=https://127.0.0.1:%d" % new.peer_port)
+        self._reconfigure(via, timeout, "add", new.name,
+                          "--peer-urls=https://127.0.0.1:%d" % new.peer_port)
         self.members.append(new)
         cluster = ",".join("%s=https://127.0.0.1:%d" % (m.name, m.peer_port) for m in self.members)
         log = open(os.path.join(self.dir, "etcd-%s.log" % new.name), "w")

@@ -15,6 +15,7 @@
 #include "lb/net.h"
 #include "lb/runtime.h"
 #include "lb/status.h"
+#include "lb/upgrade.h"
 
 #include <cjson/cJSON.h>
 #include <event2/buffer.h>
@@ -37,6 +38,7 @@ struct admin {
     struct admin_hooks hooks; /* commands offered by others; NULL members when absent */
     char *token;              /* bearer token clients must send, or NULL */
     char *unix_path;          /* socket file to remove at exit, or NULL */
+    int fd;                   /* the listening socket */
 };
 
 static void reply_json(struct evhttp_request *req, int code, cJSON *body)
@@ -366,11 +368,15 @@ struct admin *admin_new(struct event_base *base, const struct config_admin *cfg,
         snprintf(err, errlen, "the admin token is empty");
         goto fail;
     }
-    if (listen->kind == CONFIG_ADDR_UNIX)
-        make_socket_dir(listen->path);
-    fd = lb_net_listen(listen, false, 64, err, errlen);
-    if (fd < 0)
-        goto fail;
+    fd = lb_upgrade_take_admin(); /* handed over by a binary upgrade */
+    if (fd < 0) {
+        if (listen->kind == CONFIG_ADDR_UNIX)
+            make_socket_dir(listen->path);
+        fd = lb_net_listen(listen, false, 64, err, errlen);
+        if (fd < 0)
+            goto fail;
+    }
+    a->fd = fd;
     if (listen->kind == CONFIG_ADDR_UNIX) {
         chmod(listen->path, 0600);
         a->unix_path = strdup(listen->path);
@@ -393,6 +399,19 @@ struct admin *admin_new(struct event_base *base, const struct config_admin *cfg,
 fail:
     admin_free(a);
     return NULL;
+}
+
+int admin_fd(const struct admin *a)
+{
+    return a ? a->fd : -1;
+}
+
+void admin_handed_over(struct admin *a)
+{
+    if (a && a->unix_path) {
+        free(a->unix_path); /* the successor serves the socket file now: do not remove it */
+        a->unix_path = NULL;
+    }
 }
 
 void admin_free(struct admin *a)

@@ -26,5 +26,9 @@ struct admin *admin_new(struct event_base *base, const struct config_admin *cfg,
                         struct lb_runtime *rt, const struct admin_hooks *hooks, char *err,
                         size_t errlen);
 void admin_free(struct admin *a);
+/* The listening socket (for a binary upgrade), or -1. */
+int admin_fd(const struct admin *a);
+/* The successor of an upgrade took the socket: leave its file in place at free. */
+void admin_handed_over(struct admin *a);
 
 #endif

@@ -144,6 +144,7 @@ struct config_frontend {
     char *backend;  /* name of the backend it forwards to */
     char **tls_san; /* names clients use for it; server certificates must cover them */
     size_t n_tls_san;
+    bool access_log;      /* log one line per finished connection */
     size_t backend_index; /* resolved index into config.backends */
 };
 
@@ -187,6 +188,7 @@ struct config {
     uint64_t grace_ms;    /* on SIGTERM, how long open connections may finish */
     uint64_t buffer_size; /* per-direction forwarding buffer, bytes */
     unsigned maxconn;     /* concurrent client connections per process, 0 = fd limit */
+    char *user;           /* drop to this user after binding, when started as root */
     struct config_admin admin;
     struct config_log log;
     struct config_agent agent; /* k3lb agent only */

@@ -198,6 +198,8 @@ static const struct config_key frontend_keys[] = {
          .help = "backend that gets the connections")},
     {KEY("tls_san", tls_san, .type = CONFIG_T_STRING, LIST(n_tls_san), .flags = CONFIG_F_LIST,
          .help = "names clients use for this address; servers' certificates must cover them")},
+    {KEY("access_log", access_log, .type = CONFIG_T_BOOL, .def = "false",
+         .help = "log one line per finished connection")},
 };
 #undef KEY_STRUCT
 
@@ -317,6 +319,8 @@ static const struct config_key root_keys[] = {
          .max = 1024 * 1024, .help = "forwarding buffer per direction while data is in flight")},
     {KEY("maxconn", maxconn, .type = CONFIG_T_UINT, .def = "0", .min = 0, .max = 10000000,
          .help = "most client connections at once; 0 = what the open-file limit allows")},
+    {KEY("user", user, .type = CONFIG_T_STRING, .flags = CONFIG_F_RESTART,
+         .help = "when started as root, run as this user once sockets are bound")},
     {KEY("admin", admin, .type = CONFIG_T_SECTION, .sub = &config_admin_section,
          .help = "status and runtime API listener")},
     {KEY("log", log, .type = CONFIG_T_SECTION, .sub = &config_log_section, .help = "logging")},

@@ -64,6 +64,9 @@ struct lb_conn {
     uint64_t start_ms;           /* accept time */
     uint64_t io_ms;              /* last time bytes moved */
     unsigned retries;            /* connects that failed before the current one */
+    bool access_log;             /* log a line when it ends */
+    const char *front_name;      /* frontend name (in the view's snapshot) */
+    const char *server_name;     /* address of the server it last used, for the access log */
     struct lb_conn *prev, *next; /* worker's list of open connections */
     union {
         struct sockaddr sa;

@@ -107,16 +107,26 @@ static void conn_unassign(struct lb_conn *c)
     c->server = NULL;
 }
 
+/* One line per finished connection: at info level for frontends with access_log, else at
+ * debug. Fields are separate so the JSON format keeps them machine-readable. */
 static void conn_log_end(struct lb_conn *c)
 {
-    char peer[64];
-    if (!log_enabled(LOG_LEVEL_DEBUG))
+    enum log_level level = c->access_log ? LOG_LEVEL_INFO : LOG_LEVEL_DEBUG;
+    char peer[64], up[24], down[24], ms[24], retries[12];
+    const char *server = c->server_name ? c->server_name : "-";
+    if (!log_enabled(level))
         return;
     lb_net_format(&c->peer.sa, sizeof(c->peer), peer, sizeof(peer));
-    log_debug("conn_end", "%s via %s: %s, %llu bytes up, %llu down, %llu ms, %u retries", peer,
-              c->front->name, lb_conn_end_names[c->end], (unsigned long long)c->up.bytes,
-              (unsigned long long)c->down.bytes, (unsigned long long)(now_ms(c->w) - c->start_ms),
-              c->retries);
+    snprintf(up, sizeof(up), "%llu", (unsigned long long)c->up.bytes);
+    snprintf(down, sizeof(down), "%llu", (unsigned long long)c->down.bytes);
+    snprintf(ms, sizeof(ms), "%llu", (unsigned long long)(now_ms(c->w) - c->start_ms));
+    snprintf(retries, sizeof(retries), "%u", c->retries);
+    const char *kv[] = {"client",     peer,    "frontend", c->front_name,
+                        "server",     server,  "bytes_up", up,
+                        "bytes_down", down,    "ms",       ms,
+                        "retries",    retries, "end",      lb_conn_end_names[c->end],
+                        NULL};
+    log_fields(level, "access", kv, "%s -> %s: %s", peer, server, lb_conn_end_names[c->end]);
 }
 
 /* Releases everything; reset chooses RST instead of FIN on the sockets still open. */
@@ -154,6 +164,7 @@ static bool conn_connect_to(struct lb_conn *c, size_t i)
 
     balance_tried_add(&c->tried, i);
     c->server = s;
+    c->server_name = s->address; /* lives as long as the view this connection holds */
     atomic_fetch_add_explicit(&s->c.active, 1, memory_order_relaxed);
     if (c->retries)
         atomic_fetch_add_explicit(&s->c.retries, 1, memory_order_relaxed);
@@ -359,6 +370,8 @@ void lb_conn_accept(struct lb_worker *w, struct lb_wlisten *l, int fd, const str
     c->pool = &wv->view->pools[vf->pool];
     c->bal = &wv->bal[vf->pool];
     c->state = LB_CONN_CONNECTING;
+    c->access_log = vf->cfg->access_log;
+    c->front_name = vf->cfg->name;
     c->start_ms = now_ms(w);
     memcpy(&c->peer, peer, peer_len < sizeof(c->peer) ? peer_len : sizeof(c->peer));
     c->client_hash = lb_net_addr_hash(peer);

@@ -8,15 +8,20 @@
 #include "lb/log.h"
 #include "lb/notify.h"
 #include "lb/runtime.h"
+#include "lb/upgrade.h"
 
 #include <event2/event.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
+#include <grp.h>
 #include <netinet/in.h>
+#include <pwd.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #define EXIT_USAGE 2
@@ -235,6 +240,8 @@ struct serve {
     struct agent *agent;      /* agent mode only */
     struct config *cfg;       /* current snapshot */
     struct event *stop_timer; /* polls open connections during the grace period */
+    struct event *upgrade_ev; /* waits for the successor of a binary upgrade */
+    pid_t upgrade_pid;        /* that successor, 0 when no upgrade runs */
     uint64_t stop_deadline;   /* monotonic ms */
     bool stopping;
 };
@@ -260,26 +267,86 @@ static void stop_poll(evutil_socket_t fd, short what, void *arg)
     }
 }
 
+/* No new connections from now; open ones may finish within the grace period. */
+static void begin_stop(struct serve *s, bool handed_over, const char *why)
+{
+    struct timeval tick = {0, 100000};
+    s->stopping = true;
+    lb_runtime_stop_accepting(s->rt, handed_over);
+    if (!handed_over)
+        lb_notify("STOPPING=1"); /* after the listeners closed: new clients are refused now */
+    log_info("stopping", "%s: no new connections; %llu open may finish within %llu ms", why,
+             (unsigned long long)lb_runtime_active(s->rt), (unsigned long long)s->cfg->grace_ms);
+    s->stop_deadline = mono_ms() + s->cfg->grace_ms;
+    s->stop_timer = event_new(s->base, -1, EV_PERSIST, stop_poll, s);
+    event_add(s->stop_timer, &tick);
+    stop_poll(-1, 0, s);
+}
+
 static void on_stop(evutil_socket_t sig, short what, void *arg)
 {
     struct serve *s = arg;
-    struct timeval tick = {0, 100000};
+    char why[32];
     (void)what;
     if (s->stopping) {
         log_warn("stopping", "second signal: closing everything now");
         event_base_loopbreak(s->base);
         return;
     }
-    s->stopping = true;
-    lb_runtime_stop_accepting(s->rt);
-    lb_notify("STOPPING=1"); /* after the listeners closed: new clients are refused from now */
-    log_info("stopping", "signal %d: no new connections; %llu open may finish within %llu ms",
-             (int)sig, (unsigned long long)lb_runtime_active(s->rt),
-             (unsigned long long)s->cfg->grace_ms);
-    s->stop_deadline = mono_ms() + s->cfg->grace_ms;
-    s->stop_timer = event_new(s->base, -1, EV_PERSIST, stop_poll, s);
-    event_add(s->stop_timer, &tick);
-    stop_poll(-1, 0, s);
+    snprintf(why, sizeof(why), "signal %d", (int)sig);
+    begin_stop(s, false, why);
+}
+
+/* The successor of an upgrade answered (or not, within a minute). */
+static void on_upgrade_answer(evutil_socket_t fd, short what, void *arg)
+{
+    struct serve *s = arg;
+    char buf[16] = "";
+    ssize_t n = (what & EV_READ) ? read(fd, buf, sizeof(buf) - 1) : -1;
+    int status = 0;
+    close(fd);
+    event_free(s->upgrade_ev);
+    s->upgrade_ev = NULL;
+    if (n > 0 && strncmp(buf, "ready", 5) == 0) {
+        log_info("upgrade", "pid %d serves now; this process finishes its connections",
+                 (int)s->upgrade_pid);
+        admin_handed_over(s->admin);
+        admin_free(s->admin);
+        s->admin = NULL;
+        begin_stop(s, true, "upgraded");
+        return;
+    }
+    if (waitpid(s->upgrade_pid, &status, WNOHANG) == 0) {
+        kill(s->upgrade_pid, SIGKILL);
+        waitpid(s->upgrade_pid, &status, 0);
+    }
+    log_error("upgrade_failed", "the new binary did not become ready (%s); still serving here",
+              WIFEXITED(status) ? "it exited" : "killed");
+    s->upgrade_pid = 0;
+}
+
+static char **saved_argv;
+
+static void on_upgrade(evutil_socket_t sig, short what, void *arg)
+{
+    struct serve *s = arg;
+    struct timeval limit = {60, 0};
+    int fd;
+    (void)sig;
+    (void)what;
+    if (s->stopping || s->upgrade_pid) {
+        log_warn("upgrade", "an upgrade or a stop is already under way");
+        return;
+    }
+    s->upgrade_pid = lb_upgrade_spawn(s->rt, admin_fd(s->admin), saved_argv, &fd);
+    if (s->upgrade_pid < 0) {
+        log_error("upgrade_failed", "cannot start the new binary: %s", strerror(errno));
+        s->upgrade_pid = 0;
+        return;
+    }
+    log_info("upgrade", "started pid %d with the listening sockets", (int)s->upgrade_pid);
+    s->upgrade_ev = event_new(s->base, fd, EV_READ, on_upgrade_answer, s);
+    event_add(s->upgrade_ev, &limit);
 }
 
 /* Re-reads the config. On any error the current config keeps serving; err gets the errors,
@@ -353,6 +420,34 @@ static void raise_fd_limit(void)
     }
 }
 
+/* Started as root with user: set, become that user once every socket is bound. */
+static int drop_privileges(const char *user)
+{
+    struct passwd *pw;
+    if (!user || geteuid() != 0)
+        return 0;
+    pw = getpwnam(user);
+    if (!pw) {
+        log_error("start_failed", "user '%s' does not exist", user);
+        return -1;
+    }
+    if (initgroups(pw->pw_name, pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 ||
+        setuid(pw->pw_uid) < 0) {
+        log_error("start_failed", "cannot become user '%s': %s", user, strerror(errno));
+        return -1;
+    }
+    log_info("privileges", "running as user %s (uid %u)", user, (unsigned)pw->pw_uid);
+    return 0;
+}
+
+static void watchdog_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    lb_notify("WATCHDOG=1");
+}
+
 static int put_servers(void *arg, const char *const *addresses, size_t n, char *err, size_t errlen)
 {
     struct serve *s = arg;
@@ -361,8 +456,9 @@ static int put_servers(void *arg, const char *const *addresses, size_t n, char *
 
 static int run(struct serve *s)
 {
-    struct event *sigs[4];
-    const int signums[4] = {SIGTERM, SIGINT, SIGHUP, 0};
+    struct event *sigs[5];
+    const int signums[5] = {SIGTERM, SIGINT, SIGHUP, SIGUSR2, 0};
+    const event_callback_fn handlers[4] = {on_stop, on_stop, on_reload, on_upgrade};
     char err[512];
     int rc = 0, n = 0;
 
@@ -387,11 +483,29 @@ static int run(struct serve *s)
             return 1;
         }
     }
+    lb_notify_open();
+    if (drop_privileges(s->cfg->user) < 0) {
+        admin_free(s->admin);
+        agent_free(s->agent);
+        lb_runtime_free(s->rt);
+        return 1;
+    }
+    uint64_t wd = lb_notify_watchdog_usec();
+    struct event *watchdog = NULL;
+    if (wd) {
+        struct timeval half = {.tv_sec = (time_t)(wd / 2000000),
+                               .tv_usec = (suseconds_t)(wd / 2 % 1000000)};
+        watchdog = event_new(s->base, -1, EV_PERSIST, watchdog_cb, NULL);
+        event_add(watchdog, &half);
+    }
     for (; signums[n]; n++) {
-        sigs[n] = evsignal_new(s->base, signums[n], signums[n] == SIGHUP ? on_reload : on_stop, s);
+        sigs[n] = evsignal_new(s->base, signums[n], handlers[n], s);
         event_add(sigs[n], NULL);
     }
-    lb_notify("READY=1");
+    if (lb_upgrade_inherited())
+        lb_upgrade_ready(); /* tells the old process and the service manager (MAINPID) */
+    else
+        lb_notify("READY=1");
     log_info("ready", "accepting connections (config %s)", s->cfg->source);
     event_base_dispatch(s->base);
     admin_free(s->admin);
@@ -399,6 +513,10 @@ static int run(struct serve *s)
     lb_runtime_free(s->rt);
     if (s->stop_timer)
         event_free(s->stop_timer);
+    if (s->upgrade_ev)
+        event_free(s->upgrade_ev);
+    if (watchdog)
+        event_free(watchdog);
     while (n--)
         event_free(sigs[n]);
     log_info("stopped", "bye");
@@ -435,6 +553,8 @@ static int cmd_run(struct cli *c, int argc, char **argv)
 int main(int argc, char **argv)
 {
     const char *cmd = argc > 1 ? argv[1] : NULL;
+    saved_argv = argv;
+    lb_upgrade_inherit();
     if (!cmd) {
         usage(stderr);
         return EXIT_USAGE;

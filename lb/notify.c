@@ -9,27 +9,42 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-bool lb_notify(const char *state)
+/* Connected once, at the first message: after dropping privileges k3lb may no longer be
+ * allowed to open the socket's path, but a connected socket keeps working. */
+static int notify_fd = -1;
+
+static int notify_socket(void)
 {
     const char *path = getenv("NOTIFY_SOCKET");
     struct sockaddr_un sun = {.sun_family = AF_UNIX};
     socklen_t len;
-    ssize_t n;
-    int fd;
 
+    if (notify_fd >= 0)
+        return notify_fd;
     if (!path || !*path || (path[0] != '/' && path[0] != '@') ||
         strlen(path) >= sizeof(sun.sun_path))
-        return false;
+        return -1;
     memcpy(sun.sun_path, path, strlen(path));
     if (path[0] == '@')
         sun.sun_path[0] = '\0'; /* abstract namespace */
     len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(path));
-    fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    if (fd < 0)
-        return false;
-    n = sendto(fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr *)&sun, len);
-    close(fd);
-    return n == (ssize_t)strlen(state);
+    notify_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (notify_fd >= 0 && connect(notify_fd, (struct sockaddr *)&sun, len) < 0) {
+        close(notify_fd);
+        notify_fd = -1;
+    }
+    return notify_fd;
+}
+
+void lb_notify_open(void)
+{
+    notify_socket();
+}
+
+bool lb_notify(const char *state)
+{
+    int fd = notify_socket();
+    return fd >= 0 && send(fd, state, strlen(state), MSG_NOSIGNAL) == (ssize_t)strlen(state);
 }
 
 uint64_t lb_notify_watchdog_usec(void)

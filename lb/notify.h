@@ -7,6 +7,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/* Connects to the manager's socket now (before privileges are dropped). */
+void lb_notify_open(void);
 /* Sends one state message; false when there is no socket or the send failed. */
 bool lb_notify(const char *state);
 /* The watchdog period the manager asked for (WATCHDOG_USEC), 0 if none. */

@@ -9,6 +9,7 @@
 #include "net.h"
 #include "server.h"
 #include "sticky.h"
+#include "upgrade.h"
 #include "worker.h"
 
 #include <errno.h>
@@ -111,11 +112,15 @@ static struct lb_listen *open_listen(struct lb_runtime *rt, const struct config_
     for (size_t i = 0; i < l->n_fds; i++)
         l->fds[i] = -1;
     l->refs = 1;
-    if (probe_free(a, err, errlen) < 0)
+    l->fds[0] = lb_upgrade_take_listen(a->text, 0);
+    if (l->fds[0] < 0 && probe_free(a, err, errlen) < 0)
         goto fail;
-    for (size_t i = 0; i < l->n_fds; i++)
-        if ((l->fds[i] = lb_net_listen(a, true, LISTEN_BACKLOG, err, errlen)) < 0)
+    for (size_t i = 0; i < l->n_fds; i++) {
+        if (l->fds[i] < 0)
+            l->fds[i] = lb_upgrade_take_listen(a->text, i); /* handed over by an upgrade */
+        if (l->fds[i] < 0 && (l->fds[i] = lb_net_listen(a, true, LISTEN_BACKLOG, err, errlen)) < 0)
             goto fail;
+    }
     return l;
 fail:
     lb_listen_unref(l);
@@ -582,10 +587,12 @@ int lb_runtime_apply(struct lb_runtime *rt, struct config *cfg, char *err, size_
     return install(rt, cfg, false, err, errlen);
 }
 
-void lb_runtime_stop_accepting(struct lb_runtime *rt)
+void lb_runtime_stop_accepting(struct lb_runtime *rt, bool handed_over)
 {
     for (unsigned i = 0; i < rt->n_workers; i++)
         lb_worker_post(rt->workers[i], LB_WORKER_STOP_ACCEPT, NULL);
+    if (handed_over)
+        return; /* the successor accepts on the same sockets now */
     /* Take the sockets out of LISTEN at once so that new clients are refused instead of
      * waiting in the backlog; the fds stay valid for the workers until the views go. */
     for (size_t i = 0; i < rt->n_listens; i++)

@@ -68,8 +68,9 @@ const struct lb_pool *lb_runtime_pool(const struct lb_runtime *rt, const char *b
 /* The ACTIVE server of a sticky backend ("host:port"), or NULL. */
 const char *lb_runtime_sticky_active(struct lb_runtime *rt, const char *backend);
 
-/* Stops accepting: new clients are refused; open connections go on. */
-void lb_runtime_stop_accepting(struct lb_runtime *rt);
+/* Stops accepting: new clients are refused (or, handed_over, accepted by the successor of a
+ * binary upgrade on the same sockets); open connections go on. */
+void lb_runtime_stop_accepting(struct lb_runtime *rt, bool handed_over);
 /* Open client connections over all frontends. */
 uint64_t lb_runtime_active(const struct lb_runtime *rt);
 /* Closes every connection, stops the workers, frees everything. */

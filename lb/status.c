@@ -6,6 +6,8 @@
 #include "health/health.h"
 #include "server.h"
 
+#include <unistd.h>
+
 static cJSON *front_json(const struct lb_view_front *vf)
 {
     cJSON *o = cJSON_CreateObject(), *listen = cJSON_AddArrayToObject(o, "listen");
@@ -87,6 +89,7 @@ cJSON *lb_status_json(const struct lb_runtime *rt)
     const struct lb_view *v = lb_runtime_view(rt);
     cJSON *root = cJSON_CreateObject(), *fronts, *backs;
     cJSON_AddStringToObject(root, "version", K3LB_VERSION);
+    cJSON_AddNumberToObject(root, "pid", (double)getpid());
     cJSON_AddStringToObject(root, "config", v->cfg->source);
     cJSON_AddNumberToObject(root, "workers", lb_runtime_workers(rt));
     fronts = cJSON_AddArrayToObject(root, "frontends");

@@ -151,7 +151,7 @@ class K3lb:
             except socket.timeout:
                 continue
             if what in msg.split("\n"):
-                return
+                return msg
         raise AssertionError("no %s from k3lb within %ss:\n%s" % (what, timeout, self.log()))
 
     def log(self):

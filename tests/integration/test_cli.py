@@ -126,7 +126,7 @@ def test_json_log_lines(k3lb, backends):
     k.close()
     records = [json.loads(l) for l in k.log().strip().split("\n")]
     events = [r["event"] for r in records]
-    assert "ready" in events and "conn_end" in events and "stopped" in events
+    assert "ready" in events and "access" in events and "stopped" in events
     assert all({"ts", "level", "event", "msg"} <= set(r) for r in records)
 
 

@@ -282,3 +282,105 @@ def test_etcd_member_replacement(k3lb, etcd):
     assert reads[0] > 10
     q = k.status()["backends"][0]["quorum"]
     assert q["members"] == 3 and q["healthy"] == 3
+
+
+def test_binary_upgrade_under_load(k3lb, backends):
+    b = [backends("echo", name="s%d" % i) for i in range(2)]
+    k = start(k3lb, [b[0].addr, b[1].addr], extra="grace: 30s")
+    held = [connect(k.port) for _ in range(100)]
+    for i, s in enumerate(held):
+        s.sendall(b"%d\n" % i)
+        assert read_line(s) == str(i)
+    stop, counts = threading.Event(), {"ok": 0, "refused": 0, "cut": 0}
+
+    def opener():
+        while not stop.is_set():
+            try:
+                s = connect(k.port, timeout=5)
+            except ConnectionRefusedError:
+                counts["refused"] += 1
+                continue
+            try:
+                s.sendall(b"x\n")
+                counts["ok" if read_line(s) == "x" else "cut"] += 1
+            except OSError:
+                counts["cut"] += 1
+            s.close()
+    t = threading.Thread(target=opener)
+    t.start()
+    new_pid = None
+    try:
+        old_pid = k.proc.pid
+        k.signal(signal.SIGUSR2)
+        msg = k.wait_notify("READY=1")
+        new_pid = int([l for l in msg.split("\n") if l.startswith("MAINPID=")][0][8:])
+        assert new_pid != old_pid
+        k.wait_for(lambda st: st["pid"] == new_pid, what="the new process answers the API")
+        before = counts["ok"]
+        deadline = time.monotonic() + 10
+        while counts["ok"] < before + 50 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        stop.set()
+        t.join()
+    try:
+        assert counts["refused"] == 0 and counts["cut"] == 0, counts
+        # the old process still carries the held connections, then leaves
+        assert k.proc.poll() is None
+        for i, s in enumerate(held):
+            s.sendall(b"again %d\n" % i)
+            assert read_line(s) == "again %d" % i
+            s.close()
+        assert k.wait(20) == 0
+        assert read_line_via(k.port) == "y"
+    finally:
+        if new_pid:
+            os.kill(new_pid, signal.SIGTERM)
+            deadline = time.monotonic() + 20
+            while os.path.exists("/proc/%d" % new_pid) and time.monotonic() < deadline:
+                time.sleep(0.05)
+
+
+def read_line_via(port):
+    with connect(port) as s:
+        s.sendall(b"y\n")
+        return read_line(s)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to drop privileges")
+def test_drops_privileges_after_binding(k3lb, backends):
+    import pwd
+    b = backends("name")
+    k = start(k3lb, [b.addr], extra="user: nobody")
+    uid = [l.split()[1] for l in open("/proc/%d/status" % k.proc.pid) if l.startswith("Uid:")]
+    assert int(uid[0]) == pwd.getpwnam("nobody").pw_uid
+    assert read_line(connect(k.port)) == "backend"
+
+
+def test_watchdog_keepalive(k3lb, backends):
+    b = backends("name")
+    k = k3lb()
+    k.port, k.admin_port = free_port(), free_port()
+    k.start(config(k.port, k.admin_port, [b.addr]), env={"WATCHDOG_USEC": "200000"})
+    k.wait_notify("WATCHDOG=1", timeout=2)
+    k.wait_notify("WATCHDOG=1", timeout=2)
+
+
+def test_access_log(k3lb, backends):
+    b = backends("name")
+    k = k3lb()
+    k.port, k.admin_port = free_port(), free_port()
+    cfg = config(k.port, k.admin_port, [b.addr], extra="log: {format: json}").replace(
+        "backend: pool}", "backend: pool, access_log: true}")
+    k.start(cfg)
+    with connect(k.port) as s:
+        s.sendall(b"hello")
+        s.shutdown(socket.SHUT_WR)
+        while s.recv(100):  # read to the end, so the close is a clean one
+            pass
+    k.wait_for(lambda st: st["frontends"][0]["connections_active"] == 0, what="closed")
+    lines = [json.loads(l) for l in k.log().splitlines() if '"event":"access"' in l]
+    assert len(lines) == 1, k.log()
+    a = lines[0]
+    assert a["frontend"] == "main" and a["server"] == b.addr and a["end"] == "closed"
+    assert a["bytes_up"] == "5" and int(a["bytes_down"]) >= 8 and a["retries"] == "0"

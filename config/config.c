@@ -185,6 +185,11 @@ void config_errors_free(struct config_errors *errs)
     errs->n = 0;
 }
 
+static bool same_string(const char *a, const char *b)
+{
+    return a == b || (a && b && strcmp(a, b) == 0);
+}
+
 /* Compares the restart-only keys of one section (and its nested sections). */
 static bool restart_diff(const struct config_section *sec, const void *a, const void *b, char *why,
                          size_t whylen)
@@ -205,8 +210,8 @@ static bool restart_diff(const struct config_section *sec, const void *a, const 
         if (k->type == CONFIG_T_ADDR)
             differ = strcmp(((const struct config_addr *)pa)->text,
                             ((const struct config_addr *)pb)->text) != 0;
-        else if (k->type == CONFIG_T_STRING)
-            differ = strcmp(*(char *const *)pa, *(char *const *)pb) != 0;
+        else if (k->type == CONFIG_T_STRING || k->type == CONFIG_T_FILE)
+            differ = !same_string(*(char *const *)pa, *(char *const *)pb);
         else if (k->type == CONFIG_T_UINT || k->type == CONFIG_T_ENUM)
             differ = *(const unsigned *)pa != *(const unsigned *)pb;
         if (differ) {

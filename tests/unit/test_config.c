@@ -283,11 +283,16 @@ static void test_restart_keys(void **state)
     struct config *a = load_text("workers: 2\n" FRONTEND BACKEND, &errs);
     struct config *b = load_text("workers: 2\ngrace: 5s\n" FRONTEND BACKEND, &errs);
     struct config *c = load_text("workers: 3\n" FRONTEND BACKEND, &errs);
+    struct config *d = load_text("workers: 2\nuser: nobody\n" FRONTEND BACKEND, &errs);
     (void)state;
     assert_non_null(a);
     assert_false(config_needs_restart(a, b, why, sizeof(why)));
     assert_true(config_needs_restart(a, c, why, sizeof(why)));
     assert_string_equal(why, "config.workers");
+    assert_true(config_needs_restart(a, d, why, sizeof(why)));
+    assert_string_equal(why, "config.user");
+    assert_true(config_needs_restart(d, a, why, sizeof(why)));
+    config_unref(d);
     config_unref(a);
     config_unref(b);
     config_unref(c);

@@ -40,8 +40,10 @@ static void side_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct lb_conn *c = arg;
     struct lb_side *s = fd == c->cs.fd ? &c->cs : &c->ss;
-    if (what & EV_READ)
+    if (what & (EV_READ | EV_CLOSED))
         s->readable = true;
+    if (what & EV_CLOSED)
+        s->rdhup = true; /* the peer sent FIN: read on to the end, whatever the sizes */
     if (what & EV_WRITE)
         s->writable = true;
     conn_drive(c, LB_CONN_EV_IO);
@@ -58,7 +60,8 @@ static void side_open(struct lb_conn *c, struct lb_side *s, int fd)
 {
     memset(s, 0, sizeof(*s));
     s->fd = fd;
-    event_assign(&s->ev, c->w->base, fd, EV_READ | EV_WRITE | EV_ET | EV_PERSIST, side_cb, c);
+    event_assign(&s->ev, c->w->base, fd, EV_READ | EV_WRITE | EV_CLOSED | EV_ET | EV_PERSIST,
+                 side_cb, c);
     event_add(&s->ev, NULL);
 }
 
@@ -226,6 +229,10 @@ static bool conn_connected(struct lb_conn *c)
     socklen_t len = sizeof(err);
     if (!c->ss.writable && !c->ss.readable)
         return false;
+    /* A failed connect is reported with EPOLLERR, which always comes as readable too: writable
+     * alone means connected, and the SO_ERROR query is needed only otherwise. */
+    if (!c->ss.readable)
+        return true;
     if (getsockopt(c->ss.fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
         err = errno;
     errno = err;
@@ -375,8 +382,7 @@ void lb_conn_accept(struct lb_worker *w, struct lb_wlisten *l, int fd, const str
     c->start_ms = now_ms(w);
     memcpy(&c->peer, peer, peer_len < sizeof(c->peer) ? peer_len : sizeof(c->peer));
     c->client_hash = lb_net_addr_hash(peer);
-    lb_net_tune(fd);
-    side_open(c, &c->cs, fd);
+    side_open(c, &c->cs, fd); /* tuned already: options come from the listening socket */
     evtimer_assign(&c->timer, w->base, timer_cb, c);
     atomic_fetch_add_explicit(&c->front->active, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&c->front->total, 1, memory_order_relaxed);

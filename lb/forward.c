@@ -1,6 +1,10 @@
-/* Buffered forwarding with recv/send. Reads until EAGAIN (edge-triggered events report a
- * readiness change once, so stopping early could strand a pending EOF) unless the buffer is
- * full, which is the back-pressure point. */
+/* Buffered forwarding with recv/send on edge-triggered sockets.
+ *
+ * A read shorter than the room offered means the socket is drained: the flag is cleared without
+ * the extra recv() that would only say EAGAIN. That is safe because sockets are also registered
+ * for EPOLLRDHUP: a FIN that arrived with the last bytes is announced on its own (rdhup), and
+ * then reads go on until recv() returns 0. The same holds for short sends. A full buffer is the
+ * back-pressure point: reading stops until the destination takes some. */
 #include "forward.h"
 
 #include <errno.h>
@@ -72,12 +76,15 @@ static bool flush(struct lb_flow *f, struct lb_side *dst, uint64_t *moved, bool 
 {
     struct lb_buf *b = f->buf;
     while (b && b->head < b->tail && dst->writable) {
-        ssize_t n = send(dst->fd, b->data + b->head, b->tail - b->head, MSG_NOSIGNAL);
+        size_t want = b->tail - b->head;
+        ssize_t n = send(dst->fd, b->data + b->head, want, MSG_NOSIGNAL);
         if (n > 0) {
             b->head += (uint32_t)n;
             f->bytes += (uint64_t)n;
             *moved += (uint64_t)n;
             *progress = true;
+            if ((size_t)n < want)
+                dst->writable = false; /* the socket buffer is full */
         } else if (n < 0 && would_block()) {
             dst->writable = false;
         } else if (n < 0 && errno != EINTR) {
@@ -101,10 +108,13 @@ static bool fill(struct lb_bufpool *pool, struct lb_flow *f, struct lb_side *src
             b->head = b->tail = 0;
         if (b->tail == b->size)
             return true; /* full: wait until the destination takes some */
-        ssize_t n = recv(src->fd, b->data + b->tail, b->size - b->tail, 0);
+        size_t room = b->size - b->tail;
+        ssize_t n = recv(src->fd, b->data + b->tail, room, 0);
         if (n > 0) {
             b->tail += (uint32_t)n;
             *progress = true;
+            if ((size_t)n < room && !src->rdhup)
+                src->readable = false; /* drained; a later FIN comes with its own event */
         } else if (n == 0) {
             src->eof = true;
             *progress = true;
@@ -133,7 +143,8 @@ enum lb_flow_status lb_forward(struct lb_bufpool *pool, struct lb_flow *f, struc
     if (f->buf && f->buf->head == f->buf->tail)
         lb_flow_release(pool, f); /* nothing in flight: an idle connection holds no buffer */
     if (src->eof && !f->buf) {
-        if (shutdown(dst->fd, SHUT_WR) < 0 && errno != ENOTCONN) {
+        /* When the other direction is over too, the close that follows sends the FIN. */
+        if (!(dst->eof && src->shut) && shutdown(dst->fd, SHUT_WR) < 0 && errno != ENOTCONN) {
             dst->err = errno;
             return LB_FLOW_ERROR;
         }

@@ -21,6 +21,7 @@ struct lb_side {
     bool readable;   /* an edge said data (or EOF) is waiting; cleared on EAGAIN */
     bool writable;   /* an edge said there is send room; cleared on EAGAIN */
     bool eof;        /* the peer sent FIN: nothing more to read */
+    bool rdhup;      /* the peer announced its FIN (EPOLLRDHUP): read on until eof */
     bool shut;       /* we sent FIN (shutdown SHUT_WR) to this peer */
     int err;         /* errno of the failure on this socket, 0 if none */
 };

@@ -111,6 +111,7 @@ int lb_net_listen(const struct config_addr *a, bool reuseport, int backlog, char
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
     if (bind(fd, &sa.u.sa, sa.len) < 0 || listen(fd, backlog) < 0)
         goto fail;
+    lb_net_tune_listener(fd); /* accepted sockets inherit the options: no call per client */
     return fd;
 fail:
     saved = errno;
@@ -123,9 +124,18 @@ fail:
 
 void lb_net_tune(int fd)
 {
-    int one = 1, idle = 60, intvl = 10, cnt = 6;
+    int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+}
+
+void lb_net_tune_listener(int fd)
+{
+    /* Clients can vanish without a word (a laptop closed, a NAT forgetting the flow): probe
+     * after a minute of silence. Servers are watched by health checks instead, so their
+     * sockets keep the system's timings and cost two system calls, not five. */
+    int idle = 60, intvl = 10, cnt = 6;
+    lb_net_tune(fd);
     setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
     setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
     setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));

@@ -29,6 +29,8 @@ int lb_net_listen(const struct config_addr *a, bool reuseport, int backlog, char
 
 /* TCP_NODELAY and keepalive on a connected socket. */
 void lb_net_tune(int fd);
+/* The same plus keepalive timings on a listening socket: accepted sockets inherit them. */
+void lb_net_tune_listener(int fd);
 /* Closes with a reset instead of a FIN (SO_LINGER 0): the peer learns at once that the
  * connection is gone. */
 void lb_net_close_reset(int fd);

@@ -43,6 +43,7 @@ struct lb_runtime {
     size_t n_lists;
     struct event *drain_timer; /* finishes removals once servers have drained */
     struct lb_reloads reloads; /* reload outcomes, for metrics */
+    atomic_size_t total_conns; /* client connections over all workers (maxconn) */
     time_t started;            /* process start, wall clock */
 };
 
@@ -552,7 +553,7 @@ struct lb_runtime *lb_runtime_new(struct event_base *base, struct config *cfg, c
     }
     rt->workers = grow(NULL, rt->n_workers, sizeof(*rt->workers));
     for (unsigned i = 0; i < rt->n_workers; i++) {
-        rt->workers[i] = lb_worker_new(i, rt->n_workers, &rt->mbox);
+        rt->workers[i] = lb_worker_new(i, rt->n_workers, &rt->total_conns, &rt->mbox);
         if (!rt->workers[i]) {
             snprintf(err, errlen, "cannot create worker %u", i);
             rt->n_workers = i;

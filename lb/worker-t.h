@@ -52,9 +52,11 @@ struct lb_worker {
     size_t n_listens;
     struct event *accept_pause; /* re-enables accept after running out of fds */
     bool accepting;             /* listeners are armed */
-    bool full;                  /* accepting paused: max_conns reached */
+    bool full;                  /* accepting paused: maxconn reached */
     bool stopped;               /* told to stop accepting for good */
-    size_t max_conns;           /* this worker's share of maxconn */
+    size_t max_conns;           /* maxconn (over all workers) */
+    atomic_size_t *total_conns; /* client connections of all workers */
+    struct event *full_recheck; /* while full, looks again every 10 ms */
     unsigned n_workers;         /* how many workers share maxconn */
     struct lb_conn *conns;      /* open connections (doubly linked) */
     size_t n_conns;

@@ -31,12 +31,33 @@ static void set_accepting(struct lb_worker *w, bool on)
     w->accepting = on;
 }
 
+static const struct timeval full_recheck_tv = {0, 10000};
+
 /* Accepting resumes when nothing holds it back: not stopped, not full, not pausing. */
 static void update_accepting(struct lb_worker *w)
 {
     bool want = w->cur && !w->stopped && !w->full && !evtimer_pending(w->accept_pause, NULL);
     if (want != w->accepting)
         set_accepting(w, want);
+}
+
+static void recheck_full(struct lb_worker *w)
+{
+    if (atomic_load_explicit(w->total_conns, memory_order_relaxed) >= w->max_conns)
+        return;
+    w->full = false;
+    event_del(w->full_recheck);
+    update_accepting(w);
+}
+
+static void full_recheck_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct lb_worker *w = arg;
+    (void)fd;
+    (void)what;
+    recheck_full(w);
+    if (w->full)
+        event_add(w->full_recheck, &full_recheck_tv);
 }
 
 static void accept_resume_cb(evutil_socket_t fd, short what, void *arg)
@@ -66,10 +87,13 @@ static void accept_cb(evutil_socket_t lfd, short what, void *arg)
         int fd = accept4(lfd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd >= 0) {
             lb_conn_accept(w, l, fd, (struct sockaddr *)&peer, len);
-            if (w->n_conns >= w->max_conns) {
-                /* Full: leave further clients in the kernel's backlog until one ends. */
+            if (atomic_load_explicit(w->total_conns, memory_order_relaxed) >= w->max_conns) {
+                /* Full: leave further clients in the kernel's backlog until one ends. A
+                 * connection ending here resumes at once; one ending in another worker is
+                 * noticed by the re-check timer. */
                 w->full = true;
                 update_accepting(w);
+                event_add(w->full_recheck, &full_recheck_tv);
             }
             continue;
         }
@@ -154,7 +178,9 @@ static uint64_t next_seed(struct lb_worker *w)
     return w->rng;
 }
 
-/* maxconn 0: as many as the open-file limit allows, two descriptors per connection and some
+/* maxconn counts over all workers: one shared counter, so that an uneven spread of clients
+ * over the workers' sockets cannot leave one worker refusing while another has room.
+ * maxconn 0: as many as the open-file limit allows, two descriptors per connection and some
  * kept for listeners, probes and the admin API. */
 static size_t share_of_maxconn(const struct lb_worker *w, unsigned maxconn)
 {
@@ -166,7 +192,8 @@ static size_t share_of_maxconn(const struct lb_worker *w, unsigned maxconn)
                     : 1048576;
         total = total > 256 ? (total - 128) / 2 : 64;
     }
-    return (total + w->n_workers - 1) / w->n_workers;
+    (void)w;
+    return total;
 }
 
 static void adopt_view(struct lb_worker *w, struct lb_view *v)
@@ -186,7 +213,7 @@ static void adopt_view(struct lb_worker *w, struct lb_view *v)
     }
     w->cur = wv;
     w->max_conns = share_of_maxconn(w, v->cfg->maxconn);
-    w->full = w->n_conns >= w->max_conns;
+    w->full = atomic_load(w->total_conns) >= w->max_conns;
     sync_listens(w, v);
     update_accepting(w);
     if (!old)
@@ -239,7 +266,8 @@ static void on_command(void *arg, int type, void *ptr)
     }
 }
 
-struct lb_worker *lb_worker_new(unsigned id, unsigned n_workers, struct lb_mailbox *main_mbox)
+struct lb_worker *lb_worker_new(unsigned id, unsigned n_workers, atomic_size_t *total_conns,
+                                struct lb_mailbox *main_mbox)
 {
     struct lb_worker *w = calloc(1, sizeof(*w));
     struct event_config *ec = event_config_new();
@@ -259,10 +287,12 @@ struct lb_worker *lb_worker_new(unsigned id, unsigned n_workers, struct lb_mailb
     }
     w->id = id;
     w->n_workers = n_workers;
+    w->total_conns = total_conns;
     w->main_mbox = main_mbox;
     w->accepting = false; /* armed once the first view arrives */
     w->rng = (uint64_t)time(NULL) * 0x9e3779b97f4a7c15ULL + id + 1;
     w->accept_pause = evtimer_new(w->base, accept_resume_cb, w);
+    w->full_recheck = evtimer_new(w->base, full_recheck_cb, w);
     lb_bufpool_init(&w->bufs, 16384, BUF_POOL_MAX);
     return w;
 }
@@ -304,6 +334,7 @@ void lb_worker_join_free(struct lb_worker *w)
     }
     free(w->listens);
     event_free(w->accept_pause);
+    event_free(w->full_recheck);
     lb_conn_pool_drain(w);
     lb_bufpool_drain(&w->bufs);
     event_base_free(w->base);
@@ -312,6 +343,7 @@ void lb_worker_join_free(struct lb_worker *w)
 
 void lb_worker_conn_added(struct lb_worker *w, struct lb_conn *c, struct lb_wview *wv)
 {
+    atomic_fetch_add_explicit(w->total_conns, 1, memory_order_relaxed);
     c->wv = wv;
     wv->conns++;
     c->prev = NULL;
@@ -347,8 +379,7 @@ void lb_worker_conn_gone(struct lb_worker *w, struct lb_conn *c)
     w->n_conns--;
     c->wv->conns--;
     retire_if_idle(w, c->wv);
-    if (w->full && w->n_conns < w->max_conns) {
-        w->full = false;
-        update_accepting(w);
-    }
+    atomic_fetch_sub_explicit(w->total_conns, 1, memory_order_relaxed);
+    if (w->full)
+        recheck_full(w);
 }

@@ -6,7 +6,9 @@
 #include "worker-t.h"
 
 /* Creates the worker's event base and mailbox; the thread starts with lb_worker_start. */
-struct lb_worker *lb_worker_new(unsigned id, unsigned n_workers, struct lb_mailbox *main_mbox);
+/* total_conns: the process-wide count of client connections, shared by all workers. */
+struct lb_worker *lb_worker_new(unsigned id, unsigned n_workers, atomic_size_t *total_conns,
+                                struct lb_mailbox *main_mbox);
 int lb_worker_start(struct lb_worker *w);
 /* Main thread: queue a command (enum lb_worker_cmd). */
 void lb_worker_post(struct lb_worker *w, enum lb_worker_cmd cmd, void *ptr);

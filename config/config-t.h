@@ -187,6 +187,7 @@ struct config {
     unsigned workers;     /* worker threads; 0 = one per online CPU */
     uint64_t grace_ms;    /* on SIGTERM, how long open connections may finish */
     uint64_t buffer_size; /* per-direction forwarding buffer, bytes */
+    bool splice;          /* forward with splice(2) through pipes instead of copying */
     unsigned maxconn;     /* concurrent client connections per process, 0 = fd limit */
     char *user;           /* drop to this user after binding, when started as root */
     struct config_admin admin;

@@ -317,6 +317,8 @@ static const struct config_key root_keys[] = {
          .help = "on SIGTERM, how long open connections may finish")},
     {KEY("buffer_size", buffer_size, .type = CONFIG_T_SIZE, .def = "16k", .min = 1024,
          .max = 1024 * 1024, .help = "forwarding buffer per direction while data is in flight")},
+    {KEY("splice", splice, .type = CONFIG_T_BOOL, .def = "true",
+         .help = "move bytes with splice(2) through kernel pipes instead of copying them")},
     {KEY("maxconn", maxconn, .type = CONFIG_T_UINT, .def = "0", .min = 0, .max = 10000000,
          .help = "most client connections at once; 0 = what the open-file limit allows")},
     {KEY("user", user, .type = CONFIG_T_STRING, .flags = CONFIG_F_RESTART,

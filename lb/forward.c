@@ -8,19 +8,29 @@
 #include "forward.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
-void lb_bufpool_init(struct lb_bufpool *p, size_t size, size_t max_free)
+/* Pipes kept for reuse per worker (each costs two descriptors). */
+#define PIPE_POOL_MAX 32
+
+void lb_fwd_init(struct lb_fwd *p, size_t size, size_t max_free)
 {
     p->free = NULL;
     p->n_free = 0;
     p->max_free = max_free;
     p->size = size;
     p->in_use = 0;
+    p->splice = false;
+    p->free_pipes = NULL;
+    p->n_free_pipes = 0;
+    p->pipes_in_use = 0;
+    p->pipe_size = 0;
 }
 
-void lb_bufpool_drain(struct lb_bufpool *p)
+void lb_fwd_drain(struct lb_fwd *p)
 {
     while (p->free) {
         struct lb_buf *b = p->free;
@@ -28,9 +38,58 @@ void lb_bufpool_drain(struct lb_bufpool *p)
         free(b);
     }
     p->n_free = 0;
+    while (p->free_pipes) {
+        struct lb_pipe *pp = p->free_pipes;
+        p->free_pipes = pp->next;
+        close(pp->rd);
+        close(pp->wr);
+        free(pp);
+    }
+    p->n_free_pipes = 0;
 }
 
-static struct lb_buf *buf_get(struct lb_bufpool *p)
+static struct lb_pipe *pipe_get(struct lb_fwd *p)
+{
+    struct lb_pipe *pp = p->free_pipes;
+    int fds[2];
+    if (pp) {
+        p->free_pipes = pp->next;
+        p->n_free_pipes--;
+    } else {
+        if (pipe2(fds, O_NONBLOCK | O_CLOEXEC) < 0)
+            return NULL;
+        if (!(pp = malloc(sizeof(*pp)))) {
+            close(fds[0]);
+            close(fds[1]);
+            return NULL;
+        }
+        pp->rd = fds[0];
+        pp->wr = fds[1];
+        if (!p->pipe_size) {
+            int sz = fcntl(pp->wr, F_GETPIPE_SZ);
+            p->pipe_size = sz > 0 ? (size_t)sz : 65536;
+        }
+    }
+    p->pipes_in_use++;
+    return pp;
+}
+
+/* Only empty pipes are reused: one holding bytes of a dead connection is closed. */
+static void pipe_put(struct lb_fwd *p, struct lb_pipe *pp, bool empty)
+{
+    p->pipes_in_use--;
+    if (!empty || p->n_free_pipes >= PIPE_POOL_MAX) {
+        close(pp->rd);
+        close(pp->wr);
+        free(pp);
+        return;
+    }
+    pp->next = p->free_pipes;
+    p->free_pipes = pp;
+    p->n_free_pipes++;
+}
+
+static struct lb_buf *buf_get(struct lb_fwd *p)
 {
     struct lb_buf *b = p->free;
     if (b) {
@@ -47,7 +106,7 @@ static struct lb_buf *buf_get(struct lb_bufpool *p)
     return b;
 }
 
-static void buf_put(struct lb_bufpool *p, struct lb_buf *b)
+static void buf_put(struct lb_fwd *p, struct lb_buf *b)
 {
     p->in_use--;
     if (p->n_free >= p->max_free || b->size != p->size) {
@@ -59,11 +118,15 @@ static void buf_put(struct lb_bufpool *p, struct lb_buf *b)
     p->n_free++;
 }
 
-void lb_flow_release(struct lb_bufpool *pool, struct lb_flow *f)
+void lb_flow_release(struct lb_fwd *pool, struct lb_flow *f)
 {
     if (f->buf)
         buf_put(pool, f->buf);
     f->buf = NULL;
+    if (f->pipe)
+        pipe_put(pool, f->pipe, f->in_pipe == 0);
+    f->pipe = NULL;
+    f->in_pipe = 0;
 }
 
 static bool would_block(void)
@@ -96,7 +159,7 @@ static bool flush(struct lb_flow *f, struct lb_side *dst, uint64_t *moved, bool 
 }
 
 /* Reads into the buffer's free room. false on a socket error. */
-static bool fill(struct lb_bufpool *pool, struct lb_flow *f, struct lb_side *src, bool *progress)
+static bool fill(struct lb_fwd *pool, struct lb_flow *f, struct lb_side *src, bool *progress)
 {
     while (src->readable && !src->eof) {
         if (!f->buf && !(f->buf = buf_get(pool))) {
@@ -128,21 +191,110 @@ static bool fill(struct lb_bufpool *pool, struct lb_flow *f, struct lb_side *src
     return true;
 }
 
-enum lb_flow_status lb_forward(struct lb_bufpool *pool, struct lb_flow *f, struct lb_side *src,
-                               struct lb_side *dst, uint64_t *moved)
+/* ---- zero-copy path: socket -> pipe -> socket ------------------------------------------------ */
+
+#define SPLICE_FLAGS (SPLICE_F_MOVE | SPLICE_F_NONBLOCK)
+
+static bool splice_flush(struct lb_flow *f, struct lb_side *dst, uint64_t *moved, bool *progress)
+{
+    while (f->in_pipe && dst->writable) {
+        ssize_t n = splice(f->pipe->rd, NULL, dst->fd, NULL, f->in_pipe, SPLICE_FLAGS);
+        if (n > 0) {
+            f->in_pipe -= (uint32_t)n;
+            f->bytes += (uint64_t)n;
+            *moved += (uint64_t)n;
+            *progress = true;
+        } else if (n < 0 && would_block()) {
+            dst->writable = false;
+        } else if (n < 0 && errno != EINTR) {
+            dst->err = errno;
+            return false;
+        }
+    }
+    return true;
+}
+
+/* A splice from a socket says EAGAIN both when the socket is empty and when the pipe has no
+ * free slot; only with an empty pipe does it mean the socket is drained. With bytes in the
+ * pipe, reading waits for the flush to make room. */
+static bool splice_fill(struct lb_fwd *fx, struct lb_flow *f, struct lb_side *src, bool *progress)
+{
+    while (src->readable && !src->eof && f->in_pipe < fx->pipe_size) {
+        ssize_t n =
+            splice(src->fd, NULL, f->pipe->wr, NULL, fx->pipe_size - f->in_pipe, SPLICE_FLAGS);
+        if (n > 0) {
+            f->in_pipe += (uint32_t)n;
+            *progress = true;
+        } else if (n == 0) {
+            src->eof = true;
+            *progress = true;
+        } else if (would_block()) {
+            if (f->in_pipe == 0)
+                src->readable = false;
+            return true;
+        } else if (errno != EINTR) {
+            src->err = errno;
+            return false;
+        }
+    }
+    return true;
+}
+
+/* true when the flow was handled here; false to use the copy path (no pipe to be had). */
+static bool forward_splice(struct lb_fwd *fx, struct lb_flow *f, struct lb_side *src,
+                           struct lb_side *dst, uint64_t *moved, bool *failed)
 {
     bool progress = true;
+    if (!f->pipe) {
+        if (!src->readable || src->eof)
+            return true; /* nothing to move: no pipe needed */
+        if (!(f->pipe = pipe_get(fx)))
+            return false;
+    }
+    while (progress) {
+        progress = false;
+        if (!splice_flush(f, dst, moved, &progress) || !splice_fill(fx, f, src, &progress)) {
+            *failed = true;
+            return true;
+        }
+    }
+    if (f->in_pipe == 0) {
+        pipe_put(fx, f->pipe, true); /* nothing in flight: an idle connection holds no pipe */
+        f->pipe = NULL;
+    }
+    return true;
+}
 
-    if (f->done)
-        return LB_FLOW_DONE;
+/* ---- copy path ------------------------------------------------------------------------------ */
+
+static bool forward_copy(struct lb_fwd *pool, struct lb_flow *f, struct lb_side *src,
+                         struct lb_side *dst, uint64_t *moved)
+{
+    bool progress = true;
     while (progress) {
         progress = false;
         if (!flush(f, dst, moved, &progress) || !fill(pool, f, src, &progress))
-            return LB_FLOW_ERROR;
+            return false;
     }
     if (f->buf && f->buf->head == f->buf->tail)
         lb_flow_release(pool, f); /* nothing in flight: an idle connection holds no buffer */
-    if (src->eof && !f->buf) {
+    return true;
+}
+
+enum lb_flow_status lb_forward(struct lb_fwd *pool, struct lb_flow *f, struct lb_side *src,
+                               struct lb_side *dst, uint64_t *moved)
+{
+    bool failed = false;
+
+    if (f->done)
+        return LB_FLOW_DONE;
+    /* Bytes already in a buffer are sent from it first; the pipe takes over after. */
+    if (!(pool->splice && !f->buf && forward_splice(pool, f, src, dst, moved, &failed)) &&
+        !forward_copy(pool, f, src, dst, moved))
+        return LB_FLOW_ERROR;
+    if (failed)
+        return LB_FLOW_ERROR;
+    if (src->eof && !f->buf && !f->pipe) {
         /* When the other direction is over too, the close that follows sends the FIN. */
         if (!(dst->eof && src->shut) && shutdown(dst->fd, SHUT_WR) < 0 && errno != ENOTCONN) {
             dst->err = errno;

@@ -35,20 +35,35 @@ struct lb_buf {
     char data[];
 };
 
-/* A worker's buffers; one pool per worker, no locks. */
-struct lb_bufpool {
-    struct lb_buf *free; /* buffers ready for reuse */
-    size_t n_free;       /* how many */
-    size_t max_free;     /* kept at most; the rest go back to malloc */
-    size_t size;         /* data bytes per buffer */
-    size_t in_use;       /* buffers held by flows, for metrics */
+/* A pipe in flight (zero-copy path): bytes spliced from the source wait here, in kernel
+ * pages, until the destination takes them. */
+struct lb_pipe {
+    struct lb_pipe *next; /* free list link */
+    int rd, wr;           /* its two ends */
+};
+
+/* A worker's forwarding resources; one per worker, no locks. Buffers and pipes exist only
+ * while bytes are in flight; a few are kept for reuse. */
+struct lb_fwd {
+    struct lb_buf *free;        /* buffers ready for reuse */
+    size_t n_free;              /* how many */
+    size_t max_free;            /* kept at most; the rest go back to malloc */
+    size_t size;                /* data bytes per buffer */
+    size_t in_use;              /* buffers held by flows */
+    bool splice;                /* move bytes with splice(2) through pipes (else copy) */
+    struct lb_pipe *free_pipes; /* pipes ready for reuse (empty) */
+    size_t n_free_pipes;        /* how many */
+    size_t pipes_in_use;        /* pipes held by flows */
+    size_t pipe_size;           /* bytes a pipe holds */
 };
 
 /* One direction. */
 struct lb_flow {
-    struct lb_buf *buf; /* NULL while nothing is in flight */
-    uint64_t bytes;     /* bytes delivered to the destination */
-    bool done;          /* source hit EOF and the FIN was passed on */
+    struct lb_buf *buf;   /* NULL while nothing is in flight (copy path) */
+    struct lb_pipe *pipe; /* NULL while nothing is in flight (splice path) */
+    uint32_t in_pipe;     /* bytes waiting in pipe */
+    uint64_t bytes;       /* bytes delivered to the destination */
+    bool done;            /* source hit EOF and the FIN was passed on */
 };
 
 enum lb_flow_status {
@@ -57,15 +72,16 @@ enum lb_flow_status {
     LB_FLOW_ERROR,    /* a socket failed (reset, broken pipe); its err says how */
 };
 
-void lb_bufpool_init(struct lb_bufpool *p, size_t size, size_t max_free);
-void lb_bufpool_drain(struct lb_bufpool *p);
+void lb_fwd_init(struct lb_fwd *fx, size_t size, size_t max_free);
+/* Frees what is kept for reuse. */
+void lb_fwd_drain(struct lb_fwd *fx);
 
-/* Moves what it can from src to dst without blocking. moved is increased by the bytes
- * delivered this call. */
-enum lb_flow_status lb_forward(struct lb_bufpool *pool, struct lb_flow *f, struct lb_side *src,
+/* Moves what it can from src to dst without blocking, spliced when fx->splice, else copied.
+ * moved is increased by the bytes delivered this call. */
+enum lb_flow_status lb_forward(struct lb_fwd *fx, struct lb_flow *f, struct lb_side *src,
                                struct lb_side *dst, uint64_t *moved);
 
-/* Gives a flow's buffer back (connection closing). */
-void lb_flow_release(struct lb_bufpool *pool, struct lb_flow *f);
+/* Gives a flow's buffer or pipe back (connection closing). */
+void lb_flow_release(struct lb_fwd *fx, struct lb_flow *f);
 
 #endif

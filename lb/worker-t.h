@@ -62,8 +62,8 @@ struct lb_worker {
     size_t n_conns;
     struct lb_conn *free_conns; /* recycled connection structs */
     size_t n_free_conns;
-    struct lb_bufpool bufs; /* forwarding buffers */
-    uint64_t rng;           /* seed source for balance states */
+    struct lb_fwd bufs; /* forwarding buffers */
+    uint64_t rng;       /* seed source for balance states */
 };
 
 #endif

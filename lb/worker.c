@@ -207,8 +207,9 @@ static void adopt_view(struct lb_worker *w, struct lb_view *v)
         abort();
     for (size_t i = 0; i < v->n_pools; i++)
         balance_state_init(&wv->bal[i], v->pools[i].n, next_seed(w));
+    w->bufs.splice = v->cfg->splice;
     if (w->bufs.size != v->cfg->buffer_size) {
-        lb_bufpool_drain(&w->bufs);
+        lb_fwd_drain(&w->bufs);
         w->bufs.size = v->cfg->buffer_size;
     }
     w->cur = wv;
@@ -293,7 +294,7 @@ struct lb_worker *lb_worker_new(unsigned id, unsigned n_workers, atomic_size_t *
     w->rng = (uint64_t)time(NULL) * 0x9e3779b97f4a7c15ULL + id + 1;
     w->accept_pause = evtimer_new(w->base, accept_resume_cb, w);
     w->full_recheck = evtimer_new(w->base, full_recheck_cb, w);
-    lb_bufpool_init(&w->bufs, 16384, BUF_POOL_MAX);
+    lb_fwd_init(&w->bufs, 16384, BUF_POOL_MAX);
     return w;
 }
 
@@ -336,7 +337,7 @@ void lb_worker_join_free(struct lb_worker *w)
     event_free(w->accept_pause);
     event_free(w->full_recheck);
     lb_conn_pool_drain(w);
-    lb_bufpool_drain(&w->bufs);
+    lb_fwd_drain(&w->bufs);
     event_base_free(w->base);
     free(w);
 }

@@ -96,7 +96,10 @@ class EtcdCluster:
             r = self.etcdctl([via.endpoint], "member", *args, check=False)
             if r.returncode == 0:
                 return
-            if "unhealthy cluster" not in r.stderr or time.monotonic() > deadline:
+            if "already exists" in r.stderr or "member not found" in r.stderr:
+                return  # an earlier attempt went through; only its answer was lost
+            transient = ("unhealthy cluster", "deadline exceeded", "leader changed")
+            if not any(t in r.stderr for t in transient) or time.monotonic() > deadline:
                 raise RuntimeError("etcdctl member %s failed: %s" % (args[0], r.stderr))
             time.sleep(0.5)
 

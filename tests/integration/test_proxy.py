@@ -27,9 +27,10 @@ def start(k3lb, servers, workers=2, backend_extra="", health=None, top_extra="",
     return k
 
 
-def test_integrity_random_sizes_parallel(k3lb, backends):
+@pytest.mark.parametrize("splice", ["true", "false"])
+def test_integrity_random_sizes_parallel(k3lb, backends, splice):
     b = [backends("integrity"), backends("integrity")]
-    k = start(k3lb, [x.addr for x in b])
+    k = start(k3lb, [x.addr for x in b], top_extra="splice: %s" % splice)
     rng = random.Random(1)
     sizes = [(0, 0), (1, 0), (0, 1), (64 * MiB, 64 * MiB), (16384, 16384), (16385, 1)]
     sizes += [(int(2 ** rng.uniform(0, 23)), int(2 ** rng.uniform(0, 23))) for _ in range(26)]
@@ -43,10 +44,11 @@ def test_integrity_random_sizes_parallel(k3lb, backends):
     assert total_in == sum(u + 24 for u, _ in sizes)
 
 
-def test_half_close_from_server(k3lb, backends):
+@pytest.mark.parametrize("splice", ["true", "false"])
+def test_half_close_from_server(k3lb, backends, splice):
     """The server finishes first; the client keeps sending after the server's FIN."""
     b = backends("reverse", args=["--size", "300000"])
-    k = start(k3lb, [b.addr])
+    k = start(k3lb, [b.addr], top_extra="splice: %s" % splice)
     s = connect(k.port)
     got = b""
     while True:
@@ -227,10 +229,11 @@ def test_ipv6(k3lb, backends):
     assert integrity_client(k.port, 100000, 100000, host="::1") is None
 
 
-def test_backpressure_bounded_memory(k3lb, backends):
+@pytest.mark.parametrize("splice", ["true", "false"])
+def test_backpressure_bounded_memory(k3lb, backends, splice):
     """A client that never reads: k3lb must stop reading the server, not buffer everything."""
     b = backends("reverse", args=["--size", str(256 * MiB)])
-    k = start(k3lb, [b.addr])
+    k = start(k3lb, [b.addr], top_extra="splice: %s" % splice)
     s = connect(k.port)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
     k.wait_for(lambda st: st["backends"][0]["servers"][0]["bytes_out"] > 0, what="data flowing")

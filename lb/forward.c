@@ -15,6 +15,11 @@
 
 /* Pipes kept for reuse per worker (each costs two descriptors). */
 #define PIPE_POOL_MAX 32
+/* Bytes a pipe may hold. Measured with iperf3 through k3lb on loopback: 64 KiB (the default)
+ * 11.3 Gbit/s, 256 KiB 13.0, 1 MiB 13.4; 256 KiB takes most of the gain while staying far from
+ * the per-user limit on pipe pages (pipe-user-pages-soft), past which pipes shrink to a page.
+ * Pages are only used while bytes are in flight. */
+#define PIPE_BYTES (256 * 1024)
 
 void lb_fwd_init(struct lb_fwd *p, size_t size, size_t max_free)
 {
@@ -65,6 +70,7 @@ static struct lb_pipe *pipe_get(struct lb_fwd *p)
         }
         pp->rd = fds[0];
         pp->wr = fds[1];
+        fcntl(pp->wr, F_SETPIPE_SZ, PIPE_BYTES); /* keeps the default size if refused */
         if (!p->pipe_size) {
             int sz = fcntl(pp->wr, F_GETPIPE_SZ);
             p->pipe_size = sz > 0 ? (size_t)sz : 65536;

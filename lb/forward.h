@@ -62,6 +62,8 @@ struct lb_flow {
     struct lb_buf *buf;   /* NULL while nothing is in flight (copy path) */
     struct lb_pipe *pipe; /* NULL while nothing is in flight (splice path) */
     uint32_t in_pipe;     /* bytes waiting in pipe */
+    bool bulk;            /* reads fill whole buffers: worth splicing */
+    uint8_t trickles;     /* consecutive small spliced wake-ups */
     uint64_t bytes;       /* bytes delivered to the destination */
     bool done;            /* source hit EOF and the FIN was passed on */
 };

@@ -33,12 +33,13 @@
 #define ADMIN_TIMEOUT_S   10
 
 struct admin {
-    struct evhttp *http;      /* libevent's HTTP server */
-    struct lb_runtime *rt;    /* what it reports on and commands */
-    struct admin_hooks hooks; /* commands offered by others; NULL members when absent */
-    char *token;              /* bearer token clients must send, or NULL */
-    char *unix_path;          /* socket file to remove at exit, or NULL */
-    int fd;                   /* the listening socket */
+    struct evhttp *http;               /* libevent's HTTP server */
+    struct lb_runtime *rt;             /* what it reports on and commands */
+    struct admin_hooks hooks;          /* commands offered by others; NULL members when absent */
+    char *token;                       /* bearer token clients must send, or NULL */
+    char *unix_path;                   /* socket file to remove at exit, or NULL */
+    int fd;                            /* the listening socket */
+    struct evhttp_bound_socket *bound; /* libevent's listener on it */
 };
 
 static void reply_json(struct evhttp_request *req, int code, cJSON *body)
@@ -382,7 +383,7 @@ struct admin *admin_new(struct event_base *base, const struct config_admin *cfg,
         a->unix_path = strdup(listen->path);
     }
     a->http = evhttp_new(base);
-    if (!a->http || !evhttp_accept_socket_with_handle(a->http, fd)) {
+    if (!a->http || !(a->bound = evhttp_accept_socket_with_handle(a->http, fd))) {
         snprintf(err, errlen, "%s: cannot serve HTTP", listen->text);
         close(fd);
         goto fail;
@@ -408,10 +409,16 @@ int admin_fd(const struct admin *a)
 
 void admin_handed_over(struct admin *a)
 {
-    if (a && a->unix_path) {
-        free(a->unix_path); /* the successor serves the socket file now: do not remove it */
-        a->unix_path = NULL;
+    if (!a)
+        return;
+    /* The successor accepts on the same socket now; requests already taken here are still
+     * answered, so a client never sees its request dropped. */
+    if (a->bound) {
+        evhttp_del_accept_socket(a->http, a->bound);
+        a->bound = NULL;
     }
+    free(a->unix_path); /* the successor serves the socket file now: do not remove it */
+    a->unix_path = NULL;
 }
 
 void admin_free(struct admin *a)

@@ -28,7 +28,8 @@ struct admin *admin_new(struct event_base *base, const struct config_admin *cfg,
 void admin_free(struct admin *a);
 /* The listening socket (for a binary upgrade), or -1. */
 int admin_fd(const struct admin *a);
-/* The successor of an upgrade took the socket: leave its file in place at free. */
+/* The successor of an upgrade took the socket: stop accepting (requests under way are still
+ * answered) and leave its file in place at free. */
 void admin_handed_over(struct admin *a);
 
 #endif

@@ -365,7 +365,7 @@ struct health_target *health_target_new(struct health *h, const char *label,
     struct health_target *t = calloc(1, sizeof(*t));
     if (!t)
         abort();
-    atomic_init(&t->up, true);
+    atomic_init(&t->up, !(ep->start_down && cfg->kind != CONFIG_CHECK_NONE));
     t->engine = h;
     t->owner = owner;
     t->label = strdup(label);

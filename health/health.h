@@ -25,8 +25,8 @@ struct health *health_new(struct event_base *base, health_change_cb cb, void *ar
 void health_free(struct health *h);
 
 /* Starts probing (first probe at a random point of the interval, to spread many servers).
- * The target starts up: traffic flows at once and a dead server is found by its first
- * failures. */
+ * A target from the config starts up: traffic flows at once and a dead server is found by its
+ * first failures. One added at run time (start_down) takes traffic only once checks pass. */
 /* What a target probes: its address, the host as written (names are verified against it),
  * and the names clients use for its frontends (SAN guard). */
 struct health_endpoint {
@@ -35,6 +35,7 @@ struct health_endpoint {
     const char *const *sans;        /* frontends' tls_san names */
     size_t n_sans;
     unsigned passive_fall; /* failed client connects that take it down; 0: fall */
+    bool start_down;       /* must pass rise probes before its first connection */
 };
 
 struct health_target *health_target_new(struct health *h, const char *label,

@@ -227,13 +227,35 @@ static int pick_tier(const struct lb_pool *pool, struct balance_state *st, uint6
     return pick_first(pool, backup, tried);
 }
 
+/* Nothing is up: a server that checks call down may still answer (a check can be wrong, or
+ * behind); trying one beats failing the client for sure. Drained and maintained servers stay
+ * out. Starts at a rotating point so the load spreads. */
+static int pick_last_resort(const struct lb_pool *pool, struct balance_state *st,
+                            const struct balance_tried *tried)
+{
+    for (size_t k = 0; k < pool->n; k++) {
+        size_t i = (st->turn + k) % pool->n;
+        const struct lb_server *s = pool->srv[i];
+        if (!(tried && balance_tried_has(tried, i)) && s->sa.len &&
+            atomic_load_explicit(&s->admin, memory_order_relaxed) == LB_ADMIN_READY &&
+            atomic_load_explicit(&s->weight, memory_order_relaxed) > 0) {
+            st->turn = i + 1;
+            return (int)i;
+        }
+    }
+    return -1;
+}
+
 int balance_pick(const struct lb_pool *pool, struct balance_state *st, uint64_t client_hash,
                  const struct balance_tried *tried)
 {
+    int i;
     if (pool->balance == CONFIG_BALANCE_STICKY)
         return pick_sticky(pool, tried);
-    int i = pick_tier(pool, st, client_hash, false, tried);
-    return i >= 0 ? i : pick_tier(pool, st, client_hash, true, tried);
+    i = pick_tier(pool, st, client_hash, false, tried);
+    if (i < 0)
+        i = pick_tier(pool, st, client_hash, true, tried);
+    return i >= 0 ? i : pick_last_resort(pool, st, tried);
 }
 
 struct lb_quorum lb_pool_quorum(const struct lb_pool *pool)

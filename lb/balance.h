@@ -3,7 +3,8 @@
  * A pool is one backend's servers as one view sees them (immutable). Each worker keeps its own
  * balance_state per pool, so picking takes no lock; live inputs (up, drain, active counts) are
  * read from the servers' atomics. Backup servers are considered only when no normal server is
- * usable; servers already tried by this connection are skipped. */
+ * usable, and servers that are down only when nothing is up; servers already tried by this
+ * connection are skipped. */
 #ifndef K3LB_LB_BALANCE_H
 #define K3LB_LB_BALANCE_H
 

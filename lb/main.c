@@ -311,8 +311,6 @@ static void on_upgrade_answer(evutil_socket_t fd, short what, void *arg)
         log_info("upgrade", "pid %d serves now; this process finishes its connections",
                  (int)s->upgrade_pid);
         admin_handed_over(s->admin);
-        admin_free(s->admin);
-        s->admin = NULL;
         begin_stop(s, true, "upgraded");
         return;
     }

@@ -232,9 +232,11 @@ static void fill_changed(struct lb_runtime *rt, struct lb_pool *p, const struct 
     for (size_t i = 0; i < cb->n_servers; i++)
         if (!list || !in_strings(list->removed, list->n_removed, cb->servers[i].address.text))
             p->srv[p->n++] = get_server(rt, ctx, &cb->servers[i], servers, n_servers);
+    struct lb_server_ctx added = *ctx;
+    added.added = true;
     for (size_t i = 0; list && i < list->n; i++)
         if (!listed(cb->servers, cb->n_servers, list->servers[i].address.text))
-            p->srv[p->n++] = get_server(rt, ctx, &list->servers[i], servers, n_servers);
+            p->srv[p->n++] = get_server(rt, &added, &list->servers[i], servers, n_servers);
 }
 
 static void fill_pool(struct lb_runtime *rt, struct lb_pool *p, const struct lb_server_ctx *ctx,

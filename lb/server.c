@@ -19,8 +19,8 @@ static struct health_endpoint endpoint_of(const struct lb_server *s,
                                           const struct lb_server_ctx *ctx,
                                           const struct config_server *cfg)
 {
-    return (struct health_endpoint){&s->sa, cfg->address.host, ctx->sans, ctx->n_sans,
-                                    ctx->sticky ? 1 : 0};
+    return (struct health_endpoint){&s->sa,      cfg->address.host,   ctx->sans,
+                                    ctx->n_sans, ctx->sticky ? 1 : 0, ctx->added};
 }
 
 struct lb_server *lb_server_new(const struct lb_server_ctx *ctx, const struct config_server *cfg,

@@ -21,6 +21,7 @@ struct lb_server_ctx {
     const char *const *sans;        /* tls_san names of its frontends */
     size_t n_sans;
     bool sticky; /* a sticky backend: one failed dial takes a server down */
+    bool added;  /* added at run time: probed before it takes traffic */
 };
 
 /* Main thread: resolves the address and starts health probing (engine may be NULL in tests:

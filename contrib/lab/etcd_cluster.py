@@ -56,7 +56,7 @@ class EtcdCluster:
                 "--trusted-ca-file", self.pki.ca_crt, "--client-cert-auth",
                 "--peer-cert-file", self.server_crt, "--peer-key-file", self.server_key,
                 "--peer-trusted-ca-file", self.pki.ca_crt, "--peer-client-cert-auth",
-                "--heartbeat-interval", "50", "--election-timeout", "500",
+                "--heartbeat-interval", "100", "--election-timeout", "1000",
                 "--log-level", "error"]
 
     def start(self, timeout=60):

@@ -8,6 +8,8 @@
 #include "config/value.h"
 #include "lb/balance.h"
 
+#include <event2/event.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -168,6 +170,7 @@ static void test_first_and_backup(void **state)
     balance_tried_add(&tried, 0);
     assert_int_equal(balance_pick(&f->pool, &f->st, 0, &tried), 3);
     balance_tried_add(&tried, 3);
+    /* servers 1 and 2 are in maintenance: never used, not even as a last resort */
     assert_int_equal(balance_pick(&f->pool, &f->st, 0, &tried), -1);
     balance_tried_reset(&tried);
     free_pool(f);
@@ -222,6 +225,67 @@ static void test_tried_large_pool(void **state)
     free_pool(f);
 }
 
+static void on_change(void *arg, struct health_target *t, enum health_event ev)
+{
+    (void)arg;
+    (void)t;
+    (void)ev;
+}
+
+/* With every server down, the client still gets a try at one, never at a drained one. */
+static void test_last_resort_when_all_down(void **state)
+{
+    struct event_base *base = event_base_new();
+    struct health *engine = health_new(base, on_change, NULL);
+    struct config_health hc = {.kind = CONFIG_CHECK_TCP,
+                               .interval_ms = 60000,
+                               .timeout_ms = 1000,
+                               .down_interval_ms = 60000,
+                               .rise = 1,
+                               .fall = 1,
+                               .expect_status = (unsigned[]){200},
+                               .n_expect_status = 1,
+                               .tls = {.verify = true}};
+    struct lb_server_ctx ctx = {.backend = "b", .hc = &hc};
+    struct lb_pool pool = {.balance = CONFIG_BALANCE_ROUNDROBIN, .n = 3};
+    struct lb_server *srv[3];
+    struct balance_state st;
+    struct balance_tried tried = {0};
+    char why[64];
+    int seen[3] = {0};
+    (void)state;
+    pool.srv = srv;
+    for (int i = 0; i < 3; i++) {
+        struct config_server cs = {.weight = 1};
+        char addr[32];
+        snprintf(addr, sizeof(addr), "127.0.0.1:%d", 2000 + i);
+        assert_true(config_parse_addr(addr, CONFIG_ADDR_TARGET, &cs.address, why, sizeof(why)));
+        srv[i] = lb_server_new(&ctx, &cs, engine);
+        config_addr_free(&cs.address);
+        atomic_store(&srv[i]->health->up, false);
+    }
+    atomic_store(&srv[2]->admin, LB_ADMIN_DRAIN);
+    balance_state_init(&st, 3, 1);
+    for (int k = 0; k < 10; k++)
+        seen[balance_pick(&pool, &st, 0, NULL)]++;
+    assert_int_equal(seen[2], 0);
+    assert_int_equal(seen[0], 5);
+    assert_int_equal(seen[1], 5);
+    /* an up server always wins over the last resort */
+    atomic_store(&srv[1]->health->up, true);
+    for (int k = 0; k < 5; k++)
+        assert_int_equal(balance_pick(&pool, &st, 0, NULL), 1);
+    balance_tried_add(&tried, 0);
+    balance_tried_add(&tried, 1);
+    assert_int_equal(balance_pick(&pool, &st, 0, &tried), -1);
+    balance_tried_reset(&tried);
+    balance_state_free(&st);
+    for (int i = 0; i < 3; i++)
+        lb_server_unref(srv[i]);
+    health_free(engine);
+    event_base_free(base);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -234,6 +298,7 @@ int main(void)
         cmocka_unit_test(test_backup_with_roundrobin),
         cmocka_unit_test(test_random_two_choices),
         cmocka_unit_test(test_tried_large_pool),
+        cmocka_unit_test(test_last_resort_when_all_down),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -10,6 +10,7 @@
  *   PUT    /servers                                  agent: the learned list */
 #include "admin.h"
 
+#include "config/secret.h"
 #include "lb/log.h"
 #include "lb/metrics.h"
 #include "lb/net.h"
@@ -316,28 +317,6 @@ static void route(struct evhttp_request *req, void *arg)
         evhttp_uri_free(parsed);
 }
 
-static char *read_token(const struct config_admin *cfg)
-{
-    char buf[4096] = "";
-    if (cfg->token_env) {
-        snprintf(buf, sizeof(buf), "%s", getenv(cfg->token_env) ? getenv(cfg->token_env) : "");
-    } else if (cfg->token_file) {
-        FILE *f = fopen(cfg->token_file, "r");
-        size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
-        if (f)
-            fclose(f);
-        buf[n] = '\0';
-    } else {
-        return NULL;
-    }
-    for (size_t n = strlen(buf);
-         n && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' ');)
-        buf[--n] = '\0';
-    char *t = strdup(buf);
-    OPENSSL_cleanse(buf, sizeof(buf));
-    return t;
-}
-
 /* A unix socket's directory may not exist yet (/run/k3lb outside systemd). */
 static void make_socket_dir(const char *path)
 {
@@ -364,11 +343,10 @@ struct admin *admin_new(struct event_base *base, const struct config_admin *cfg,
     a->rt = rt;
     if (hooks)
         a->hooks = *hooks;
-    a->token = read_token(cfg);
-    if (a->token && !a->token[0]) {
-        snprintf(err, errlen, "the admin token is empty");
+    if ((cfg->token_file || cfg->token_env) &&
+        !(a->token =
+              config_secret_read(cfg->token_file, cfg->token_env, "admin token", err, errlen)))
         goto fail;
-    }
     fd = lb_upgrade_take_admin(); /* handed over by a binary upgrade */
     if (fd < 0) {
         if (listen->kind == CONFIG_ADDR_UNIX)
@@ -431,9 +409,6 @@ void admin_free(struct admin *a)
         unlink(a->unix_path);
         free(a->unix_path);
     }
-    if (a->token) {
-        OPENSSL_cleanse(a->token, strlen(a->token));
-        free(a->token);
-    }
+    config_secret_free(a->token);
     free(a);
 }

@@ -2,6 +2,7 @@
  * reads secrets, builds the TLS context. Runs at start and reload, on the main thread. */
 #include "params.h"
 
+#include "config/secret.h"
 #include "tls.h"
 #include "token.h"
 
@@ -12,8 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define SECRET_MAX 4096
 
 static char *xstrdup(const char *s)
 {
@@ -38,69 +37,14 @@ static void setup_error(struct health_params *p, const char *fmt, ...)
     p->setup_error = xstrdup(buf);
 }
 
-/* A secret from a file or a variable, trailing whitespace trimmed. The error names the source,
- * never the content. */
 static char *read_secret(struct health_params *p, const char *file, const char *env,
                          const char *what)
 {
-    char buf[SECRET_MAX + 1];
-    size_t n;
-    if (env) {
-        const char *v = getenv(env);
-        if (!v) {
-            setup_error(p, "%s: environment variable %s is not set", what, env);
-            return NULL;
-        }
-        snprintf(buf, sizeof(buf), "%s", v);
-    } else {
-        FILE *f = fopen(file, "r");
-        if (!f) {
-            setup_error(p, "%s: cannot read %s: %s", what, file, strerror(errno));
-            return NULL;
-        }
-        n = fread(buf, 1, SECRET_MAX, f);
-        fclose(f);
-        buf[n] = '\0';
-    }
-    n = strlen(buf);
-    while (n && isspace((unsigned char)buf[n - 1]))
-        buf[--n] = '\0';
-    if (!n) {
-        setup_error(p, "%s is empty", what);
-        return NULL;
-    }
-    return xstrdup(buf);
-}
-
-static char *basic_header(const char *user, const char *password)
-{
-    char creds[2 * SECRET_MAX + 2], *out;
-    int n = snprintf(creds, sizeof(creds), "%s:%s", user, password);
-    out = malloc(6 + 4 * ((size_t)n + 2) / 3 + 1);
-    if (!out)
-        abort();
-    memcpy(out, "Basic ", 6);
-    EVP_EncodeBlock((unsigned char *)out + 6, (const unsigned char *)creds, n);
-    OPENSSL_cleanse(creds, sizeof(creds));
-    return out;
-}
-
-static char *bearer_header(const char *token)
-{
-    size_t n = strlen(token) + 8;
-    char *out = malloc(n);
-    if (!out)
-        abort();
-    snprintf(out, n, "Bearer %s", token);
-    return out;
-}
-
-static void free_secret(char *s)
-{
-    if (s) {
-        OPENSSL_cleanse(s, strlen(s));
-        free(s);
-    }
+    char why[320];
+    char *secret = config_secret_read(file, env, what, why, sizeof(why));
+    if (!secret)
+        setup_error(p, "%s", why);
+    return secret;
 }
 
 static void parse_k3s_token(struct health_params *p, const char *token)
@@ -120,12 +64,12 @@ static void read_auth(struct health_params *p, const struct config_health *c)
             parse_k3s_token(p, secret);
     } else if (a->bearer_token_file || a->bearer_token_env) {
         if ((secret = read_secret(p, a->bearer_token_file, a->bearer_token_env, "bearer token")))
-            p->authorization = bearer_header(secret);
+            p->authorization = health_auth_bearer(secret);
     } else if (a->basic.user) {
         if ((secret = read_secret(p, a->basic.password_file, a->basic.password_env, "password")))
-            p->authorization = basic_header(a->basic.user, secret);
+            p->authorization = health_auth_basic(a->basic.user, strlen(a->basic.user), secret);
     }
-    free_secret(secret);
+    config_secret_free(secret);
 }
 
 static const char *default_path(const struct config_health *c)
@@ -197,7 +141,7 @@ void health_params_free(struct health_params *p)
     free(p->path);
     free(p->expect_status);
     free(p->expect_body);
-    free_secret(p->authorization);
+    config_secret_free(p->authorization);
     free(p->server_name);
     free(p->token_hash);
     free(p->setup_error);

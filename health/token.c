@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static char *basic(const char *user, size_t user_len, const char *password)
+char *health_auth_basic(const char *user, size_t user_len, const char *password)
 {
     size_t n = user_len + 1 + strlen(password);
     char *creds = malloc(n + 1), *out = malloc(6 + 4 * (n + 2) / 3 + 1);
@@ -37,17 +37,22 @@ void health_k3s_token_parse(const char *token, struct health_k3s_token *out)
         creds = sep + 2;
     }
     colon = strchr(creds, ':');
-    if (creds == token) {
-        out->authorization = basic("node", 4, creds);
-    } else if (colon) {
-        out->authorization = basic(creds, (size_t)(colon - creds), colon + 1);
-    } else {
-        size_t n = strlen(creds) + 8;
-        out->authorization = malloc(n);
-        if (!out->authorization)
-            abort();
-        snprintf(out->authorization, n, "Bearer %s", creds);
-    }
+    if (creds == token)
+        out->authorization = health_auth_basic("node", 4, creds);
+    else if (colon)
+        out->authorization = health_auth_basic(creds, (size_t)(colon - creds), colon + 1);
+    else
+        out->authorization = health_auth_bearer(creds);
+}
+
+char *health_auth_bearer(const char *token)
+{
+    size_t n = strlen(token) + 8;
+    char *out = malloc(n);
+    if (!out)
+        abort();
+    snprintf(out, n, "Bearer %s", token);
+    return out;
 }
 
 void health_k3s_token_free(struct health_k3s_token *t)

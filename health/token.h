@@ -10,6 +10,10 @@ struct health_k3s_token {
     char *authorization; /* Authorization header value ("Basic ..." or "Bearer ...") */
 };
 
+/* Authorization header values (malloc'd): "Basic base64(user:password)", "Bearer token". */
+char *health_auth_basic(const char *user, size_t user_len, const char *password);
+char *health_auth_bearer(const char *token);
+
 void health_k3s_token_parse(const char *token, struct health_k3s_token *out);
 void health_k3s_token_free(struct health_k3s_token *t);
 /* The sha256 of data as lowercase hex (65 bytes with the NUL). */

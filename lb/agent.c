@@ -7,6 +7,7 @@
 #include "agent.h"
 
 #include "config/config.h"
+#include "config/secret.h"
 #include "config/value.h"
 #include "health/tls.h"
 #include "health/token.h"
@@ -503,25 +504,18 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 
 static void read_token(struct agent *a)
 {
-    char buf[4096] = "";
-    const char *src = NULL;
-    if (a->ac->token_env && (src = getenv(a->ac->token_env)))
-        snprintf(buf, sizeof(buf), "%s", src);
-    if (a->ac->token_file) {
-        FILE *f = fopen(a->ac->token_file, "r");
-        size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
-        if (f)
-            fclose(f);
-        buf[n] = '\0';
+    char why[320];
+    char *token;
+    if (!a->ac->token_file && !a->ac->token_env)
+        return;
+    token = config_secret_read(a->ac->token_file, a->ac->token_env, "k3s token", why, sizeof(why));
+    if (!token) {
+        log_warn("agent", "%s", why);
+        return;
     }
-    for (size_t n = strlen(buf);
-         n && (buf[n - 1] == '\n' || buf[n - 1] == '\r' || buf[n - 1] == ' ');)
-        buf[--n] = '\0';
-    if (buf[0]) {
-        health_k3s_token_parse(buf, &a->token);
-        a->has_token = true;
-    }
-    OPENSSL_cleanse(buf, sizeof(buf));
+    health_k3s_token_parse(token, &a->token);
+    a->has_token = true;
+    config_secret_free(token);
 }
 
 static void start_sources(struct agent *a)

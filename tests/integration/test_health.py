@@ -317,3 +317,24 @@ def test_on_down_closes_connections(k3lb, backends, tmp_path):
     wait_server(k, "pool", b[0].addr, "up", "ok")
     for s in conns["s0"] + conns["s1"]:
         s.close()
+
+
+def test_https_check_basic_auth(k3lb, api_factory, pki, tmp_path):
+    good, bad = tmp_path / "pw-good", tmp_path / "pw-bad"
+    good.write_text("s3cret\n")
+    bad.write_text("wrong\n")
+    a = api_factory("auth", password="s3cret")
+    k = start(k3lb, """
+  - name: good
+    servers: ["%s"]
+    health: {kind: https, path: /v1-k3s/readyz, interval: 300ms, timeout: 250ms, rise: 1,
+             fall: 1, tls: {ca: %s}, auth: {basic: {user: node, password_file: %s}}}
+  - name: bad
+    servers: ["%s"]
+    health: {kind: https, path: /v1-k3s/readyz, interval: 300ms, timeout: 250ms, rise: 1,
+             fall: 1, tls: {ca: %s}, auth: {basic: {user: node, password_file: %s}}}
+""" % (a.addr, pki.ca_crt, good, a.addr, pki.ca_crt, bad))
+    wait_server(k, "good", a.addr, "up", "ok")
+    s = wait_server(k, "bad", a.addr, "down", "bad_status")
+    assert s["check"]["detail"].startswith("HTTP 401 from /v1-k3s/readyz")
+    assert "s3cret" not in k.log() and "wrong" not in k.log()

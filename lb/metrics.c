@@ -6,6 +6,7 @@
 #include "server.h"
 
 #include <event2/buffer.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -68,30 +69,6 @@ static double srv_weight(const struct lb_server *s)
 {
     return atomic_load(&s->weight);
 }
-static double srv_active(const struct lb_server *s)
-{
-    return (double)atomic_load(&s->c.active);
-}
-static double srv_total(const struct lb_server *s)
-{
-    return (double)atomic_load(&s->c.total);
-}
-static double srv_fail(const struct lb_server *s)
-{
-    return (double)atomic_load(&s->c.connect_failures);
-}
-static double srv_retries(const struct lb_server *s)
-{
-    return (double)atomic_load(&s->c.retries);
-}
-static double srv_in(const struct lb_server *s)
-{
-    return (double)atomic_load(&s->c.bytes_in);
-}
-static double srv_out(const struct lb_server *s)
-{
-    return (double)atomic_load(&s->c.bytes_out);
-}
 static double srv_transitions(const struct lb_server *s)
 {
     struct health_status st;
@@ -101,6 +78,31 @@ static double srv_transitions(const struct lb_server *s)
     return (double)st.transitions;
 }
 
+/* The server counters, each a field of struct lb_server_counters. */
+static const struct {
+    const char *name, *type, *help;
+    size_t off;
+} counters[] = {
+    {"k3lb_server_connections_active", "gauge", "Connections assigned to the server now",
+     offsetof(struct lb_server_counters, active)},
+    {"k3lb_server_connections_total", "counter", "Connections established to the server",
+     offsetof(struct lb_server_counters, total)},
+    {"k3lb_server_connect_failures_total", "counter", "Connects refused or timed out",
+     offsetof(struct lb_server_counters, connect_failures)},
+    {"k3lb_server_retries_total", "counter",
+     "Connections that reached the server after another one failed",
+     offsetof(struct lb_server_counters, retries)},
+    {"k3lb_server_received_bytes_total", "counter", "Bytes from clients forwarded to the server",
+     offsetof(struct lb_server_counters, bytes_in)},
+    {"k3lb_server_sent_bytes_total", "counter", "Bytes from the server forwarded to clients",
+     offsetof(struct lb_server_counters, bytes_out)},
+};
+
+static double counter(const struct lb_server *s, size_t off)
+{
+    return (double)atomic_load((const atomic_uint_fast64_t *)((const char *)&s->c + off));
+}
+
 static void labels(const struct lb_pool *p, const struct lb_server *s, char *buf, size_t len)
 {
     char b1[256], b2[256];
@@ -108,15 +110,17 @@ static void labels(const struct lb_pool *p, const struct lb_server *s, char *buf
              esc(s->address, b2, sizeof(b2)));
 }
 
+/* One family over every server: the value from get, or else the counter at off. */
 static void server_family(struct evbuffer *out, const struct lb_view *v, const char *name,
-                          const char *type, const char *help, server_value get)
+                          const char *type, const char *help, server_value get, size_t off)
 {
     char l[600];
     family(out, name, type, help);
     for (size_t i = 0; i < v->n_pools; i++)
         for (size_t j = 0; j < v->pools[i].n; j++) {
-            labels(&v->pools[i], v->pools[i].srv[j], l, sizeof(l));
-            evbuffer_add_printf(out, "%s{%s} %.0f\n", name, l, get(v->pools[i].srv[j]));
+            const struct lb_server *s = v->pools[i].srv[j];
+            labels(&v->pools[i], s, l, sizeof(l));
+            evbuffer_add_printf(out, "%s{%s} %.0f\n", name, l, get ? get(s) : counter(s, off));
         }
 }
 
@@ -203,22 +207,13 @@ void lb_metrics_render(const struct lb_runtime *rt, struct evbuffer *out)
                  front_active);
     front_family(out, v, "k3lb_frontend_no_server_total", "counter",
                  "Client connections closed because no server accepted", front_noserver);
-    server_family(out, v, "k3lb_server_up", "gauge", "1 when the server is up (health)", srv_up);
+    server_family(out, v, "k3lb_server_up", "gauge", "1 when the server is up (health)", srv_up, 0);
     server_states(out, v);
-    server_family(out, v, "k3lb_server_weight", "gauge", "Current weight", srv_weight);
-    server_family(out, v, "k3lb_server_connections_active", "gauge",
-                  "Connections assigned to the server now", srv_active);
-    server_family(out, v, "k3lb_server_connections_total", "counter",
-                  "Connections established to the server", srv_total);
-    server_family(out, v, "k3lb_server_connect_failures_total", "counter",
-                  "Connects refused or timed out", srv_fail);
-    server_family(out, v, "k3lb_server_retries_total", "counter",
-                  "Connections that reached the server after another one failed", srv_retries);
-    server_family(out, v, "k3lb_server_received_bytes_total", "counter",
-                  "Bytes from clients forwarded to the server", srv_in);
-    server_family(out, v, "k3lb_server_sent_bytes_total", "counter",
-                  "Bytes from the server forwarded to clients", srv_out);
+    server_family(out, v, "k3lb_server_weight", "gauge", "Current weight", srv_weight, 0);
+    for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++)
+        server_family(out, v, counters[i].name, counters[i].type, counters[i].help, NULL,
+                      counters[i].off);
     server_family(out, v, "k3lb_server_transitions_total", "counter",
-                  "Up/down state changes of the server", srv_transitions);
+                  "Up/down state changes of the server", srv_transitions, 0);
     check_durations(out, v);
 }

@@ -555,7 +555,7 @@ struct lb_runtime *lb_runtime_new(struct event_base *base, struct config *cfg, c
     }
     rt->workers = grow(NULL, rt->n_workers, sizeof(*rt->workers));
     for (unsigned i = 0; i < rt->n_workers; i++) {
-        rt->workers[i] = lb_worker_new(i, rt->n_workers, &rt->total_conns, &rt->mbox);
+        rt->workers[i] = lb_worker_new(i, &rt->total_conns, &rt->mbox);
         if (!rt->workers[i]) {
             snprintf(err, errlen, "cannot create worker %u", i);
             rt->n_workers = i;

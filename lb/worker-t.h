@@ -57,7 +57,6 @@ struct lb_worker {
     size_t max_conns;           /* maxconn (over all workers) */
     atomic_size_t *total_conns; /* client connections of all workers */
     struct event *full_recheck; /* while full, looks again every 10 ms */
-    unsigned n_workers;         /* how many workers share maxconn */
     struct lb_conn *conns;      /* open connections (doubly linked) */
     size_t n_conns;
     struct lb_conn *free_conns; /* recycled connection structs */

@@ -182,7 +182,7 @@ static uint64_t next_seed(struct lb_worker *w)
  * over the workers' sockets cannot leave one worker refusing while another has room.
  * maxconn 0: as many as the open-file limit allows, two descriptors per connection and some
  * kept for listeners, probes and the admin API. */
-static size_t share_of_maxconn(const struct lb_worker *w, unsigned maxconn)
+static size_t conn_limit(unsigned maxconn)
 {
     struct rlimit rl;
     size_t total = maxconn;
@@ -192,7 +192,6 @@ static size_t share_of_maxconn(const struct lb_worker *w, unsigned maxconn)
                     : 1048576;
         total = total > 256 ? (total - 128) / 2 : 64;
     }
-    (void)w;
     return total;
 }
 
@@ -213,7 +212,7 @@ static void adopt_view(struct lb_worker *w, struct lb_view *v)
         w->bufs.size = v->cfg->buffer_size;
     }
     w->cur = wv;
-    w->max_conns = share_of_maxconn(w, v->cfg->maxconn);
+    w->max_conns = conn_limit(v->cfg->maxconn);
     w->full = atomic_load(w->total_conns) >= w->max_conns;
     sync_listens(w, v);
     update_accepting(w);
@@ -267,7 +266,7 @@ static void on_command(void *arg, int type, void *ptr)
     }
 }
 
-struct lb_worker *lb_worker_new(unsigned id, unsigned n_workers, atomic_size_t *total_conns,
+struct lb_worker *lb_worker_new(unsigned id, atomic_size_t *total_conns,
                                 struct lb_mailbox *main_mbox)
 {
     struct lb_worker *w = calloc(1, sizeof(*w));
@@ -287,7 +286,6 @@ struct lb_worker *lb_worker_new(unsigned id, unsigned n_workers, atomic_size_t *
         return NULL;
     }
     w->id = id;
-    w->n_workers = n_workers;
     w->total_conns = total_conns;
     w->main_mbox = main_mbox;
     w->accepting = false; /* armed once the first view arrives */

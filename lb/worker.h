@@ -7,7 +7,7 @@
 
 /* Creates the worker's event base and mailbox; the thread starts with lb_worker_start. */
 /* total_conns: the process-wide count of client connections, shared by all workers. */
-struct lb_worker *lb_worker_new(unsigned id, unsigned n_workers, atomic_size_t *total_conns,
+struct lb_worker *lb_worker_new(unsigned id, atomic_size_t *total_conns,
                                 struct lb_mailbox *main_mbox);
 int lb_worker_start(struct lb_worker *w);
 /* Main thread: queue a command (enum lb_worker_cmd). */

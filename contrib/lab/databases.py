@@ -9,11 +9,7 @@ import subprocess
 import tempfile
 import time
 
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from contrib.lab.net import free_port
 
 
 def _owned_tmpdir(user, prefix):
@@ -53,7 +49,7 @@ class Postgres:
         self.bindir = sorted(glob.glob("/usr/lib/postgresql/*/bin"))[-1]
         self.dir = _owned_tmpdir("postgres", "k3lb-pg-")
         self.data = os.path.join(self.dir, "data")
-        self.port = _free_port()
+        self.port = free_port()
         r = _as("postgres", [os.path.join(self.bindir, "initdb"), "-D", self.data, "-A", "trust",
                              "-U", "postgres", "--no-sync"])
         if r.returncode:
@@ -86,7 +82,7 @@ class MariaDB:
     def __init__(self):
         self.dir = _owned_tmpdir("mysql", "k3lb-mariadb-")
         self.data = os.path.join(self.dir, "data")
-        self.port = _free_port()
+        self.port = free_port()
         self.proc = None
         r = _as("mysql", ["mariadb-install-db", "--no-defaults", "--datadir=" + self.data,
                           "--auth-root-authentication-method=normal", "--skip-test-db"])

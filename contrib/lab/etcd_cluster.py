@@ -6,11 +6,7 @@ import socket
 import subprocess
 import time
 
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from contrib.lab.net import free_port
 
 
 class Member:
@@ -40,7 +36,7 @@ class EtcdCluster:
         self.server_crt, self.server_key = pki.issue(
             "etcd-server", ["IP:127.0.0.1", "IP:::1", "DNS:localhost"], client=True)
         self.client_crt, self.client_key = pki.issue("etcd-client", client=True, server=False)
-        self.members = [Member("m%d" % i, _free_port(), _free_port()) for i in range(size)]
+        self.members = [Member("m%d" % i, free_port(), free_port()) for i in range(size)]
 
     def _args(self, m, cluster, state="new"):
         data = os.path.join(self.dir, "etcd-" + m.name)
@@ -110,7 +106,7 @@ class EtcdCluster:
         old.kill()
         self.members.remove(old)
         new = Member("m%d" % (max(int(m.name[1:]) for m in self.members + [old]) + 1),
-                     _free_port(), _free_port())
+                     free_port(), free_port())
         self._reconfigure(via, timeout, "add", new.name,
                           "--peer-urls=https://127.0.0.1:%d" % new.peer_port)
         self.members.append(new)

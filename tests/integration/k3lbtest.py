@@ -18,16 +18,11 @@ import tempfile
 import threading
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../.."))
+from contrib.lab.net import free_port  # noqa: E402,F401  (tests import it from here)
+
 BIN = os.environ.get("K3LB_BIN", os.path.join(os.path.dirname(__file__), "../../build/k3lb"))
 TOOLS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tools")
-
-
-def free_port(host="127.0.0.1"):
-    """A port the kernel just handed out and released; k3lb binds it right after."""
-    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(fam, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
 
 
 def addr(host, port):

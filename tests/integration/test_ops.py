@@ -154,6 +154,35 @@ def test_metrics_pass_promtool(k3lb, backends):
         assert name in text, name
 
 
+class Opener:
+    """Opens echo connections through k3lb one after another until stopped, counting those
+    that worked, were refused, or were cut."""
+
+    def __init__(self, port):
+        self.port, self.counts = port, {"ok": 0, "refused": 0, "cut": 0}
+        self.done = threading.Event()
+        self.thread = threading.Thread(target=self.run)
+        self.thread.start()
+
+    def run(self):
+        while not self.done.is_set():
+            try:
+                s = connect(self.port, timeout=5)
+            except ConnectionRefusedError:
+                self.counts["refused"] += 1
+                continue
+            try:
+                s.sendall(b"x\n")
+                self.counts["ok" if read_line(s) == "x" else "cut"] += 1
+            except OSError:
+                self.counts["cut"] += 1
+            s.close()
+
+    def stop(self):
+        self.done.set()
+        self.thread.join()
+
+
 def test_reload_under_load(k3lb, backends, tmp_path):
     b = [backends("echo", name="s%d" % i) for i in range(2)]
     k = start(k3lb, [b[0].addr, b[1].addr], extra="grace: 30s")
@@ -162,23 +191,8 @@ def test_reload_under_load(k3lb, backends, tmp_path):
     for i, s in enumerate(held):
         s.sendall(b"%d\n" % i)
         assert read_line(s) == str(i)
-    stop, counts = threading.Event(), {"ok": 0, "refused": 0, "cut": 0}
-
-    def opener():
-        while not stop.is_set():
-            try:
-                s = connect(k.port, timeout=5)
-            except ConnectionRefusedError:
-                counts["refused"] += 1
-                continue
-            try:
-                s.sendall(b"x\n")
-                counts["ok" if read_line(s) == "x" else "cut"] += 1
-            except OSError:
-                counts["cut"] += 1
-            s.close()
-    t = threading.Thread(target=opener)
-    t.start()
+    load = Opener(k.port)
+    counts = load.counts
     extra_port = free_port()
     variants = [
         config(k.port, k.admin_port, [b[0].addr, b[1].addr], extra="grace: 30s"),      # same
@@ -196,8 +210,7 @@ def test_reload_under_load(k3lb, backends, tmp_path):
             k.wait_notify("READY=1")
             time.sleep(0.05)  # let the opener cross the new view
     finally:
-        stop.set()
-        t.join()
+        load.stop()
     assert counts["refused"] == 0 and counts["cut"] == 0, counts
     assert counts["ok"] > 50, counts
     for i, s in enumerate(held):
@@ -296,23 +309,8 @@ def test_binary_upgrade_under_load(k3lb, backends):
     for i, s in enumerate(held):
         s.sendall(b"%d\n" % i)
         assert read_line(s) == str(i)
-    stop, counts = threading.Event(), {"ok": 0, "refused": 0, "cut": 0}
-
-    def opener():
-        while not stop.is_set():
-            try:
-                s = connect(k.port, timeout=5)
-            except ConnectionRefusedError:
-                counts["refused"] += 1
-                continue
-            try:
-                s.sendall(b"x\n")
-                counts["ok" if read_line(s) == "x" else "cut"] += 1
-            except OSError:
-                counts["cut"] += 1
-            s.close()
-    t = threading.Thread(target=opener)
-    t.start()
+    load = Opener(k.port)
+    counts = load.counts
     new_pid = None
     try:
         old_pid = k.proc.pid
@@ -326,8 +324,7 @@ def test_binary_upgrade_under_load(k3lb, backends):
         while counts["ok"] < before + 50 and time.monotonic() < deadline:
             time.sleep(0.05)
     finally:
-        stop.set()
-        t.join()
+        load.stop()
     try:
         assert counts["refused"] == 0 and counts["cut"] == 0, counts
         # the old process still carries the held connections, then leaves

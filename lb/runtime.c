@@ -318,6 +318,26 @@ static int build_fronts(struct lb_runtime *rt, struct lb_view *v, struct lb_fron
     return 0;
 }
 
+static void shut_listen(const struct lb_listen *l)
+{
+    for (size_t j = 0; j < l->n_fds; j++)
+        shutdown(l->fds[j], SHUT_RD);
+}
+
+/* Addresses the new config dropped: out of LISTEN now, so that clients are refused at once
+ * instead of waiting in a backlog nobody accepts from (the sockets themselves close when the
+ * last view using them goes). */
+static void refuse_removed(struct lb_runtime *rt, struct lb_listen *const *keep, size_t n_keep)
+{
+    for (size_t i = 0; i < rt->n_listens; i++) {
+        bool kept = false;
+        for (size_t k = 0; k < n_keep && !kept; k++)
+            kept = keep[k] == rt->listens[i];
+        if (!kept)
+            shut_listen(rt->listens[i]);
+    }
+}
+
 static void release_registry(struct lb_runtime *rt)
 {
     for (size_t i = 0; i < rt->n_servers; i++)
@@ -428,6 +448,7 @@ static int install(struct lb_runtime *rt, struct config *cfg, bool close_gone, c
     }
     build_pools(rt, v, servers, &n_servers);
     warn_even_members(cfg);
+    refuse_removed(rt, listens, n_listens);
     release_registry(rt);
     rt->servers = servers;
     rt->n_servers = n_servers;
@@ -599,8 +620,7 @@ void lb_runtime_stop_accepting(struct lb_runtime *rt, bool handed_over)
     /* Take the sockets out of LISTEN at once so that new clients are refused instead of
      * waiting in the backlog; the fds stay valid for the workers until the views go. */
     for (size_t i = 0; i < rt->n_listens; i++)
-        for (size_t j = 0; j < rt->listens[i]->n_fds; j++)
-            shutdown(rt->listens[i]->fds[j], SHUT_RD);
+        shut_listen(rt->listens[i]);
 }
 
 uint64_t lb_runtime_active(const struct lb_runtime *rt)

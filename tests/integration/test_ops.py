@@ -386,3 +386,26 @@ def test_access_log(k3lb, backends):
     a = lines[0]
     assert a["frontend"] == "main" and a["server"] == b.addr and a["end"] == "closed"
     assert a["bytes_up"] == "5" and int(a["bytes_down"]) >= 8 and a["retries"] == "0"
+
+
+def test_reload_opens_and_closes_listeners(k3lb, backends):
+    b = backends("name", name="s0")
+    k = start(k3lb, [b.addr])
+    p2, p3 = free_port(), free_port()
+    path = os.path.join(k.dir, "k3lb.yaml")
+
+    def reload_with(*ports):
+        with open(path, "w") as f:
+            f.write(config(k.port, k.admin_port, [b.addr], listens=ports))
+        assert ctl(k, "reload").returncode == 0
+
+    held = connect(k.port)
+    reload_with(p2)
+    assert read_line(connect(p2)) == "s0"
+    reload_with(p3)
+    with pytest.raises(ConnectionRefusedError):  # dropped: refused at once, not left hanging
+        connect(p2, timeout=2)
+    assert read_line(connect(p3)) == "s0"
+    reload_with(p2, p3)  # and it can come back
+    assert read_line(connect(p2)) == "s0"
+    assert read_line(held) == "s0"  # the connection from before every reload still works

@@ -542,6 +542,9 @@ static int cmd_run(struct cli *c, int argc, char **argv)
         return 1;
     }
     rc = run(&s);
+    /* Bufferevents freed while a deferred callback was pending (a probe cut short by the
+     * stop) are released when that callback runs: let it run once before the loop goes. */
+    event_base_loop(s.base, EVLOOP_NONBLOCK);
     event_base_free(s.base);
     config_unref(s.cfg);
     config_flags_free(c->vals, c->n_defs);

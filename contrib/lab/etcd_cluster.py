@@ -94,7 +94,7 @@ class EtcdCluster:
                 return
             if "already exists" in r.stderr or "member not found" in r.stderr:
                 return  # an earlier attempt went through; only its answer was lost
-            transient = ("unhealthy cluster", "deadline exceeded", "leader changed")
+            transient = ("unhealthy cluster", "deadline exceeded", "leader changed", "timed out")
             if not any(t in r.stderr for t in transient) or time.monotonic() > deadline:
                 raise RuntimeError("etcdctl member %s failed: %s" % (args[0], r.stderr))
             time.sleep(0.5)

@@ -1,5 +1,5 @@
 /* Main-thread orchestration of listeners, servers, views and workers. */
-#include "runtime.h"
+#include "runtime-int.h"
 
 #include "config/config.h"
 #include "config/value.h"
@@ -23,45 +23,7 @@
 
 #define LISTEN_BACKLOG 4096
 
-struct lb_runtime {
-    struct event_base *base;    /* main loop */
-    struct lb_view *view;       /* current view (one reference) */
-    uint64_t generation;        /* of the last view built */
-    struct lb_worker **workers; /* running workers */
-    unsigned n_workers;
-    struct lb_mailbox mbox; /* reports from workers */
-    bool mbox_ready;        /* mbox was set up */
-    struct health *health;  /* probes */
-    /* Registries: the live objects of the current view, found again by identity on reload. */
-    struct lb_server **servers; /* by backend name + address */
-    size_t n_servers;
-    struct lb_front **fronts; /* by name */
-    size_t n_fronts;
-    struct lb_listen **listens; /* by address */
-    size_t n_listens;
-    struct lb_list *lists; /* server lists set at run time, replacing the config's */
-    size_t n_lists;
-    struct event *drain_timer; /* finishes removals once servers have drained */
-    struct lb_reloads reloads; /* reload outcomes, for metrics */
-    atomic_size_t total_conns; /* client connections over all workers (maxconn) */
-    time_t started;            /* process start, wall clock */
-};
-
-/* A backend's server list set at run time (agent sources, admin API). For a sticky backend it
- * is the learned list; the config's servers (the fixed address) are added when missing. */
-struct lb_list {
-    char *backend;                 /* backend name */
-    bool replaced;                 /* servers replaces the config's list (agent) */
-    struct config_server *servers; /* the replacing list, or servers added through the API */
-    size_t n;
-    char **removed; /* config servers taken out through the API */
-    size_t n_removed;
-    char **draining; /* servers to remove once their connections are gone */
-    size_t n_draining;
-    struct lb_sticky_memo memo; /* sticky manager memory for the backend */
-};
-
-static void *zalloc(size_t n, size_t size)
+void *rt_zalloc(size_t n, size_t size)
 {
     void *p = calloc(n ? n : 1, size);
     if (!p)
@@ -69,7 +31,7 @@ static void *zalloc(size_t n, size_t size)
     return p;
 }
 
-static void *grow(void *p, size_t n, size_t size)
+void *rt_grow(void *p, size_t n, size_t size)
 {
     p = realloc(p, (n ? n : 1) * size);
     if (!p)
@@ -78,9 +40,6 @@ static void *grow(void *p, size_t n, size_t size)
 }
 
 /* ---- listening sockets ---------------------------------------------------------------------- */
-
-static void free_strings(char **v, size_t n);
-static void drain_tick(evutil_socket_t fd, short what, void *arg);
 
 static struct lb_listen *find_listen(struct lb_runtime *rt, const struct config_addr *a)
 {
@@ -109,7 +68,7 @@ static struct lb_listen *open_listen(struct lb_runtime *rt, const struct config_
         abort();
     config_addr_copy(&l->addr, a);
     l->n_fds = rt->n_workers;
-    l->fds = grow(NULL, l->n_fds, sizeof(int));
+    l->fds = rt_grow(NULL, l->n_fds, sizeof(int));
     for (size_t i = 0; i < l->n_fds; i++)
         l->fds[i] = -1;
     l->refs = 1;
@@ -173,7 +132,7 @@ static const char **sans_of(const struct config *cfg, size_t b, size_t *n)
         const struct config_frontend *f = &cfg->frontends[i];
         if (f->backend_index != b)
             continue;
-        names = grow(names, *n + f->n_tls_san, sizeof(*names));
+        names = rt_grow(names, *n + f->n_tls_san, sizeof(*names));
         for (size_t j = 0; j < f->n_tls_san; j++)
             names[(*n)++] = f->tls_san[j];
     }
@@ -198,7 +157,7 @@ static size_t count_listens(const struct config *cfg)
     return n;
 }
 
-static struct lb_list *find_list(struct lb_runtime *rt, const char *backend)
+struct lb_list *rt_find_list(struct lb_runtime *rt, const char *backend)
 {
     for (size_t i = 0; i < rt->n_lists; i++)
         if (strcmp(rt->lists[i].backend, backend) == 0)
@@ -206,7 +165,7 @@ static struct lb_list *find_list(struct lb_runtime *rt, const char *backend)
     return NULL;
 }
 
-static bool listed(const struct config_server *list, size_t n, const char *address)
+bool rt_listed(const struct config_server *list, size_t n, const char *address)
 {
     for (size_t i = 0; i < n; i++)
         if (strcmp(list[i].address.text, address) == 0)
@@ -216,7 +175,7 @@ static bool listed(const struct config_server *list, size_t n, const char *addre
 
 /* A backend's servers: the run-time list if one is set, else the config's. A sticky backend
  * also keeps the config's servers (the fixed address) after the learned ones. */
-static bool in_strings(char *const *v, size_t n, const char *s)
+bool rt_in_strings(char *const *v, size_t n, const char *s)
 {
     for (size_t i = 0; i < n; i++)
         if (strcmp(v[i], s) == 0)
@@ -230,12 +189,12 @@ static void fill_changed(struct lb_runtime *rt, struct lb_pool *p, const struct 
 {
     const struct config_backend *cb = p->cfg;
     for (size_t i = 0; i < cb->n_servers; i++)
-        if (!list || !in_strings(list->removed, list->n_removed, cb->servers[i].address.text))
+        if (!list || !rt_in_strings(list->removed, list->n_removed, cb->servers[i].address.text))
             p->srv[p->n++] = get_server(rt, ctx, &cb->servers[i], servers, n_servers);
     struct lb_server_ctx added = *ctx;
     added.added = true;
     for (size_t i = 0; list && i < list->n; i++)
-        if (!listed(cb->servers, cb->n_servers, list->servers[i].address.text))
+        if (!rt_listed(cb->servers, cb->n_servers, list->servers[i].address.text))
             p->srv[p->n++] = get_server(rt, &added, &list->servers[i], servers, n_servers);
 }
 
@@ -243,11 +202,11 @@ static void fill_pool(struct lb_runtime *rt, struct lb_pool *p, const struct lb_
                       struct lb_server **servers, size_t *n_servers)
 {
     const struct config_backend *cb = p->cfg;
-    const struct lb_list *list = find_list(rt, cb->name);
+    const struct lb_list *list = rt_find_list(rt, cb->name);
     bool sticky = cb->balance == CONFIG_BALANCE_STICKY;
     size_t n_list = list ? list->n : 0;
 
-    p->srv = grow(NULL, n_list + cb->n_servers, sizeof(*p->srv));
+    p->srv = rt_grow(NULL, n_list + cb->n_servers, sizeof(*p->srv));
     p->n = 0;
     if (!list || !list->replaced) {
         fill_changed(rt, p, ctx, list, servers, n_servers);
@@ -255,12 +214,12 @@ static void fill_pool(struct lb_runtime *rt, struct lb_pool *p, const struct lb_
     }
     for (size_t i = 0; i < n_list; i++) {
         struct lb_server *s = get_server(rt, ctx, &list->servers[i], servers, n_servers);
-        s->is_default = sticky && listed(cb->servers, cb->n_servers, s->address);
+        s->is_default = sticky && rt_listed(cb->servers, cb->n_servers, s->address);
         s->standby = false;
         p->srv[p->n++] = s;
     }
     for (size_t i = 0; i < cb->n_servers; i++) {
-        if (!sticky || listed(list->servers, list->n, cb->servers[i].address.text))
+        if (!sticky || rt_listed(list->servers, list->n, cb->servers[i].address.text))
             continue;
         struct lb_server *s = get_server(rt, ctx, &cb->servers[i], servers, n_servers);
         s->is_default = sticky;
@@ -274,7 +233,7 @@ static void build_pools(struct lb_runtime *rt, struct lb_view *v, struct lb_serv
 {
     const struct config *cfg = v->cfg;
     v->n_pools = cfg->n_backends;
-    v->pools = zalloc(v->n_pools, sizeof(*v->pools));
+    v->pools = rt_zalloc(v->n_pools, sizeof(*v->pools));
     for (size_t b = 0; b < cfg->n_backends; b++) {
         const struct config_backend *cb = &cfg->backends[b];
         struct lb_pool *p = &v->pools[b];
@@ -295,14 +254,14 @@ static int build_fronts(struct lb_runtime *rt, struct lb_view *v, struct lb_fron
                         size_t errlen)
 {
     const struct config *cfg = v->cfg;
-    v->fronts = zalloc(cfg->n_frontends, sizeof(*v->fronts));
+    v->fronts = rt_zalloc(cfg->n_frontends, sizeof(*v->fronts));
     for (size_t i = 0; i < cfg->n_frontends; i++) {
         const struct config_frontend *cf = &cfg->frontends[i];
         struct lb_view_front *vf = &v->fronts[i];
         vf->cfg = cf;
         vf->pool = cf->backend_index;
         vf->front = get_front(rt, cf->name, fronts, n_fronts);
-        vf->listen = grow(NULL, cf->n_listen, sizeof(*vf->listen));
+        vf->listen = rt_grow(NULL, cf->n_listen, sizeof(*vf->listen));
         v->n_fronts = i + 1;
         for (size_t j = 0; j < cf->n_listen; j++) {
             struct lb_listen *l = find_listen(rt, &cf->listen[j]);
@@ -363,18 +322,18 @@ static void warn_even_members(const struct config *cfg)
     }
 }
 
-static void close_server_conns(struct lb_runtime *rt, struct lb_server *s)
+void rt_close_server_conns(struct lb_runtime *rt, struct lb_server *s)
 {
     for (unsigned i = 0; i < rt->n_workers; i++)
         lb_worker_post(rt->workers[i], LB_WORKER_CLOSE_SERVER, s);
 }
 
-static struct lb_list *get_list(struct lb_runtime *rt, const char *backend)
+struct lb_list *rt_get_list(struct lb_runtime *rt, const char *backend)
 {
-    struct lb_list *l = find_list(rt, backend);
+    struct lb_list *l = rt_find_list(rt, backend);
     if (l)
         return l;
-    rt->lists = grow(rt->lists, rt->n_lists + 1, sizeof(*rt->lists));
+    rt->lists = rt_grow(rt->lists, rt->n_lists + 1, sizeof(*rt->lists));
     l = &rt->lists[rt->n_lists++];
     memset(l, 0, sizeof(*l));
     l->backend = strdup(backend);
@@ -395,9 +354,9 @@ static void sticky_update(struct lb_runtime *rt, const struct lb_server *server)
             member = p->srv[j] == server;
         if (!member)
             continue;
-        struct lb_server *close = lb_sticky_update(p, &get_list(rt, p->cfg->name)->memo);
+        struct lb_server *close = lb_sticky_update(p, &rt_get_list(rt, p->cfg->name)->memo);
         if (close)
-            close_server_conns(rt, close);
+            rt_close_server_conns(rt, close);
     }
 }
 
@@ -417,20 +376,19 @@ static void close_removed(struct lb_runtime *rt, const struct lb_view *old,
     for (size_t i = 0; i < old->n_pools; i++)
         for (size_t j = 0; j < old->pools[i].n; j++)
             if (!in_view(new, old->pools[i].srv[j]))
-                close_server_conns(rt, old->pools[i].srv[j]);
+                rt_close_server_conns(rt, old->pools[i].srv[j]);
 }
 
 /* Builds a view for cfg and makes it current: the new registries replace the old ones, whose
  * leftovers live on only in older views (until their connections end, or at once when
  * close_gone). */
-static int install(struct lb_runtime *rt, struct config *cfg, bool close_gone, char *err,
-                   size_t errlen)
+int rt_install(struct lb_runtime *rt, struct config *cfg, bool close_gone, char *err, size_t errlen)
 {
-    struct lb_view *v = zalloc(1, sizeof(*v));
+    struct lb_view *v = rt_zalloc(1, sizeof(*v));
     size_t n_servers = 0, n_fronts = 0, n_listens = 0;
-    struct lb_server **servers = grow(NULL, count_servers(rt, cfg), sizeof(*servers));
-    struct lb_front **fronts = grow(NULL, cfg->n_frontends, sizeof(*fronts));
-    struct lb_listen **listens = grow(NULL, count_listens(cfg), sizeof(*listens));
+    struct lb_server **servers = rt_grow(NULL, count_servers(rt, cfg), sizeof(*servers));
+    struct lb_front **fronts = rt_grow(NULL, cfg->n_frontends, sizeof(*fronts));
+    struct lb_listen **listens = rt_grow(NULL, count_listens(cfg), sizeof(*listens));
 
     atomic_init(&v->refs, 1);
     v->cfg = config_ref(cfg);
@@ -465,43 +423,6 @@ static int install(struct lb_runtime *rt, struct config *cfg, bool close_gone, c
     rt->view = v;
     sticky_update(rt, NULL);
     return 0;
-}
-
-int lb_runtime_set_servers(struct lb_runtime *rt, const char *backend, const char *const *addresses,
-                           size_t n, char *err, size_t errlen)
-{
-    const struct config_backend *cb = NULL;
-    struct config_server *list;
-    struct lb_list *l;
-    char why[256];
-
-    for (size_t i = 0; i < rt->view->cfg->n_backends && !cb; i++)
-        if (strcmp(rt->view->cfg->backends[i].name, backend) == 0)
-            cb = &rt->view->cfg->backends[i];
-    if (!cb) {
-        snprintf(err, errlen, "no backend '%s'", backend);
-        return -1;
-    }
-    list = zalloc(n, sizeof(*list));
-    for (size_t i = 0; i < n; i++) {
-        list[i].weight = 1;
-        if (!config_parse_addr(addresses[i], CONFIG_ADDR_TARGET, &list[i].address, why,
-                               sizeof(why))) {
-            snprintf(err, errlen, "%s", why);
-            for (size_t j = 0; j < i; j++)
-                config_addr_free(&list[j].address);
-            free(list);
-            return -1;
-        }
-    }
-    l = get_list(rt, backend);
-    for (size_t i = 0; i < l->n; i++)
-        config_addr_free(&l->servers[i].address);
-    free(l->servers);
-    l->servers = list;
-    l->n = n;
-    l->replaced = true;
-    return install(rt, rt->view->cfg, true, err, errlen);
 }
 
 /* ---- events from workers and health --------------------------------------------------------- */
@@ -544,7 +465,7 @@ static void on_health_change(void *arg, struct health_target *t, enum health_eve
     if (ev != HEALTH_EVENT_PROBE)
         quorum_guard(rt, s, ev == HEALTH_EVENT_UP);
     if (ev == HEALTH_EVENT_DOWN && health_on_down(t) == CONFIG_ON_DOWN_CLOSE)
-        close_server_conns(rt, s);
+        rt_close_server_conns(rt, s);
     sticky_update(rt, s);
 }
 
@@ -569,12 +490,12 @@ struct lb_runtime *lb_runtime_new(struct event_base *base, struct config *cfg, c
     rt->started = time(NULL);
     rt->n_workers = worker_count(cfg);
     rt->mbox_ready = lb_mailbox_init(&rt->mbox, base, on_report, rt) == 0;
-    rt->drain_timer = event_new(base, -1, EV_PERSIST, drain_tick, rt);
+    rt->drain_timer = event_new(base, -1, EV_PERSIST, rt_drain_tick, rt);
     if (!rt->mbox_ready || !(rt->health = health_new(base, on_health_change, rt))) {
         snprintf(err, errlen, "cannot set up the event loop: %s", strerror(errno));
         goto fail;
     }
-    rt->workers = grow(NULL, rt->n_workers, sizeof(*rt->workers));
+    rt->workers = rt_grow(NULL, rt->n_workers, sizeof(*rt->workers));
     for (unsigned i = 0; i < rt->n_workers; i++) {
         rt->workers[i] = lb_worker_new(i, &rt->total_conns, &rt->mbox);
         if (!rt->workers[i]) {
@@ -583,7 +504,7 @@ struct lb_runtime *lb_runtime_new(struct event_base *base, struct config *cfg, c
             goto fail;
         }
     }
-    if (install(rt, cfg, false, err, errlen) < 0)
+    if (rt_install(rt, cfg, false, err, errlen) < 0)
         goto fail;
     for (unsigned i = 0; i < rt->n_workers; i++)
         if (lb_worker_start(rt->workers[i]) != 0) {
@@ -608,7 +529,7 @@ int lb_runtime_apply(struct lb_runtime *rt, struct config *cfg, char *err, size_
         snprintf(err, errlen, "%s changed: only a restart can apply it", why);
         return -1;
     }
-    return install(rt, cfg, false, err, errlen);
+    return rt_install(rt, cfg, false, err, errlen);
 }
 
 void lb_runtime_stop_accepting(struct lb_runtime *rt, bool handed_over)
@@ -648,8 +569,8 @@ void lb_runtime_free(struct lb_runtime *rt)
         for (size_t j = 0; j < l->n; j++)
             config_addr_free(&l->servers[j].address);
         free(l->servers);
-        free_strings(l->removed, l->n_removed);
-        free_strings(l->draining, l->n_draining);
+        rt_free_strings(l->removed, l->n_removed);
+        rt_free_strings(l->draining, l->n_draining);
         free(l->backend);
     }
     free(rt->lists);
@@ -670,175 +591,8 @@ unsigned lb_runtime_workers(const struct lb_runtime *rt)
 
 const char *lb_runtime_sticky_active(struct lb_runtime *rt, const char *backend)
 {
-    struct lb_list *l = find_list(rt, backend);
+    struct lb_list *l = rt_find_list(rt, backend);
     return l && l->memo.active[0] ? l->memo.active : NULL;
-}
-
-/* ---- servers changed through the API --------------------------------------------------------- */
-
-static void free_strings(char **v, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        free(v[i]);
-    free(v);
-}
-
-static void add_string(char ***v, size_t *n, const char *s)
-{
-    if (in_strings(*v, *n, s))
-        return;
-    *v = grow(*v, *n + 1, sizeof(**v));
-    if (!((*v)[*n] = strdup(s)))
-        abort();
-    (*n)++;
-}
-
-static void drop_string(char **v, size_t *n, const char *s)
-{
-    for (size_t i = 0; i < *n; i++)
-        if (strcmp(v[i], s) == 0) {
-            free(v[i]);
-            v[i] = v[--*n];
-            return;
-        }
-}
-
-const struct lb_pool *lb_runtime_pool(const struct lb_runtime *rt, const char *backend)
-{
-    for (size_t i = 0; i < rt->view->n_pools; i++)
-        if (strcmp(rt->view->pools[i].cfg->name, backend) == 0)
-            return &rt->view->pools[i];
-    return NULL;
-}
-
-struct lb_server *lb_runtime_server(const struct lb_runtime *rt, const char *backend,
-                                    const char *address)
-{
-    const struct lb_pool *p = lb_runtime_pool(rt, backend);
-    for (size_t i = 0; p && i < p->n; i++)
-        if (strcmp(p->srv[i]->address, address) == 0)
-            return p->srv[i];
-    return NULL;
-}
-
-enum lb_api lb_runtime_add_server(struct lb_runtime *rt, const char *backend, const char *address,
-                                  unsigned weight, char *err, size_t errlen)
-{
-    struct config_server cs = {.weight = weight};
-    struct lb_list *l;
-    char why[256];
-
-    if (!lb_runtime_pool(rt, backend)) {
-        snprintf(err, errlen, "no backend '%s'", backend);
-        return LB_API_NOT_FOUND;
-    }
-    if (!config_parse_addr(address, CONFIG_ADDR_TARGET, &cs.address, why, sizeof(why))) {
-        snprintf(err, errlen, "%s", why);
-        return LB_API_INVALID;
-    }
-    if (lb_runtime_server(rt, backend, cs.address.text)) {
-        snprintf(err, errlen, "server %s is already in backend '%s'", cs.address.text, backend);
-        config_addr_free(&cs.address);
-        return LB_API_CONFLICT;
-    }
-    l = get_list(rt, backend);
-    if (l->replaced) {
-        snprintf(err, errlen, "backend '%s' takes its servers from the agent's sources", backend);
-        config_addr_free(&cs.address);
-        return LB_API_CONFLICT;
-    }
-    drop_string(l->removed, &l->n_removed, cs.address.text);
-    drop_string(l->draining, &l->n_draining, cs.address.text);
-    l->servers = grow(l->servers, l->n + 1, sizeof(*l->servers));
-    l->servers[l->n++] = cs;
-    log_info("server_added", "%s/%s added through the API", backend, cs.address.text);
-    return install(rt, rt->view->cfg, false, err, errlen) < 0 ? LB_API_INVALID : LB_API_OK;
-}
-
-/* Takes a server out of the backend's list now (what a finished drain does). */
-static int remove_now(struct lb_runtime *rt, struct lb_list *l, const char *which, char *err,
-                      size_t errlen)
-{
-    char address[300];
-    snprintf(address, sizeof(address), "%s", which); /* which may be freed just below */
-    drop_string(l->draining, &l->n_draining, address);
-    for (size_t i = 0; i < l->n; i++)
-        if (strcmp(l->servers[i].address.text, address) == 0) {
-            config_addr_free(&l->servers[i].address);
-            l->servers[i] = l->servers[--l->n];
-            break;
-        }
-    add_string(&l->removed, &l->n_removed, address);
-    log_info("server_removed", "%s/%s removed", l->backend, address);
-    return install(rt, rt->view->cfg, true, err, errlen);
-}
-
-enum lb_api lb_runtime_remove_server(struct lb_runtime *rt, const char *backend,
-                                     const char *address, bool force, char *err, size_t errlen)
-{
-    struct lb_server *s = lb_runtime_server(rt, backend, address);
-    struct lb_list *l;
-    if (!s) {
-        snprintf(err, errlen, "no server %s in backend '%s'", address, backend);
-        return LB_API_NOT_FOUND;
-    }
-    l = get_list(rt, backend);
-    if (l->replaced) {
-        snprintf(err, errlen, "backend '%s' takes its servers from the agent's sources", backend);
-        return LB_API_CONFLICT;
-    }
-    if (force || lb_server_active(s) == 0)
-        return remove_now(rt, l, s->address, err, errlen) < 0 ? LB_API_INVALID : LB_API_OK;
-    atomic_store(&s->admin, LB_ADMIN_DRAIN);
-    add_string(&l->draining, &l->n_draining, s->address);
-    log_info("server_draining", "%s/%s draining before removal (%llu connections)", backend,
-             s->address, (unsigned long long)lb_server_active(s));
-    return LB_API_ACCEPTED;
-}
-
-/* Finishes the removals whose servers have no connection left. */
-static void drain_tick(evutil_socket_t fd, short what, void *arg)
-{
-    struct lb_runtime *rt = arg;
-    char err[256];
-    (void)fd;
-    (void)what;
-    for (size_t i = 0; i < rt->n_lists; i++) {
-        struct lb_list *l = &rt->lists[i];
-        for (size_t j = 0; j < l->n_draining; j++) {
-            struct lb_server *s = lb_runtime_server(rt, l->backend, l->draining[j]);
-            if (!s || lb_server_active(s) == 0) {
-                remove_now(rt, l, l->draining[j], err, sizeof(err));
-                j = (size_t)-1; /* the list changed under us: look again from the start */
-            }
-        }
-    }
-}
-
-enum lb_api lb_runtime_set_server(struct lb_runtime *rt, const char *backend, const char *address,
-                                  int admin, int weight, char *err, size_t errlen)
-{
-    struct lb_server *s = lb_runtime_server(rt, backend, address);
-    if (!s) {
-        snprintf(err, errlen, "no server %s in backend '%s'", address, backend);
-        return LB_API_NOT_FOUND;
-    }
-    if (weight >= 0) {
-        atomic_store(&s->weight, (unsigned)weight);
-        s->weight_pinned = true; /* a reload keeps the operator's weight */
-    }
-    if (admin >= 0) {
-        struct lb_list *l = find_list(rt, backend);
-        int old = atomic_exchange(&s->admin, admin);
-        if (l && admin == LB_ADMIN_READY)
-            drop_string(l->draining, &l->n_draining, s->address); /* a pending removal ends */
-        if (s->health)
-            health_target_pause(s->health, admin == LB_ADMIN_MAINT);
-        if (old != admin)
-            log_info("server_admin", "%s/%s: %s -> %s", backend, s->address,
-                     lb_admin_state_names[old], lb_admin_state_names[admin]);
-    }
-    return LB_API_OK;
 }
 
 void lb_runtime_note_reload(struct lb_runtime *rt, bool ok)

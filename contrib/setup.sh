@@ -2,17 +2,20 @@
 # Set-up entry points for a fresh Debian 12 machine (run as root):
 #   contrib/setup.sh demo   install what is missing, build, run the demo (etcd + API stand-ins)
 #   contrib/setup.sh test   install what is missing, build, run the whole suite, then again
-#                           under AddressSanitizer + UndefinedBehaviorSanitizer
+#                           under AddressSanitizer + UndefinedBehaviorSanitizer, then the
+#                           fuzz targets for a bounded time
 #   contrib/setup.sh deps   only install the packages
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BUILD_DEPS="cmake gcc make pkg-config libevent-dev libssl-dev libyaml-dev libcjson-dev libcmocka-dev"
-RUN_DEPS="openssl python3 python3-pytest etcd-server etcd-client iproute2 curl procps"
+FUZZ_DEPS="clang libclang-rt-14-dev"
+RUN_DEPS="openssl python3 python3-pytest etcd-server etcd-client iproute2 curl procps \
+    postgresql mariadb-server prometheus"
 
 deps() {
     local missing=()
-    for p in $BUILD_DEPS $RUN_DEPS; do
+    for p in $BUILD_DEPS $RUN_DEPS ${EXTRA_DEPS:-}; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
     done
     if [ ${#missing[@]} -gt 0 ]; then
@@ -45,13 +48,15 @@ demo)
     exec python3 contrib/demo.py --k3lb build/k3lb "${@:2}"
     ;;
 test)
-    deps
+    EXTRA_DEPS=$FUZZ_DEPS deps
     build build
     run_suite build
     build build-asan -DK3LB_SANITIZE=ON
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
         run_suite build-asan
-    echo "all tests passed (plain and sanitized)"
+    CC=clang build build-fuzz -DK3LB_FUZZ=ON
+    (cd build-fuzz && ctest -L fuzz --output-on-failure)
+    echo "all tests passed (plain, sanitized, fuzzed)"
     ;;
 *)
     echo "usage: $0 demo|test|deps" >&2

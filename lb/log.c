@@ -92,6 +92,9 @@ static void buf_put_time(struct log_buf *b)
 }
 
 static void log_emit(enum log_level level, const char *event, const char *const *kv,
+                     const char *fmt, va_list ap) __attribute__((format(printf, 4, 0)));
+
+static void log_emit(enum log_level level, const char *event, const char *const *kv,
                      const char *fmt, va_list ap)
 {
     char msg[LOG_LINE_MAX / 2];

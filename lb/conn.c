@@ -139,16 +139,17 @@ static void conn_finish(struct lb_conn *c, enum lb_conn_end end, bool reset)
     c->state = LB_CONN_CLOSED;
     c->end = end;
     conn_log_end(c);
+    /* Counters first: whoever sees the sockets close and then asks /status sees them. */
+    conn_unassign(c);
+    atomic_fetch_sub_explicit(&c->front->active, 1, memory_order_relaxed);
+    if (end == LB_END_NO_SERVER)
+        atomic_fetch_add_explicit(&c->front->no_server, 1, memory_order_relaxed);
     side_close(&c->cs, reset);
     side_close(&c->ss, reset);
     event_del(&c->timer);
     lb_flow_release(&w->bufs, &c->up);
     lb_flow_release(&w->bufs, &c->down);
     balance_tried_reset(&c->tried);
-    conn_unassign(c);
-    atomic_fetch_sub_explicit(&c->front->active, 1, memory_order_relaxed);
-    if (end == LB_END_NO_SERVER)
-        atomic_fetch_add_explicit(&c->front->no_server, 1, memory_order_relaxed);
     lb_worker_conn_gone(w, c);
     if (w->n_free_conns < CONN_POOL_MAX) {
         c->next = w->free_conns;

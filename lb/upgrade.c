@@ -25,6 +25,7 @@ struct inherited {
 static struct inherited inherit[MAX_INHERIT];
 static size_t n_inherit;
 static int admin_fd = -1;
+static char exe_path[4096]; /* the binary's path, read at start: the file an upgrade runs */
 static int ready_fd = -1;
 static bool upgraded;
 
@@ -76,7 +77,9 @@ pid_t lb_upgrade_spawn(const struct lb_runtime *rt, int admin, char *const argv[
         setenv("K3LB_INHERIT_ADMIN", num, 1);
         snprintf(num, sizeof(num), "%d", pipefd[1]);
         setenv("K3LB_UPGRADE_READY", num, 1);
-        execv("/proc/self/exe", argv);
+        /* The path, not /proc/self/exe: after a package upgrade that names the old, deleted
+         * file, and the point is to run the new one. */
+        execv(exe_path[0] ? exe_path : argv[0], argv);
         _exit(127);
     }
     close(pipefd[1]);
@@ -104,8 +107,15 @@ static void parse_listen(const char *spec)
     free(copy);
 }
 
+static void remember_exe(void)
+{
+    ssize_t n = readlink("/proc/self/exe", exe_path, sizeof(exe_path) - 1);
+    exe_path[n > 0 ? n : 0] = '\0';
+}
+
 void lb_upgrade_inherit(void)
 {
+    remember_exe();
     const char *l = getenv("K3LB_INHERIT_LISTEN"), *a = getenv("K3LB_INHERIT_ADMIN"),
                *r = getenv("K3LB_UPGRADE_READY");
     if (!l || !r)

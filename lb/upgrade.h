@@ -13,12 +13,14 @@
 
 struct lb_runtime;
 
-/* Old side: fork and exec argv[0] again (as /proc/self/exe) with the sockets; *ready_fd gets
- * the read end of the pipe the successor writes "ready" to. Returns the pid, or -1. */
+/* Old side: fork and exec the binary found at the path this one was started from (the new
+ * one, after a package upgrade) with the sockets; *ready_fd gets the read end of the pipe the
+ * successor writes "ready" to. Returns the pid, or -1. */
 pid_t lb_upgrade_spawn(const struct lb_runtime *rt, int admin_fd, char *const argv[],
                        int *ready_fd);
 
-/* New side, called once at start: reads (and removes) the variables. */
+/* Called once at start: remembers the binary's path, and when started by an upgrade reads (and
+ * removes) the variables. */
 void lb_upgrade_inherit(void);
 /* An inherited socket for a listen address, for worker i, or -1. */
 int lb_upgrade_take_listen(const char *address, size_t i);

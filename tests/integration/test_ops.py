@@ -302,9 +302,21 @@ def test_etcd_member_replacement(k3lb, etcd):
     assert q["members"] == 3 and q["healthy"] == 3
 
 
-def test_binary_upgrade_under_load(k3lb, backends):
+def test_binary_upgrade_under_load(k3lb, backends, tmp_path):
+    import shutil
+    import k3lbtest
+    # run from a copy, then replace the file the way a package upgrade does (a new inode at
+    # the same path): the upgrade must start the new file, not the running one
+    binary = str(tmp_path / "k3lb")
+    shutil.copy(BIN, binary)
     b = [backends("echo", name="s%d" % i) for i in range(2)]
-    k = start(k3lb, [b[0].addr, b[1].addr], extra="grace: 30s")
+    saved, k3lbtest.BIN = k3lbtest.BIN, binary
+    try:
+        k = start(k3lb, [b[0].addr, b[1].addr], extra="grace: 30s")
+    finally:
+        k3lbtest.BIN = saved
+    os.rename(binary, binary + ".old")
+    shutil.copy(BIN, binary)
     held = [connect(k.port) for _ in range(100)]
     for i, s in enumerate(held):
         s.sendall(b"%d\n" % i)
@@ -318,6 +330,8 @@ def test_binary_upgrade_under_load(k3lb, backends):
         msg = k.wait_notify("READY=1")
         new_pid = int([l for l in msg.split("\n") if l.startswith("MAINPID=")][0][8:])
         assert new_pid != old_pid
+        assert os.stat("/proc/%d/exe" % new_pid).st_ino == os.stat(binary).st_ino
+        assert os.stat("/proc/%d/exe" % old_pid).st_ino != os.stat(binary).st_ino
         k.wait_for(lambda st: st["pid"] == new_pid, what="the new process answers the API")
         before = counts["ok"]
         deadline = time.monotonic() + 10

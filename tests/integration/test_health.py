@@ -95,6 +95,7 @@ def test_etcd_check_client_cert_and_stop_detection(k3lb, etcd, tmp_path):
     t0 = time.monotonic()
     s = wait_server(k, "etcd", c.members[0].endpoint, "down", "timeout", timeout=10)
     took = time.monotonic() - t0
+    print("etcd member stopped: down after %.2f s" % took)
     assert took <= 0.5 * 2 + 1.0 + 1.0, took  # timeout * fall + interval, + jitter and load
     assert "no answer within 500ms" in s["check"]["detail"]
     k.wait_for(lambda st: [b for b in st["backends"] if b["name"] == "etcd"][0]["quorum"] ==

@@ -59,7 +59,8 @@ static void help(void)
            "  add BACKEND ADDRESS [--weight N]  add a server (checked before use)\n"
            "  remove BACKEND ADDRESS [--force]  drain, then remove a server\n"
            "  wait-drained BACKEND SERVER       wait until it has no connection left\n"
-           "  reload                            re-read the config file\n\nflags:\n");
+           "  reload                            re-read the config file\n"
+           "  servers ADDRESS...                agent: set the learned server list\n\nflags:\n");
     config_flags_usage(ctl_flags, N_CTL_FLAGS, stdout);
 }
 
@@ -330,6 +331,16 @@ static int dispatch(struct ctl *c, const char **pos, size_t n, const struct conf
         return status(c);
     if (n == 1 && strcmp(cmd, "reload") == 0)
         return simple(c, "POST", "/reload", NULL);
+    if (n >= 1 && strcmp(cmd, "servers") == 0) {
+        cJSON *list = cJSON_CreateArray();
+        for (size_t i = 1; i < n; i++)
+            cJSON_AddItemToArray(list, cJSON_CreateString(pos[i]));
+        char *text = cJSON_PrintUnformatted(list);
+        int rc = simple(c, "PUT", "/servers", text);
+        free(text);
+        cJSON_Delete(list);
+        return rc;
+    }
     if (n == 3 && (!strcmp(cmd, "drain") || !strcmp(cmd, "ready") || !strcmp(cmd, "maint"))) {
         encode(pos[2], enc, sizeof(enc));
         snprintf(path, sizeof(path), "/backends/%s/servers/%s", pos[1], enc);
@@ -377,12 +388,12 @@ int admin_ctl(int argc, char **argv)
 {
     struct config_flag_value vals[N_CTL_FLAGS] = {0};
     struct ctl c = {0};
-    const char *pos[5];
+    const char *pos[64];
     size_t n_pos = 0;
     char err[256];
     int rc;
 
-    if (!config_flags_parse(ctl_flags, N_CTL_FLAGS, argc, argv, vals, pos, &n_pos, 5, err,
+    if (!config_flags_parse(ctl_flags, N_CTL_FLAGS, argc, argv, vals, pos, &n_pos, 64, err,
                             sizeof(err))) {
         rc = usage(err);
     } else if (config_flag_get(ctl_flags, N_CTL_FLAGS, vals, "help")) {

@@ -32,11 +32,12 @@ def addr(host, port):
 class Backend:
     """tools/backend.py in its own process, serving a socket created here."""
 
-    def __init__(self, mode="name", name="backend", host="127.0.0.1", backlog=128, args=()):
+    def __init__(self, mode="name", name="backend", host="127.0.0.1", backlog=128, args=(),
+                 port=0):
         fam = socket.AF_INET6 if ":" in host else socket.AF_INET
         lsock = socket.socket(fam, socket.SOCK_STREAM)
         lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        lsock.bind((host, 0))
+        lsock.bind((host, port))
         lsock.listen(backlog)
         self.host, self.port, self.name = host, lsock.getsockname()[1], name
         self.addr = addr(host, self.port)

@@ -7,12 +7,13 @@ import os
 import socket
 import ssl
 import struct
+import subprocess
 import threading
 import time
 
 import pytest
 
-from k3lbtest import ApiServer, WebSocket, free_port
+from k3lbtest import BIN, ApiServer, WebSocket, ask_name, free_port
 
 INTERVAL, TIMEOUT, FALL, RISE = 0.2, 0.15, 2, 2
 
@@ -187,6 +188,13 @@ def test_admin_api_list_changes(k3lb, lab, tmp_path):
     assert states(k)[s["c"].addr] in ("unchecked", "healthy")
     k.wait_for(lambda st: states(k)[s["c"].addr] == "healthy", what="c checked")
     assert active(k) == [y.addr]
+    # the same through k3lb ctl
+    r = subprocess.run([BIN, "ctl", "--admin", "127.0.0.1:%d" % k.admin_port, "servers",
+                        y.addr, s["c"].addr], capture_output=True, text=True, timeout=20)
+    assert r.returncode == 0, r.stderr
+    r = subprocess.run([BIN, "ctl", "--admin", "127.0.0.1:%d" % k.admin_port, "servers", "x"],
+                       capture_output=True, text=True, timeout=20)
+    assert r.returncode == 1 and "'x' is not host:port" in r.stderr
     # bad requests
     assert k.http("PUT", "/servers", "not json")[0] == 400
     assert k.http("PUT", "/servers", json.dumps(["nohostport"]))[0] == 400
@@ -298,3 +306,24 @@ def test_ipv6_loopback_listener(k3lb, lab, tmp_path):
     k = agent(k3lb, tmp_path, s.addr, listen="::1")
     k.wait_for(lambda st: active(k), what="active")
     assert name_via(k.port, lab.ca, host="::1") == "v6"
+
+
+def test_etcd_listener_follows_learned_servers(k3lb, lab, tmp_path, backends):
+    """--etcd-listen balances the learned servers' hosts on port 2379, sticky like the rest."""
+    port = free_port()
+    hosts = ["127.0.0.2", "127.0.0.3"]
+    members = []
+    for i, h in enumerate(hosts):
+        try:
+            members.append(backends("name", name="etcd%d" % i, host=h, port=2379))
+        except OSError:
+            pytest.skip("port 2379 is taken on %s" % h)
+    servers = [lab.server("s%d" % i, host=h, port=port) for i, h in enumerate(hosts)]
+    etcd_port = free_port()
+    k = agent(k3lb, tmp_path, servers[0].addr,
+              ["--servers-from", "static:%s,%s" % (servers[0].addr, servers[1].addr),
+               "--etcd-listen", "127.0.0.1:%d" % etcd_port])
+    etcd = [b for b in k.status()["backends"] if b["name"] == "etcd"][0]
+    assert sorted(s["address"] for s in etcd["servers"]) == ["%s:2379" % h for h in hosts]
+    names = {ask_name(etcd_port) for _ in range(20)}
+    assert len(names) == 1 and names <= {"etcd0", "etcd1"}, names

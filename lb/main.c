@@ -232,17 +232,21 @@ static int cmd_check(int argc, char **argv)
 
 /* ---- serve ---------------------------------------------------------------------------------- */
 
+#define N_SIGNALS 4
+
 struct serve {
     struct cli *cli; /* how it was started */
     struct event_base *base;
     struct lb_runtime *rt;
     struct admin *admin;
-    struct agent *agent;      /* agent mode only */
-    struct config *cfg;       /* current snapshot */
-    struct event *stop_timer; /* polls open connections during the grace period */
-    struct event *upgrade_ev; /* waits for the successor of a binary upgrade */
-    pid_t upgrade_pid;        /* that successor, 0 when no upgrade runs */
-    uint64_t stop_deadline;   /* monotonic ms */
+    struct agent *agent;           /* agent mode only */
+    struct config *cfg;            /* current snapshot */
+    struct event *stop_timer;      /* polls open connections during the grace period */
+    struct event *upgrade_ev;      /* waits for the successor of a binary upgrade */
+    struct event *watchdog;        /* keep-alive to the service manager, or NULL */
+    struct event *sigs[N_SIGNALS]; /* TERM, INT, HUP, USR2 */
+    pid_t upgrade_pid;             /* that successor, 0 when no upgrade runs */
+    uint64_t stop_deadline;        /* monotonic ms */
     bool stopping;
 };
 
@@ -452,18 +456,14 @@ static int put_servers(void *arg, const char *const *addresses, size_t n, char *
     return agent_put_servers(s->agent, addresses, n, err, errlen);
 }
 
-static int run(struct serve *s)
+/* Everything that serves: balancer, agent, admin API; then the privileges go. */
+static int start_parts(struct serve *s)
 {
-    struct event *sigs[5];
-    const int signums[5] = {SIGTERM, SIGINT, SIGHUP, SIGUSR2, 0};
-    const event_callback_fn handlers[4] = {on_stop, on_stop, on_reload, on_upgrade};
     char err[512];
-    int rc = 0, n = 0;
-
     s->rt = lb_runtime_new(s->base, s->cfg, err, sizeof(err));
     if (!s->rt) {
         log_error("start_failed", "%s", err);
-        return 1;
+        return -1;
     }
     if (s->cli->agent)
         s->agent = agent_new(s->base, s->rt, s->cfg);
@@ -471,53 +471,69 @@ static int run(struct serve *s)
         struct admin_hooks hooks = {
             .put_servers = s->agent ? put_servers : NULL, .reload = api_reload, .arg = s};
         s->admin = admin_new(s->base, &s->cfg->admin, s->rt, &hooks, err, sizeof(err));
-        if (!s->admin && !s->cfg->admin.obj.keys[0].file) {
-            /* The default socket (/run/k3lb) may be out of reach for an unprivileged user. */
-            log_warn("admin_unavailable", "default admin listener: %s; running without it", err);
-        } else if (!s->admin) {
+        if (!s->admin && s->cfg->admin.obj.keys[0].file) {
             log_error("start_failed", "admin listener %s", err);
-            agent_free(s->agent);
-            lb_runtime_free(s->rt);
-            return 1;
+            return -1;
         }
+        if (!s->admin) /* the default socket (/run/k3lb) may be out of reach for a user */
+            log_warn("admin_unavailable", "default admin listener: %s; running without it", err);
     }
     lb_notify_open();
-    if (drop_privileges(s->cfg->user) < 0) {
-        admin_free(s->admin);
-        agent_free(s->agent);
-        lb_runtime_free(s->rt);
-        return 1;
-    }
+    return drop_privileges(s->cfg->user);
+}
+
+/* Signals and the watchdog keep-alive. */
+static void arm_events(struct serve *s)
+{
+    static const int signums[N_SIGNALS] = {SIGTERM, SIGINT, SIGHUP, SIGUSR2};
+    const event_callback_fn handlers[N_SIGNALS] = {on_stop, on_stop, on_reload, on_upgrade};
     uint64_t wd = lb_notify_watchdog_usec();
-    struct event *watchdog = NULL;
     if (wd) {
         struct timeval half = {.tv_sec = (time_t)(wd / 2000000),
                                .tv_usec = (suseconds_t)(wd / 2 % 1000000)};
-        watchdog = event_new(s->base, -1, EV_PERSIST, watchdog_cb, NULL);
-        event_add(watchdog, &half);
+        s->watchdog = event_new(s->base, -1, EV_PERSIST, watchdog_cb, NULL);
+        event_add(s->watchdog, &half);
     }
-    for (; signums[n]; n++) {
-        sigs[n] = evsignal_new(s->base, signums[n], handlers[n], s);
-        event_add(sigs[n], NULL);
+    for (int i = 0; i < N_SIGNALS; i++) {
+        s->sigs[i] = evsignal_new(s->base, signums[i], handlers[i], s);
+        event_add(s->sigs[i], NULL);
     }
+}
+
+/* The one place that frees what start_parts and arm_events made (all may be NULL). */
+static void stop_parts(struct serve *s)
+{
+    admin_free(s->admin);
+    agent_free(s->agent);
+    if (s->rt)
+        lb_runtime_free(s->rt);
+    if (s->stop_timer)
+        event_free(s->stop_timer);
+    if (s->upgrade_ev)
+        event_free(s->upgrade_ev);
+    if (s->watchdog)
+        event_free(s->watchdog);
+    for (int i = 0; i < N_SIGNALS; i++)
+        if (s->sigs[i])
+            event_free(s->sigs[i]);
+}
+
+static int run(struct serve *s)
+{
+    int rc = 1;
+    if (start_parts(s) < 0)
+        goto out;
+    arm_events(s);
     if (lb_upgrade_inherited())
         lb_upgrade_ready(); /* tells the old process and the service manager (MAINPID) */
     else
         lb_notify("READY=1");
     log_info("ready", "accepting connections (config %s)", s->cfg->source);
     event_base_dispatch(s->base);
-    admin_free(s->admin);
-    agent_free(s->agent);
-    lb_runtime_free(s->rt);
-    if (s->stop_timer)
-        event_free(s->stop_timer);
-    if (s->upgrade_ev)
-        event_free(s->upgrade_ev);
-    if (watchdog)
-        event_free(watchdog);
-    while (n--)
-        event_free(sigs[n]);
     log_info("stopped", "bye");
+    rc = 0;
+out:
+    stop_parts(s);
     return rc;
 }
 

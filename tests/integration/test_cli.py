@@ -3,6 +3,8 @@ import os
 import socket
 import subprocess
 
+import pytest
+
 from k3lbtest import BIN, ask_name, free_port, simple_config
 
 
@@ -157,3 +159,28 @@ def test_agent_from_config_file(k3lb, backends, tmp_path):
     k.start(args=["-c", str(cfg)], command="agent")
     # the fixed address refuses; the learned server takes the connection at once
     assert ask_name(port) == "learned"
+
+
+def test_admin_listener_in_use_fails_cleanly():
+    blocker = socket.socket()
+    blocker.bind(("127.0.0.1", 0))
+    blocker.listen(1)
+    admin = blocker.getsockname()[1]
+    port = free_port()
+    r = run("serve", "--listen", "127.0.0.1:%d" % port, "--server", "127.0.0.1:1", "--admin",
+            "127.0.0.1:%d" % admin)
+    blocker.close()
+    assert r.returncode == 1
+    assert "admin listener 127.0.0.1:%d: Address already in use" % admin in r.stderr
+    s = socket.socket()  # the frontend's socket was released again
+    s.bind(("127.0.0.1", port))
+    s.close()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="privileges are dropped only by root")
+def test_unknown_user_fails(tmp_path):
+    cfg = tmp_path / "k.yaml"
+    cfg.write_text(simple_config(["127.0.0.1:%d" % free_port()], ["127.0.0.1:1"], free_port(),
+                                 top_extra="user: no-such-user-k3lb"))
+    r = run("serve", "-c", str(cfg))
+    assert r.returncode == 1 and "user 'no-such-user-k3lb' does not exist" in r.stderr

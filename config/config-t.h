@@ -169,9 +169,8 @@ struct config_agent {
     char *state_file;               /* where the learned server list is kept */
     char **servers_from;            /* list sources: k3s, dns, static:A,B */
     size_t n_servers_from;
-    uint64_t dial_timeout_ms;    /* connect timeout per server */
-    uint64_t refresh_ms;         /* how often sources are polled */
-    struct config_addr resolver; /* DNS server for the dns source; port 0: the system's */
+    uint64_t dial_timeout_ms; /* connect timeout per server */
+    uint64_t refresh_ms;      /* how often sources are polled */
 };
 
 struct config_log {
@@ -182,14 +181,15 @@ struct config_log {
 
 struct config {
     struct config_obj obj;
-    atomic_int refs;      /* snapshot owners; freed when the last lets go */
-    char *source;         /* file path, or "command line" */
-    unsigned workers;     /* worker threads; 0 = one per online CPU */
-    uint64_t grace_ms;    /* on SIGTERM, how long open connections may finish */
-    uint64_t buffer_size; /* per-direction forwarding buffer, bytes */
-    bool splice;          /* forward with splice(2) through pipes instead of copying */
-    unsigned maxconn;     /* concurrent client connections per process, 0 = fd limit */
-    char *user;           /* drop to this user after binding, when started as root */
+    atomic_int refs;             /* snapshot owners; freed when the last lets go */
+    char *source;                /* file path, or "command line" */
+    unsigned workers;            /* worker threads; 0 = one per online CPU */
+    uint64_t grace_ms;           /* on SIGTERM, how long open connections may finish */
+    uint64_t buffer_size;        /* per-direction forwarding buffer, bytes */
+    bool splice;                 /* forward with splice(2) through pipes instead of copying */
+    unsigned maxconn;            /* concurrent client connections per process, 0 = fd limit */
+    char *user;                  /* drop to this user after binding, when started as root */
+    struct config_addr resolver; /* DNS server for host names; port 0: /etc/resolv.conf */
     struct config_admin admin;
     struct config_log log;
     struct config_agent agent; /* k3lb agent only */

@@ -276,8 +276,6 @@ static const struct config_key agent_keys[] = {
          .max = SEC(60), .help = "connect timeout per server")},
     {KEY("refresh", refresh_ms, .type = CONFIG_T_DURATION, .def = "5s", .min = MS(100), .max = HOUR,
          .help = "how often the server list is refreshed")},
-    {KEY("resolver", resolver, .type = CONFIG_T_ADDR, .use = CONFIG_ADDR_TARGET,
-         .help = "DNS server for servers_from: dns; default: the system's")},
 };
 #undef KEY_STRUCT
 
@@ -317,6 +315,9 @@ static const struct config_key root_keys[] = {
          .help = "on SIGTERM, how long open connections may finish")},
     {KEY("buffer_size", buffer_size, .type = CONFIG_T_SIZE, .def = "16k", .min = 1024,
          .max = 1024 * 1024, .help = "forwarding buffer per direction while data is in flight")},
+    {KEY("resolver", resolver, .type = CONFIG_T_ADDR, .use = CONFIG_ADDR_TARGET,
+         .flags = CONFIG_F_RESTART,
+         .help = "DNS server (host:port) for servers' host names; default: /etc/resolv.conf")},
     {KEY("splice", splice, .type = CONFIG_T_BOOL, .def = "true",
          .help = "move bytes with splice(2) through kernel pipes instead of copying them")},
     {KEY("maxconn", maxconn, .type = CONFIG_T_UINT, .def = "0", .min = 0, .max = 10000000,

@@ -253,7 +253,7 @@ static void probe_start(evutil_socket_t fd, short what, void *arg)
         if (t->addr.len)
             record(t, HEALTH_RESULT_LOCAL_ERROR, t->p.setup_error);
         else
-            record(t, HEALTH_RESULT_UNRESOLVED, "the server's host name does not resolve");
+            record(t, HEALTH_RESULT_UNRESOLVED, "the server's host name has no address (yet)");
         schedule_next(t);
         return;
     }
@@ -456,4 +456,9 @@ void health_target_pause(struct health_target *t, bool paused)
     evtimer_del(t->timer);
     if (!paused && t->p.kind != CONFIG_CHECK_NONE)
         arm(t, jitter(t->engine, t->p.interval_ms / 10 + 1));
+}
+
+void health_target_set_addr(struct health_target *t, const struct lb_sockaddr *addr)
+{
+    t->addr = *addr;
 }

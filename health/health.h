@@ -66,6 +66,9 @@ void health_report_connect(struct health_target *t, bool ok);
 
 void health_target_status(const struct health_target *t, struct health_status *out);
 
+/* The server's address became known (a host name resolved). */
+void health_target_set_addr(struct health_target *t, const struct lb_sockaddr *addr);
+
 /* Maintenance: no probes while paused; probing resumes soon after. */
 void health_target_pause(struct health_target *t, bool paused);
 

@@ -66,7 +66,7 @@ struct agent {
     bool has_token;
     SSL_CTX *insecure;                  /* for /cacerts before pinning */
     SSL_CTX *pinned;                    /* trusts the CA matching the token's hash */
-    struct evdns_base *dns;             /* for the dns source and host names */
+    struct evdns_base *dns;             /* the runtime's resolver, borrowed */
     struct event *tick;                 /* refresh timer */
     bool want_k3s, want_dns;            /* sources in use */
     struct evhttp_connection *k3s_conn; /* the supervisor request in flight, or NULL */
@@ -567,13 +567,7 @@ struct agent *agent_new(struct event_base *base, struct lb_runtime *rt, struct c
     snprintf(a->port, sizeof(a->port), "%u", port);
     for (size_t i = 0; i < cfg->n_backends; i++)
         a->etcd = a->etcd || strcmp(cfg->backends[i].name, "etcd") == 0;
-    a->dns = evdns_base_new(base, a->ac->resolver.port ? 0 : EVDNS_BASE_INITIALIZE_NAMESERVERS);
-    if (a->dns && a->ac->resolver.port) {
-        char ns[300];
-        snprintf(ns, sizeof(ns), "%s", a->ac->resolver.text);
-        if (evdns_base_nameserver_ip_add(a->dns, ns) != 0)
-            log_warn("agent", "resolver %s not usable", ns);
-    }
+    a->dns = lb_runtime_dns(rt);
     read_token(a);
     a->insecure = health_tls_ctx_insecure();
     state_load(a);
@@ -620,8 +614,6 @@ void agent_free(struct agent *a)
     }
     if (a->k3s_used)
         evhttp_connection_free(a->k3s_used);
-    if (a->dns)
-        evdns_base_free(a->dns, 0);
     for (int s = 0; s < SRC_COUNT; s++)
         list_clear(&a->src[s]);
     list_clear(&a->applied);

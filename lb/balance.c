@@ -196,7 +196,7 @@ static int pick_sticky(const struct lb_pool *pool, const struct balance_tried *t
         const struct lb_server *s = pool->srv[i];
         if ((tried && balance_tried_has(tried, i)) ||
             atomic_load_explicit(&s->admin, memory_order_relaxed) != LB_ADMIN_READY ||
-            !atomic_load_explicit(&s->weight, memory_order_relaxed) || !s->sa.len)
+            !atomic_load_explicit(&s->weight, memory_order_relaxed) || !lb_server_resolved(s))
             continue;
         int r = sticky_rank(s);
         if (r < best_rank) {
@@ -236,7 +236,7 @@ static int pick_last_resort(const struct lb_pool *pool, struct balance_state *st
     for (size_t k = 0; k < pool->n; k++) {
         size_t i = (st->turn + k) % pool->n;
         const struct lb_server *s = pool->srv[i];
-        if (!(tried && balance_tried_has(tried, i)) && s->sa.len &&
+        if (!(tried && balance_tried_has(tried, i)) && lb_server_resolved(s) &&
             atomic_load_explicit(&s->admin, memory_order_relaxed) == LB_ADMIN_READY &&
             atomic_load_explicit(&s->weight, memory_order_relaxed) > 0) {
             st->turn = i + 1;

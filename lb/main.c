@@ -72,7 +72,7 @@ static const struct config_flag agent_flags[] = {
      "learned server list (default /var/lib/k3lb/agent-load-balancer.json)"},
     {"servers-from", 0, CONFIG_FLAG_LIST, "agent.servers_from", NULL, "SRC",
      "k3s, dns or static:ADDR,ADDR (default k3s with a token)"},
-    {"resolver", 0, CONFIG_FLAG_VALUE, "agent.resolver", NULL, "ADDR",
+    {"resolver", 0, CONFIG_FLAG_VALUE, "resolver", NULL, "ADDR",
      "DNS server for --servers-from dns (default: the system's)"},
     {"refresh", 0, CONFIG_FLAG_VALUE, "agent.refresh", NULL, "DUR",
      "how often the server list is refreshed (default 5s)"},

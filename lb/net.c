@@ -12,6 +12,25 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+int lb_net_resolve_numeric(const struct config_addr *a, struct lb_sockaddr *out)
+{
+    struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
+                             .ai_flags = AI_NUMERICSERV | AI_NUMERICHOST};
+    struct addrinfo *res = NULL;
+    char port[8];
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    snprintf(port, sizeof(port), "%u", a->port);
+    rc = getaddrinfo(a->host, port, &hints, &res);
+    if (rc != 0)
+        return rc;
+    memcpy(&out->u.ss, res->ai_addr, res->ai_addrlen);
+    out->len = res->ai_addrlen;
+    freeaddrinfo(res);
+    return 0;
+}
+
 int lb_net_resolve(const struct config_addr *a, struct lb_sockaddr *out)
 {
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};

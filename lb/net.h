@@ -21,6 +21,9 @@ struct lb_sockaddr {
  * host names; called on the main thread at start and reload only. Returns 0 or an EAI_ code. */
 int lb_net_resolve(const struct config_addr *a, struct lb_sockaddr *out);
 
+/* The same for a literal address only: never asks DNS. EAI_NONAME for a host name. */
+int lb_net_resolve_numeric(const struct config_addr *a, struct lb_sockaddr *out);
+
 /* Opens a listening socket for a listen address. ":port" binds [::] dual-stack when the host
  * has IPv6, else 0.0.0.0. reuseport lets each worker have its own socket on the address.
  * Returns the fd or -1 with errno set and a reason in why. */

@@ -32,6 +32,7 @@ struct lb_runtime {
     struct lb_reloads reloads; /* reload outcomes, for metrics */
     atomic_size_t total_conns; /* client connections over all workers (maxconn) */
     time_t started;            /* process start, wall clock */
+    struct evdns_base *dns;    /* resolves servers' host names without blocking */
 };
 
 /* A backend's server list set at run time (agent sources, admin API). For a sticky backend it

@@ -13,6 +13,7 @@
 #include "worker.h"
 
 #include <errno.h>
+#include <event2/dns.h>
 #include <event2/event.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -239,8 +240,11 @@ static void build_pools(struct lb_runtime *rt, struct lb_view *v, struct lb_serv
         struct lb_pool *p = &v->pools[b];
         p->cfg = cb;
         p->balance = cb->balance;
-        struct lb_server_ctx ctx = {
-            .backend = cb->name, .hc = &cb->health, .sticky = cb->balance == CONFIG_BALANCE_STICKY};
+        struct lb_server_ctx ctx = {.backend = cb->name,
+                                    .hc = &cb->health,
+                                    .sticky = cb->balance == CONFIG_BALANCE_STICKY,
+                                    .dns = rt->dns,
+                                    .base = rt->base};
         const char **sans = sans_of(cfg, b, &ctx.n_sans);
         ctx.sans = sans;
         fill_pool(rt, p, &ctx, servers, n_servers);
@@ -471,6 +475,20 @@ static void on_health_change(void *arg, struct health_target *t, enum health_eve
 
 /* ---- life cycle ----------------------------------------------------------------------------- */
 
+/* One resolver for the process: /etc/resolv.conf (and /etc/hosts), or the server named in the
+ * config. */
+static struct evdns_base *dns_new(struct event_base *base, const struct config_addr *resolver)
+{
+    struct evdns_base *dns;
+    if (!resolver->port)
+        return evdns_base_new(base,
+                              EVDNS_BASE_INITIALIZE_NAMESERVERS | EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+    dns = evdns_base_new(base, EVDNS_BASE_DISABLE_WHEN_INACTIVE);
+    if (dns && evdns_base_nameserver_ip_add(dns, resolver->text) != 0)
+        log_warn("resolver", "resolver %s is not usable", resolver->text);
+    return dns;
+}
+
 static unsigned worker_count(const struct config *cfg)
 {
     long cpus;
@@ -491,6 +509,7 @@ struct lb_runtime *lb_runtime_new(struct event_base *base, struct config *cfg, c
     rt->n_workers = worker_count(cfg);
     rt->mbox_ready = lb_mailbox_init(&rt->mbox, base, on_report, rt) == 0;
     rt->drain_timer = event_new(base, -1, EV_PERSIST, rt_drain_tick, rt);
+    rt->dns = dns_new(base, &cfg->resolver);
     if (!rt->mbox_ready || !(rt->health = health_new(base, on_health_change, rt))) {
         snprintf(err, errlen, "cannot set up the event loop: %s", strerror(errno));
         goto fail;
@@ -577,6 +596,8 @@ void lb_runtime_free(struct lb_runtime *rt)
     if (rt->drain_timer)
         event_free(rt->drain_timer);
     health_free(rt->health);
+    if (rt->dns)
+        evdns_base_free(rt->dns, 1); /* after the servers: their lookups are cancelled */
     free(rt);
 }
 
@@ -612,4 +633,9 @@ const struct lb_reloads *lb_runtime_reloads(const struct lb_runtime *rt)
 time_t lb_runtime_started(const struct lb_runtime *rt)
 {
     return rt->started;
+}
+
+struct evdns_base *lb_runtime_dns(struct lb_runtime *rt)
+{
+    return rt->dns;
 }

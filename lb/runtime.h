@@ -13,6 +13,7 @@
 #include <time.h>
 
 struct event_base;
+struct evdns_base;
 struct lb_runtime;
 
 /* Binds every listen address, creates servers and health probes, starts the workers. On error
@@ -64,6 +65,9 @@ enum lb_api lb_runtime_set_server(struct lb_runtime *rt, const char *backend, co
 struct lb_server *lb_runtime_server(const struct lb_runtime *rt, const char *backend,
                                     const char *address);
 const struct lb_pool *lb_runtime_pool(const struct lb_runtime *rt, const char *backend);
+
+/* The process's DNS resolver (main thread). */
+struct evdns_base *lb_runtime_dns(struct lb_runtime *rt);
 
 /* The ACTIVE server of a sticky backend ("host:port"), or NULL. */
 const char *lb_runtime_sticky_active(struct lb_runtime *rt, const char *backend);

@@ -12,6 +12,8 @@
 #include <stdint.h>
 
 struct health_target;
+struct lb_dns_ticket;
+struct evdns_base;
 
 /* States of a server of a sticky (agent) backend, best first: new connections go to the best
  * server that accepts. The sticky manager (main thread) publishes them; workers read them. */
@@ -47,7 +49,7 @@ struct lb_server {
     atomic_int refs;              /* views and the registry holding it */
     char *backend;                /* name of its backend */
     char *address;                /* as configured, e.g. "10.0.0.11:6443" */
-    struct lb_sockaddr sa;        /* resolved; len 0 if the name did not resolve */
+    struct lb_sockaddr sa;        /* where to connect; written once, before resolved */
     uint64_t key_hash;            /* hash of the address, for source balancing */
     unsigned id;                  /* process-unique, never reused */
     atomic_bool backup;           /* only used when no normal server is usable */
@@ -59,6 +61,8 @@ struct lb_server {
     bool standby;                 /* sticky: the default server, not in the learned list */
     bool weight_pinned;           /* the weight was set through the API: reloads keep it */
     struct lb_server_counters c;  /* counters */
+    atomic_bool resolved;         /* sa is valid (stored with release after sa is written) */
+    struct lb_dns_ticket *dns;    /* a host-name lookup in flight, or NULL (main thread) */
 };
 
 #endif

@@ -4,6 +4,8 @@
 #include "config/config-t.h"
 #include "lb/log.h"
 
+#include <event2/dns.h>
+#include <event2/event.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +16,132 @@ const char *const lb_agent_state_names[] = {"active",    "preferred", "healthy",
                                             "unchecked", "standby",   "failed",  NULL};
 
 static atomic_uint next_id;
+
+/* ---- addresses ------------------------------------------------------------------------------ */
+
+/* A host-name lookup in flight. It outlives its server when the server goes first: the server
+ * is then cleared here and the answer dropped. */
+struct lb_dns_ticket {
+    struct lb_server *server;              /* NULL once the server is gone */
+    struct evdns_base *dns;                /* where to ask */
+    struct evdns_getaddrinfo_request *req; /* the lookup, while one runs */
+    struct event *retry;                   /* next attempt after a failure */
+    char host[256];                        /* what to look up */
+    char port[8];
+    bool warned; /* a failure was logged already */
+};
+
+#define DNS_RETRY_MS 5000
+
+static void publish_address(struct lb_server *s, const struct sockaddr *sa, socklen_t len)
+{
+    memcpy(&s->sa.u.ss, sa, len);
+    s->sa.len = len;
+    atomic_store_explicit(&s->resolved, true, memory_order_release); /* after sa, for workers */
+    if (s->health)
+        health_target_set_addr(s->health, &s->sa);
+}
+
+static void dns_ask(struct lb_dns_ticket *t);
+
+static void dns_answer(int err, struct evutil_addrinfo *res, void *arg)
+{
+    struct lb_dns_ticket *t = arg;
+    struct timeval tv = {DNS_RETRY_MS / 1000, 0};
+    t->req = NULL;
+    if (!t->server) { /* the server went away while we asked */
+        if (res)
+            evutil_freeaddrinfo(res);
+        event_free(t->retry);
+        free(t);
+        return;
+    }
+    if (err == 0 && res) {
+        char text[80];
+        publish_address(t->server, res->ai_addr, (socklen_t)res->ai_addrlen);
+        lb_net_format(res->ai_addr, (socklen_t)res->ai_addrlen, text, sizeof(text));
+        log_info("server_resolved", "%s/%s is %s", t->server->backend, t->server->address, text);
+        evutil_freeaddrinfo(res);
+        t->server->dns = NULL;
+        event_free(t->retry);
+        free(t);
+        return;
+    }
+    if (!t->warned)
+        log_warn("server_unresolved",
+                 "%s/%s: cannot resolve: %s; out of rotation, asking again "
+                 "every %d s",
+                 t->server->backend, t->server->address, evutil_gai_strerror(err),
+                 DNS_RETRY_MS / 1000);
+    t->warned = true;
+    evtimer_add(t->retry, &tv);
+}
+
+static void dns_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    dns_ask(arg);
+}
+
+static void dns_ask(struct lb_dns_ticket *t)
+{
+    struct evutil_addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = EVUTIL_AI_NUMERICSERV};
+    struct evdns_getaddrinfo_request *req;
+    /* An answer known at once (/etc/hosts, a bad name) comes back inside this call, which then
+     * returns NULL and the ticket may be gone: t is touched only when the lookup is pending. */
+    req = evdns_getaddrinfo(t->dns, t->host, t->port, &hints, dns_answer, t);
+    if (req)
+        t->req = req;
+}
+
+/* A literal address is known at once; a host name is looked up without blocking (or, with no
+ * resolver given, as tests do, with getaddrinfo). Until then the server takes no traffic. */
+static void resolve(struct lb_server *s, const struct config_addr *a,
+                    const struct lb_server_ctx *ctx)
+{
+    struct evdns_base *dns = ctx->dns;
+    struct lb_sockaddr sa;
+    struct lb_dns_ticket *t;
+    int rc = lb_net_resolve_numeric(a, &sa);
+    if (rc != 0 && !dns)
+        rc = lb_net_resolve(a, &sa);
+    if (rc == 0) {
+        publish_address(s, &sa.u.sa, sa.len);
+        return;
+    }
+    if (!dns) {
+        log_warn("server_unresolved", "%s/%s: cannot resolve: %s; kept out of rotation", s->backend,
+                 s->address, gai_strerror(rc));
+        return;
+    }
+    t = calloc(1, sizeof(*t));
+    if (!t)
+        abort();
+    t->server = s;
+    t->dns = dns;
+    snprintf(t->host, sizeof(t->host), "%s", a->host);
+    snprintf(t->port, sizeof(t->port), "%u", a->port);
+    t->retry = evtimer_new(ctx->base, dns_retry_cb, t);
+    s->dns = t;
+    dns_ask(t);
+}
+
+/* The server is going: a lookup in flight is told to drop its answer. */
+static void forget_lookup(struct lb_server *s)
+{
+    struct lb_dns_ticket *t = s->dns;
+    if (!t)
+        return;
+    s->dns = NULL;
+    t->server = NULL;
+    if (t->req) {
+        evdns_getaddrinfo_cancel(t->req); /* the answer callback frees the ticket */
+    } else {
+        event_free(t->retry);
+        free(t);
+    }
+}
 
 static struct health_endpoint endpoint_of(const struct lb_server *s,
                                           const struct lb_server_ctx *ctx,
@@ -29,7 +157,6 @@ struct lb_server *lb_server_new(const struct lb_server_ctx *ctx, const struct co
     struct lb_server *s = calloc(1, sizeof(*s));
     const char *backend = ctx->backend;
     char label[512];
-    int rc;
 
     if (!s)
         abort();
@@ -41,12 +168,6 @@ struct lb_server *lb_server_new(const struct lb_server_ctx *ctx, const struct co
         abort();
     s->id = atomic_fetch_add(&next_id, 1);
     s->key_hash = lb_hash(s->address, strlen(s->address), 0x6b336c62);
-    rc = lb_net_resolve(&cfg->address, &s->sa);
-    if (rc != 0) {
-        s->sa.len = 0;
-        log_warn("server_unresolved", "%s/%s: cannot resolve: %s; kept out of rotation", backend,
-                 s->address, gai_strerror(rc));
-    }
     atomic_store(&s->weight, cfg->weight);
     atomic_store(&s->backup, cfg->backup);
     snprintf(label, sizeof(label), "%s/%s", backend, s->address);
@@ -54,6 +175,7 @@ struct lb_server *lb_server_new(const struct lb_server_ctx *ctx, const struct co
         struct health_endpoint ep = endpoint_of(s, ctx, cfg);
         s->health = health_target_new(engine, label, ctx->hc, &ep, s);
     }
+    resolve(s, &cfg->address, ctx);
     return s;
 }
 
@@ -79,6 +201,7 @@ void lb_server_unref(struct lb_server *s)
 {
     if (!s || atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) != 1)
         return;
+    forget_lookup(s);
     if (s->health)
         health_target_free(s->health);
     free(s->backend);

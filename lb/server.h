@@ -9,6 +9,8 @@
 struct health;
 struct config_server;
 struct config_health;
+struct evdns_base;
+struct event_base;
 
 extern const char *const lb_admin_state_names[];
 extern const char *const lb_agent_state_names[];
@@ -20,8 +22,10 @@ struct lb_server_ctx {
     const struct config_health *hc; /* the backend's health block */
     const char *const *sans;        /* tls_san names of its frontends */
     size_t n_sans;
-    bool sticky; /* a sticky backend: one failed dial takes a server down */
-    bool added;  /* added at run time: probed before it takes traffic */
+    bool sticky;             /* a sticky backend: one failed dial takes a server down */
+    bool added;              /* added at run time: probed before it takes traffic */
+    struct evdns_base *dns;  /* resolves host names without blocking; NULL: getaddrinfo */
+    struct event_base *base; /* where lookups are retried (with dns) */
 };
 
 /* Main thread: resolves the address and starts health probing (engine may be NULL in tests:
@@ -35,9 +39,15 @@ struct lb_server *lb_server_ref(struct lb_server *s);
 /* Main thread only: the last reference stops the probes. */
 void lb_server_unref(struct lb_server *s);
 
+/* Its address is known (a host name may still be resolving). Acquire: sa is read after. */
+static inline bool lb_server_resolved(const struct lb_server *s)
+{
+    return atomic_load_explicit(&s->resolved, memory_order_acquire);
+}
+
 static inline bool lb_server_up(const struct lb_server *s)
 {
-    return s->sa.len && (!s->health || health_is_up(s->health));
+    return lb_server_resolved(s) && (!s->health || health_is_up(s->health));
 }
 
 /* May take a new connection: ready, healthy and weighted. */

@@ -41,7 +41,14 @@ static cJSON *check_json(const struct health_target *t)
 static cJSON *server_json(const struct lb_server *s, bool sticky)
 {
     cJSON *o = cJSON_CreateObject();
+    char resolved[80];
     cJSON_AddStringToObject(o, "address", s->address);
+    if (lb_server_resolved(s)) {
+        lb_net_format(&s->sa.u.sa, s->sa.len, resolved, sizeof(resolved));
+        cJSON_AddStringToObject(o, "resolved", resolved);
+    } else {
+        cJSON_AddNullToObject(o, "resolved");
+    }
     if (sticky) {
         int st = atomic_load(&s->agent_state);
         if (st < LB_AGENT_RECOVERING && !lb_server_up(s))

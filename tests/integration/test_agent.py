@@ -6,14 +6,13 @@ import json
 import os
 import socket
 import ssl
-import struct
 import subprocess
 import threading
 import time
 
 import pytest
 
-from k3lbtest import BIN, ApiServer, WebSocket, ask_name, free_port
+from k3lbtest import BIN, ApiServer, WebSocket, ask_name, dns_responder, free_port
 
 INTERVAL, TIMEOUT, FALL, RISE = 0.2, 0.15, 2, 2
 
@@ -250,34 +249,6 @@ def test_corrupt_state_file_is_ignored(k3lb, lab, tmp_path):
         assert "is not a server list" in k.log()
         assert name_via(k.port, lab.ca) == "a"
         k.close()
-
-
-def dns_responder(names):
-    """A tiny DNS server on 127.0.0.1 answering A queries from names {qname: [ip, ...]}."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.bind(("127.0.0.1", 0))
-
-    def serve():
-        while True:
-            try:
-                q, peer = sock.recvfrom(512)
-            except OSError:
-                return
-            qid, flags = struct.unpack("!HH", q[:4])
-            i, labels = 12, []
-            while q[i]:
-                labels.append(q[i + 1:i + 1 + q[i]].decode())
-                i += 1 + q[i]
-            qtype = struct.unpack("!H", q[i + 1:i + 3])[0]
-            question = q[12:i + 5]
-            ips = names.get(".".join(labels).lower(), []) if qtype == 1 else []
-            rcode = 0 if ".".join(labels).lower() in names else 3
-            ans = b"".join(b"\xc0\x0c" + struct.pack("!HHIH", 1, 1, 1, 4) + socket.inet_aton(ip)
-                           for ip in ips)
-            sock.sendto(struct.pack("!HHHHHH", qid, 0x8180 | rcode, 1, len(ips), 0, 0)
-                        + question + ans, peer)
-    threading.Thread(target=serve, daemon=True).start()
-    return sock
 
 
 def test_dns_source(k3lb, lab, tmp_path):

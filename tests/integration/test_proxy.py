@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from k3lbtest import (addr, ask_name, connect, free_port, integrity_client, read_line,
-                      simple_config)
+from k3lbtest import (addr, ask_name, connect, dns_responder, free_port, integrity_client,
+                      read_line, simple_config)
 
 MiB = 1 << 20
 
@@ -243,6 +243,37 @@ def test_ipv6(k3lb, backends):
     b = backends("integrity", host="::1")
     k = start(k3lb, [b.addr], host="::1")
     assert integrity_client(k.port, 100000, 100000, host="::1") is None
+
+
+def test_server_host_names_resolve_without_blocking(k3lb, backends):
+    """Host names are looked up in the background: a resolver that does not answer neither
+    delays start-up nor takes traffic from the servers that are known; a name that does not
+    exist keeps its server out; a name that resolves later joins the rotation."""
+    a = backends("name", name="a")
+    b = backends("name", name="b", host="127.0.0.2")
+    names, silent = {}, {"late.k3lb.test"}
+    dns = dns_responder(names, silent)
+    late, missing = "late.k3lb.test:%d" % b.port, "missing.k3lb.test:%d" % b.port
+    try:
+        k = start(k3lb, [a.addr, late, missing],
+                  health="kind: tcp, interval: 200ms, timeout: 150ms, rise: 1, fall: 1",
+                  top_extra="resolver: \"127.0.0.1:%d\"" % dns.getsockname()[1])
+        st = k.status()["backends"][0]["servers"]
+        assert [s["resolved"] for s in st] == [a.addr, None, None]
+        assert [s["state"] for s in st[1:]] == ["down", "down"]
+        assert {ask_name(k.port) for _ in range(6)} == {"a"}
+        k.wait_for(lambda st: st["backends"][0]["servers"][2]["check"]["result"] == "unresolved",
+                   what="the missing name probed as unresolved")
+        assert "missing.k3lb.test:%d: cannot resolve" % b.port in k.log()
+        names["late.k3lb.test"] = ["127.0.0.2"]
+        silent.clear()  # the next retransmission is answered
+        k.wait_for(lambda st: st["backends"][0]["servers"][1]["state"] == "up", timeout=30,
+                   what="the late name resolved and up")
+        assert k.server(late)["resolved"] == b.addr
+        assert {ask_name(k.port) for _ in range(6)} == {"a", "b"}
+        assert k.server(missing)["state"] == "down"
+    finally:
+        dns.close()
 
 
 @pytest.mark.parametrize("splice", ["true", "false"])

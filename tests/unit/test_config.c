@@ -284,6 +284,7 @@ static void test_restart_keys(void **state)
     struct config *b = load_text("workers: 2\ngrace: 5s\n" FRONTEND BACKEND, &errs);
     struct config *c = load_text("workers: 3\n" FRONTEND BACKEND, &errs);
     struct config *d = load_text("workers: 2\nuser: nobody\n" FRONTEND BACKEND, &errs);
+    struct config *e = load_text("workers: 2\nresolver: 127.0.0.1:53\n" FRONTEND BACKEND, &errs);
     (void)state;
     assert_non_null(a);
     assert_false(config_needs_restart(a, b, why, sizeof(why)));
@@ -292,6 +293,10 @@ static void test_restart_keys(void **state)
     assert_true(config_needs_restart(a, d, why, sizeof(why)));
     assert_string_equal(why, "config.user");
     assert_true(config_needs_restart(d, a, why, sizeof(why)));
+    assert_true(config_needs_restart(a, e, why, sizeof(why)));
+    assert_string_equal(why, "config.resolver");
+    assert_false(config_needs_restart(e, e, why, sizeof(why)));
+    config_unref(e);
     config_unref(d);
     config_unref(a);
     config_unref(b);

@@ -8,15 +8,16 @@
  *   DELETE /backends/{name}/servers/{address}[?force=true]   drain, then remove
  *   POST   /reload                                   re-read the config file
  *   PUT    /servers                                  agent: the learned list */
-#include "admin.h"
+#include "admin/admin.h"
 
 #include "config/secret.h"
-#include "lb/log.h"
-#include "lb/metrics.h"
-#include "lb/net.h"
-#include "lb/runtime.h"
-#include "lb/status.h"
-#include "lb/upgrade.h"
+#include "common/log.h"
+#include "admin/metrics.h"
+#include "common/net.h"
+#include "runtime/runtime.h"
+#include "runtime/servers.h"
+#include "admin/status.h"
+#include "common/upgrade.h"
 
 #include <cjson/cJSON.h>
 #include <event2/buffer.h>
@@ -334,7 +335,7 @@ struct admin *admin_new(struct event_base *base, const struct config_admin *cfg,
                         struct lb_runtime *rt, const struct admin_hooks *hooks, char *err,
                         size_t errlen)
 {
-    const struct config_addr *listen = &cfg->listen;
+    const struct net_addr *listen = &cfg->listen;
     struct admin *a = calloc(1, sizeof(*a));
     int fd;
 
@@ -347,16 +348,16 @@ struct admin *admin_new(struct event_base *base, const struct config_admin *cfg,
         !(a->token =
               config_secret_read(cfg->token_file, cfg->token_env, "admin token", err, errlen)))
         goto fail;
-    fd = lb_upgrade_take_admin(); /* handed over by a binary upgrade */
+    fd = upgrade_take_admin(); /* handed over by a binary upgrade */
     if (fd < 0) {
-        if (listen->kind == CONFIG_ADDR_UNIX)
+        if (listen->kind == NET_ADDR_UNIX)
             make_socket_dir(listen->path);
-        fd = lb_net_listen(listen, false, 64, err, errlen);
+        fd = net_listen(listen, false, 64, err, errlen);
         if (fd < 0)
             goto fail;
     }
     a->fd = fd;
-    if (listen->kind == CONFIG_ADDR_UNIX) {
+    if (listen->kind == NET_ADDR_UNIX) {
         chmod(listen->path, 0600);
         a->unix_path = strdup(listen->path);
     }

@@ -1,8 +1,8 @@
 /* admin/: the HTTP API on the admin listener (loopback TCP or a unix socket). Reads the
  * balancer's state and turns requests into commands; it never touches sockets of the data
  * path. Main thread. */
-#ifndef K3LB_ADMIN_H
-#define K3LB_ADMIN_H
+#ifndef K3LB_ADMIN_ADMIN_H
+#define K3LB_ADMIN_ADMIN_H
 
 #include "config/config-t.h"
 

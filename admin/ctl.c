@@ -1,7 +1,7 @@
 /* k3lb ctl: one HTTP request (or a poll, for wait-drained) to the admin API over TCP or a unix
  * socket, and the answer printed for people (a table) or scripts (--json). Blocking I/O: it is
  * a short-lived command, not part of the daemon. */
-#include "ctl.h"
+#include "admin/ctl.h"
 
 #include "config/flags.h"
 #include "config/value.h"
@@ -66,7 +66,7 @@ static void help(void)
 
 static int connect_admin(const char *admin)
 {
-    struct config_addr a;
+    struct net_addr a;
     char why[256];
     int fd = -1;
 
@@ -76,7 +76,7 @@ static int connect_admin(const char *admin)
                 a.path || a.host ? why : "needs a host");
         return -1;
     }
-    if (a.kind == CONFIG_ADDR_UNIX) {
+    if (a.kind == NET_ADDR_UNIX) {
         struct sockaddr_un sun = {.sun_family = AF_UNIX};
         snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", a.path);
         fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);

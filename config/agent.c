@@ -7,9 +7,9 @@
  *   backends:  [{name: servers, balance: sticky, connect_timeout: <agent.dial_timeout>,
  *                servers: [<host:port of agent.server>], health: <agent.health>},
  *               {name: etcd, balance: sticky, servers: [<host>:2379], health: tcp}] (if set) */
-#include "agent.h"
+#include "config/agent.h"
 
-#include "value.h"
+#include "config/value.h"
 
 #include <stdio.h>
 #include <string.h>

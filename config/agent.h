@@ -2,8 +2,8 @@
 #ifndef K3LB_CONFIG_AGENT_H
 #define K3LB_CONFIG_AGENT_H
 
-#include "config.h"
-#include "node.h"
+#include "config/config.h"
+#include "config/node.h"
 
 bool config_agent_transform(struct config_node *root, const struct config_agent_defaults *d,
                             struct config_errors *errs);

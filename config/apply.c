@@ -1,9 +1,9 @@
 /* The applier: walks a struct config_node tree against the key table and fills the section
  * structs. One code path for YAML and flags, so both get the same checks and messages. Errors
  * are collected (not stopped at) so that one `k3lb check` run shows every mistake. */
-#include "apply.h"
+#include "config/apply.h"
 
-#include "node.h"
+#include "config/node.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -35,7 +35,7 @@ static size_t elem_size(const struct config_key *k)
     case CONFIG_T_BOOL:
         return sizeof(bool);
     case CONFIG_T_ADDR:
-        return sizeof(struct config_addr);
+        return sizeof(struct net_addr);
     case CONFIG_T_SECTION:
         return k->sub->size;
     }
@@ -129,12 +129,12 @@ static bool apply_scalar(const struct config_key *k, void *dst, const struct con
         break;
     case CONFIG_T_ADDR:
         if (k->use == CONFIG_ADDR_ADMIN && strcmp(v->value, "off") == 0) {
-            struct config_addr *a = dst;
+            struct net_addr *a = dst;
             memset(a, 0, sizeof(*a));
             a->text = strdup("off");
             break;
         }
-        ok = config_parse_addr(v->value, k->use, (struct config_addr *)dst, why, sizeof(why));
+        ok = config_parse_addr(v->value, k->use, (struct net_addr *)dst, why, sizeof(why));
         break;
     case CONFIG_T_SECTION:
         break; /* not a scalar type */

@@ -2,8 +2,8 @@
 #ifndef K3LB_CONFIG_APPLY_H
 #define K3LB_CONFIG_APPLY_H
 
-#include "keys.h"
-#include "node.h"
+#include "config/keys.h"
+#include "config/node.h"
 
 /* Fills obj (zeroed, sec->size bytes) from map; false when errors were added. obj must be
  * released with config_release whatever the result. */

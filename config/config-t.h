@@ -4,8 +4,10 @@
  * a reload builds a new one and swaps it. Every section struct begins with a struct config_obj
  * so that later checks (cross references, duplicates) can point at the exact line and column
  * of any key. */
-#ifndef K3LB_CONFIG_T_H
-#define K3LB_CONFIG_T_H
+#ifndef K3LB_CONFIG_CONFIG_T_H
+#define K3LB_CONFIG_CONFIG_T_H
+
+#include "common/net-t.h"
 
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -24,20 +26,6 @@ struct config_obj {
     struct config_mark mark;  /* position of the mapping itself */
     struct config_mark *keys; /* position of each key's value, indexed like the section's keys;
                                  line 0 and file NULL when the key was not given */
-};
-
-enum config_addr_kind {
-    CONFIG_ADDR_INET = 0, /* host:port, [v6]:port or :port */
-    CONFIG_ADDR_UNIX,     /* unix:/path */
-};
-
-/* A socket address as written; resolution happens in lb/, not here. */
-struct config_addr {
-    enum config_addr_kind kind; /* inet or unix */
-    char *text;                 /* as written, used in logs, /status and as identity */
-    char *host;                 /* host name or literal; NULL for ":port" (every address) */
-    uint16_t port;              /* inet port, 1..65535 */
-    char *path;                 /* unix socket path */
 };
 
 enum config_balance {
@@ -114,9 +102,9 @@ struct config_health {
 
 struct config_server {
     struct config_obj obj;
-    struct config_addr address; /* where to connect */
-    unsigned weight;            /* share of new connections, 1..256; 0 keeps it out */
-    bool backup;                /* used only when no normal server is usable */
+    struct net_addr address; /* where to connect */
+    unsigned weight;         /* share of new connections, 1..256; 0 keeps it out */
+    bool backup;             /* used only when no normal server is usable */
 };
 
 enum config_role {
@@ -138,8 +126,8 @@ struct config_backend {
 
 struct config_frontend {
     struct config_obj obj;
-    char *name;                 /* unique among frontends */
-    struct config_addr *listen; /* addresses to accept on */
+    char *name;              /* unique among frontends */
+    struct net_addr *listen; /* addresses to accept on */
     size_t n_listen;
     char *backend;  /* name of the backend it forwards to */
     char **tls_san; /* names clients use for it; server certificates must cover them */
@@ -150,24 +138,24 @@ struct config_frontend {
 
 struct config_admin {
     struct config_obj obj;
-    struct config_addr listen; /* HTTP status/API address; unix:/path or loopback TCP */
-    char *token_file;          /* bearer token required from API clients */
-    char *token_env;           /* or the variable that holds it */
-    bool enabled;              /* false when listen is "off" */
+    struct net_addr listen; /* HTTP status/API address; unix:/path or loopback TCP */
+    char *token_file;       /* bearer token required from API clients */
+    char *token_env;        /* or the variable that holds it */
+    bool enabled;           /* false when listen is "off" */
 };
 
 /* k3lb agent: the client-side balancer beside a K3s agent. Its frontends and backends are
  * derived from this section (see config_build's agent mode). */
 struct config_agent {
     struct config_obj obj;
-    char *server;               /* the fixed registration address, https://host[:port] */
-    struct config_addr *listen; /* client listeners (default set by the agent command) */
+    char *server;            /* the fixed registration address, https://host[:port] */
+    struct net_addr *listen; /* client listeners (default set by the agent command) */
     size_t n_listen;
-    struct config_addr etcd_listen; /* optional second balancer for etcd; port 0 when unset */
-    char *token_file;               /* K3s token file */
-    char *token_env;                /* or the variable holding the token */
-    char *state_file;               /* where the learned server list is kept */
-    char **servers_from;            /* list sources: k3s, dns, static:A,B */
+    struct net_addr etcd_listen; /* optional second balancer for etcd; port 0 when unset */
+    char *token_file;            /* K3s token file */
+    char *token_env;             /* or the variable holding the token */
+    char *state_file;            /* where the learned server list is kept */
+    char **servers_from;         /* list sources: k3s, dns, static:A,B */
     size_t n_servers_from;
     uint64_t dial_timeout_ms; /* connect timeout per server */
     uint64_t refresh_ms;      /* how often sources are polled */
@@ -181,15 +169,15 @@ struct config_log {
 
 struct config {
     struct config_obj obj;
-    atomic_int refs;             /* snapshot owners; freed when the last lets go */
-    char *source;                /* file path, or "command line" */
-    unsigned workers;            /* worker threads; 0 = one per online CPU */
-    uint64_t grace_ms;           /* on SIGTERM, how long open connections may finish */
-    uint64_t buffer_size;        /* per-direction forwarding buffer, bytes */
-    bool splice;                 /* forward with splice(2) through pipes instead of copying */
-    unsigned maxconn;            /* concurrent client connections per process, 0 = fd limit */
-    char *user;                  /* drop to this user after binding, when started as root */
-    struct config_addr resolver; /* DNS server for host names; port 0: /etc/resolv.conf */
+    atomic_int refs;          /* snapshot owners; freed when the last lets go */
+    char *source;             /* file path, or "command line" */
+    unsigned workers;         /* worker threads; 0 = one per online CPU */
+    uint64_t grace_ms;        /* on SIGTERM, how long open connections may finish */
+    uint64_t buffer_size;     /* per-direction forwarding buffer, bytes */
+    bool splice;              /* forward with splice(2) through pipes instead of copying */
+    unsigned maxconn;         /* concurrent client connections per process, 0 = fd limit */
+    char *user;               /* drop to this user after binding, when started as root */
+    struct net_addr resolver; /* DNS server for host names; port 0: /etc/resolv.conf */
     struct config_admin admin;
     struct config_log log;
     struct config_agent agent; /* k3lb agent only */

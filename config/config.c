@@ -1,9 +1,9 @@
 /* Snapshot life cycle: read the source, place overrides, apply the key table, hand out
  * references. */
-#include "config.h"
+#include "config/config.h"
 
-#include "agent.h"
-#include "apply.h"
+#include "config/agent.h"
+#include "config/apply.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -208,8 +208,8 @@ static bool restart_diff(const struct config_section *sec, const void *a, const 
         if (!(k->flags & CONFIG_F_RESTART))
             continue;
         if (k->type == CONFIG_T_ADDR)
-            differ = !same_string(((const struct config_addr *)pa)->text,
-                                  ((const struct config_addr *)pb)->text);
+            differ = !same_string(((const struct net_addr *)pa)->text,
+                                  ((const struct net_addr *)pb)->text);
         else if (k->type == CONFIG_T_STRING || k->type == CONFIG_T_FILE)
             differ = !same_string(*(char *const *)pa, *(char *const *)pb);
         else if (k->type == CONFIG_T_UINT || k->type == CONFIG_T_ENUM)

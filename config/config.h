@@ -2,10 +2,10 @@
  *
  * Nothing here opens a socket or resolves a name. A snapshot is shared by reference: whoever
  * keeps it takes a reference, and the last config_unref frees it. */
-#ifndef K3LB_CONFIG_H
-#define K3LB_CONFIG_H
+#ifndef K3LB_CONFIG_CONFIG_H
+#define K3LB_CONFIG_CONFIG_H
 
-#include "config-t.h"
+#include "config/config-t.h"
 
 #include <stdio.h>
 

@@ -1,5 +1,5 @@
 /* The flag parser: argv first, then K3LB_* variables for what argv did not set. */
-#include "flags.h"
+#include "config/flags.h"
 
 #include <ctype.h>
 #include <stdlib.h>

@@ -7,7 +7,7 @@
 #ifndef K3LB_CONFIG_FLAGS_H
 #define K3LB_CONFIG_FLAGS_H
 
-#include "config.h"
+#include "config/config.h"
 
 #include <stdio.h>
 

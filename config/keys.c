@@ -2,11 +2,11 @@
  * in contrib/k3lb.yaml. Defaults are written as they would be in YAML and go through the same
  * parser as user input, so a default can never be out of its own bounds unnoticed (a unit test
  * loads an empty config). */
-#include "keys.h"
+#include "config/keys.h"
 
-#include "config.h"
+#include "config/config.h"
 
-#include "node.h"
+#include "config/node.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -448,7 +448,7 @@ static void admin_check(void *obj, struct config_errors *errs)
         config_error_add(errs, config_mark_of(&a->obj, sec, "token_env"),
                          "give token_file or token_env, not both");
     check_env(&a->obj, sec, "token_env", a->token_env, errs);
-    if (a->listen.kind == CONFIG_ADDR_INET && a->listen.port && !loopback_host(a->listen.host) &&
+    if (a->listen.kind == NET_ADDR_INET && a->listen.port && !loopback_host(a->listen.host) &&
         !a->token_file && !a->token_env)
         config_error_add(errs, config_mark_of(&a->obj, sec, "listen"),
                          "admin listener %s is not on loopback: set admin.token_file or "

@@ -4,8 +4,8 @@
 #ifndef K3LB_CONFIG_KEYS_H
 #define K3LB_CONFIG_KEYS_H
 
-#include "config-t.h"
-#include "value.h"
+#include "config/config-t.h"
+#include "config/value.h"
 
 enum config_type {
     CONFIG_T_STRING = 0, /* char * */
@@ -14,7 +14,7 @@ enum config_type {
     CONFIG_T_BOOL,       /* bool */
     CONFIG_T_DURATION,   /* uint64_t milliseconds */
     CONFIG_T_ENUM,       /* unsigned index into names */
-    CONFIG_T_ADDR,       /* struct config_addr */
+    CONFIG_T_ADDR,       /* struct net_addr */
     CONFIG_T_SECTION,    /* nested struct described by sub */
     CONFIG_T_FILE,       /* char *, a path that must be readable */
 };

@@ -1,6 +1,6 @@
 /* YAML text to struct config_node, keeping libyaml's positions; plus the small tree builder
  * that flags use and the error collector shared by all of config/. */
-#include "node.h"
+#include "config/node.h"
 
 #include <pthread.h>
 #include <stdarg.h>

@@ -6,7 +6,7 @@
 #ifndef K3LB_CONFIG_NODE_H
 #define K3LB_CONFIG_NODE_H
 
-#include "config-t.h"
+#include "config/config-t.h"
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,5 +1,5 @@
 /* Reading secrets; see secret.h. */
-#include "secret.h"
+#include "config/secret.h"
 
 #include <ctype.h>
 #include <errno.h>

@@ -1,7 +1,7 @@
 /* Checks that span objects: unique names, frontend -> backend references, listen addresses that
  * would collide. Runs after every object passed its own checks. */
-#include "keys.h"
-#include "node.h"
+#include "config/keys.h"
+#include "config/node.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -55,7 +55,7 @@ static void check_listen_overlaps(struct config *c, struct config_errors *errs)
     for (size_t i = 0; i < c->n_frontends; i++) {
         struct config_frontend *f = &c->frontends[i];
         for (size_t a = 0; a < f->n_listen; a++) {
-            const struct config_addr *addr = &f->listen[a];
+            const struct net_addr *addr = &f->listen[a];
             for (size_t j = 0; j <= i; j++) {
                 struct config_frontend *g = &c->frontends[j];
                 size_t limit = j == i ? a : g->n_listen;

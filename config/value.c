@@ -1,6 +1,6 @@
 /* Single-value parsers. Strict on purpose: a value that is almost right ("3 s", "1.2.3.4:99999")
  * is an error with a reason, never guessed at. */
-#include "value.h"
+#include "config/value.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -168,7 +168,7 @@ static char *dup_range(const char *s, size_t n)
     return p;
 }
 
-static bool parse_unix(const char *s, enum config_addr_use use, struct config_addr *out, char *why,
+static bool parse_unix(const char *s, enum config_addr_use use, struct net_addr *out, char *why,
                        size_t whylen)
 {
     const char *path = s + 5;
@@ -178,7 +178,7 @@ static bool parse_unix(const char *s, enum config_addr_use use, struct config_ad
         return fail(why, whylen, "address '%s': unix socket path must be absolute", s);
     if (strlen(path) >= 108)
         return fail(why, whylen, "address '%s': unix socket path longer than 107 bytes", s);
-    out->kind = CONFIG_ADDR_UNIX;
+    out->kind = NET_ADDR_UNIX;
     out->path = strdup(path);
     out->text = strdup(s);
     if (!out->path || !out->text)
@@ -186,7 +186,7 @@ static bool parse_unix(const char *s, enum config_addr_use use, struct config_ad
     return true;
 }
 
-bool config_parse_addr(const char *s, enum config_addr_use use, struct config_addr *out, char *why,
+bool config_parse_addr(const char *s, enum config_addr_use use, struct net_addr *out, char *why,
                        size_t whylen)
 {
     const char *colon;
@@ -231,7 +231,7 @@ bool config_parse_addr(const char *s, enum config_addr_use use, struct config_ad
     }
     if (!host && use == CONFIG_ADDR_TARGET)
         return fail(why, whylen, "address '%s' needs a host before ':'", s);
-    out->kind = CONFIG_ADDR_INET;
+    out->kind = NET_ADDR_INET;
     out->host = host;
     out->text = strdup(s);
     if (!out->text)
@@ -239,7 +239,7 @@ bool config_parse_addr(const char *s, enum config_addr_use use, struct config_ad
     return true;
 }
 
-void config_addr_free(struct config_addr *a)
+void config_addr_free(struct net_addr *a)
 {
     free(a->text);
     free(a->host);
@@ -258,7 +258,7 @@ static char *dup_or_null(const char *s)
     return p;
 }
 
-void config_addr_copy(struct config_addr *dst, const struct config_addr *src)
+void config_addr_copy(struct net_addr *dst, const struct net_addr *src)
 {
     *dst = *src;
     dst->text = dup_or_null(src->text);
@@ -271,11 +271,11 @@ static bool is_wildcard(const char *host)
     return !host || strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0;
 }
 
-bool config_addr_overlap(const struct config_addr *a, const struct config_addr *b)
+bool config_addr_overlap(const struct net_addr *a, const struct net_addr *b)
 {
     if (a->kind != b->kind)
         return false;
-    if (a->kind == CONFIG_ADDR_UNIX)
+    if (a->kind == NET_ADDR_UNIX)
         return strcmp(a->path, b->path) == 0;
     if (a->port != b->port)
         return false;
@@ -401,7 +401,7 @@ const char *config_closest(const char *word, const char *const *candidates)
 bool config_parse_server_url(const char *s, char *out, size_t outlen, char *why, size_t whylen)
 {
     const char *p = s, *end;
-    struct config_addr a;
+    struct net_addr a;
     char hostport[300];
     size_t n;
 

@@ -5,7 +5,7 @@
 #ifndef K3LB_CONFIG_VALUE_H
 #define K3LB_CONFIG_VALUE_H
 
-#include "config-t.h"
+#include "config/config-t.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -23,13 +23,13 @@ bool config_parse_duration(const char *s, uint64_t *ms, char *why, size_t whylen
 /* Writes the shortest exact form, e.g. 90000 -> "1m30s", 0 -> "0". */
 void config_format_duration(uint64_t ms, char *buf, size_t len);
 
-bool config_parse_addr(const char *s, enum config_addr_use use, struct config_addr *out, char *why,
+bool config_parse_addr(const char *s, enum config_addr_use use, struct net_addr *out, char *why,
                        size_t whylen);
-void config_addr_free(struct config_addr *a);
-void config_addr_copy(struct config_addr *dst, const struct config_addr *src);
+void config_addr_free(struct net_addr *a);
+void config_addr_copy(struct net_addr *dst, const struct net_addr *src);
 /* True when two listen addresses cannot both be bound (same port and the same or a wildcard
  * host). */
-bool config_addr_overlap(const struct config_addr *a, const struct config_addr *b);
+bool config_addr_overlap(const struct net_addr *a, const struct net_addr *b);
 
 /* "https://host[:port][/]" (the K3s form of --server) or a bare "host[:port]" -> "host:port"
  * (port 6443 when absent, IPv6 hosts in brackets), written into out. */

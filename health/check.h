@@ -7,7 +7,7 @@
 #ifndef K3LB_HEALTH_CHECK_H
 #define K3LB_HEALTH_CHECK_H
 
-#include "health-t.h"
+#include "health/health-t.h"
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>

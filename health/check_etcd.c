@@ -1,6 +1,6 @@
 /* etcd check: GET /health over TLS (with the client certificate etcd's client-cert-auth asks
  * for); the JSON answer must say "health": "true". A member without quorum answers false. */
-#include "http.h"
+#include "health/http.h"
 
 #include <cjson/cJSON.h>
 #include <string.h>

@@ -1,6 +1,6 @@
 /* http and https checks: GET the path, the status must be expected and the body contain
  * expect_body. Credentials (bearer or basic) come from health.auth. */
-#include "http.h"
+#include "health/http.h"
 
 static void http_start(struct health_probe *p)
 {

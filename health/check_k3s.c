@@ -5,10 +5,10 @@
  * /cacerts and pinned to the token's hash (K10<hash>::...), as a joining node does, then
  * GET /v1-k3s/readyz with the token's credentials must answer 200 over a connection verified
  * against that CA. */
-#include "http.h"
+#include "health/http.h"
 
-#include "tls.h"
-#include "token.h"
+#include "tls/tls.h"
+#include "tls/token.h"
 
 #include <openssl/evp.h>
 #include <stdio.h>
@@ -34,14 +34,14 @@ static void cacerts_judge(struct health_probe *p, const struct health_http_respo
         health_probe_done(p, HEALTH_RESULT_BAD_STATUS, "HTTP %d from /cacerts", r->status);
         return;
     }
-    health_sha256_hex(r->body, r->body_len, hex);
+    tls_sha256_hex(r->body, r->body_len, hex);
     if (strcasecmp(hex, t->p.token_hash) != 0) {
         health_probe_done(p, HEALTH_RESULT_TLS_ERROR,
                           "the server's CA does not match the token's hash: wrong cluster, or "
                           "wrong token");
         return;
     }
-    t->pinned = health_tls_ctx_from_pem(r->body, r->body_len, err, sizeof(err));
+    t->pinned = tls_ctx_from_pem(r->body, r->body_len, err, sizeof(err));
     if (!t->pinned) {
         health_probe_done(p, HEALTH_RESULT_TLS_ERROR, "%s", err);
         return;

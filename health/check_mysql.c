@@ -2,7 +2,7 @@
  * After the greeting the probe answers as user "k3lb" without a password and then quits, so the
  * server counts a finished login attempt rather than an aborted connection (enough aborted
  * ones from a host make MySQL block it: max_connect_errors). */
-#include "check.h"
+#include "health/check.h"
 
 #include <stdint.h>
 #include <stdio.h>

@@ -1,7 +1,7 @@
 /* postgres check: a startup message (protocol 3.0) must be answered with an authentication
  * request ('R') or an error ('E'): either way the server speaks PostgreSQL. A listener that
  * accepts and stays silent times out. No credentials are sent. */
-#include "check.h"
+#include "health/check.h"
 
 #include <arpa/inet.h>
 #include <stdint.h>

@@ -1,9 +1,9 @@
 /* tcp check: the server accepts a connection. The cheapest probe; it cannot see a server that
  * accepts but does not answer (other kinds can). Closes with a reset so that a thousand probes
  * per second leave no TIME_WAIT sockets behind. */
-#include "check.h"
+#include "health/check.h"
 
-#include "lb/net.h"
+#include "common/net.h"
 
 #include <errno.h>
 #include <sys/socket.h>
@@ -24,7 +24,7 @@ static void tcp_ready(evutil_socket_t fd, short what, void *arg)
 
 static void tcp_start(struct health_probe *p)
 {
-    const struct lb_sockaddr *sa = &p->t->addr;
+    const struct net_sockaddr *sa = &p->t->addr;
     int err = health_probe_connect(p);
     if (err) {
         health_probe_fail_errno(p, err, "connect");

@@ -1,6 +1,6 @@
 /* tls check: the TLS handshake succeeds and, with verify, the certificate chains to the CA and
  * covers the server's name. Catches an expired or wrong certificate that tcp cannot see. */
-#include "check.h"
+#include "health/check.h"
 
 static void tls_ready(struct health_probe *p)
 {

@@ -1,10 +1,10 @@
 /* Types of the health engine. Workers read only `up` (through health_is_up) and bump the
  * passive counters; every other field belongs to the main thread. */
-#ifndef K3LB_HEALTH_T_H
-#define K3LB_HEALTH_T_H
+#ifndef K3LB_HEALTH_HEALTH_T_H
+#define K3LB_HEALTH_HEALTH_T_H
 
 #include "config/config-t.h"
-#include "lb/net.h"
+#include "common/net.h"
 
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -80,7 +80,7 @@ struct health_target {
     void *owner;                       /* the lb_server it describes */
     char *label;                       /* "backend/address", for logs */
     struct health_params p;            /* current parameters */
-    struct lb_sockaddr addr;           /* where probes go; len 0 when unresolved */
+    struct net_sockaddr addr;          /* where probes go; len 0 when unresolved */
     unsigned rise_count;               /* consecutive successes while down */
     unsigned fall_count;               /* consecutive failures while up */
     enum health_result last;           /* result of the last probe */

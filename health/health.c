@@ -1,14 +1,14 @@
 /* The health engine: schedules probes with jitter, runs the rise/fall state machine, folds in
  * passive connect failures from workers, and reports every change once. Main thread only,
  * except the two functions named in health.h. */
-#include "health.h"
+#include "health/health.h"
 
-#include "check.h"
-#include "params.h"
+#include "health/check.h"
+#include "health/params.h"
 #include "config/config.h"
 #include "config/value.h"
-#include "lb/log.h"
-#include "lb/mailbox.h"
+#include "common/log.h"
+#include "common/mailbox.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -48,7 +48,7 @@ struct health {
     struct event_base *base; /* main loop */
     health_change_cb cb;     /* told about up/down changes */
     void *cb_arg;
-    struct lb_mailbox mbox;         /* wake-ups from workers after a passive down */
+    struct mailbox mbox;            /* wake-ups from workers after a passive down */
     struct health_target **targets; /* every target, to find the pending ones */
     size_t n_targets, cap_targets;
     uint64_t rng; /* jitter */
@@ -124,7 +124,7 @@ static void probe_free(struct health_probe *p)
     if (p->io)
         event_free(p->io);
     if (p->fd >= 0)
-        lb_net_close_reset(p->fd);
+        net_close_reset(p->fd);
     if (p->bev)
         bufferevent_free(p->bev); /* closes its socket and frees its TLS state */
     free(p->ctx);
@@ -203,7 +203,7 @@ static void deadline_cb(evutil_socket_t fd, short what, void *arg)
 
 int health_probe_connect(struct health_probe *p)
 {
-    const struct lb_sockaddr *sa = &p->t->addr;
+    const struct net_sockaddr *sa = &p->t->addr;
     p->fd = socket(sa->u.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (p->fd < 0)
         return errno;
@@ -329,7 +329,7 @@ void health_report_connect(struct health_target *t, bool ok)
     bool was_up = true;
     if (atomic_compare_exchange_strong(&t->up, &was_up, false)) {
         atomic_store(&t->passive_pending, true);
-        lb_mailbox_post(&t->engine->mbox, 0, NULL);
+        mailbox_post(&t->engine->mbox, 0, NULL);
     }
 }
 
@@ -342,7 +342,7 @@ struct health *health_new(struct event_base *base, health_change_cb cb, void *ar
     h->cb = cb;
     h->cb_arg = arg;
     h->rng = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32) ^ 0x2545f4914f6cdd1dULL;
-    if (lb_mailbox_init(&h->mbox, base, on_wake, h) < 0) {
+    if (mailbox_init(&h->mbox, base, on_wake, h) < 0) {
         free(h);
         return NULL;
     }
@@ -353,7 +353,7 @@ void health_free(struct health *h)
 {
     if (!h)
         return;
-    lb_mailbox_close(&h->mbox);
+    mailbox_close(&h->mbox);
     free(h->targets);
     free(h);
 }
@@ -458,7 +458,7 @@ void health_target_pause(struct health_target *t, bool paused)
         arm(t, jitter(t->engine, t->p.interval_ms / 10 + 1));
 }
 
-void health_target_set_addr(struct health_target *t, const struct lb_sockaddr *addr)
+void health_target_set_addr(struct health_target *t, const struct net_sockaddr *addr)
 {
     t->addr = *addr;
 }

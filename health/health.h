@@ -3,10 +3,10 @@
  *
  * Threading: the engine and every function here run on the main thread, except health_is_up
  * and health_report_connect, which workers call on their data path (atomics, no locks). */
-#ifndef K3LB_HEALTH_H
-#define K3LB_HEALTH_H
+#ifndef K3LB_HEALTH_HEALTH_H
+#define K3LB_HEALTH_HEALTH_H
 
-#include "health-t.h"
+#include "health/health-t.h"
 
 struct event_base;
 
@@ -30,9 +30,9 @@ void health_free(struct health *h);
 /* What a target probes: its address, the host as written (names are verified against it),
  * and the names clients use for its frontends (SAN guard). */
 struct health_endpoint {
-    const struct lb_sockaddr *addr; /* resolved address; len 0 if unresolved */
-    const char *host;               /* host part of the configured address */
-    const char *const *sans;        /* frontends' tls_san names */
+    const struct net_sockaddr *addr; /* resolved address; len 0 if unresolved */
+    const char *host;                /* host part of the configured address */
+    const char *const *sans;         /* frontends' tls_san names */
     size_t n_sans;
     unsigned passive_fall; /* failed client connects that take it down; 0: fall */
     bool start_down;       /* must pass rise probes before its first connection */
@@ -67,7 +67,7 @@ void health_report_connect(struct health_target *t, bool ok);
 void health_target_status(const struct health_target *t, struct health_status *out);
 
 /* The server's address became known (a host name resolved). */
-void health_target_set_addr(struct health_target *t, const struct lb_sockaddr *addr);
+void health_target_set_addr(struct health_target *t, const struct net_sockaddr *addr);
 
 /* Maintenance: no probes while paused; probing resumes soon after. */
 void health_target_pause(struct health_target *t, bool paused);

@@ -1,6 +1,6 @@
 /* A minimal HTTP/1.1 client for health probes: one GET with "Connection: close", the answer
  * read to its Content-Length or to EOF, chunked bodies decoded, everything bounded. */
-#include "http.h"
+#include "health/http.h"
 
 #include <ctype.h>
 #include <stdio.h>

@@ -3,7 +3,7 @@
 #ifndef K3LB_HEALTH_HTTP_H
 #define K3LB_HEALTH_HTTP_H
 
-#include "check.h"
+#include "health/check.h"
 
 #define HEALTH_HTTP_MAX (64 * 1024) /* a health answer larger than this is wrong */
 

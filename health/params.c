@@ -1,10 +1,10 @@
 /* Turns a backend's health config into a target's parameters: fills the kind's defaults,
  * reads secrets, builds the TLS context. Runs at start and reload, on the main thread. */
-#include "params.h"
+#include "health/params.h"
 
 #include "config/secret.h"
-#include "tls.h"
-#include "token.h"
+#include "tls/tls.h"
+#include "tls/token.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -49,8 +49,8 @@ static char *read_secret(struct health_params *p, const char *file, const char *
 
 static void parse_k3s_token(struct health_params *p, const char *token)
 {
-    struct health_k3s_token t;
-    health_k3s_token_parse(token, &t);
+    struct tls_k3s_token t;
+    tls_k3s_token_parse(token, &t);
     p->token_hash = t.ca_hash;
     p->authorization = t.authorization;
 }
@@ -64,10 +64,10 @@ static void read_auth(struct health_params *p, const struct config_health *c)
             parse_k3s_token(p, secret);
     } else if (a->bearer_token_file || a->bearer_token_env) {
         if ((secret = read_secret(p, a->bearer_token_file, a->bearer_token_env, "bearer token")))
-            p->authorization = health_auth_bearer(secret);
+            p->authorization = tls_auth_bearer(secret);
     } else if (a->basic.user) {
         if ((secret = read_secret(p, a->basic.password_file, a->basic.password_env, "password")))
-            p->authorization = health_auth_basic(a->basic.user, strlen(a->basic.user), secret);
+            p->authorization = tls_auth_basic(a->basic.user, strlen(a->basic.user), secret);
     }
     config_secret_free(secret);
 }
@@ -97,9 +97,9 @@ static void build_tls(struct health_params *p, const struct config_health *c)
     if (c->kind == CONFIG_CHECK_K3S && !c->tls.ca) {
         /* The cluster CA is private: pinned through the token's hash, or not verified. */
         p->verify = false;
-        p->tls = health_tls_ctx_insecure();
+        p->tls = tls_ctx_insecure();
     } else {
-        p->tls = health_tls_ctx(&c->tls, err, sizeof(err));
+        p->tls = tls_ctx(&c->tls, err, sizeof(err));
         if (!p->tls)
             setup_error(p, "%s", err);
     }

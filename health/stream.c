@@ -1,10 +1,10 @@
 /* Probe streams over libevent bufferevents, plain or TLS (OpenSSL bufferevents): connect,
  * handshake, verify, SAN guard, and failures explained in words. */
-#include "check.h"
+#include "health/check.h"
 
-#include "tls.h"
+#include "tls/tls.h"
 
-#include "lb/net.h"
+#include "common/net.h"
 
 #include <errno.h>
 #include <event2/bufferevent_ssl.h>
@@ -28,8 +28,8 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
     if (what & BEV_EVENT_CONNECTED) {
         p->connected = true;
         if (p->ssl)
-            health_tls_san_guard(p->ssl, p->t->label, (const char *const *)p->t->p.sans,
-                                 p->t->p.n_sans, p->t->san_warning, sizeof(p->t->san_warning));
+            tls_san_guard(p->ssl, p->t->label, (const char *const *)p->t->p.sans, p->t->p.n_sans,
+                          p->t->san_warning, sizeof(p->t->san_warning));
         p->cbs.ready(p);
         return;
     }
@@ -48,7 +48,7 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
     if (p->ssl) {
         unsigned long e = bufferevent_get_openssl_error(bev);
         if (e || SSL_get_verify_result(p->ssl) != X509_V_OK) {
-            health_tls_explain(p->ssl, e, why, sizeof(why));
+            tls_explain(p->ssl, e, why, sizeof(why));
             ERR_clear_error();
             health_probe_done(p, HEALTH_RESULT_TLS_ERROR, "%s", why);
             return;
@@ -77,7 +77,7 @@ static void on_connected(evutil_socket_t fd, short what, void *arg)
     event_free(p->io);
     p->io = NULL;
     if (ctx) {
-        p->ssl = health_tls_new(ctx, p->t->p.server_name, p->t->p.verify);
+        p->ssl = tls_new(ctx, p->t->p.server_name, p->t->p.verify);
         p->bev = p->ssl ? bufferevent_openssl_socket_new(p->base, fd, p->ssl,
                                                          BUFFEREVENT_SSL_CONNECTING, opts)
                         : NULL;
@@ -108,7 +108,7 @@ void health_stream_open(struct health_probe *p, SSL_CTX *ctx, const struct healt
     if (p->io)
         event_free(p->io);
     if (p->fd >= 0)
-        lb_net_close_reset(p->fd);
+        net_close_reset(p->fd);
     p->bev = NULL;
     p->io = NULL;
     p->fd = -1;

@@ -1,6 +1,6 @@
 /* Balancing algorithms. Each one scans the pool once per pick (O(servers)): pools are small, and
  * a scan reads the live state that a precomputed order would have to be rebuilt for. */
-#include "balance.h"
+#include "lb/balance.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -159,7 +159,7 @@ static int pick_source(const struct lb_pool *pool, bool backup, const struct bal
     for (size_t i = 0; i < pool->n; i++) {
         if (!is_candidate(pool, i, backup, tried))
             continue;
-        uint64_t h = lb_hash(&client_hash, sizeof(client_hash), pool->srv[i]->key_hash);
+        uint64_t h = net_hash(&client_hash, sizeof(client_hash), pool->srv[i]->key_hash);
         double u = ((double)(h >> 11) + 0.5) / 9007199254740992.0; /* (0,1) */
         double score = weight_of(pool->srv[i]) / -log(u);
         if (score > best_score) {

@@ -9,7 +9,7 @@
 #define K3LB_LB_BALANCE_H
 
 #include "config/config-t.h"
-#include "server.h"
+#include "lb/server.h"
 
 #include <stddef.h>
 #include <stdint.h>

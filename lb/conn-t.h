@@ -2,8 +2,8 @@
 #ifndef K3LB_LB_CONN_T_H
 #define K3LB_LB_CONN_T_H
 
-#include "balance.h"
-#include "forward.h"
+#include "lb/balance.h"
+#include "lb/forward.h"
 
 #include <netinet/in.h>
 

@@ -1,11 +1,10 @@
 /* The connection state machine. conn_drive() is the only function that changes a connection's
  * state; event callbacks record what happened and call it. */
-#include "conn.h"
+#include "lb/conn.h"
 
 #include "health/health.h"
-#include "lb/log.h"
-#include "net.h"
-#include "worker.h"
+#include "common/log.h"
+#include "common/net.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -17,9 +16,6 @@ const char *const lb_conn_end_names[] = {
     "open",      "closed", "client_reset", "server_reset", "idle_timeout",
     "no_server", "killed", "shutdown",     "local_error",  NULL,
 };
-
-/* Connection structs kept for reuse per worker; beyond this they go back to malloc. */
-#define CONN_POOL_MAX 4096
 
 static void conn_drive(struct lb_conn *c, enum lb_conn_event ev);
 
@@ -71,34 +67,10 @@ static void side_close(struct lb_side *s, bool reset)
         return;
     event_del(&s->ev);
     if (reset)
-        lb_net_close_reset(s->fd);
+        net_close_reset(s->fd);
     else
         close(s->fd);
     s->fd = -1;
-}
-
-static struct lb_conn *conn_alloc(struct lb_worker *w)
-{
-    struct lb_conn *c = w->free_conns;
-    if (c) {
-        w->free_conns = c->next;
-        w->n_free_conns--;
-    } else if (!(c = malloc(sizeof(*c)))) {
-        return NULL;
-    }
-    memset(c, 0, sizeof(*c));
-    c->cs.fd = c->ss.fd = -1;
-    return c;
-}
-
-void lb_conn_pool_drain(struct lb_worker *w)
-{
-    while (w->free_conns) {
-        struct lb_conn *c = w->free_conns;
-        w->free_conns = c->next;
-        free(c);
-    }
-    w->n_free_conns = 0;
 }
 
 /* Gives up the current server assignment (after a failed connect, or at the end). */
@@ -119,7 +91,7 @@ static void conn_log_end(struct lb_conn *c)
     const char *server = c->server_name ? c->server_name : "-";
     if (!log_enabled(level))
         return;
-    lb_net_format(&c->peer.sa, sizeof(c->peer), peer, sizeof(peer));
+    net_format(&c->peer.sa, sizeof(c->peer), peer, sizeof(peer));
     snprintf(up, sizeof(up), "%llu", (unsigned long long)c->up.bytes);
     snprintf(down, sizeof(down), "%llu", (unsigned long long)c->down.bytes);
     snprintf(ms, sizeof(ms), "%llu", (unsigned long long)(now_ms(c->w) - c->start_ms));
@@ -150,14 +122,7 @@ static void conn_finish(struct lb_conn *c, enum lb_conn_end end, bool reset)
     lb_flow_release(&w->bufs, &c->up);
     lb_flow_release(&w->bufs, &c->down);
     balance_tried_reset(&c->tried);
-    lb_worker_conn_gone(w, c);
-    if (w->n_free_conns < CONN_POOL_MAX) {
-        c->next = w->free_conns;
-        w->free_conns = c;
-        w->n_free_conns++;
-    } else {
-        free(c);
-    }
+    w->conn_done(w, c); /* the worker takes the struct back: c is gone */
 }
 
 /* Starts a non-blocking connect to the server at pool index i. false when it failed at once. */
@@ -175,7 +140,7 @@ static bool conn_connect_to(struct lb_conn *c, size_t i)
     fd = socket(s->sa.u.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return false;
-    lb_net_tune(fd);
+    net_tune(fd);
     rc = connect(fd, &s->sa.u.sa, s->sa.len);
     if (rc < 0 && errno != EINPROGRESS) {
         close(fd);
@@ -362,18 +327,13 @@ void lb_conn_kill(struct lb_conn *c, enum lb_conn_end why)
     conn_drive(c, LB_CONN_EV_KILL);
 }
 
-void lb_conn_accept(struct lb_worker *w, struct lb_wlisten *l, int fd, const struct sockaddr *peer,
-                    socklen_t peer_len)
+void lb_conn_start(struct lb_conn *c, size_t front, int fd, const struct sockaddr *peer,
+                   socklen_t peer_len)
 {
-    struct lb_wview *wv = w->cur;
-    const struct lb_view_front *vf = &wv->view->fronts[l->front];
-    struct lb_conn *c = conn_alloc(w);
+    struct lb_worker *w = c->w;
+    struct lb_wview *wv = c->wv;
+    const struct lb_view_front *vf = &wv->view->fronts[front];
 
-    if (!c) {
-        lb_net_close_reset(fd);
-        return;
-    }
-    c->w = w;
     c->front = vf->front;
     c->pool = &wv->view->pools[vf->pool];
     c->bal = &wv->bal[vf->pool];
@@ -382,11 +342,10 @@ void lb_conn_accept(struct lb_worker *w, struct lb_wlisten *l, int fd, const str
     c->front_name = vf->cfg->name;
     c->start_ms = now_ms(w);
     memcpy(&c->peer, peer, peer_len < sizeof(c->peer) ? peer_len : sizeof(c->peer));
-    c->client_hash = lb_net_addr_hash(peer);
+    c->client_hash = net_addr_hash(peer);
     side_open(c, &c->cs, fd); /* tuned already: options come from the listening socket */
     evtimer_assign(&c->timer, w->base, timer_cb, c);
     atomic_fetch_add_explicit(&c->front->active, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&c->front->total, 1, memory_order_relaxed);
-    lb_worker_conn_added(w, c, wv);
     conn_drive(c, LB_CONN_EV_START);
 }

@@ -2,17 +2,16 @@
 #ifndef K3LB_LB_CONN_H
 #define K3LB_LB_CONN_H
 
-#include "worker-t.h"
+#include "lb/worker-t.h"
 
 extern const char *const lb_conn_end_names[];
 
-/* Takes over an accepted client socket and starts connecting it to a server. */
-void lb_conn_accept(struct lb_worker *w, struct lb_wlisten *l, int fd, const struct sockaddr *peer,
-                    socklen_t peer_len);
+/* Starts a connection the worker has just accepted and registered (c->w and c->wv set, the
+ * rest zero): picks a server and connects. When the connection ends, the worker's conn_done
+ * takes the struct back. */
+void lb_conn_start(struct lb_conn *c, size_t front, int fd, const struct sockaddr *peer,
+                   socklen_t peer_len);
 /* Closes a connection now (its server went down, or k3lb stops). */
 void lb_conn_kill(struct lb_conn *c, enum lb_conn_end why);
-
-/* Frees the pooled connection structs of a worker. */
-void lb_conn_pool_drain(struct lb_worker *w);
 
 #endif

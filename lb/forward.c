@@ -5,7 +5,7 @@
  * for EPOLLRDHUP: a FIN that arrived with the last bytes is announced on its own (rdhup), and
  * then reads go on until recv() returns 0. The same holds for short sends. A full buffer is the
  * back-pressure point: reading stops until the destination takes some. */
-#include "forward.h"
+#include "lb/forward.h"
 
 #include <errno.h>
 #include <fcntl.h>

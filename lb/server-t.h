@@ -5,7 +5,7 @@
 #ifndef K3LB_LB_SERVER_T_H
 #define K3LB_LB_SERVER_T_H
 
-#include "lb/net.h"
+#include "common/net.h"
 
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -49,7 +49,7 @@ struct lb_server {
     atomic_int refs;              /* views and the registry holding it */
     char *backend;                /* name of its backend */
     char *address;                /* as configured, e.g. "10.0.0.11:6443" */
-    struct lb_sockaddr sa;        /* where to connect; written once, before resolved */
+    struct net_sockaddr sa;       /* where to connect; written once, before resolved */
     uint64_t key_hash;            /* hash of the address, for source balancing */
     unsigned id;                  /* process-unique, never reused */
     atomic_bool backup;           /* only used when no normal server is usable */

@@ -1,8 +1,8 @@
 /* Live server objects. Created and freed on the main thread; workers only touch atomics. */
-#include "server.h"
+#include "lb/server.h"
 
 #include "config/config-t.h"
-#include "lb/log.h"
+#include "common/log.h"
 
 #include <event2/dns.h>
 #include <event2/event.h>
@@ -59,7 +59,7 @@ static void dns_answer(int err, struct evutil_addrinfo *res, void *arg)
     if (err == 0 && res) {
         char text[80];
         publish_address(t->server, res->ai_addr, (socklen_t)res->ai_addrlen);
-        lb_net_format(res->ai_addr, (socklen_t)res->ai_addrlen, text, sizeof(text));
+        net_format(res->ai_addr, (socklen_t)res->ai_addrlen, text, sizeof(text));
         log_info("server_resolved", "%s/%s is %s", t->server->backend, t->server->address, text);
         evutil_freeaddrinfo(res);
         t->server->dns = NULL;
@@ -97,15 +97,14 @@ static void dns_ask(struct lb_dns_ticket *t)
 
 /* A literal address is known at once; a host name is looked up without blocking (or, with no
  * resolver given, as tests do, with getaddrinfo). Until then the server takes no traffic. */
-static void resolve(struct lb_server *s, const struct config_addr *a,
-                    const struct lb_server_ctx *ctx)
+static void resolve(struct lb_server *s, const struct net_addr *a, const struct lb_server_ctx *ctx)
 {
     struct evdns_base *dns = ctx->dns;
-    struct lb_sockaddr sa;
+    struct net_sockaddr sa;
     struct lb_dns_ticket *t;
-    int rc = lb_net_resolve_numeric(a, &sa);
+    int rc = net_resolve_numeric(a, &sa);
     if (rc != 0 && !dns)
-        rc = lb_net_resolve(a, &sa);
+        rc = net_resolve(a, &sa);
     if (rc == 0) {
         publish_address(s, &sa.u.sa, sa.len);
         return;
@@ -167,7 +166,7 @@ struct lb_server *lb_server_new(const struct lb_server_ctx *ctx, const struct co
     if (!s->backend || !s->address)
         abort();
     s->id = atomic_fetch_add(&next_id, 1);
-    s->key_hash = lb_hash(s->address, strlen(s->address), 0x6b336c62);
+    s->key_hash = net_hash(s->address, strlen(s->address), 0x6b336c62);
     atomic_store(&s->weight, cfg->weight);
     atomic_store(&s->backup, cfg->backup);
     snprintf(label, sizeof(label), "%s/%s", backend, s->address);

@@ -2,7 +2,7 @@
 #ifndef K3LB_LB_SERVER_H
 #define K3LB_LB_SERVER_H
 
-#include "server-t.h"
+#include "lb/server-t.h"
 
 #include "health/health.h"
 

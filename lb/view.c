@@ -1,5 +1,5 @@
 /* View references and teardown. */
-#include "view.h"
+#include "lb/view.h"
 
 #include "config/config.h"
 #include "config/value.h"

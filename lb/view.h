@@ -6,17 +6,17 @@
 #ifndef K3LB_LB_VIEW_H
 #define K3LB_LB_VIEW_H
 
-#include "balance.h"
+#include "lb/balance.h"
 #include "config/config-t.h"
 
 #include <stdatomic.h>
 
 /* Listening sockets of one address: one per worker (SO_REUSEPORT). Main thread only. */
 struct lb_listen {
-    int refs;                /* views using it, plus the registry */
-    struct config_addr addr; /* the address, identity across reloads */
-    int *fds;                /* one per worker */
-    size_t n_fds;            /* number of workers */
+    int refs;             /* views using it, plus the registry */
+    struct net_addr addr; /* the address, identity across reloads */
+    int *fds;             /* one per worker */
+    size_t n_fds;         /* number of workers */
 };
 
 /* A frontend's counters, kept across reloads by name. */

@@ -2,10 +2,10 @@
 #ifndef K3LB_LB_WORKER_T_H
 #define K3LB_LB_WORKER_T_H
 
-#include "conn-t.h"
-#include "forward.h"
-#include "mailbox.h"
-#include "view.h"
+#include "lb/conn-t.h"
+#include "lb/forward.h"
+#include "common/mailbox.h"
+#include "lb/view.h"
 
 #include <pthread.h>
 
@@ -26,7 +26,7 @@ struct lb_wlisten {
     struct lb_worker *w; /* back pointer for the callback */
 };
 
-/* Commands from the main thread (lb_mailbox message types). */
+/* Commands from the main thread (mailbox message types). */
 enum lb_worker_cmd {
     LB_WORKER_VIEW = 0,     /* adopt a new view (ptr: a reference to it) */
     LB_WORKER_CLOSE_SERVER, /* close connections of a server that went down (ptr: server) */
@@ -40,15 +40,15 @@ enum lb_worker_report {
 };
 
 struct lb_worker {
-    unsigned id;                  /* 0..workers-1, indexes per-worker listening fds */
-    pthread_t thread;             /* its thread */
-    bool started;                 /* the thread runs (else its mailbox is drained at free) */
-    struct event_base *base;      /* its loop; only this thread touches it */
-    struct lb_mailbox mbox;       /* commands in */
-    struct lb_mailbox *main_mbox; /* reports out */
-    struct lb_wview *cur;         /* view for new connections */
-    struct lb_wview *retired;     /* older views with connections left */
-    struct lb_wlisten **listens;  /* accept events */
+    unsigned id;                 /* 0..workers-1, indexes per-worker listening fds */
+    pthread_t thread;            /* its thread */
+    bool started;                /* the thread runs (else its mailbox is drained at free) */
+    struct event_base *base;     /* its loop; only this thread touches it */
+    struct mailbox mbox;         /* commands in */
+    struct mailbox *main_mbox;   /* reports out */
+    struct lb_wview *cur;        /* view for new connections */
+    struct lb_wview *retired;    /* older views with connections left */
+    struct lb_wlisten **listens; /* accept events */
     size_t n_listens;
     struct event *accept_pause; /* re-enables accept after running out of fds */
     bool accepting;             /* listeners are armed */
@@ -60,6 +60,9 @@ struct lb_worker {
     struct lb_conn *conns;      /* open connections (doubly linked) */
     size_t n_conns;
     struct lb_conn *free_conns; /* recycled connection structs */
+    /* Takes a finished connection back (set by worker.c, called by conn.c: the state machine
+     * hands its struct back without knowing the worker's bookkeeping). */
+    void (*conn_done)(struct lb_worker *w, struct lb_conn *c);
     size_t n_free_conns;
     struct lb_fwd bufs; /* forwarding buffers */
     uint64_t rng;       /* seed source for balance states */

@@ -1,8 +1,9 @@
 /* Worker thread: accepts on its own sockets, runs its connections, follows view changes. */
-#include "worker.h"
+#include "lb/worker.h"
 
-#include "conn.h"
-#include "lb/log.h"
+#include "lb/conn.h"
+#include "common/log.h"
+#include "common/net.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -76,27 +77,119 @@ static void accept_pause(struct lb_worker *w, int err)
     event_add(w->accept_pause, &tv);
 }
 
+/* ---- connections: the worker owns their structs and the list of open ones ------------------- */
+
+/* Connection structs kept for reuse; beyond this they go back to malloc. */
+#define CONN_POOL_MAX 4096
+
+static void wview_release(struct lb_worker *w, struct lb_wview *wv);
+
+/* Drops a retired view once its last connection of this worker is gone. */
+static void retire_if_idle(struct lb_worker *w, struct lb_wview *wv)
+{
+    struct lb_wview **pp = &w->retired;
+    if (wv == w->cur || wv->conns)
+        return;
+    while (*pp && *pp != wv)
+        pp = &(*pp)->next;
+    if (*pp) {
+        *pp = wv->next;
+        wview_release(w, wv);
+    }
+}
+
+/* A zeroed connection registered under the current view, or NULL without memory. */
+static struct lb_conn *conn_get(struct lb_worker *w)
+{
+    struct lb_conn *c = w->free_conns;
+    if (c) {
+        w->free_conns = c->next;
+        w->n_free_conns--;
+    } else if (!(c = malloc(sizeof(*c)))) {
+        return NULL;
+    }
+    memset(c, 0, sizeof(*c));
+    c->cs.fd = c->ss.fd = -1;
+    c->w = w;
+    c->wv = w->cur;
+    w->cur->conns++;
+    c->next = w->conns;
+    if (w->conns)
+        w->conns->prev = c;
+    w->conns = c;
+    w->n_conns++;
+    return c;
+}
+
+/* conn.c's last word on a connection: unlink it, give its maxconn slot back and keep the
+ * struct for reuse. */
+static void conn_done(struct lb_worker *w, struct lb_conn *c)
+{
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        w->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    w->n_conns--;
+    c->wv->conns--;
+    retire_if_idle(w, c->wv);
+    atomic_fetch_sub_explicit(w->total_conns, 1, memory_order_relaxed);
+    if (w->full)
+        recheck_full(w);
+    if (w->n_free_conns < CONN_POOL_MAX) {
+        c->next = w->free_conns;
+        w->free_conns = c;
+        w->n_free_conns++;
+    } else {
+        free(c);
+    }
+}
+
+static void conn_pool_drain(struct lb_worker *w)
+{
+    while (w->free_conns) {
+        struct lb_conn *c = w->free_conns;
+        w->free_conns = c->next;
+        free(c);
+    }
+    w->n_free_conns = 0;
+}
+
+/* Takes one of the maxconn slots shared by all workers before accepting, so that workers
+ * accepting at the same moment cannot together pass the limit. */
+static bool take_slot(struct lb_worker *w)
+{
+    if (atomic_fetch_add_explicit(w->total_conns, 1, memory_order_relaxed) < w->max_conns)
+        return true;
+    atomic_fetch_sub_explicit(w->total_conns, 1, memory_order_relaxed);
+    /* Full: leave further clients in the kernel's backlog until one ends. A connection ending
+     * here resumes at once; one ending in another worker is noticed by the re-check timer. */
+    w->full = true;
+    update_accepting(w);
+    event_add(w->full_recheck, &full_recheck_tv);
+    return false;
+}
+
 static void accept_cb(evutil_socket_t lfd, short what, void *arg)
 {
     struct lb_wlisten *l = arg;
     struct lb_worker *w = l->w;
     (void)what;
-    for (int i = 0; i < ACCEPT_BATCH && w->accepting; i++) {
+    for (int i = 0; i < ACCEPT_BATCH && w->accepting && take_slot(w); i++) {
         struct sockaddr_storage peer;
         socklen_t len = sizeof(peer);
         int fd = accept4(lfd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd >= 0) {
-            lb_conn_accept(w, l, fd, (struct sockaddr *)&peer, len);
-            if (atomic_load_explicit(w->total_conns, memory_order_relaxed) >= w->max_conns) {
-                /* Full: leave further clients in the kernel's backlog until one ends. A
-                 * connection ending here resumes at once; one ending in another worker is
-                 * noticed by the re-check timer. */
-                w->full = true;
-                update_accepting(w);
-                event_add(w->full_recheck, &full_recheck_tv);
+            struct lb_conn *c = conn_get(w);
+            if (c) {
+                lb_conn_start(c, l->front, fd, (struct sockaddr *)&peer, len);
+                continue;
             }
-            continue;
+            net_close_reset(fd);
+            errno = ENOMEM;
         }
+        atomic_fetch_sub_explicit(w->total_conns, 1, memory_order_relaxed); /* the slot back */
         if (errno == EAGAIN || errno == EWOULDBLOCK)
             return;
         if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
@@ -166,7 +259,7 @@ static void wview_release(struct lb_worker *w, struct lb_wview *wv)
         balance_state_free(&wv->bal[i]);
     free(wv->bal);
     if (lb_view_unref(wv->view))
-        lb_mailbox_post(w->main_mbox, LB_REPORT_VIEW_FREE, wv->view);
+        mailbox_post(w->main_mbox, LB_REPORT_VIEW_FREE, wv->view);
     free(wv);
 }
 
@@ -266,8 +359,7 @@ static void on_command(void *arg, int type, void *ptr)
     }
 }
 
-struct lb_worker *lb_worker_new(unsigned id, atomic_size_t *total_conns,
-                                struct lb_mailbox *main_mbox)
+struct lb_worker *lb_worker_new(unsigned id, atomic_size_t *total_conns, struct mailbox *main_mbox)
 {
     struct lb_worker *w = calloc(1, sizeof(*w));
     struct event_config *ec = event_config_new();
@@ -279,7 +371,7 @@ struct lb_worker *lb_worker_new(unsigned id, atomic_size_t *total_conns,
     event_config_set_flag(ec, EVENT_BASE_FLAG_NOLOCK);
     w->base = event_base_new_with_config(ec);
     event_config_free(ec);
-    if (!w->base || lb_mailbox_init(&w->mbox, w->base, on_command, w) < 0) {
+    if (!w->base || mailbox_init(&w->mbox, w->base, on_command, w) < 0) {
         if (w->base)
             event_base_free(w->base);
         free(w);
@@ -292,6 +384,7 @@ struct lb_worker *lb_worker_new(unsigned id, atomic_size_t *total_conns,
     w->rng = (uint64_t)time(NULL) * 0x9e3779b97f4a7c15ULL + id + 1;
     w->accept_pause = evtimer_new(w->base, accept_resume_cb, w);
     w->full_recheck = evtimer_new(w->base, full_recheck_cb, w);
+    w->conn_done = conn_done;
     lb_fwd_init(&w->bufs, 16384, BUF_POOL_MAX);
     return w;
 }
@@ -312,14 +405,14 @@ int lb_worker_start(struct lb_worker *w)
 
 void lb_worker_post(struct lb_worker *w, enum lb_worker_cmd cmd, void *ptr)
 {
-    lb_mailbox_post(&w->mbox, (int)cmd, ptr);
+    mailbox_post(&w->mbox, (int)cmd, ptr);
 }
 
 void lb_worker_join_free(struct lb_worker *w)
 {
     if (w->started)
         pthread_join(w->thread, NULL);
-    lb_mailbox_close(&w->mbox); /* a worker that never ran adopts and drops its views here */
+    mailbox_close(&w->mbox); /* a worker that never ran adopts and drops its views here */
     while (w->retired) {
         struct lb_wview *next = w->retired->next;
         wview_release(w, w->retired);
@@ -334,51 +427,8 @@ void lb_worker_join_free(struct lb_worker *w)
     free(w->listens);
     event_free(w->accept_pause);
     event_free(w->full_recheck);
-    lb_conn_pool_drain(w);
+    conn_pool_drain(w);
     lb_fwd_drain(&w->bufs);
     event_base_free(w->base);
     free(w);
-}
-
-void lb_worker_conn_added(struct lb_worker *w, struct lb_conn *c, struct lb_wview *wv)
-{
-    atomic_fetch_add_explicit(w->total_conns, 1, memory_order_relaxed);
-    c->wv = wv;
-    wv->conns++;
-    c->prev = NULL;
-    c->next = w->conns;
-    if (w->conns)
-        w->conns->prev = c;
-    w->conns = c;
-    w->n_conns++;
-}
-
-/* Drops a retired view once its last connection of this worker is gone. */
-static void retire_if_idle(struct lb_worker *w, struct lb_wview *wv)
-{
-    struct lb_wview **pp = &w->retired;
-    if (wv == w->cur || wv->conns)
-        return;
-    while (*pp && *pp != wv)
-        pp = &(*pp)->next;
-    if (*pp) {
-        *pp = wv->next;
-        wview_release(w, wv);
-    }
-}
-
-void lb_worker_conn_gone(struct lb_worker *w, struct lb_conn *c)
-{
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        w->conns = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    w->n_conns--;
-    c->wv->conns--;
-    retire_if_idle(w, c->wv);
-    atomic_fetch_sub_explicit(w->total_conns, 1, memory_order_relaxed);
-    if (w->full)
-        recheck_full(w);
 }

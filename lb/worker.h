@@ -3,20 +3,15 @@
 #ifndef K3LB_LB_WORKER_H
 #define K3LB_LB_WORKER_H
 
-#include "worker-t.h"
+#include "lb/worker-t.h"
 
 /* Creates the worker's event base and mailbox; the thread starts with lb_worker_start. */
 /* total_conns: the process-wide count of client connections, shared by all workers. */
-struct lb_worker *lb_worker_new(unsigned id, atomic_size_t *total_conns,
-                                struct lb_mailbox *main_mbox);
+struct lb_worker *lb_worker_new(unsigned id, atomic_size_t *total_conns, struct mailbox *main_mbox);
 int lb_worker_start(struct lb_worker *w);
 /* Main thread: queue a command (enum lb_worker_cmd). */
 void lb_worker_post(struct lb_worker *w, enum lb_worker_cmd cmd, void *ptr);
 /* Main thread, after LB_WORKER_EXIT: waits for the thread and frees it. */
 void lb_worker_join_free(struct lb_worker *w);
-
-/* conn.c bookkeeping. */
-void lb_worker_conn_added(struct lb_worker *w, struct lb_conn *c, struct lb_wview *wv);
-void lb_worker_conn_gone(struct lb_worker *w, struct lb_conn *c);
 
 #endif

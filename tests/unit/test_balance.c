@@ -135,15 +135,15 @@ static void test_source_stable(void **state)
     int before[CLIENTS], count[4] = {0};
     (void)state;
     for (int c = 0; c < CLIENTS; c++) {
-        before[c] = pick(f, lb_hash(&c, sizeof(c), 7));
+        before[c] = pick(f, net_hash(&c, sizeof(c), 7));
         count[before[c]]++;
-        assert_int_equal(pick(f, lb_hash(&c, sizeof(c), 7)), before[c]);
+        assert_int_equal(pick(f, net_hash(&c, sizeof(c), 7)), before[c]);
     }
     for (int i = 0; i < 4; i++)
         assert_in_range(count[i], CLIENTS / 4 - CLIENTS / 10, CLIENTS / 4 + CLIENTS / 10);
     set_admin(f, 2, LB_ADMIN_MAINT);
     for (int c = 0; c < CLIENTS; c++) {
-        int now = pick(f, lb_hash(&c, sizeof(c), 7));
+        int now = pick(f, net_hash(&c, sizeof(c), 7));
         assert_int_not_equal(now, 2);
         if (before[c] != 2)
             assert_int_equal(now, before[c]); /* only the removed server's clients move */

@@ -60,7 +60,7 @@ static void test_duration_format(void **state)
 
 static void addr_ok(const char *s, enum config_addr_use use, const char *host, unsigned port)
 {
-    struct config_addr a;
+    struct net_addr a;
     char why[256];
     assert_true(config_parse_addr(s, use, &a, why, sizeof(why)));
     if (host)
@@ -74,7 +74,7 @@ static void addr_ok(const char *s, enum config_addr_use use, const char *host, u
 
 static void addr_bad(const char *s, enum config_addr_use use, const char *reason)
 {
-    struct config_addr a;
+    struct net_addr a;
     char why[256];
     assert_false(config_parse_addr(s, use, &a, why, sizeof(why)));
     if (!strstr(why, reason))
@@ -83,7 +83,7 @@ static void addr_bad(const char *s, enum config_addr_use use, const char *reason
 
 static void test_addresses(void **state)
 {
-    struct config_addr a;
+    struct net_addr a;
     char why[256];
     (void)state;
     addr_ok("10.0.0.11:6443", CONFIG_ADDR_TARGET, "10.0.0.11", 6443);
@@ -106,14 +106,14 @@ static void test_addresses(void **state)
     addr_bad("unix:rel.sock", CONFIG_ADDR_ADMIN, "absolute");
     assert_true(
         config_parse_addr("unix:/run/k3lb/admin.sock", CONFIG_ADDR_ADMIN, &a, why, sizeof(why)));
-    assert_int_equal(a.kind, CONFIG_ADDR_UNIX);
+    assert_int_equal(a.kind, NET_ADDR_UNIX);
     assert_string_equal(a.path, "/run/k3lb/admin.sock");
     config_addr_free(&a);
 }
 
 static void test_overlap(void **state)
 {
-    struct config_addr a, b, c, d;
+    struct net_addr a, b, c, d;
     char why[64];
     (void)state;
     assert_true(config_parse_addr(":6443", CONFIG_ADDR_LISTEN, &a, why, sizeof(why)));

@@ -1,6 +1,6 @@
 /* Logging: formats a record into one stack buffer and writes it to stderr at once.
  * The level and format are set once at start (and on reload) and read without locks. */
-#include "log.h"
+#include "common/log.h"
 
 #include <stdatomic.h>
 #include <stdio.h>

@@ -3,8 +3,8 @@
  * Every record is formatted into one buffer and written with a single write(2), so lines from
  * worker threads never interleave. Callers pass key/value fields instead of free text where a
  * machine will read them (JSON format keeps them as separate members). */
-#ifndef K3LB_LOG_H
-#define K3LB_LOG_H
+#ifndef K3LB_COMMON_LOG_H
+#define K3LB_COMMON_LOG_H
 
 #include <stdarg.h>
 #include <stdbool.h>

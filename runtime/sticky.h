@@ -7,10 +7,10 @@
  * address (STANDBY, when the learned list lacks it) is only a last resort: as soon as a learned
  * server is healthy again while the fixed address is ACTIVE, traffic moves back and the fixed
  * address's connections are closed (fail-back). */
-#ifndef K3LB_LB_STICKY_H
-#define K3LB_LB_STICKY_H
+#ifndef K3LB_RUNTIME_STICKY_H
+#define K3LB_RUNTIME_STICKY_H
 
-#include "balance.h"
+#include "lb/balance.h"
 
 /* What the manager remembers of one backend between updates. */
 struct lb_sticky_memo {

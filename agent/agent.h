@@ -1,8 +1,8 @@
 /* k3lb agent's own machinery on top of the balancer: the learned server list (from the K3s
  * supervisor, DNS, a static list or the admin API), the state file that lets a restart work
  * while the fixed address is down. Main thread. */
-#ifndef K3LB_LB_AGENT_H
-#define K3LB_LB_AGENT_H
+#ifndef K3LB_AGENT_AGENT_H
+#define K3LB_AGENT_AGENT_H
 
 #include "config/config-t.h"
 

@@ -1,9 +1,9 @@
 /* Prometheus rendering. Each family is written once with HELP and TYPE, then one sample per
  * frontend or server, so the output always passes `promtool check metrics`. */
-#include "metrics.h"
+#include "admin/metrics.h"
 
 #include "health/health.h"
-#include "server.h"
+#include "lb/server.h"
 
 #include <event2/buffer.h>
 #include <stddef.h>

@@ -1,17 +1,17 @@
 /* The service manager's readiness protocol: a datagram to $NOTIFY_SOCKET ("READY=1",
  * "RELOADING=1", "STOPPING=1", "WATCHDOG=1"). A no-op when the variable is unset. Tests use the
  * same socket as their readiness signal. */
-#ifndef K3LB_LB_NOTIFY_H
-#define K3LB_LB_NOTIFY_H
+#ifndef K3LB_COMMON_NOTIFY_H
+#define K3LB_COMMON_NOTIFY_H
 
 #include <stdbool.h>
 #include <stdint.h>
 
 /* Connects to the manager's socket now (before privileges are dropped). */
-void lb_notify_open(void);
+void notify_open(void);
 /* Sends one state message; false when there is no socket or the send failed. */
-bool lb_notify(const char *state);
+bool notify_send(const char *state);
 /* The watchdog period the manager asked for (WATCHDOG_USEC), 0 if none. */
-uint64_t lb_notify_watchdog_usec(void);
+uint64_t notify_watchdog_usec(void);
 
 #endif

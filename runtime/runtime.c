@@ -1,16 +1,17 @@
 /* Main-thread orchestration of listeners, servers, views and workers. */
-#include "runtime-int.h"
+#include "runtime/runtime-int.h"
 
 #include "config/config.h"
 #include "config/value.h"
 #include "health/health.h"
-#include "lb/log.h"
-#include "mailbox.h"
-#include "net.h"
-#include "server.h"
-#include "sticky.h"
-#include "upgrade.h"
-#include "worker.h"
+#include "common/log.h"
+#include "common/mailbox.h"
+#include "common/net.h"
+#include "lb/server.h"
+#include "runtime/sticky.h"
+#include "common/upgrade.h"
+#include "common/xalloc.h"
+#include "lb/worker.h"
 
 #include <errno.h>
 #include <event2/dns.h>
@@ -24,25 +25,9 @@
 
 #define LISTEN_BACKLOG 4096
 
-void *rt_zalloc(size_t n, size_t size)
-{
-    void *p = calloc(n ? n : 1, size);
-    if (!p)
-        abort();
-    return p;
-}
-
-void *rt_grow(void *p, size_t n, size_t size)
-{
-    p = realloc(p, (n ? n : 1) * size);
-    if (!p)
-        abort();
-    return p;
-}
-
 /* ---- listening sockets ---------------------------------------------------------------------- */
 
-static struct lb_listen *find_listen(struct lb_runtime *rt, const struct config_addr *a)
+static struct lb_listen *find_listen(struct lb_runtime *rt, const struct net_addr *a)
 {
     for (size_t i = 0; i < rt->n_listens; i++)
         if (strcmp(rt->listens[i]->addr.text, a->text) == 0)
@@ -52,16 +37,16 @@ static struct lb_listen *find_listen(struct lb_runtime *rt, const struct config_
 
 /* SO_REUSEPORT would let a second k3lb (or anything run by the same user) share the port
  * silently; one plain bind first turns that into a clear "address in use". */
-static int probe_free(const struct config_addr *a, char *err, size_t errlen)
+static int probe_free(const struct net_addr *a, char *err, size_t errlen)
 {
-    int fd = lb_net_listen(a, false, 1, err, errlen);
+    int fd = net_listen(a, false, 1, err, errlen);
     if (fd < 0)
         return -1;
     close(fd);
     return 0;
 }
 
-static struct lb_listen *open_listen(struct lb_runtime *rt, const struct config_addr *a, char *err,
+static struct lb_listen *open_listen(struct lb_runtime *rt, const struct net_addr *a, char *err,
                                      size_t errlen)
 {
     struct lb_listen *l = calloc(1, sizeof(*l));
@@ -69,17 +54,17 @@ static struct lb_listen *open_listen(struct lb_runtime *rt, const struct config_
         abort();
     config_addr_copy(&l->addr, a);
     l->n_fds = rt->n_workers;
-    l->fds = rt_grow(NULL, l->n_fds, sizeof(int));
+    l->fds = xreallocarray(NULL, l->n_fds, sizeof(int));
     for (size_t i = 0; i < l->n_fds; i++)
         l->fds[i] = -1;
     l->refs = 1;
-    l->fds[0] = lb_upgrade_take_listen(a->text, 0);
+    l->fds[0] = upgrade_take_listen(a->text, 0);
     if (l->fds[0] < 0 && probe_free(a, err, errlen) < 0)
         goto fail;
     for (size_t i = 0; i < l->n_fds; i++) {
         if (l->fds[i] < 0)
-            l->fds[i] = lb_upgrade_take_listen(a->text, i); /* handed over by an upgrade */
-        if (l->fds[i] < 0 && (l->fds[i] = lb_net_listen(a, true, LISTEN_BACKLOG, err, errlen)) < 0)
+            l->fds[i] = upgrade_take_listen(a->text, i); /* handed over by an upgrade */
+        if (l->fds[i] < 0 && (l->fds[i] = net_listen(a, true, LISTEN_BACKLOG, err, errlen)) < 0)
             goto fail;
     }
     return l;
@@ -133,7 +118,7 @@ static const char **sans_of(const struct config *cfg, size_t b, size_t *n)
         const struct config_frontend *f = &cfg->frontends[i];
         if (f->backend_index != b)
             continue;
-        names = rt_grow(names, *n + f->n_tls_san, sizeof(*names));
+        names = xreallocarray(names, *n + f->n_tls_san, sizeof(*names));
         for (size_t j = 0; j < f->n_tls_san; j++)
             names[(*n)++] = f->tls_san[j];
     }
@@ -145,8 +130,8 @@ static size_t count_servers(const struct lb_runtime *rt, const struct config *cf
     size_t n = 0;
     for (size_t i = 0; i < cfg->n_backends; i++)
         n += cfg->backends[i].n_servers;
-    for (size_t i = 0; i < rt->n_lists; i++)
-        n += rt->lists[i].n;
+    for (size_t i = 0; i < rt->lists.n; i++)
+        n += rt->lists.v[i].n;
     return n;
 }
 
@@ -158,44 +143,18 @@ static size_t count_listens(const struct config *cfg)
     return n;
 }
 
-struct lb_list *rt_find_list(struct lb_runtime *rt, const char *backend)
-{
-    for (size_t i = 0; i < rt->n_lists; i++)
-        if (strcmp(rt->lists[i].backend, backend) == 0)
-            return &rt->lists[i];
-    return NULL;
-}
-
-bool rt_listed(const struct config_server *list, size_t n, const char *address)
-{
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(list[i].address.text, address) == 0)
-            return true;
-    return false;
-}
-
-/* A backend's servers: the run-time list if one is set, else the config's. A sticky backend
- * also keeps the config's servers (the fixed address) after the learned ones. */
-bool rt_in_strings(char *const *v, size_t n, const char *s)
-{
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(v[i], s) == 0)
-            return true;
-    return false;
-}
-
 /* Config servers minus those removed through the API, plus those added through it. */
 static void fill_changed(struct lb_runtime *rt, struct lb_pool *p, const struct lb_server_ctx *ctx,
                          const struct lb_list *list, struct lb_server **servers, size_t *n_servers)
 {
     const struct config_backend *cb = p->cfg;
     for (size_t i = 0; i < cb->n_servers; i++)
-        if (!list || !rt_in_strings(list->removed, list->n_removed, cb->servers[i].address.text))
+        if (!list || !lb_strings_has(list->removed, list->n_removed, cb->servers[i].address.text))
             p->srv[p->n++] = get_server(rt, ctx, &cb->servers[i], servers, n_servers);
     struct lb_server_ctx added = *ctx;
     added.added = true;
     for (size_t i = 0; list && i < list->n; i++)
-        if (!rt_listed(cb->servers, cb->n_servers, list->servers[i].address.text))
+        if (!lb_lists_has_server(cb->servers, cb->n_servers, list->servers[i].address.text))
             p->srv[p->n++] = get_server(rt, &added, &list->servers[i], servers, n_servers);
 }
 
@@ -203,11 +162,11 @@ static void fill_pool(struct lb_runtime *rt, struct lb_pool *p, const struct lb_
                       struct lb_server **servers, size_t *n_servers)
 {
     const struct config_backend *cb = p->cfg;
-    const struct lb_list *list = rt_find_list(rt, cb->name);
+    const struct lb_list *list = lb_lists_find(&rt->lists, cb->name);
     bool sticky = cb->balance == CONFIG_BALANCE_STICKY;
     size_t n_list = list ? list->n : 0;
 
-    p->srv = rt_grow(NULL, n_list + cb->n_servers, sizeof(*p->srv));
+    p->srv = xreallocarray(NULL, n_list + cb->n_servers, sizeof(*p->srv));
     p->n = 0;
     if (!list || !list->replaced) {
         fill_changed(rt, p, ctx, list, servers, n_servers);
@@ -215,12 +174,12 @@ static void fill_pool(struct lb_runtime *rt, struct lb_pool *p, const struct lb_
     }
     for (size_t i = 0; i < n_list; i++) {
         struct lb_server *s = get_server(rt, ctx, &list->servers[i], servers, n_servers);
-        s->is_default = sticky && rt_listed(cb->servers, cb->n_servers, s->address);
+        s->is_default = sticky && lb_lists_has_server(cb->servers, cb->n_servers, s->address);
         s->standby = false;
         p->srv[p->n++] = s;
     }
     for (size_t i = 0; i < cb->n_servers; i++) {
-        if (!sticky || rt_listed(list->servers, list->n, cb->servers[i].address.text))
+        if (!sticky || lb_lists_has_server(list->servers, list->n, cb->servers[i].address.text))
             continue;
         struct lb_server *s = get_server(rt, ctx, &cb->servers[i], servers, n_servers);
         s->is_default = sticky;
@@ -234,7 +193,7 @@ static void build_pools(struct lb_runtime *rt, struct lb_view *v, struct lb_serv
 {
     const struct config *cfg = v->cfg;
     v->n_pools = cfg->n_backends;
-    v->pools = rt_zalloc(v->n_pools, sizeof(*v->pools));
+    v->pools = xcalloc(v->n_pools, sizeof(*v->pools));
     for (size_t b = 0; b < cfg->n_backends; b++) {
         const struct config_backend *cb = &cfg->backends[b];
         struct lb_pool *p = &v->pools[b];
@@ -258,14 +217,14 @@ static int build_fronts(struct lb_runtime *rt, struct lb_view *v, struct lb_fron
                         size_t errlen)
 {
     const struct config *cfg = v->cfg;
-    v->fronts = rt_zalloc(cfg->n_frontends, sizeof(*v->fronts));
+    v->fronts = xcalloc(cfg->n_frontends, sizeof(*v->fronts));
     for (size_t i = 0; i < cfg->n_frontends; i++) {
         const struct config_frontend *cf = &cfg->frontends[i];
         struct lb_view_front *vf = &v->fronts[i];
         vf->cfg = cf;
         vf->pool = cf->backend_index;
         vf->front = get_front(rt, cf->name, fronts, n_fronts);
-        vf->listen = rt_grow(NULL, cf->n_listen, sizeof(*vf->listen));
+        vf->listen = xreallocarray(NULL, cf->n_listen, sizeof(*vf->listen));
         v->n_fronts = i + 1;
         for (size_t j = 0; j < cf->n_listen; j++) {
             struct lb_listen *l = find_listen(rt, &cf->listen[j]);
@@ -332,20 +291,6 @@ void rt_close_server_conns(struct lb_runtime *rt, struct lb_server *s)
         lb_worker_post(rt->workers[i], LB_WORKER_CLOSE_SERVER, s);
 }
 
-struct lb_list *rt_get_list(struct lb_runtime *rt, const char *backend)
-{
-    struct lb_list *l = rt_find_list(rt, backend);
-    if (l)
-        return l;
-    rt->lists = rt_grow(rt->lists, rt->n_lists + 1, sizeof(*rt->lists));
-    l = &rt->lists[rt->n_lists++];
-    memset(l, 0, sizeof(*l));
-    l->backend = strdup(backend);
-    if (!l->backend)
-        abort();
-    return l;
-}
-
 /* Recomputes the states of every sticky backend that contains server (or all, for NULL). */
 static void sticky_update(struct lb_runtime *rt, const struct lb_server *server)
 {
@@ -358,7 +303,8 @@ static void sticky_update(struct lb_runtime *rt, const struct lb_server *server)
             member = p->srv[j] == server;
         if (!member)
             continue;
-        struct lb_server *close = lb_sticky_update(p, &rt_get_list(rt, p->cfg->name)->memo);
+        struct lb_server *close =
+            lb_sticky_update(p, &lb_lists_get(&rt->lists, p->cfg->name)->memo);
         if (close)
             rt_close_server_conns(rt, close);
     }
@@ -388,11 +334,11 @@ static void close_removed(struct lb_runtime *rt, const struct lb_view *old,
  * close_gone). */
 int rt_install(struct lb_runtime *rt, struct config *cfg, bool close_gone, char *err, size_t errlen)
 {
-    struct lb_view *v = rt_zalloc(1, sizeof(*v));
+    struct lb_view *v = xcalloc(1, sizeof(*v));
     size_t n_servers = 0, n_fronts = 0, n_listens = 0;
-    struct lb_server **servers = rt_grow(NULL, count_servers(rt, cfg), sizeof(*servers));
-    struct lb_front **fronts = rt_grow(NULL, cfg->n_frontends, sizeof(*fronts));
-    struct lb_listen **listens = rt_grow(NULL, count_listens(cfg), sizeof(*listens));
+    struct lb_server **servers = xreallocarray(NULL, count_servers(rt, cfg), sizeof(*servers));
+    struct lb_front **fronts = xreallocarray(NULL, cfg->n_frontends, sizeof(*fronts));
+    struct lb_listen **listens = xreallocarray(NULL, count_listens(cfg), sizeof(*listens));
 
     atomic_init(&v->refs, 1);
     v->cfg = config_ref(cfg);
@@ -477,7 +423,7 @@ static void on_health_change(void *arg, struct health_target *t, enum health_eve
 
 /* One resolver for the process: /etc/resolv.conf (and /etc/hosts), or the server named in the
  * config. */
-static struct evdns_base *dns_new(struct event_base *base, const struct config_addr *resolver)
+static struct evdns_base *dns_new(struct event_base *base, const struct net_addr *resolver)
 {
     struct evdns_base *dns;
     if (!resolver->port)
@@ -507,14 +453,13 @@ struct lb_runtime *lb_runtime_new(struct event_base *base, struct config *cfg, c
     rt->base = base;
     rt->started = time(NULL);
     rt->n_workers = worker_count(cfg);
-    rt->mbox_ready = lb_mailbox_init(&rt->mbox, base, on_report, rt) == 0;
-    rt->drain_timer = event_new(base, -1, EV_PERSIST, rt_drain_tick, rt);
+    rt->mbox_ready = mailbox_init(&rt->mbox, base, on_report, rt) == 0;
     rt->dns = dns_new(base, &cfg->resolver);
     if (!rt->mbox_ready || !(rt->health = health_new(base, on_health_change, rt))) {
         snprintf(err, errlen, "cannot set up the event loop: %s", strerror(errno));
         goto fail;
     }
-    rt->workers = rt_grow(NULL, rt->n_workers, sizeof(*rt->workers));
+    rt->workers = xreallocarray(NULL, rt->n_workers, sizeof(*rt->workers));
     for (unsigned i = 0; i < rt->n_workers; i++) {
         rt->workers[i] = lb_worker_new(i, &rt->total_conns, &rt->mbox);
         if (!rt->workers[i]) {
@@ -530,8 +475,6 @@ struct lb_runtime *lb_runtime_new(struct event_base *base, struct config *cfg, c
             snprintf(err, errlen, "cannot start worker thread %u", i);
             goto fail;
         }
-    struct timeval tick = {0, 200000};
-    event_add(rt->drain_timer, &tick);
     log_info("started", "%u worker%s, %zu frontend%s, %zu backend%s", rt->n_workers,
              rt->n_workers == 1 ? "" : "s", cfg->n_frontends, cfg->n_frontends == 1 ? "" : "s",
              cfg->n_backends, cfg->n_backends == 1 ? "" : "s");
@@ -579,20 +522,11 @@ void lb_runtime_free(struct lb_runtime *rt)
         lb_worker_join_free(rt->workers[i]);
     free(rt->workers);
     if (rt->mbox_ready)
-        lb_mailbox_close(&rt->mbox); /* frees the views the workers gave back */
+        mailbox_close(&rt->mbox); /* frees the views the workers gave back */
     if (rt->view && lb_view_unref(rt->view))
         lb_view_free(rt->view);
     release_registry(rt);
-    for (size_t i = 0; i < rt->n_lists; i++) {
-        struct lb_list *l = &rt->lists[i];
-        for (size_t j = 0; j < l->n; j++)
-            config_addr_free(&l->servers[j].address);
-        free(l->servers);
-        rt_free_strings(l->removed, l->n_removed);
-        rt_free_strings(l->draining, l->n_draining);
-        free(l->backend);
-    }
-    free(rt->lists);
+    lb_lists_free(&rt->lists);
     if (rt->drain_timer)
         event_free(rt->drain_timer);
     health_free(rt->health);
@@ -612,7 +546,7 @@ unsigned lb_runtime_workers(const struct lb_runtime *rt)
 
 const char *lb_runtime_sticky_active(struct lb_runtime *rt, const char *backend)
 {
-    struct lb_list *l = rt_find_list(rt, backend);
+    struct lb_list *l = lb_lists_find(&rt->lists, backend);
     return l && l->memo.active[0] ? l->memo.active : NULL;
 }
 
@@ -638,4 +572,21 @@ time_t lb_runtime_started(const struct lb_runtime *rt)
 struct evdns_base *lb_runtime_dns(struct lb_runtime *rt)
 {
     return rt->dns;
+}
+
+struct upgrade_socket *lb_runtime_listen_sockets(const struct lb_runtime *rt, size_t *n)
+{
+    const struct lb_view *v = rt->view;
+    struct upgrade_socket *socks;
+    size_t total = 0;
+    for (size_t f = 0; f < v->n_fronts; f++)
+        total += v->fronts[f].n_listen;
+    socks = xcalloc(total, sizeof(*socks));
+    *n = 0;
+    for (size_t f = 0; f < v->n_fronts; f++)
+        for (size_t j = 0; j < v->fronts[f].n_listen; j++) {
+            const struct lb_listen *l = v->fronts[f].listen[j];
+            socks[(*n)++] = (struct upgrade_socket){l->addr.text, l->fds, l->n_fds};
+        }
+    return socks;
 }

@@ -1,5 +1,5 @@
 /* Socket helpers. Keeps the socket option and address-family details in one place. */
-#include "net.h"
+#include "common/net.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -12,7 +12,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-int lb_net_resolve_numeric(const struct config_addr *a, struct lb_sockaddr *out)
+int net_resolve_numeric(const struct net_addr *a, struct net_sockaddr *out)
 {
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
                              .ai_flags = AI_NUMERICSERV | AI_NUMERICHOST};
@@ -31,7 +31,7 @@ int lb_net_resolve_numeric(const struct config_addr *a, struct lb_sockaddr *out)
     return 0;
 }
 
-int lb_net_resolve(const struct config_addr *a, struct lb_sockaddr *out)
+int net_resolve(const struct net_addr *a, struct net_sockaddr *out)
 {
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
     struct addrinfo *res = NULL;
@@ -39,7 +39,7 @@ int lb_net_resolve(const struct config_addr *a, struct lb_sockaddr *out)
     int rc;
 
     memset(out, 0, sizeof(*out));
-    if (a->kind == CONFIG_ADDR_UNIX) {
+    if (a->kind == NET_ADDR_UNIX) {
         struct sockaddr_un *un = (struct sockaddr_un *)&out->u.ss;
         un->sun_family = AF_UNIX;
         snprintf(un->sun_path, sizeof(un->sun_path), "%s", a->path);
@@ -65,13 +65,13 @@ static bool host_has_ipv6(void)
     return true;
 }
 
-static int listen_unix(const struct config_addr *a, int backlog, char *why, size_t whylen)
+static int listen_unix(const struct net_addr *a, int backlog, char *why, size_t whylen)
 {
-    struct lb_sockaddr sa;
+    struct net_sockaddr sa;
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         goto fail;
-    lb_net_resolve(a, &sa);
+    net_resolve(a, &sa);
     /* A socket file left by an earlier run is replaced; one that still answers is in use. */
     int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (probe >= 0 && connect(probe, &sa.u.sa, sa.len) == 0) {
@@ -92,13 +92,12 @@ fail:
     return -1;
 }
 
-int lb_net_listen(const struct config_addr *a, bool reuseport, int backlog, char *why,
-                  size_t whylen)
+int net_listen(const struct net_addr *a, bool reuseport, int backlog, char *why, size_t whylen)
 {
-    struct lb_sockaddr sa;
+    struct net_sockaddr sa;
     int fd = -1, one = 1, zero = 0, rc, saved;
 
-    if (a->kind == CONFIG_ADDR_UNIX)
+    if (a->kind == NET_ADDR_UNIX)
         return listen_unix(a, backlog, why, whylen);
     memset(&sa, 0, sizeof(sa));
     if (!a->host) {
@@ -115,7 +114,7 @@ int lb_net_listen(const struct config_addr *a, bool reuseport, int backlog, char
             s4->sin_port = htons(a->port);
             sa.len = sizeof(*s4);
         }
-    } else if ((rc = lb_net_resolve(a, &sa)) != 0) {
+    } else if ((rc = net_resolve(a, &sa)) != 0) {
         snprintf(why, whylen, "%s: cannot resolve: %s", a->text, gai_strerror(rc));
         errno = EADDRNOTAVAIL;
         return -1;
@@ -130,7 +129,7 @@ int lb_net_listen(const struct config_addr *a, bool reuseport, int backlog, char
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
     if (bind(fd, &sa.u.sa, sa.len) < 0 || listen(fd, backlog) < 0)
         goto fail;
-    lb_net_tune_listener(fd); /* accepted sockets inherit the options: no call per client */
+    net_tune_listener(fd); /* accepted sockets inherit the options: no call per client */
     return fd;
 fail:
     saved = errno;
@@ -141,33 +140,33 @@ fail:
     return -1;
 }
 
-void lb_net_tune(int fd)
+void net_tune(int fd)
 {
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
 }
 
-void lb_net_tune_listener(int fd)
+void net_tune_listener(int fd)
 {
     /* Clients can vanish without a word (a laptop closed, a NAT forgetting the flow): probe
      * after a minute of silence. Servers are watched by health checks instead, so their
      * sockets keep the system's timings and cost two system calls, not five. */
     int idle = 60, intvl = 10, cnt = 6;
-    lb_net_tune(fd);
+    net_tune(fd);
     setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
     setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
     setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
 }
 
-void lb_net_close_reset(int fd)
+void net_close_reset(int fd)
 {
     struct linger lg = {.l_onoff = 1, .l_linger = 0};
     setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
     close(fd);
 }
 
-void lb_net_format(const struct sockaddr *sa, socklen_t len, char *buf, size_t buflen)
+void net_format(const struct sockaddr *sa, socklen_t len, char *buf, size_t buflen)
 {
     char host[INET6_ADDRSTRLEN];
     (void)len;
@@ -192,7 +191,7 @@ void lb_net_format(const struct sockaddr *sa, socklen_t len, char *buf, size_t b
     }
 }
 
-uint64_t lb_hash(const void *data, size_t len, uint64_t seed)
+uint64_t net_hash(const void *data, size_t len, uint64_t seed)
 {
     const unsigned char *p = data;
     uint64_t h = 0xcbf29ce484222325ULL ^ seed;
@@ -209,18 +208,18 @@ uint64_t lb_hash(const void *data, size_t len, uint64_t seed)
     return h;
 }
 
-uint64_t lb_net_addr_hash(const struct sockaddr *sa)
+uint64_t net_addr_hash(const struct sockaddr *sa)
 {
     if (sa->sa_family == AF_INET) {
         const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
-        return lb_hash(&s4->sin_addr, sizeof(s4->sin_addr), 0);
+        return net_hash(&s4->sin_addr, sizeof(s4->sin_addr), 0);
     }
     if (sa->sa_family == AF_INET6) {
         const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
         /* An IPv4-mapped address hashes like the IPv4 one, so dual-stack clients stay put. */
         if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
-            return lb_hash(&s6->sin6_addr.s6_addr[12], 4, 0);
-        return lb_hash(&s6->sin6_addr, sizeof(s6->sin6_addr), 0);
+            return net_hash(&s6->sin6_addr.s6_addr[12], 4, 0);
+        return net_hash(&s6->sin6_addr, sizeof(s6->sin6_addr), 0);
     }
     return 0;
 }

@@ -1,11 +1,14 @@
 /* Server lists changed at run time: the agent's learned lists, and servers added, drained,
  * removed or re-weighted through the admin API. Every change builds a new view (runtime.c),
  * and the changes are kept across reloads. Main thread. */
-#include "runtime-int.h"
+#include "runtime/servers.h"
+
+#include "runtime/runtime-int.h"
 
 #include "config/value.h"
 #include "health/health.h"
-#include "lb/log.h"
+#include "common/log.h"
+#include "common/xalloc.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,7 +29,7 @@ int lb_runtime_set_servers(struct lb_runtime *rt, const char *backend, const cha
         snprintf(err, errlen, "no backend '%s'", backend);
         return -1;
     }
-    list = rt_zalloc(n, sizeof(*list));
+    list = xcalloc(n, sizeof(*list));
     for (size_t i = 0; i < n; i++) {
         list[i].weight = 1;
         if (!config_parse_addr(addresses[i], CONFIG_ADDR_TARGET, &list[i].address, why,
@@ -38,43 +41,24 @@ int lb_runtime_set_servers(struct lb_runtime *rt, const char *backend, const cha
             return -1;
         }
     }
-    l = rt_get_list(rt, backend);
-    for (size_t i = 0; i < l->n; i++)
-        config_addr_free(&l->servers[i].address);
-    free(l->servers);
-    l->servers = list;
-    l->n = n;
+    l = lb_lists_get(&rt->lists, backend);
+    lb_list_set_servers(l, list, n);
     l->replaced = true;
     return rt_install(rt, rt->view->cfg, true, err, errlen);
 }
 
 /* ---- servers changed through the API --------------------------------------------------------- */
 
-void rt_free_strings(char **v, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        free(v[i]);
-    free(v);
-}
+static void drain_tick(evutil_socket_t fd, short what, void *arg);
 
-static void add_string(char ***v, size_t *n, const char *s)
+/* Looks for drained servers five times a second while any removal waits. */
+static void arm_drain(struct lb_runtime *rt)
 {
-    if (rt_in_strings(*v, *n, s))
-        return;
-    *v = rt_grow(*v, *n + 1, sizeof(**v));
-    if (!((*v)[*n] = strdup(s)))
-        abort();
-    (*n)++;
-}
-
-static void drop_string(char **v, size_t *n, const char *s)
-{
-    for (size_t i = 0; i < *n; i++)
-        if (strcmp(v[i], s) == 0) {
-            free(v[i]);
-            v[i] = v[--*n];
-            return;
-        }
+    struct timeval tick = {0, 200000};
+    if (!rt->drain_timer)
+        rt->drain_timer = event_new(rt->base, -1, EV_PERSIST, drain_tick, rt);
+    if (rt->drain_timer && !event_pending(rt->drain_timer, EV_TIMEOUT, NULL))
+        event_add(rt->drain_timer, &tick);
 }
 
 const struct lb_pool *lb_runtime_pool(const struct lb_runtime *rt, const char *backend)
@@ -115,15 +99,15 @@ enum lb_api lb_runtime_add_server(struct lb_runtime *rt, const char *backend, co
         config_addr_free(&cs.address);
         return LB_API_CONFLICT;
     }
-    l = rt_get_list(rt, backend);
+    l = lb_lists_get(&rt->lists, backend);
     if (l->replaced) {
         snprintf(err, errlen, "backend '%s' takes its servers from the agent's sources", backend);
         config_addr_free(&cs.address);
         return LB_API_CONFLICT;
     }
-    drop_string(l->removed, &l->n_removed, cs.address.text);
-    drop_string(l->draining, &l->n_draining, cs.address.text);
-    l->servers = rt_grow(l->servers, l->n + 1, sizeof(*l->servers));
+    lb_strings_drop(l->removed, &l->n_removed, cs.address.text);
+    lb_strings_drop(l->draining, &l->n_draining, cs.address.text);
+    l->servers = xreallocarray(l->servers, l->n + 1, sizeof(*l->servers));
     l->servers[l->n++] = cs;
     log_info("server_added", "%s/%s added through the API", backend, cs.address.text);
     return rt_install(rt, rt->view->cfg, false, err, errlen) < 0 ? LB_API_INVALID : LB_API_OK;
@@ -135,14 +119,14 @@ static int remove_now(struct lb_runtime *rt, struct lb_list *l, const char *whic
 {
     char address[300];
     snprintf(address, sizeof(address), "%s", which); /* which may be freed just below */
-    drop_string(l->draining, &l->n_draining, address);
+    lb_strings_drop(l->draining, &l->n_draining, address);
     for (size_t i = 0; i < l->n; i++)
         if (strcmp(l->servers[i].address.text, address) == 0) {
             config_addr_free(&l->servers[i].address);
             l->servers[i] = l->servers[--l->n];
             break;
         }
-    add_string(&l->removed, &l->n_removed, address);
+    lb_strings_add(&l->removed, &l->n_removed, address);
     log_info("server_removed", "%s/%s removed", l->backend, address);
     return rt_install(rt, rt->view->cfg, true, err, errlen);
 }
@@ -156,7 +140,7 @@ enum lb_api lb_runtime_remove_server(struct lb_runtime *rt, const char *backend,
         snprintf(err, errlen, "no server %s in backend '%s'", address, backend);
         return LB_API_NOT_FOUND;
     }
-    l = rt_get_list(rt, backend);
+    l = lb_lists_get(&rt->lists, backend);
     if (l->replaced) {
         snprintf(err, errlen, "backend '%s' takes its servers from the agent's sources", backend);
         return LB_API_CONFLICT;
@@ -164,21 +148,22 @@ enum lb_api lb_runtime_remove_server(struct lb_runtime *rt, const char *backend,
     if (force || lb_server_active(s) == 0)
         return remove_now(rt, l, s->address, err, errlen) < 0 ? LB_API_INVALID : LB_API_OK;
     atomic_store(&s->admin, LB_ADMIN_DRAIN);
-    add_string(&l->draining, &l->n_draining, s->address);
+    lb_strings_add(&l->draining, &l->n_draining, s->address);
+    arm_drain(rt);
     log_info("server_draining", "%s/%s draining before removal (%llu connections)", backend,
              s->address, (unsigned long long)lb_server_active(s));
     return LB_API_ACCEPTED;
 }
 
 /* Finishes the removals whose servers have no connection left. */
-void rt_drain_tick(evutil_socket_t fd, short what, void *arg)
+static void drain_tick(evutil_socket_t fd, short what, void *arg)
 {
     struct lb_runtime *rt = arg;
     char err[256];
     (void)fd;
     (void)what;
-    for (size_t i = 0; i < rt->n_lists; i++) {
-        struct lb_list *l = &rt->lists[i];
+    for (size_t i = 0; i < rt->lists.n; i++) {
+        struct lb_list *l = &rt->lists.v[i];
         for (size_t j = 0; j < l->n_draining; j++) {
             struct lb_server *s = lb_runtime_server(rt, l->backend, l->draining[j]);
             if (!s || lb_server_active(s) == 0) {
@@ -187,6 +172,10 @@ void rt_drain_tick(evutil_socket_t fd, short what, void *arg)
             }
         }
     }
+    for (size_t i = 0; i < rt->lists.n; i++)
+        if (rt->lists.v[i].n_draining)
+            return;
+    event_del(rt->drain_timer); /* nothing waits: armed again by the next drain */
 }
 
 enum lb_api lb_runtime_set_server(struct lb_runtime *rt, const char *backend, const char *address,
@@ -202,10 +191,10 @@ enum lb_api lb_runtime_set_server(struct lb_runtime *rt, const char *backend, co
         s->weight_pinned = true; /* a reload keeps the operator's weight */
     }
     if (admin >= 0) {
-        struct lb_list *l = rt_find_list(rt, backend);
+        struct lb_list *l = lb_lists_find(&rt->lists, backend);
         int old = atomic_exchange(&s->admin, admin);
         if (l && admin == LB_ADMIN_READY)
-            drop_string(l->draining, &l->n_draining, s->address); /* a pending removal ends */
+            lb_strings_drop(l->draining, &l->n_draining, s->address); /* a pending removal ends */
         if (s->health)
             health_target_pause(s->health, admin == LB_ADMIN_MAINT);
         if (old != admin)

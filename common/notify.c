@@ -1,5 +1,5 @@
 /* Service-manager notification over a unix datagram socket. */
-#include "notify.h"
+#include "common/notify.h"
 
 #include <stddef.h>
 #include <stdio.h>
@@ -36,18 +36,18 @@ static int notify_socket(void)
     return notify_fd;
 }
 
-void lb_notify_open(void)
+void notify_open(void)
 {
     notify_socket();
 }
 
-bool lb_notify(const char *state)
+bool notify_send(const char *state)
 {
     int fd = notify_socket();
     return fd >= 0 && send(fd, state, strlen(state), MSG_NOSIGNAL) == (ssize_t)strlen(state);
 }
 
-uint64_t lb_notify_watchdog_usec(void)
+uint64_t notify_watchdog_usec(void)
 {
     const char *v = getenv("WATCHDOG_USEC");
     const char *pid = getenv("WATCHDOG_PID");

@@ -1,49 +1,39 @@
 /* Socket helpers shared by listeners, connections and health probes. */
-#ifndef K3LB_LB_NET_H
-#define K3LB_LB_NET_H
+#ifndef K3LB_COMMON_NET_H
+#define K3LB_COMMON_NET_H
 
-#include "config/config-t.h"
+#include "common/net-t.h"
 
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
-/* A resolved address: big enough for IPv4, IPv6 and unix sockets. */
-struct lb_sockaddr {
-    union {
-        struct sockaddr sa;
-        struct sockaddr_storage ss;
-    } u;
-    socklen_t len;
-};
-
 /* Resolves a target (host:port) to its first address, numeric hosts without DNS. Blocking for
  * host names; called on the main thread at start and reload only. Returns 0 or an EAI_ code. */
-int lb_net_resolve(const struct config_addr *a, struct lb_sockaddr *out);
+int net_resolve(const struct net_addr *a, struct net_sockaddr *out);
 
 /* The same for a literal address only: never asks DNS. EAI_NONAME for a host name. */
-int lb_net_resolve_numeric(const struct config_addr *a, struct lb_sockaddr *out);
+int net_resolve_numeric(const struct net_addr *a, struct net_sockaddr *out);
 
 /* Opens a listening socket for a listen address. ":port" binds [::] dual-stack when the host
  * has IPv6, else 0.0.0.0. reuseport lets each worker have its own socket on the address.
  * Returns the fd or -1 with errno set and a reason in why. */
-int lb_net_listen(const struct config_addr *a, bool reuseport, int backlog, char *why,
-                  size_t whylen);
+int net_listen(const struct net_addr *a, bool reuseport, int backlog, char *why, size_t whylen);
 
 /* TCP_NODELAY and keepalive on a connected socket. */
-void lb_net_tune(int fd);
+void net_tune(int fd);
 /* The same plus keepalive timings on a listening socket: accepted sockets inherit them. */
-void lb_net_tune_listener(int fd);
+void net_tune_listener(int fd);
 /* Closes with a reset instead of a FIN (SO_LINGER 0): the peer learns at once that the
  * connection is gone. */
-void lb_net_close_reset(int fd);
+void net_close_reset(int fd);
 
 /* "1.2.3.4:5" / "[::1]:5" / "unix:/p". */
-void lb_net_format(const struct sockaddr *sa, socklen_t len, char *buf, size_t buflen);
+void net_format(const struct sockaddr *sa, socklen_t len, char *buf, size_t buflen);
 /* Hash of the address part only (no port), for source balancing. */
-uint64_t lb_net_addr_hash(const struct sockaddr *sa);
+uint64_t net_addr_hash(const struct sockaddr *sa);
 
 /* 64-bit FNV-1a then a final mix; used for hashing names and addresses. */
-uint64_t lb_hash(const void *data, size_t len, uint64_t seed);
+uint64_t net_hash(const void *data, size_t len, uint64_t seed);
 
 #endif

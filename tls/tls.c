@@ -1,6 +1,6 @@
 /* TLS helpers for the checks. Contexts are made when a target is configured (at start and
  * reload), never on the probe path. */
-#include "tls.h"
+#include "tls/tls.h"
 
 #include <arpa/inet.h>
 #include <openssl/err.h>
@@ -29,7 +29,7 @@ static SSL_CTX *client_ctx(void)
     return ctx;
 }
 
-SSL_CTX *health_tls_ctx(const struct config_tls *tls, char *err, size_t errlen)
+SSL_CTX *tls_ctx(const struct config_tls *tls, char *err, size_t errlen)
 {
     SSL_CTX *ctx = client_ctx();
     if (!ctx) {
@@ -60,7 +60,7 @@ fail:
     return NULL;
 }
 
-SSL_CTX *health_tls_ctx_from_pem(const char *pem, size_t len, char *err, size_t errlen)
+SSL_CTX *tls_ctx_from_pem(const char *pem, size_t len, char *err, size_t errlen)
 {
     SSL_CTX *ctx = client_ctx();
     BIO *bio = BIO_new_mem_buf(pem, (int)len);
@@ -84,7 +84,7 @@ SSL_CTX *health_tls_ctx_from_pem(const char *pem, size_t len, char *err, size_t 
     return ctx;
 }
 
-SSL_CTX *health_tls_ctx_insecure(void)
+SSL_CTX *tls_ctx_insecure(void)
 {
     SSL_CTX *ctx = client_ctx();
     if (ctx)
@@ -98,7 +98,7 @@ static bool is_ip(const char *name)
     return inet_pton(AF_INET, name, buf) == 1 || inet_pton(AF_INET6, name, buf) == 1;
 }
 
-SSL *health_tls_new(SSL_CTX *ctx, const char *name, bool verify)
+SSL *tls_new(SSL_CTX *ctx, const char *name, bool verify)
 {
     SSL *ssl = SSL_new(ctx);
     if (!ssl || !name)
@@ -115,7 +115,7 @@ SSL *health_tls_new(SSL_CTX *ctx, const char *name, bool verify)
     return ssl;
 }
 
-void health_tls_explain(SSL *ssl, unsigned long err, char *buf, size_t len)
+void tls_explain(SSL *ssl, unsigned long err, char *buf, size_t len)
 {
     long v = ssl ? SSL_get_verify_result(ssl) : X509_V_OK;
     if (v != X509_V_OK) {
@@ -137,8 +137,8 @@ static bool covers(X509 *cert, const char *name)
     return X509_check_host(cert, name, 0, 0, NULL) == 1;
 }
 
-void health_tls_san_guard(SSL *ssl, const char *server, const char *const *names, size_t n,
-                          char *warning, size_t len)
+void tls_san_guard(SSL *ssl, const char *server, const char *const *names, size_t n, char *warning,
+                   size_t len)
 {
     X509 *cert = n ? SSL_get1_peer_certificate(ssl) : NULL;
     size_t used = 0;

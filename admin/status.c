@@ -1,10 +1,10 @@
 /* GET /status rendering. Numbers are read from atomics without a lock: each value is exact,
  * the set is a moment's picture, which is what a status page needs. */
-#include "status.h"
+#include "admin/status.h"
 
 #include "config/config.h"
 #include "health/health.h"
-#include "server.h"
+#include "lb/server.h"
 
 #include <unistd.h>
 
@@ -44,7 +44,7 @@ static cJSON *server_json(const struct lb_server *s, bool sticky)
     char resolved[80];
     cJSON_AddStringToObject(o, "address", s->address);
     if (lb_server_resolved(s)) {
-        lb_net_format(&s->sa.u.sa, s->sa.len, resolved, sizeof(resolved));
+        net_format(&s->sa.u.sa, s->sa.len, resolved, sizeof(resolved));
         cJSON_AddStringToObject(o, "resolved", resolved);
     } else {
         cJSON_AddNullToObject(o, "resolved");

@@ -4,16 +4,17 @@
  * state file's list stands in until a live source has answered. A changed learned list goes to
  * the runtime (servers that left lose their connections, new ones are probed before they may
  * become ACTIVE) and to the state file, written atomically. */
-#include "agent.h"
+#include "agent/agent.h"
 
 #include "config/config.h"
 #include "config/secret.h"
 #include "config/value.h"
-#include "health/tls.h"
-#include "health/token.h"
-#include "lb/log.h"
-#include "lb/net.h"
-#include "runtime.h"
+#include "tls/tls.h"
+#include "tls/token.h"
+#include "common/log.h"
+#include "common/net.h"
+#include "runtime/runtime.h"
+#include "runtime/servers.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -62,7 +63,7 @@ struct agent {
     char default_addr[300];        /* the fixed address as host:port */
     char host[256];                /* its host */
     char port[8];                  /* its port */
-    struct health_k3s_token token; /* credentials, when a token is configured */
+    struct tls_k3s_token token;    /* credentials, when a token is configured */
     bool has_token;
     SSL_CTX *insecure;                  /* for /cacerts before pinning */
     SSL_CTX *pinned;                    /* trusts the CA matching the token's hash */
@@ -119,7 +120,7 @@ static bool list_equal(const struct agent_list *a, const struct agent_list *b)
 /* Normalises "host:port" (or "[v6]:port"); false when it is not one. */
 static bool valid_address(const char *s, char *out, size_t len)
 {
-    struct config_addr a;
+    struct net_addr a;
     char why[128];
     if (!config_parse_addr(s, CONFIG_ADDR_TARGET, &a, why, sizeof(why)))
         return false;
@@ -358,7 +359,7 @@ static void k3s_answer(struct agent *a, const char *target, const char *body, si
 static bool k3s_pin(struct agent *a, const char *target, const char *body, size_t len)
 {
     char hex[65], err[256];
-    health_sha256_hex(body, len, hex);
+    tls_sha256_hex(body, len, hex);
     if (strcasecmp(hex, a->token.ca_hash) != 0) {
         log_warn("server_list",
                  "%s: the server's CA does not match the token's hash: wrong "
@@ -366,7 +367,7 @@ static bool k3s_pin(struct agent *a, const char *target, const char *body, size_
                  target);
         return false;
     }
-    a->pinned = health_tls_ctx_from_pem(body, len, err, sizeof(err));
+    a->pinned = tls_ctx_from_pem(body, len, err, sizeof(err));
     if (!a->pinned)
         log_warn("server_list", "%s: %s", target, err);
     return a->pinned != NULL;
@@ -420,7 +421,7 @@ static void k3s_request(struct agent *a, const char *target, bool cacerts)
     call->cacerts = cacerts;
     snprintf(call->target, sizeof(call->target), "%s", target);
     split_hostport(target, host, sizeof(host), &port);
-    ssl = health_tls_new(ctx, host, pin);
+    ssl = tls_new(ctx, host, pin);
     bev = ssl ? bufferevent_openssl_socket_new(a->base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
                                                BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS)
               : NULL;
@@ -475,7 +476,7 @@ static void dns_done(int err, struct evutil_addrinfo *res, void *arg)
     }
     for (struct evutil_addrinfo *ai = res; ai; ai = ai->ai_next) {
         char addr[128];
-        lb_net_format(ai->ai_addr, (socklen_t)ai->ai_addrlen, addr, sizeof(addr));
+        net_format(ai->ai_addr, (socklen_t)ai->ai_addrlen, addr, sizeof(addr));
         list_add(&l, addr);
     }
     evutil_freeaddrinfo(res);
@@ -513,7 +514,7 @@ static void read_token(struct agent *a)
         log_warn("agent", "%s", why);
         return;
     }
-    health_k3s_token_parse(token, &a->token);
+    tls_k3s_token_parse(token, &a->token);
     a->has_token = true;
     config_secret_free(token);
 }
@@ -569,7 +570,7 @@ struct agent *agent_new(struct event_base *base, struct lb_runtime *rt, struct c
         a->etcd = a->etcd || strcmp(cfg->backends[i].name, "etcd") == 0;
     a->dns = lb_runtime_dns(rt);
     read_token(a);
-    a->insecure = health_tls_ctx_insecure();
+    a->insecure = tls_ctx_insecure();
     state_load(a);
     if (a->src[SRC_STATE].set)
         apply(a, SRC_STATE);
@@ -617,7 +618,7 @@ void agent_free(struct agent *a)
     for (int s = 0; s < SRC_COUNT; s++)
         list_clear(&a->src[s]);
     list_clear(&a->applied);
-    health_k3s_token_free(&a->token);
+    tls_k3s_token_free(&a->token);
     if (a->insecure)
         SSL_CTX_free(a->insecure);
     if (a->pinned)

@@ -1,5 +1,5 @@
 /* Cross-thread message queue over an eventfd. */
-#include "mailbox.h"
+#include "common/mailbox.h"
 
 #include <event2/event.h>
 #include <stdint.h>
@@ -7,15 +7,15 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-static void run_pending(struct lb_mailbox *mb)
+static void run_pending(struct mailbox *mb)
 {
-    struct lb_msg *m;
+    struct mailbox_msg *m;
     pthread_mutex_lock(&mb->lock);
     m = mb->head;
     mb->head = mb->tail = NULL;
     pthread_mutex_unlock(&mb->lock);
     while (m) {
-        struct lb_msg *next = m->next;
+        struct mailbox_msg *next = m->next;
         mb->handler(mb->arg, m->type, m->ptr);
         free(m);
         m = next;
@@ -32,8 +32,7 @@ static void on_wake(evutil_socket_t fd, short what, void *arg)
     run_pending(arg);
 }
 
-int lb_mailbox_init(struct lb_mailbox *mb, struct event_base *base, lb_mailbox_handler handler,
-                    void *arg)
+int mailbox_init(struct mailbox *mb, struct event_base *base, mailbox_handler handler, void *arg)
 {
     mb->head = mb->tail = NULL;
     mb->handler = handler;
@@ -46,9 +45,9 @@ int lb_mailbox_init(struct lb_mailbox *mb, struct event_base *base, lb_mailbox_h
     return event_add(&mb->ev, NULL);
 }
 
-void lb_mailbox_post(struct lb_mailbox *mb, int type, void *ptr)
+void mailbox_post(struct mailbox *mb, int type, void *ptr)
 {
-    struct lb_msg *m = malloc(sizeof(*m));
+    struct mailbox_msg *m = malloc(sizeof(*m));
     uint64_t one = 1;
     if (!m)
         abort();
@@ -67,7 +66,7 @@ void lb_mailbox_post(struct lb_mailbox *mb, int type, void *ptr)
     }
 }
 
-void lb_mailbox_close(struct lb_mailbox *mb)
+void mailbox_close(struct mailbox *mb)
 {
     event_del(&mb->ev);
     run_pending(mb);

@@ -1,9 +1,9 @@
 /* GET /metrics: every counter and state of the balancer in the Prometheus text format
  * (version 0.0.4). Names start with k3lb_; README lists them. Main thread. */
-#ifndef K3LB_LB_METRICS_H
-#define K3LB_LB_METRICS_H
+#ifndef K3LB_ADMIN_METRICS_H
+#define K3LB_ADMIN_METRICS_H
 
-#include "runtime.h"
+#include "runtime/runtime.h"
 
 struct evbuffer;
 

@@ -1,5 +1,5 @@
 /* K3s token parsing and the credentials it carries. */
-#include "token.h"
+#include "tls/token.h"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-char *health_auth_basic(const char *user, size_t user_len, const char *password)
+char *tls_auth_basic(const char *user, size_t user_len, const char *password)
 {
     size_t n = user_len + 1 + strlen(password);
     char *creds = malloc(n + 1), *out = malloc(6 + 4 * (n + 2) / 3 + 1);
@@ -23,7 +23,7 @@ char *health_auth_basic(const char *user, size_t user_len, const char *password)
     return out;
 }
 
-void health_k3s_token_parse(const char *token, struct health_k3s_token *out)
+void tls_k3s_token_parse(const char *token, struct tls_k3s_token *out)
 {
     const char *creds = token, *sep = strstr(token, "::"), *colon;
     memset(out, 0, sizeof(*out));
@@ -38,14 +38,14 @@ void health_k3s_token_parse(const char *token, struct health_k3s_token *out)
     }
     colon = strchr(creds, ':');
     if (creds == token)
-        out->authorization = health_auth_basic("node", 4, creds);
+        out->authorization = tls_auth_basic("node", 4, creds);
     else if (colon)
-        out->authorization = health_auth_basic(creds, (size_t)(colon - creds), colon + 1);
+        out->authorization = tls_auth_basic(creds, (size_t)(colon - creds), colon + 1);
     else
-        out->authorization = health_auth_bearer(creds);
+        out->authorization = tls_auth_bearer(creds);
 }
 
-char *health_auth_bearer(const char *token)
+char *tls_auth_bearer(const char *token)
 {
     size_t n = strlen(token) + 8;
     char *out = malloc(n);
@@ -55,7 +55,7 @@ char *health_auth_bearer(const char *token)
     return out;
 }
 
-void health_k3s_token_free(struct health_k3s_token *t)
+void tls_k3s_token_free(struct tls_k3s_token *t)
 {
     if (t->authorization) {
         OPENSSL_cleanse(t->authorization, strlen(t->authorization));
@@ -65,7 +65,7 @@ void health_k3s_token_free(struct health_k3s_token *t)
     memset(t, 0, sizeof(*t));
 }
 
-void health_sha256_hex(const char *data, size_t len, char hex[65])
+void tls_sha256_hex(const char *data, size_t len, char hex[65])
 {
     unsigned char md[32];
     unsigned int n = 0;

@@ -4,11 +4,11 @@
 #include "admin/ctl.h"
 #include "config/config.h"
 #include "config/flags.h"
-#include "lb/agent.h"
-#include "lb/log.h"
-#include "lb/notify.h"
-#include "lb/runtime.h"
-#include "lb/upgrade.h"
+#include "agent/agent.h"
+#include "common/log.h"
+#include "common/notify.h"
+#include "runtime/runtime.h"
+#include "common/upgrade.h"
 
 #include <event2/event.h>
 #include <signal.h>
@@ -278,7 +278,7 @@ static void begin_stop(struct serve *s, bool handed_over, const char *why)
     s->stopping = true;
     lb_runtime_stop_accepting(s->rt, handed_over);
     if (!handed_over)
-        lb_notify("STOPPING=1"); /* after the listeners closed: new clients are refused now */
+        notify_send("STOPPING=1"); /* after the listeners closed: new clients are refused now */
     log_info("stopping", "%s: no new connections; %llu open may finish within %llu ms", why,
              (unsigned long long)lb_runtime_active(s->rt), (unsigned long long)s->cfg->grace_ms);
     s->stop_deadline = mono_ms() + s->cfg->grace_ms;
@@ -333,6 +333,8 @@ static void on_upgrade(evutil_socket_t sig, short what, void *arg)
 {
     struct serve *s = arg;
     struct timeval limit = {60, 0};
+    struct upgrade_socket *socks;
+    size_t n_socks;
     int fd;
     (void)sig;
     (void)what;
@@ -340,7 +342,9 @@ static void on_upgrade(evutil_socket_t sig, short what, void *arg)
         log_warn("upgrade", "an upgrade or a stop is already under way");
         return;
     }
-    s->upgrade_pid = lb_upgrade_spawn(s->rt, admin_fd(s->admin), saved_argv, &fd);
+    socks = lb_runtime_listen_sockets(s->rt, &n_socks);
+    s->upgrade_pid = upgrade_spawn(socks, n_socks, admin_fd(s->admin), saved_argv, &fd);
+    free(socks);
     if (s->upgrade_pid < 0) {
         log_error("upgrade_failed", "cannot start the new binary: %s", strerror(errno));
         s->upgrade_pid = 0;
@@ -365,7 +369,7 @@ static int reload(struct serve *s, char *err, size_t errlen)
         log_warn("reload_skipped", "%s", err);
         return -1;
     }
-    lb_notify("RELOADING=1");
+    notify_send("RELOADING=1");
     cfg = build(s->cli, &errs);
     if (!cfg) {
         for (size_t i = 0; i < errs.n; i++) {
@@ -388,7 +392,7 @@ static int reload(struct serve *s, char *err, size_t errlen)
         log_error("reload_failed", "keeping the current config");
     lb_runtime_note_reload(s->rt, rc == 0);
     config_errors_free(&errs);
-    lb_notify("READY=1");
+    notify_send("READY=1");
     return rc;
 }
 
@@ -447,7 +451,7 @@ static void watchdog_cb(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     (void)arg;
-    lb_notify("WATCHDOG=1");
+    notify_send("WATCHDOG=1");
 }
 
 static int put_servers(void *arg, const char *const *addresses, size_t n, char *err, size_t errlen)
@@ -478,7 +482,7 @@ static int start_parts(struct serve *s)
         if (!s->admin) /* the default socket (/run/k3lb) may be out of reach for a user */
             log_warn("admin_unavailable", "default admin listener: %s; running without it", err);
     }
-    lb_notify_open();
+    notify_open();
     return drop_privileges(s->cfg->user);
 }
 
@@ -487,7 +491,7 @@ static void arm_events(struct serve *s)
 {
     static const int signums[N_SIGNALS] = {SIGTERM, SIGINT, SIGHUP, SIGUSR2};
     const event_callback_fn handlers[N_SIGNALS] = {on_stop, on_stop, on_reload, on_upgrade};
-    uint64_t wd = lb_notify_watchdog_usec();
+    uint64_t wd = notify_watchdog_usec();
     if (wd) {
         struct timeval half = {.tv_sec = (time_t)(wd / 2000000),
                                .tv_usec = (suseconds_t)(wd / 2 % 1000000)};
@@ -524,10 +528,10 @@ static int run(struct serve *s)
     if (start_parts(s) < 0)
         goto out;
     arm_events(s);
-    if (lb_upgrade_inherited())
-        lb_upgrade_ready(); /* tells the old process and the service manager (MAINPID) */
+    if (upgrade_inherited())
+        upgrade_ready(); /* tells the old process and the service manager (MAINPID) */
     else
-        lb_notify("READY=1");
+        notify_send("READY=1");
     log_info("ready", "accepting connections (config %s)", s->cfg->source);
     event_base_dispatch(s->base);
     log_info("stopped", "bye");
@@ -571,7 +575,7 @@ int main(int argc, char **argv)
 {
     const char *cmd = argc > 1 ? argv[1] : NULL;
     saved_argv = argv;
-    lb_upgrade_inherit();
+    upgrade_inherit();
     if (!cmd) {
         usage(stderr);
         return EXIT_USAGE;

@@ -1,8 +1,8 @@
 /* Sticky state machine; see sticky.h. */
-#include "sticky.h"
+#include "runtime/sticky.h"
 
 #include "health/health.h"
-#include "lb/log.h"
+#include "common/log.h"
 
 #include <stdio.h>
 #include <string.h>

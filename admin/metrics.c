@@ -3,7 +3,10 @@
 #include "admin/metrics.h"
 
 #include "health/health.h"
+#include "common/net.h"
+#include "lb/balance.h"
 #include "lb/server.h"
+#include "lb/view.h"
 
 #include <event2/buffer.h>
 #include <stddef.h>

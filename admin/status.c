@@ -4,7 +4,10 @@
 
 #include "config/config.h"
 #include "health/health.h"
+#include "common/net.h"
+#include "lb/balance.h"
 #include "lb/server.h"
+#include "lb/view.h"
 
 #include <unistd.h>
 

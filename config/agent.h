@@ -2,7 +2,7 @@
 #ifndef K3LB_CONFIG_AGENT_H
 #define K3LB_CONFIG_AGENT_H
 
-#include "config/config.h"
+#include "config/config-t.h"
 #include "config/node.h"
 
 bool config_agent_transform(struct config_node *root, const struct config_agent_defaults *d,

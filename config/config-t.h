@@ -198,4 +198,19 @@ struct config_errors {
     size_t n;
 };
 
+/* A value set from a flag or the environment, laid over the YAML before validation. */
+struct config_override {
+    const char *path;          /* dotted path; numbers index lists */
+    const char *const *values; /* the value(s) */
+    size_t n_values;           /* more than one, or list set: a YAML list */
+    bool list;                 /* the target is a list even with one value */
+    const char *origin;        /* "--server" or "K3LB_SERVER", used in error messages */
+};
+
+/* What the agent role fills in when its config leaves it out. */
+struct config_agent_defaults {
+    const char *const *listen; /* listen addresses when agent.listen is not given */
+    size_t n_listen;
+};
+
 #endif

@@ -6,18 +6,12 @@
 #define K3LB_CONFIG_CONFIG_H
 
 #include "config/config-t.h"
+#include "config/keys.h"
 
 #include <stdio.h>
 
 /* A value set from the command line or the environment, placed at a path of the YAML tree
  * ("admin.listen", "backends.0.servers"), replacing what the file said there. */
-struct config_override {
-    const char *path;          /* dotted path; numbers index lists */
-    const char *const *values; /* the value(s) */
-    size_t n_values;           /* more than one, or list set: a YAML list */
-    bool list;                 /* the target is a list even with one value */
-    const char *origin;        /* "--server" or "K3LB_SERVER", used in error messages */
-};
 
 /* Builds a snapshot from a file (path, or NULL) or else from base_yaml (text, or NULL: empty),
  * then applies the overrides in order. NULL with errors filled when anything is wrong. */
@@ -26,10 +20,6 @@ struct config *config_build(const char *path, const char *base_yaml,
                             struct config_errors *errs);
 
 /* What `k3lb agent` decides itself, before the config is read. */
-struct config_agent_defaults {
-    const char *const *listen; /* listen addresses when agent.listen is not given */
-    size_t n_listen;
-};
 
 /* The same for `k3lb agent`: the agent section is turned into the agent's frontends and
  * backends (the file must not have its own). */
@@ -42,11 +32,6 @@ void config_unref(struct config *c);
 
 void config_errors_print(const struct config_errors *errs, FILE *out);
 void config_errors_free(struct config_errors *errs);
-
-extern const char *const config_balance_names[];
-extern const char *const config_check_kind_names[];
-extern const char *const config_on_down_names[];
-extern const char *const config_role_names[];
 
 /* True when old -> new changes a key that only a restart can apply; names the key in why. */
 bool config_needs_restart(const struct config *old_cfg, const struct config *new_cfg, char *why,

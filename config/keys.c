@@ -4,8 +4,6 @@
  * loads an empty config). */
 #include "config/keys.h"
 
-#include "config/config.h"
-
 #include "config/node.h"
 
 #include <stdlib.h>

@@ -71,4 +71,10 @@ void config_check_root(void *obj, struct config_errors *errs);
 /* Index of the key in its section, or -1. Used to look up marks for messages. */
 int config_key_index(const struct config_section *sec, const char *name);
 
+/* Names of the enums, indexed by value, NULL-terminated: the config's words for them. */
+extern const char *const config_balance_names[];
+extern const char *const config_check_kind_names[];
+extern const char *const config_on_down_names[];
+extern const char *const config_role_names[];
+
 #endif

@@ -4,7 +4,7 @@
 #define K3LB_HEALTH_HEALTH_T_H
 
 #include "config/config-t.h"
-#include "common/net.h"
+#include "common/net-t.h"
 
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -111,6 +111,17 @@ struct health_status {
     uint64_t transitions;                     /* state changes */
     const char *san_warning;                  /* SAN guard finding, or NULL */
     const struct health_histogram *durations; /* probe durations */
+};
+
+/* What a target probes: its address, the host as written (names are verified against it),
+ * and the names clients use for its frontends (SAN guard). */
+struct health_endpoint {
+    const struct net_sockaddr *addr; /* resolved address; len 0 if unresolved */
+    const char *host;                /* host part of the configured address */
+    const char *const *sans;         /* frontends' tls_san names */
+    size_t n_sans;
+    unsigned passive_fall; /* failed client connects that take it down; 0: fall */
+    bool start_down;       /* must pass rise probes before its first connection */
 };
 
 #endif

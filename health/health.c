@@ -9,6 +9,7 @@
 #include "config/value.h"
 #include "common/log.h"
 #include "common/mailbox.h"
+#include "common/net.h"
 
 #include <errno.h>
 #include <netinet/in.h>

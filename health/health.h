@@ -27,17 +27,6 @@ void health_free(struct health *h);
 /* Starts probing (first probe at a random point of the interval, to spread many servers).
  * A target from the config starts up: traffic flows at once and a dead server is found by its
  * first failures. One added at run time (start_down) takes traffic only once checks pass. */
-/* What a target probes: its address, the host as written (names are verified against it),
- * and the names clients use for its frontends (SAN guard). */
-struct health_endpoint {
-    const struct net_sockaddr *addr; /* resolved address; len 0 if unresolved */
-    const char *host;                /* host part of the configured address */
-    const char *const *sans;         /* frontends' tls_san names */
-    size_t n_sans;
-    unsigned passive_fall; /* failed client connects that take it down; 0: fall */
-    bool start_down;       /* must pass rise probes before its first connection */
-};
-
 struct health_target *health_target_new(struct health *h, const char *label,
                                         const struct config_health *cfg,
                                         const struct health_endpoint *ep, void *owner);

@@ -2,7 +2,7 @@
 #ifndef K3LB_HEALTH_PARAMS_H
 #define K3LB_HEALTH_PARAMS_H
 
-#include "health/health.h"
+#include "health/health-t.h"
 
 /* Never fails: a problem (unreadable secret, bad PEM) is kept in p->setup_error and reported
  * by every probe, so the server shows it in /status instead of k3lb refusing to start. */

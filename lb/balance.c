@@ -2,6 +2,8 @@
  * a scan reads the live state that a precomputed order would have to be rebuilt for. */
 #include "lb/balance.h"
 
+#include "common/net.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>

@@ -2,8 +2,8 @@
 #ifndef K3LB_LB_CONN_T_H
 #define K3LB_LB_CONN_T_H
 
-#include "lb/balance.h"
-#include "lb/forward.h"
+#include "lb/balance-t.h"
+#include "lb/forward-t.h"
 
 #include <netinet/in.h>
 
@@ -41,15 +41,25 @@ enum lb_conn_end {
     LB_END_LOCAL_ERROR,  /* out of memory or file descriptors */
 };
 
-struct lb_worker;
 struct lb_wview;
 struct lb_front;
+struct lb_conn;
+
+/* What a connection needs from the thread that owns it (a worker embeds one): its loop, its
+ * forwarding buffers, and where a finished connection goes. conn.c knows nothing else of
+ * workers. */
+struct lb_conn_home {
+    struct event_base *base; /* the owning thread's loop */
+    struct lb_fwd *bufs;     /* its forwarding buffers and pipes */
+    /* Takes a finished connection back (the struct is the owner's again). */
+    void (*done)(struct lb_conn_home *home, struct lb_conn *c);
+};
 
 struct lb_conn {
     enum lb_conn_state state;    /* see above */
     enum lb_conn_end end;        /* why it ended, once CLOSED */
-    struct lb_worker *w;         /* owning worker; all access happens on its thread */
-    struct lb_wview *wv;         /* the worker's hold on the view it was accepted under */
+    struct lb_conn_home *home;   /* owning thread; all access happens on it */
+    struct lb_wview *wv;         /* the owner's hold on the view it was accepted under (opaque) */
     struct lb_front *front;      /* frontend counters */
     const struct lb_pool *pool;  /* the backend's servers in that view */
     struct balance_state *bal;   /* the worker's balancing memory for pool */

@@ -3,6 +3,10 @@
 #include "lb/conn.h"
 
 #include "health/health.h"
+#include "lb/balance.h"
+#include "lb/forward.h"
+#include "lb/server.h"
+#include "lb/view.h"
 #include "common/log.h"
 #include "common/net.h"
 
@@ -19,7 +23,7 @@ const char *const lb_conn_end_names[] = {
 
 static void conn_drive(struct lb_conn *c, enum lb_conn_event ev);
 
-static uint64_t now_ms(struct lb_worker *w)
+static uint64_t now_ms(struct lb_conn_home *w)
 {
     struct timeval tv;
     event_base_gettimeofday_cached(w->base, &tv);
@@ -56,7 +60,7 @@ static void side_open(struct lb_conn *c, struct lb_side *s, int fd)
 {
     memset(s, 0, sizeof(*s));
     s->fd = fd;
-    event_assign(&s->ev, c->w->base, fd, EV_READ | EV_WRITE | EV_CLOSED | EV_ET | EV_PERSIST,
+    event_assign(&s->ev, c->home->base, fd, EV_READ | EV_WRITE | EV_CLOSED | EV_ET | EV_PERSIST,
                  side_cb, c);
     event_add(&s->ev, NULL);
 }
@@ -94,7 +98,7 @@ static void conn_log_end(struct lb_conn *c)
     net_format(&c->peer.sa, sizeof(c->peer), peer, sizeof(peer));
     snprintf(up, sizeof(up), "%llu", (unsigned long long)c->up.bytes);
     snprintf(down, sizeof(down), "%llu", (unsigned long long)c->down.bytes);
-    snprintf(ms, sizeof(ms), "%llu", (unsigned long long)(now_ms(c->w) - c->start_ms));
+    snprintf(ms, sizeof(ms), "%llu", (unsigned long long)(now_ms(c->home) - c->start_ms));
     snprintf(retries, sizeof(retries), "%u", c->retries);
     const char *kv[] = {"client",     peer,    "frontend", c->front_name,
                         "server",     server,  "bytes_up", up,
@@ -107,7 +111,7 @@ static void conn_log_end(struct lb_conn *c)
 /* Releases everything; reset chooses RST instead of FIN on the sockets still open. */
 static void conn_finish(struct lb_conn *c, enum lb_conn_end end, bool reset)
 {
-    struct lb_worker *w = c->w;
+    struct lb_conn_home *w = c->home;
     c->state = LB_CONN_CLOSED;
     c->end = end;
     conn_log_end(c);
@@ -119,10 +123,10 @@ static void conn_finish(struct lb_conn *c, enum lb_conn_end end, bool reset)
     side_close(&c->cs, reset);
     side_close(&c->ss, reset);
     event_del(&c->timer);
-    lb_flow_release(&w->bufs, &c->up);
-    lb_flow_release(&w->bufs, &c->down);
+    lb_flow_release(w->bufs, &c->up);
+    lb_flow_release(w->bufs, &c->down);
     balance_tried_reset(&c->tried);
-    w->conn_done(w, c); /* the worker takes the struct back: c is gone */
+    w->done(w, c); /* the owner takes the struct back: c is gone */
 }
 
 /* Starts a non-blocking connect to the server at pool index i. false when it failed at once. */
@@ -214,12 +218,12 @@ static void conn_arm_idle(struct lb_conn *c, uint64_t after_ms)
 /* Moves bytes both ways; returns the next state. */
 static enum lb_conn_state conn_pump(struct lb_conn *c, enum lb_conn_end *end)
 {
-    struct lb_worker *w = c->w;
+    struct lb_conn_home *w = c->home;
     uint64_t moved_down = 0, moved_up = 0;
-    enum lb_flow_status down = lb_forward(&w->bufs, &c->down, &c->ss, &c->cs, &moved_down);
+    enum lb_flow_status down = lb_forward(w->bufs, &c->down, &c->ss, &c->cs, &moved_down);
     enum lb_flow_status up = down == LB_FLOW_ERROR
                                  ? LB_FLOW_OPEN
-                                 : lb_forward(&w->bufs, &c->up, &c->cs, &c->ss, &moved_up);
+                                 : lb_forward(w->bufs, &c->up, &c->cs, &c->ss, &moved_up);
     if (moved_down)
         atomic_fetch_add_explicit(&c->server->c.bytes_out, moved_down, memory_order_relaxed);
     if (moved_up)
@@ -275,7 +279,7 @@ static void drive_connecting(struct lb_conn *c, enum lb_conn_event ev)
     if (c->server->health)
         health_report_connect(c->server->health, true);
     c->state = LB_CONN_FORWARDING;
-    c->io_ms = now_ms(c->w);
+    c->io_ms = now_ms(c->home);
     if (c->pool->cfg->idle_timeout_ms)
         conn_arm_idle(c, c->pool->cfg->idle_timeout_ms);
     conn_drive(c, LB_CONN_EV_IO);
@@ -287,7 +291,7 @@ static void drive_forwarding(struct lb_conn *c, enum lb_conn_event ev)
     enum lb_conn_state next;
 
     if (ev == LB_CONN_EV_TIMER) {
-        uint64_t idle = c->pool->cfg->idle_timeout_ms, quiet = now_ms(c->w) - c->io_ms;
+        uint64_t idle = c->pool->cfg->idle_timeout_ms, quiet = now_ms(c->home) - c->io_ms;
         if (quiet >= idle) {
             conn_finish(c, LB_END_IDLE_TIMEOUT, false);
             return;
@@ -327,16 +331,15 @@ void lb_conn_kill(struct lb_conn *c, enum lb_conn_end why)
     conn_drive(c, LB_CONN_EV_KILL);
 }
 
-void lb_conn_start(struct lb_conn *c, size_t front, int fd, const struct sockaddr *peer,
+void lb_conn_start(struct lb_conn *c, const struct lb_view_front *vf, const struct lb_pool *pool,
+                   struct balance_state *bal, int fd, const struct sockaddr *peer,
                    socklen_t peer_len)
 {
-    struct lb_worker *w = c->w;
-    struct lb_wview *wv = c->wv;
-    const struct lb_view_front *vf = &wv->view->fronts[front];
+    struct lb_conn_home *w = c->home;
 
     c->front = vf->front;
-    c->pool = &wv->view->pools[vf->pool];
-    c->bal = &wv->bal[vf->pool];
+    c->pool = pool;
+    c->bal = bal;
     c->state = LB_CONN_CONNECTING;
     c->access_log = vf->cfg->access_log;
     c->front_name = vf->cfg->name;

@@ -2,14 +2,16 @@
 #ifndef K3LB_LB_CONN_H
 #define K3LB_LB_CONN_H
 
-#include "lb/worker-t.h"
+#include "lb/conn-t.h"
+#include "lb/view-t.h"
 
 extern const char *const lb_conn_end_names[];
 
-/* Starts a connection the worker has just accepted and registered (c->w and c->wv set, the
- * rest zero): picks a server and connects. When the connection ends, the worker's conn_done
- * takes the struct back. */
-void lb_conn_start(struct lb_conn *c, size_t front, int fd, const struct sockaddr *peer,
+/* Starts a connection its owner has just accepted (c->home and c->wv set, the rest zero) for
+ * frontend vf: picks a server from pool with the owner's balancing memory bal and connects.
+ * When the connection ends, c->home->done takes the struct back. */
+void lb_conn_start(struct lb_conn *c, const struct lb_view_front *vf, const struct lb_pool *pool,
+                   struct balance_state *bal, int fd, const struct sockaddr *peer,
                    socklen_t peer_len);
 /* Closes a connection now (its server went down, or k3lb stops). */
 void lb_conn_kill(struct lb_conn *c, enum lb_conn_end why);

@@ -5,7 +5,7 @@
 #ifndef K3LB_LB_SERVER_T_H
 #define K3LB_LB_SERVER_T_H
 
-#include "common/net.h"
+#include "common/net-t.h"
 
 #include <stdatomic.h>
 #include <stdbool.h>

@@ -3,6 +3,7 @@
 
 #include "config/config-t.h"
 #include "common/log.h"
+#include "common/net.h"
 
 #include <event2/dns.h>
 #include <event2/event.h>

@@ -1,6 +1,9 @@
 /* View references and teardown. */
 #include "lb/view.h"
 
+#include "lb/balance.h"
+#include "lb/server.h"
+
 #include "config/config.h"
 #include "config/value.h"
 

@@ -3,9 +3,9 @@
 #define K3LB_LB_WORKER_T_H
 
 #include "lb/conn-t.h"
-#include "lb/forward.h"
-#include "common/mailbox.h"
-#include "lb/view.h"
+#include "common/mailbox-t.h"
+#include "lb/forward-t.h"
+#include "lb/view-t.h"
 
 #include <pthread.h>
 
@@ -60,9 +60,7 @@ struct lb_worker {
     struct lb_conn *conns;      /* open connections (doubly linked) */
     size_t n_conns;
     struct lb_conn *free_conns; /* recycled connection structs */
-    /* Takes a finished connection back (set by worker.c, called by conn.c: the state machine
-     * hands its struct back without knowing the worker's bookkeeping). */
-    void (*conn_done)(struct lb_worker *w, struct lb_conn *c);
+    struct lb_conn_home home;   /* what its connections see of it */
     size_t n_free_conns;
     struct lb_fwd bufs; /* forwarding buffers */
     uint64_t rng;       /* seed source for balance states */

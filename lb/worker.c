@@ -2,10 +2,16 @@
 #include "lb/worker.h"
 
 #include "lb/conn.h"
+#include "lb/balance.h"
+#include "lb/forward.h"
+#include "lb/server.h"
+#include "lb/view.h"
+#include "common/mailbox.h"
 #include "common/log.h"
 #include "common/net.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <event2/event.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,7 +116,7 @@ static struct lb_conn *conn_get(struct lb_worker *w)
     }
     memset(c, 0, sizeof(*c));
     c->cs.fd = c->ss.fd = -1;
-    c->w = w;
+    c->home = &w->home;
     c->wv = w->cur;
     w->cur->conns++;
     c->next = w->conns;
@@ -123,8 +129,9 @@ static struct lb_conn *conn_get(struct lb_worker *w)
 
 /* conn.c's last word on a connection: unlink it, give its maxconn slot back and keep the
  * struct for reuse. */
-static void conn_done(struct lb_worker *w, struct lb_conn *c)
+static void conn_done(struct lb_conn_home *home, struct lb_conn *c)
 {
+    struct lb_worker *w = (struct lb_worker *)((char *)home - offsetof(struct lb_worker, home));
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -183,7 +190,9 @@ static void accept_cb(evutil_socket_t lfd, short what, void *arg)
         if (fd >= 0) {
             struct lb_conn *c = conn_get(w);
             if (c) {
-                lb_conn_start(c, l->front, fd, (struct sockaddr *)&peer, len);
+                const struct lb_view_front *vf = &w->cur->view->fronts[l->front];
+                lb_conn_start(c, vf, &w->cur->view->pools[vf->pool], &w->cur->bal[vf->pool], fd,
+                              (struct sockaddr *)&peer, len);
                 continue;
             }
             net_close_reset(fd);
@@ -384,7 +393,7 @@ struct lb_worker *lb_worker_new(unsigned id, atomic_size_t *total_conns, struct 
     w->rng = (uint64_t)time(NULL) * 0x9e3779b97f4a7c15ULL + id + 1;
     w->accept_pause = evtimer_new(w->base, accept_resume_cb, w);
     w->full_recheck = evtimer_new(w->base, full_recheck_cb, w);
-    w->conn_done = conn_done;
+    w->home = (struct lb_conn_home){w->base, &w->bufs, conn_done};
     lb_fwd_init(&w->bufs, 16384, BUF_POOL_MAX);
     return w;
 }

@@ -7,6 +7,9 @@
 
 #include "config/value.h"
 #include "health/health.h"
+#include "lb/balance.h"
+#include "lb/server.h"
+#include "lb/view.h"
 #include "common/log.h"
 #include "common/xalloc.h"
 

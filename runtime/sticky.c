@@ -2,6 +2,9 @@
 #include "runtime/sticky.h"
 
 #include "health/health.h"
+#include "lb/balance.h"
+#include "lb/server.h"
+#include "lb/view.h"
 #include "common/log.h"
 
 #include <stdio.h>

@@ -7,6 +7,7 @@
 
 #include "config/value.h"
 #include "lb/balance.h"
+#include "common/net.h"
 
 #include <event2/event.h>
 

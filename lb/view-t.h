@@ -1,0 +1,47 @@
+/* Types of view.h (see there). */
+#ifndef K3LB_LB_VIEW_T_H
+#define K3LB_LB_VIEW_T_H
+
+#include "lb/balance-t.h"
+#include "config/config-t.h"
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Listening sockets of one address: one per worker (SO_REUSEPORT). Main thread only. */
+struct lb_listen {
+    int refs;             /* views using it, plus the registry */
+    struct net_addr addr; /* the address, identity across reloads */
+    int *fds;             /* one per worker */
+    size_t n_fds;         /* number of workers */
+};
+
+/* A frontend's counters, kept across reloads by name. */
+struct lb_front {
+    int refs;                       /* views using it (main thread) */
+    char *name;                     /* frontend name */
+    atomic_uint_fast64_t active;    /* open client connections */
+    atomic_uint_fast64_t total;     /* accepted client connections */
+    atomic_uint_fast64_t no_server; /* connections closed because no server accepted */
+};
+
+struct lb_view_front {
+    const struct config_frontend *cfg; /* in the view's snapshot */
+    struct lb_front *front;            /* counters */
+    struct lb_listen **listen;         /* one per cfg->listen entry */
+    size_t n_listen;
+    size_t pool; /* index into pools */
+};
+
+struct lb_view {
+    atomic_int refs;     /* the runtime, workers, and nothing else */
+    struct config *cfg;  /* the snapshot (a reference) */
+    uint64_t generation; /* increases with every new view */
+    struct lb_view_front *fronts;
+    size_t n_fronts;
+    struct lb_pool *pools; /* one per backend, same order as cfg->backends */
+    size_t n_pools;
+};
+
+#endif

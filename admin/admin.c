@@ -9,6 +9,7 @@
  *   POST   /reload                                   re-read the config file
  *   PUT    /servers                                  agent: the learned list */
 #include "admin/admin.h"
+#include "common/xalloc.h"
 
 #include "config/secret.h"
 #include "common/log.h"
@@ -78,10 +79,8 @@ static cJSON *json_body(struct evhttp_request *req, const char *example)
 {
     struct evbuffer *in = evhttp_request_get_input_buffer(req);
     size_t len = evbuffer_get_length(in);
-    char *text = malloc(len + 1);
+    char *text = xmalloc(len + 1);
     cJSON *doc;
-    if (!text)
-        abort();
     evbuffer_copyout(in, text, len);
     text[len] = '\0';
     doc = cJSON_ParseWithLength(text, len);
@@ -183,9 +182,7 @@ static void put_servers(struct admin *a, struct evhttp_request *req)
         cJSON_Delete(doc);
         return;
     }
-    list = calloc((size_t)cJSON_GetArraySize(doc) + 1, sizeof(*list));
-    if (!list)
-        abort();
+    list = xcalloc((size_t)cJSON_GetArraySize(doc) + 1, sizeof(*list));
     cJSON_ArrayForEach(item, doc)
     {
         if (!cJSON_IsString(item)) {
@@ -336,11 +333,9 @@ struct admin *admin_new(struct event_base *base, const struct config_admin *cfg,
                         size_t errlen)
 {
     const struct net_addr *listen = &cfg->listen;
-    struct admin *a = calloc(1, sizeof(*a));
+    struct admin *a = xcalloc(1, sizeof(*a));
     int fd;
 
-    if (!a)
-        abort();
     a->rt = rt;
     if (hooks)
         a->hooks = *hooks;
@@ -359,7 +354,7 @@ struct admin *admin_new(struct event_base *base, const struct config_admin *cfg,
     a->fd = fd;
     if (listen->kind == NET_ADDR_UNIX) {
         chmod(listen->path, 0600);
-        a->unix_path = strdup(listen->path);
+        a->unix_path = xstrdup(listen->path);
     }
     a->http = evhttp_new(base);
     if (!a->http || !(a->bound = evhttp_accept_socket_with_handle(a->http, fd))) {

@@ -2,6 +2,8 @@
  * socket, and the answer printed for people (a table) or scripts (--json). Blocking I/O: it is
  * a short-lived command, not part of the daemon. */
 #include "admin/ctl.h"
+#include "common/clock.h"
+#include "common/xalloc.h"
 
 #include "config/flags.h"
 #include "config/value.h"
@@ -133,18 +135,14 @@ static struct response request(const struct ctl *c, const char *method, const ch
                  "Content-Length: %zu\r\n%s%s%s\r\n",
                  method, path, body ? strlen(body) : 0, c->token[0] ? "Authorization: Bearer " : "",
                  c->token, c->token[0] ? "\r\n" : "");
-    buf = malloc(cap);
-    if (!buf)
-        abort();
+    buf = xmalloc(cap);
     if (send_all(fd, head, (size_t)n) == 0 && (!body || send_all(fd, body, strlen(body)) == 0)) {
         ssize_t got;
         while ((got = recv(fd, buf + len, cap - len - 1, 0)) > 0) {
             len += (size_t)got;
             if (len + 1 == cap && cap < RESPONSE_MAX) {
                 cap *= 2;
-                buf = realloc(buf, cap);
-                if (!buf)
-                    abort();
+                buf = xreallocarray(buf, cap, 1);
             }
         }
     }
@@ -152,7 +150,7 @@ static struct response request(const struct ctl *c, const char *method, const ch
     buf[len] = '\0';
     char *sep = strstr(buf, "\r\n\r\n");
     if (sep && sscanf(buf, "HTTP/%*d.%*d %d", &r.status) == 1) {
-        r.body = strdup(sep + 4);
+        r.body = xstrdup(sep + 4);
     } else {
         fprintf(stderr, "k3lb ctl: no HTTP answer from %s\n", c->admin);
     }
@@ -257,8 +255,7 @@ static void encode(const char *in, char *out, size_t len)
 static int wait_drained(const struct ctl *c, const char *backend, const char *server,
                         uint64_t timeout_ms)
 {
-    struct timespec start, now;
-    clock_gettime(CLOCK_MONOTONIC, &start);
+    uint64_t start = clock_now_ms();
     for (;;) {
         struct response r = request(c, "GET", "/status", NULL);
         cJSON *doc = r.status == 200 ? cJSON_Parse(r.body) : NULL, *b, *s;
@@ -289,9 +286,7 @@ static int wait_drained(const struct ctl *c, const char *backend, const char *se
             printf("%s/%s has no connection left\n", backend, server);
             return 0;
         }
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        uint64_t waited = (uint64_t)(now.tv_sec - start.tv_sec) * 1000 +
-                          (uint64_t)(now.tv_nsec - start.tv_nsec) / 1000000;
+        uint64_t waited = clock_now_ms() - start;
         if (waited >= timeout_ms) {
             fprintf(stderr, "k3lb ctl: %s/%s still has %.0f connection%s after the timeout\n",
                     backend, server, active, active == 1 ? "" : "s");

@@ -44,7 +44,7 @@ static cJSON *check_json(const struct health_target *t)
 static cJSON *server_json(const struct lb_server *s, bool sticky)
 {
     cJSON *o = cJSON_CreateObject();
-    char resolved[80];
+    char resolved[NET_ADDRSTRLEN];
     cJSON_AddStringToObject(o, "address", s->address);
     if (lb_server_resolved(s)) {
         net_format(&s->sa.u.sa, s->sa.len, resolved, sizeof(resolved));

@@ -5,6 +5,7 @@
  * the runtime (servers that left lose their connections, new ones are probed before they may
  * become ACTIVE) and to the state file, written atomically. */
 #include "agent/agent.h"
+#include "common/xalloc.h"
 
 #include "config/config.h"
 #include "config/secret.h"
@@ -101,9 +102,8 @@ static void list_add(struct agent_list *l, const char *s)
 {
     if (list_has(l, s) || l->n >= LIST_MAX)
         return;
-    l->v = realloc(l->v, (l->n + 1) * sizeof(*l->v));
-    if (!l->v || !(l->v[l->n] = strdup(s)))
-        abort();
+    l->v = xreallocarray(l->v, l->n + 1, sizeof(*l->v));
+    l->v[l->n] = xstrdup(s);
     l->n++;
 }
 
@@ -208,9 +208,7 @@ static void state_load(struct agent *a)
             log_warn("state_file", "cannot read %s: %s; ignored", path, strerror(errno));
         return;
     }
-    text = malloc(STATE_FILE_MAX + 1);
-    if (!text)
-        abort();
+    text = xmalloc(STATE_FILE_MAX + 1);
     len = fread(text, 1, STATE_FILE_MAX + 1, f);
     fclose(f);
     doc = len <= STATE_FILE_MAX ? cJSON_ParseWithLength(text, len) : NULL;
@@ -249,11 +247,9 @@ static void state_load(struct agent *a)
 
 static void apply_etcd(struct agent *a)
 {
-    const char **hosts = calloc(a->applied.n + 1, sizeof(*hosts));
-    char(*buf)[320] = calloc(a->applied.n + 1, sizeof(*buf));
+    const char **hosts = xcalloc(a->applied.n + 1, sizeof(*hosts));
+    char(*buf)[320] = xcalloc(a->applied.n + 1, sizeof(*buf));
     char err[256];
-    if (!hosts || !buf)
-        abort();
     for (size_t i = 0; i < a->applied.n; i++) {
         const char *colon = strrchr(a->applied.v[i], ':');
         snprintf(buf[i], sizeof(buf[i]), "%.*s:2379", (int)(colon - a->applied.v[i]),
@@ -336,7 +332,7 @@ static void k3s_answer(struct agent *a, const char *target, const char *body, si
 {
     cJSON *doc = cJSON_ParseWithLength(body, len), *item;
     struct agent_list l = {0};
-    char addr[300];
+    char addr[NET_ADDRSTRLEN];
     if (!cJSON_IsArray(doc)) {
         log_warn("server_list", "%s: /v1-k3s/apiservers did not answer a JSON list", target);
         cJSON_Delete(doc);
@@ -401,7 +397,7 @@ static void k3s_done(struct evhttp_request *req, void *arg)
 
 static void k3s_request(struct agent *a, const char *target, bool cacerts)
 {
-    struct k3s_call *call = calloc(1, sizeof(*call));
+    struct k3s_call *call = xcalloc(1, sizeof(*call));
     bool pin = a->token.ca_hash && !cacerts;
     SSL_CTX *ctx = pin ? a->pinned : a->insecure;
     char host[256];
@@ -411,8 +407,6 @@ static void k3s_request(struct agent *a, const char *target, bool cacerts)
     struct evhttp_request *req;
     SSL *ssl;
 
-    if (!call)
-        abort();
     if (a->k3s_used) {
         evhttp_connection_free(a->k3s_used);
         a->k3s_used = NULL;
@@ -475,7 +469,7 @@ static void dns_done(int err, struct evutil_addrinfo *res, void *arg)
         return;
     }
     for (struct evutil_addrinfo *ai = res; ai; ai = ai->ai_next) {
-        char addr[128];
+        char addr[NET_ADDRSTRLEN];
         net_format(ai->ai_addr, (socklen_t)ai->ai_addrlen, addr, sizeof(addr));
         list_add(&l, addr);
     }
@@ -522,7 +516,7 @@ static void read_token(struct agent *a)
 static void start_sources(struct agent *a)
 {
     const struct config_agent *ac = a->ac;
-    char addr[300];
+    char addr[NET_ADDRSTRLEN];
     for (size_t i = 0; i < ac->n_servers_from; i++) {
         const char *s = ac->servers_from[i];
         if (strcmp(s, "k3s") == 0) {
@@ -531,7 +525,7 @@ static void start_sources(struct agent *a)
             a->want_dns = true;
         } else if (strncmp(s, "static:", 7) == 0) {
             struct agent_list l = {0};
-            char *copy = strdup(s + 7), *save = NULL;
+            char *copy = xstrdup(s + 7), *save = NULL;
             for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
                 if (valid_address(tok, addr, sizeof(addr)))
                     list_add(&l, addr);
@@ -551,13 +545,11 @@ static void start_sources(struct agent *a)
 
 struct agent *agent_new(struct event_base *base, struct lb_runtime *rt, struct config *cfg)
 {
-    struct agent *a = calloc(1, sizeof(*a));
+    struct agent *a = xcalloc(1, sizeof(*a));
     struct timeval tv;
     char why[256];
     unsigned port;
 
-    if (!a)
-        abort();
     a->base = base;
     a->rt = rt;
     a->cfg = config_ref(cfg);
@@ -590,7 +582,7 @@ int agent_put_servers(struct agent *a, const char *const *addresses, size_t n, c
                       size_t errlen)
 {
     struct agent_list l = {0};
-    char addr[300];
+    char addr[NET_ADDRSTRLEN];
     for (size_t i = 0; i < n; i++) {
         if (!valid_address(addresses[i], addr, sizeof(addr))) {
             snprintf(err, errlen, "'%s' is not host:port", addresses[i]);

@@ -1,6 +1,7 @@
 /* k3lb command line: serve, check, version, help. Parses flags, builds the config snapshot,
  * and for serve runs the main loop (signals, admin API, graceful stop, reload). */
 #include "admin/admin.h"
+#include "common/clock.h"
 #include "admin/ctl.h"
 #include "config/config.h"
 #include "config/flags.h"
@@ -250,20 +251,13 @@ struct serve {
     bool stopping;
 };
 
-static uint64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static void stop_poll(evutil_socket_t fd, short what, void *arg)
 {
     struct serve *s = arg;
     uint64_t active = lb_runtime_active(s->rt);
     (void)fd;
     (void)what;
-    if (active == 0 || mono_ms() >= s->stop_deadline) {
+    if (active == 0 || clock_now_ms() >= s->stop_deadline) {
         if (active)
             log_warn("grace_expired", "closing %llu connection%s still open",
                      (unsigned long long)active, active == 1 ? "" : "s");
@@ -281,7 +275,7 @@ static void begin_stop(struct serve *s, bool handed_over, const char *why)
         notify_send("STOPPING=1"); /* after the listeners closed: new clients are refused now */
     log_info("stopping", "%s: no new connections; %llu open may finish within %llu ms", why,
              (unsigned long long)lb_runtime_active(s->rt), (unsigned long long)s->cfg->grace_ms);
-    s->stop_deadline = mono_ms() + s->cfg->grace_ms;
+    s->stop_deadline = clock_now_ms() + s->cfg->grace_ms;
     s->stop_timer = event_new(s->base, -1, EV_PERSIST, stop_poll, s);
     event_add(s->stop_timer, &tick);
     stop_poll(-1, 0, s);

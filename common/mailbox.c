@@ -1,5 +1,6 @@
 /* Cross-thread message queue over an eventfd. */
 #include "common/mailbox.h"
+#include "common/xalloc.h"
 
 #include <event2/event.h>
 #include <stdint.h>
@@ -47,10 +48,8 @@ int mailbox_init(struct mailbox *mb, struct event_base *base, mailbox_handler ha
 
 void mailbox_post(struct mailbox *mb, int type, void *ptr)
 {
-    struct mailbox_msg *m = malloc(sizeof(*m));
+    struct mailbox_msg *m = xmalloc(sizeof(*m));
     uint64_t one = 1;
-    if (!m)
-        abort();
     m->type = type;
     m->ptr = ptr;
     m->next = NULL;

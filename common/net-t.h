@@ -5,8 +5,9 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
-/* Room for any address as text: "[v6%scope]:port" or "unix:" and a socket path. */
-#define NET_ADDRSTRLEN 128
+/* Room for any address as text, as written or formatted: a DNS name (253) or "[v6%scope]" with
+ * ":port", or "unix:" and a socket path (108). */
+#define NET_ADDRSTRLEN 300
 
 /* A socket address as written in a config or on a command line; resolved elsewhere. */
 enum net_addr_kind {

@@ -2,7 +2,9 @@
  * a balancer means the machine is already swapping or out of memory; handling it at every call
  * site would add error paths that are never tested, so these abort with one line on stderr and
  * the service manager restarts the process. Bounded inputs (config, admin bodies, probe answers)
- * keep allocations small; nothing an outside peer sends can make one huge. */
+ * keep allocations small; nothing an outside peer sends can make one huge. The one exception is
+ * the data path's per-connection memory (connection structs, buffers, pipes): a connection that
+ * cannot get it ends as local_error and the rest of the process goes on. */
 #ifndef K3LB_COMMON_XALLOC_H
 #define K3LB_COMMON_XALLOC_H
 

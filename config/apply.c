@@ -2,6 +2,7 @@
  * structs. One code path for YAML and flags, so both get the same checks and messages. Errors
  * are collected (not stopped at) so that one `k3lb check` run shows every mistake. */
 #include "config/apply.h"
+#include "common/xalloc.h"
 
 #include "config/node.h"
 
@@ -11,14 +12,6 @@
 #include <string.h>
 
 #define FIELD(obj, off, type) ((type *)((char *)(obj) + (off)))
-
-static void *xcalloc(size_t n, size_t size)
-{
-    void *p = calloc(n ? n : 1, size);
-    if (!p)
-        abort();
-    return p;
-}
 
 static size_t elem_size(const struct config_key *k)
 {
@@ -91,12 +84,12 @@ static bool apply_scalar(const struct config_key *k, void *dst, const struct con
             config_error_add(errs, v->mark, "'%s' must not be empty", k->name);
             return false;
         }
-        *(char **)dst = strdup(v->value);
+        *(char **)dst = xstrdup(v->value);
         break;
     case CONFIG_T_FILE:
         ok = readable(v->value, why, sizeof(why));
         if (ok)
-            *(char **)dst = strdup(v->value);
+            *(char **)dst = xstrdup(v->value);
         break;
     case CONFIG_T_UINT:
         ok = config_parse_uint(v->value, k->min, k->max, false, &u, why, sizeof(why));
@@ -131,7 +124,7 @@ static bool apply_scalar(const struct config_key *k, void *dst, const struct con
         if (k->use == CONFIG_ADDR_ADMIN && strcmp(v->value, "off") == 0) {
             struct net_addr *a = dst;
             memset(a, 0, sizeof(*a));
-            a->text = strdup("off");
+            a->text = xstrdup("off");
             break;
         }
         ok = config_parse_addr(v->value, k->use, (struct net_addr *)dst, why, sizeof(why));

@@ -1,6 +1,7 @@
 /* Snapshot life cycle: read the source, place overrides, apply the key table, hand out
  * references. */
 #include "config/config.h"
+#include "common/xalloc.h"
 
 #include "config/agent.h"
 #include "config/apply.h"
@@ -21,9 +22,7 @@ static char *read_file(const char *path, size_t *len, struct config_errors *errs
         config_error_add(errs, m, "cannot open: %s", strerror(errno));
         return NULL;
     }
-    buf = malloc(CONFIG_FILE_MAX + 1);
-    if (!buf)
-        abort();
+    buf = xmalloc(CONFIG_FILE_MAX + 1);
     *len = fread(buf, 1, CONFIG_FILE_MAX + 1, f);
     if (ferror(f) || *len > CONFIG_FILE_MAX) {
         config_error_add(errs, m, ferror(f) ? "cannot read: %s" : "larger than 4 MiB%s",
@@ -129,13 +128,11 @@ static struct config *build(const char *path, const char *base_yaml,
         place_override(root, &ov[i], errs);
     if (agent && errs->n == before && root->type == CONFIG_NODE_MAP)
         config_agent_transform(root, agent, errs);
-    cfg = calloc(1, sizeof(*cfg));
-    if (!cfg)
-        abort();
+    cfg = xcalloc(1, sizeof(*cfg));
     if (errs->n == before)
         config_apply(&config_root_section, cfg, root, errs);
     config_node_free(root);
-    cfg->source = strdup(path ? path : "command line");
+    cfg->source = xstrdup(path ? path : "command line");
     atomic_init(&cfg->refs, 1);
     if (errs->n != before) {
         config_unref(cfg);

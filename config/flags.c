@@ -1,5 +1,6 @@
 /* The flag parser: argv first, then K3LB_* variables for what argv did not set. */
 #include "config/flags.h"
+#include "common/xalloc.h"
 
 #include <ctype.h>
 #include <stdlib.h>
@@ -7,9 +8,7 @@
 
 static void add_value(struct config_flag_value *fv, const char *v)
 {
-    fv->v = realloc(fv->v, (fv->n + 1) * sizeof(*fv->v));
-    if (!fv->v)
-        abort();
+    fv->v = xreallocarray(fv->v, fv->n + 1, sizeof(*fv->v));
     fv->v[fv->n++] = v;
 }
 
@@ -58,9 +57,7 @@ static void from_env(const struct config_flag *d, struct config_flag_value *fv)
             add_value(fv, "true");
         return;
     }
-    fv->env_copy = strdup(val);
-    if (!fv->env_copy)
-        abort();
+    fv->env_copy = xstrdup(val);
     if (d->kind == CONFIG_FLAG_VALUE) {
         add_value(fv, fv->env_copy);
         return;

@@ -1,6 +1,7 @@
 /* YAML text to struct config_node, keeping libyaml's positions; plus the small tree builder
  * that flags use and the error collector shared by all of config/. */
 #include "config/node.h"
+#include "common/xalloc.h"
 
 #include <pthread.h>
 #include <stdarg.h>
@@ -8,22 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <yaml.h>
-
-static void *xcalloc(size_t n, size_t size)
-{
-    void *p = calloc(n ? n : 1, size);
-    if (!p)
-        abort();
-    return p;
-}
-
-static char *xstrdup(const char *s)
-{
-    char *p = strdup(s);
-    if (!p)
-        abort();
-    return p;
-}
 
 /* File names are few (the config path, flag names) and are referenced from every mark of every
  * snapshot ever loaded, so they are interned once and kept. */
@@ -39,9 +24,7 @@ const char *config_intern(const char *s)
         if (strcmp(intern_pool[i], s) == 0)
             found = intern_pool[i];
     if (!found) {
-        char **grown = realloc(intern_pool, (intern_n + 1) * sizeof(*grown));
-        if (!grown)
-            abort();
+        char **grown = xreallocarray(intern_pool, intern_n + 1, sizeof(*grown));
         intern_pool = grown;
         intern_pool[intern_n] = xstrdup(s);
         found = intern_pool[intern_n++];
@@ -56,9 +39,7 @@ void config_error_add(struct config_errors *errs, struct config_mark mark, const
     va_list ap;
     int n;
 
-    errs->list = realloc(errs->list, (errs->n + 1) * sizeof(*errs->list));
-    if (!errs->list)
-        abort();
+    errs->list = xreallocarray(errs->list, errs->n + 1, sizeof(*errs->list));
     e = &errs->list[errs->n++];
     if (mark.line)
         n = snprintf(e->text, sizeof(e->text), "%s:%u:%u: ", mark.file, mark.line, mark.col);
@@ -87,9 +68,7 @@ struct config_node *config_node_scalar(const char *value, struct config_mark mar
 
 void config_node_append(struct config_node *parent, struct config_node *child)
 {
-    parent->items = realloc(parent->items, (parent->n + 1) * sizeof(*parent->items));
-    if (!parent->items)
-        abort();
+    parent->items = xreallocarray(parent->items, parent->n + 1, sizeof(*parent->items));
     parent->items[parent->n++] = child;
 }
 

@@ -1,5 +1,6 @@
 /* Reading secrets; see secret.h. */
 #include "config/secret.h"
+#include "common/xalloc.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -44,10 +45,8 @@ char *config_secret_read(const char *file, const char *env, const char *what, ch
         OPENSSL_cleanse(buf, sizeof(buf));
         return NULL;
     }
-    out = strdup(buf);
+    out = xstrdup(buf);
     OPENSSL_cleanse(buf, sizeof(buf));
-    if (!out)
-        abort();
     return out;
 }
 

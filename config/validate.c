@@ -1,6 +1,7 @@
 /* Checks that span objects: unique names, frontend -> backend references, listen addresses that
  * would collide. Runs after every object passed its own checks. */
 #include "config/keys.h"
+#include "common/xalloc.h"
 #include "config/node.h"
 
 #include <stdlib.h>
@@ -26,9 +27,7 @@ static void check_unique_names(struct config *c, struct config_errors *errs)
 
 static void resolve_backends(struct config *c, struct config_errors *errs)
 {
-    const char **names = calloc(c->n_backends + 1, sizeof(*names));
-    if (!names)
-        abort();
+    const char **names = xcalloc(c->n_backends + 1, sizeof(*names));
     for (size_t i = 0; i < c->n_backends; i++)
         names[i] = c->backends[i].name;
     for (size_t i = 0; i < c->n_frontends; i++) {

@@ -1,6 +1,7 @@
 /* Single-value parsers. Strict on purpose: a value that is almost right ("3 s", "1.2.3.4:99999")
  * is an error with a reason, never guessed at. */
 #include "config/value.h"
+#include "common/xalloc.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -158,16 +159,6 @@ static bool parse_port(const char *p, uint16_t *port, const char *s, char *why, 
     return true;
 }
 
-static char *dup_range(const char *s, size_t n)
-{
-    char *p = malloc(n + 1);
-    if (!p)
-        abort();
-    memcpy(p, s, n);
-    p[n] = '\0';
-    return p;
-}
-
 static bool parse_unix(const char *s, enum config_addr_use use, struct net_addr *out, char *why,
                        size_t whylen)
 {
@@ -179,10 +170,8 @@ static bool parse_unix(const char *s, enum config_addr_use use, struct net_addr 
     if (strlen(path) >= 108)
         return fail(why, whylen, "address '%s': unix socket path longer than 107 bytes", s);
     out->kind = NET_ADDR_UNIX;
-    out->path = strdup(path);
-    out->text = strdup(s);
-    if (!out->path || !out->text)
-        abort();
+    out->path = xstrdup(path);
+    out->text = xstrdup(s);
     return true;
 }
 
@@ -204,7 +193,7 @@ bool config_parse_addr(const char *s, enum config_addr_use use, struct net_addr 
             return fail(why, whylen, "address '%s': missing ']'", s);
         if (close[1] != ':')
             return fail(why, whylen, "address '%s': expected ':port' after ']'", s);
-        host = dup_range(s + 1, (size_t)(close - s - 1));
+        host = xstrndup(s + 1, (size_t)(close - s - 1));
         if (inet_pton(AF_INET6, host, &a6) != 1) {
             free(host);
             return fail(why, whylen, "address '%s': not an IPv6 address inside [ ]", s);
@@ -218,7 +207,7 @@ bool config_parse_addr(const char *s, enum config_addr_use use, struct net_addr 
             return fail(why, whylen, "address '%s': IPv6 addresses need brackets, e.g. [::1]:6443",
                         s);
         if (colon > s) {
-            host = dup_range(s, (size_t)(colon - s));
+            host = xstrndup(s, (size_t)(colon - s));
             if (!valid_hostname(host)) {
                 free(host);
                 return fail(why, whylen, "address '%s': not a valid host name or IPv4 address", s);
@@ -233,9 +222,7 @@ bool config_parse_addr(const char *s, enum config_addr_use use, struct net_addr 
         return fail(why, whylen, "address '%s' needs a host before ':'", s);
     out->kind = NET_ADDR_INET;
     out->host = host;
-    out->text = strdup(s);
-    if (!out->text)
-        abort();
+    out->text = xstrdup(s);
     return true;
 }
 
@@ -249,13 +236,7 @@ void config_addr_free(struct net_addr *a)
 
 static char *dup_or_null(const char *s)
 {
-    char *p;
-    if (!s)
-        return NULL;
-    p = strdup(s);
-    if (!p)
-        abort();
-    return p;
+    return s ? xstrdup(s) : NULL;
 }
 
 void config_addr_copy(struct net_addr *dst, const struct net_addr *src)
@@ -402,7 +383,7 @@ bool config_parse_server_url(const char *s, char *out, size_t outlen, char *why,
 {
     const char *p = s, *end;
     struct net_addr a;
-    char hostport[300];
+    char hostport[NET_ADDRSTRLEN];
     size_t n;
 
     if (strncmp(p, "https://", 8) == 0)

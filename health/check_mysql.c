@@ -3,6 +3,7 @@
  * server counts a finished login attempt rather than an aborted connection (enough aborted
  * ones from a host make MySQL block it: max_connect_errors). */
 #include "health/check.h"
+#include "common/xalloc.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -105,9 +106,7 @@ static void mysql_start(struct health_probe *p)
 {
     static const struct health_stream_cbs cbs = {
         .ready = mysql_ready, .data = mysql_data, .eof = mysql_eof};
-    p->ctx = calloc(1, sizeof(struct mysql_state));
-    if (!p->ctx)
-        abort();
+    p->ctx = xcalloc(1, sizeof(struct mysql_state));
     health_stream_open(p, NULL, &cbs);
 }
 

@@ -2,6 +2,9 @@
  * passive connect failures from workers, and reports every change once. Main thread only,
  * except the two functions named in health.h. */
 #include "health/health.h"
+#include "common/rand.h"
+#include "common/clock.h"
+#include "common/xalloc.h"
 
 #include "health/check.h"
 #include "health/params.h"
@@ -63,19 +66,10 @@ static const struct health_check_ops *const check_kinds[CONFIG_CHECK_COUNT] = {
     [CONFIG_CHECK_MYSQL] = &check_mysql_ops,
 };
 
-uint64_t health_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static uint64_t jitter(struct health *h, uint64_t range)
 {
-    h->rng ^= h->rng << 13;
-    h->rng ^= h->rng >> 7;
-    h->rng ^= h->rng << 17;
-    return range ? h->rng % range : 0;
+    uint64_t r = rand_next(&h->rng);
+    return range ? r % range : 0;
 }
 
 /* Probes start on a 10 ms grid: with many servers, one wake-up starts several probes instead
@@ -84,7 +78,7 @@ static uint64_t jitter(struct health *h, uint64_t range)
 
 static void arm(struct health_target *t, uint64_t ms)
 {
-    uint64_t now = health_now_ms(), at = (now + ms + GRID_MS - 1) / GRID_MS * GRID_MS;
+    uint64_t now = clock_now_ms(), at = (now + ms + GRID_MS - 1) / GRID_MS * GRID_MS;
     ms = at - now;
     struct timeval tv = {.tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000};
     evtimer_add(t->timer, &tv);
@@ -107,7 +101,7 @@ static void set_state(struct health_target *t, bool up, const char *why)
 {
     atomic_store(&t->up, up);
     atomic_store(&t->passive_fails, 0);
-    t->since_ms = health_now_ms();
+    t->since_ms = clock_now_ms();
     t->transitions++;
     t->rise_count = t->fall_count = 0;
     if (up)
@@ -181,7 +175,7 @@ void health_probe_done(struct health_probe *p, enum health_result r, const char 
         vsnprintf(detail, sizeof(detail), fmt, ap);
         va_end(ap);
     }
-    t->latency_ms = (unsigned)(health_now_ms() - p->start_ms);
+    t->latency_ms = (unsigned)(clock_now_ms() - p->start_ms);
     observe(&t->durations, t->latency_ms);
     probe_free(p);
     bool was_up = health_is_up(t);
@@ -258,13 +252,11 @@ static void probe_start(evutil_socket_t fd, short what, void *arg)
         schedule_next(t);
         return;
     }
-    p = calloc(1, sizeof(*p));
-    if (!p)
-        abort();
+    p = xcalloc(1, sizeof(*p));
     p->t = t;
     p->base = t->engine->base;
     p->fd = -1;
-    p->start_ms = health_now_ms();
+    p->start_ms = clock_now_ms();
     p->deadline = evtimer_new(p->base, deadline_cb, p);
     tv.tv_sec = (time_t)(t->p.timeout_ms / 1000);
     tv.tv_usec = (suseconds_t)(t->p.timeout_ms % 1000) * 1000;
@@ -336,13 +328,11 @@ void health_report_connect(struct health_target *t, bool ok)
 
 struct health *health_new(struct event_base *base, health_change_cb cb, void *arg)
 {
-    struct health *h = calloc(1, sizeof(*h));
-    if (!h)
-        abort();
+    struct health *h = xcalloc(1, sizeof(*h));
     h->base = base;
     h->cb = cb;
     h->cb_arg = arg;
-    h->rng = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32) ^ 0x2545f4914f6cdd1dULL;
+    h->rng = rand_seed(0);
     if (mailbox_init(&h->mbox, base, on_wake, h) < 0) {
         free(h);
         return NULL;
@@ -363,27 +353,21 @@ struct health_target *health_target_new(struct health *h, const char *label,
                                         const struct config_health *cfg,
                                         const struct health_endpoint *ep, void *owner)
 {
-    struct health_target *t = calloc(1, sizeof(*t));
-    if (!t)
-        abort();
+    struct health_target *t = xcalloc(1, sizeof(*t));
     atomic_init(&t->up, !(ep->start_down && cfg->kind != CONFIG_CHECK_NONE));
     t->engine = h;
     t->owner = owner;
-    t->label = strdup(label);
-    t->host = strdup(ep->host ? ep->host : "");
-    if (!t->label || !t->host)
-        abort();
+    t->label = xstrdup(label);
+    t->host = xstrdup(ep->host ? ep->host : "");
     t->addr = *ep->addr;
-    t->since_ms = health_now_ms();
+    t->since_ms = clock_now_ms();
     health_params_build(&t->p, cfg, ep);
     if (t->p.setup_error)
         log_error("check_setup", "%s: %s", t->label, t->p.setup_error);
     t->timer = evtimer_new(h->base, timer_cb, t);
     if (h->n_targets == h->cap_targets) {
         h->cap_targets = h->cap_targets ? h->cap_targets * 2 : 16;
-        h->targets = realloc(h->targets, h->cap_targets * sizeof(*h->targets));
-        if (!h->targets)
-            abort();
+        h->targets = xreallocarray(h->targets, h->cap_targets, sizeof(*h->targets));
     }
     h->targets[h->n_targets++] = t;
     if (t->p.kind != CONFIG_CHECK_NONE)
@@ -440,7 +424,7 @@ void health_target_status(const struct health_target *t, struct health_status *o
     out->result = t->last;
     out->detail = t->detail[0] ? t->detail : "not checked yet";
     out->latency_ms = t->latency_ms;
-    out->since_ms = health_now_ms() - t->since_ms;
+    out->since_ms = clock_now_ms() - t->since_ms;
     out->checks = t->checks;
     out->transitions = t->transitions;
     out->san_warning = t->san_warning[0] ? t->san_warning : NULL;

@@ -77,7 +77,4 @@ static inline bool health_recovering(const struct health_target *t)
     return !health_is_up(t) && t->rise_count > 0;
 }
 
-/* Milliseconds of a monotonic clock. */
-uint64_t health_now_ms(void);
-
 #endif

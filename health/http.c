@@ -1,6 +1,7 @@
 /* A minimal HTTP/1.1 client for health probes: one GET with "Connection: close", the answer
  * read to its Content-Length or to EOF, chunked bodies decoded, everything bounded. */
 #include "health/http.h"
+#include "common/xalloc.h"
 
 #include <ctype.h>
 #include <stdio.h>
@@ -111,9 +112,7 @@ static void try_finish(struct health_probe *p, struct evbuffer *in, bool at_eof)
         health_probe_done(p, HEALTH_RESULT_RESET, "closed without answering %s", st->path);
         return;
     }
-    buf = malloc(len + 1);
-    if (!buf)
-        abort();
+    buf = xmalloc(len + 1);
     evbuffer_copyout(in, buf, len);
     buf[len] = '\0';
     rc = health_http_parse(buf, len, at_eof, &r);
@@ -153,9 +152,7 @@ void health_http_get(struct health_probe *p, SSL_CTX *ctx, const char *path, con
         .ready = http_ready, .data = http_data, .eof = http_eof};
     struct http_state *st = p->ctx;
     if (!st) {
-        st = calloc(1, sizeof(*st));
-        if (!st)
-            abort();
+        st = xcalloc(1, sizeof(*st));
         p->ctx = st;
     }
     st->path = path;

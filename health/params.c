@@ -1,6 +1,7 @@
 /* Turns a backend's health config into a target's parameters: fills the kind's defaults,
  * reads secrets, builds the TLS context. Runs at start and reload, on the main thread. */
 #include "health/params.h"
+#include "common/xalloc.h"
 
 #include "config/secret.h"
 #include "tls/tls.h"
@@ -13,14 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static char *xstrdup(const char *s)
-{
-    char *p = s ? strdup(s) : NULL;
-    if (s && !p)
-        abort();
-    return p;
-}
 
 static void setup_error(struct health_params *p, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -119,16 +112,13 @@ void health_params_build(struct health_params *p, const struct config_health *c,
     p->on_down = c->on_down;
     p->path = xstrdup(c->path ? c->path : default_path(c));
     p->n_expect_status = c->n_expect_status;
-    p->expect_status = malloc((c->n_expect_status + 1) * sizeof(unsigned));
-    if (!p->expect_status)
-        abort();
+    p->expect_status = xmalloc((c->n_expect_status + 1) * sizeof(unsigned));
     memcpy(p->expect_status, c->expect_status, c->n_expect_status * sizeof(unsigned));
-    p->expect_body = xstrdup(c->expect_body);
-    p->server_name = xstrdup(c->tls.server_name ? c->tls.server_name : ep->host);
+    p->expect_body = c->expect_body ? xstrdup(c->expect_body) : NULL;
+    if (c->tls.server_name || ep->host)
+        p->server_name = xstrdup(c->tls.server_name ? c->tls.server_name : ep->host);
     p->n_sans = ep->n_sans;
-    p->sans = calloc(ep->n_sans + 1, sizeof(char *));
-    if (!p->sans)
-        abort();
+    p->sans = xcalloc(ep->n_sans + 1, sizeof(char *));
     for (size_t i = 0; i < ep->n_sans; i++)
         p->sans[i] = xstrdup(ep->sans[i]);
     read_auth(p, c);

@@ -1,6 +1,8 @@
 /* Balancing algorithms. Each one scans the pool once per pick (O(servers)): pools are small, and
  * a scan reads the live state that a precomputed order would have to be rebuilt for. */
 #include "lb/balance.h"
+#include "common/rand.h"
+#include "common/xalloc.h"
 
 #include "common/net.h"
 
@@ -11,9 +13,7 @@
 void balance_state_init(struct balance_state *st, size_t n, uint64_t seed)
 {
     st->n = n;
-    st->current = calloc(n ? n : 1, sizeof(*st->current));
-    if (!st->current)
-        abort();
+    st->current = xcalloc(n ? n : 1, sizeof(*st->current));
     st->turn = 0;
     st->rng = seed | 1;
 }
@@ -41,9 +41,7 @@ void balance_tried_add(struct balance_tried *t, size_t i)
     i -= 64;
     if (i / 64 >= t->n_more) {
         size_t n = i / 64 + 1;
-        t->more = realloc(t->more, n * sizeof(*t->more));
-        if (!t->more)
-            abort();
+        t->more = xreallocarray(t->more, n, sizeof(*t->more));
         memset(t->more + t->n_more, 0, (n - t->n_more) * sizeof(*t->more));
         t->n_more = n;
     }
@@ -58,11 +56,7 @@ void balance_tried_reset(struct balance_tried *t)
 
 static uint64_t next_random(struct balance_state *st)
 {
-    uint64_t x = st->rng;
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    return st->rng = x;
+    return rand_next(&st->rng);
 }
 
 static unsigned weight_of(const struct lb_server *s)

@@ -1,6 +1,7 @@
 /* The connection state machine. conn_drive() is the only function that changes a connection's
  * state; event callbacks record what happened and call it. */
 #include "lb/conn.h"
+#include "common/clock.h"
 
 #include "health/health.h"
 #include "lb/balance.h"
@@ -22,13 +23,6 @@ const char *const lb_conn_end_names[] = {
 };
 
 static void conn_drive(struct lb_conn *c, enum lb_conn_event ev);
-
-static uint64_t now_ms(struct lb_conn_home *w)
-{
-    struct timeval tv;
-    event_base_gettimeofday_cached(w->base, &tv);
-    return (uint64_t)tv.tv_sec * 1000 + (uint64_t)tv.tv_usec / 1000;
-}
 
 static struct timeval ms_to_tv(uint64_t ms)
 {
@@ -91,14 +85,14 @@ static void conn_unassign(struct lb_conn *c)
 static void conn_log_end(struct lb_conn *c)
 {
     enum log_level level = c->access_log ? LOG_LEVEL_INFO : LOG_LEVEL_DEBUG;
-    char peer[64], up[24], down[24], ms[24], retries[12];
+    char peer[NET_ADDRSTRLEN], up[24], down[24], ms[24], retries[12];
     const char *server = c->server_name ? c->server_name : "-";
     if (!log_enabled(level))
         return;
     net_format(&c->peer.sa, sizeof(c->peer), peer, sizeof(peer));
     snprintf(up, sizeof(up), "%llu", (unsigned long long)c->up.bytes);
     snprintf(down, sizeof(down), "%llu", (unsigned long long)c->down.bytes);
-    snprintf(ms, sizeof(ms), "%llu", (unsigned long long)(now_ms(c->home) - c->start_ms));
+    snprintf(ms, sizeof(ms), "%llu", (unsigned long long)(clock_now_ms() - c->start_ms));
     snprintf(retries, sizeof(retries), "%u", c->retries);
     const char *kv[] = {"client",     peer,    "frontend", c->front_name,
                         "server",     server,  "bytes_up", up,
@@ -229,7 +223,7 @@ static enum lb_conn_state conn_pump(struct lb_conn *c, enum lb_conn_end *end)
     if (moved_up)
         atomic_fetch_add_explicit(&c->server->c.bytes_in, moved_up, memory_order_relaxed);
     if (moved_down || moved_up)
-        c->io_ms = now_ms(w);
+        c->io_ms = clock_now_ms();
     if (down == LB_FLOW_ERROR || up == LB_FLOW_ERROR) {
         /* Whichever socket failed, the reset is passed on to the other. */
         if (c->cs.err == ENOMEM || c->ss.err == ENOMEM)
@@ -279,7 +273,7 @@ static void drive_connecting(struct lb_conn *c, enum lb_conn_event ev)
     if (c->server->health)
         health_report_connect(c->server->health, true);
     c->state = LB_CONN_FORWARDING;
-    c->io_ms = now_ms(c->home);
+    c->io_ms = clock_now_ms();
     if (c->pool->cfg->idle_timeout_ms)
         conn_arm_idle(c, c->pool->cfg->idle_timeout_ms);
     conn_drive(c, LB_CONN_EV_IO);
@@ -291,7 +285,7 @@ static void drive_forwarding(struct lb_conn *c, enum lb_conn_event ev)
     enum lb_conn_state next;
 
     if (ev == LB_CONN_EV_TIMER) {
-        uint64_t idle = c->pool->cfg->idle_timeout_ms, quiet = now_ms(c->home) - c->io_ms;
+        uint64_t idle = c->pool->cfg->idle_timeout_ms, quiet = clock_now_ms() - c->io_ms;
         if (quiet >= idle) {
             conn_finish(c, LB_END_IDLE_TIMEOUT, false);
             return;
@@ -343,7 +337,7 @@ void lb_conn_start(struct lb_conn *c, const struct lb_view_front *vf, const stru
     c->state = LB_CONN_CONNECTING;
     c->access_log = vf->cfg->access_log;
     c->front_name = vf->cfg->name;
-    c->start_ms = now_ms(w);
+    c->start_ms = clock_now_ms();
     memcpy(&c->peer, peer, peer_len < sizeof(c->peer) ? peer_len : sizeof(c->peer));
     c->client_hash = net_addr_hash(peer);
     side_open(c, &c->cs, fd); /* tuned already: options come from the listening socket */

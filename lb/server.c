@@ -1,5 +1,6 @@
 /* Live server objects. Created and freed on the main thread; workers only touch atomics. */
 #include "lb/server.h"
+#include "common/xalloc.h"
 
 #include "config/config-t.h"
 #include "common/log.h"
@@ -58,7 +59,7 @@ static void dns_answer(int err, struct evutil_addrinfo *res, void *arg)
         return;
     }
     if (err == 0 && res) {
-        char text[80];
+        char text[NET_ADDRSTRLEN];
         publish_address(t->server, res->ai_addr, (socklen_t)res->ai_addrlen);
         net_format(res->ai_addr, (socklen_t)res->ai_addrlen, text, sizeof(text));
         log_info("server_resolved", "%s/%s is %s", t->server->backend, t->server->address, text);
@@ -115,9 +116,7 @@ static void resolve(struct lb_server *s, const struct net_addr *a, const struct 
                  s->address, gai_strerror(rc));
         return;
     }
-    t = calloc(1, sizeof(*t));
-    if (!t)
-        abort();
+    t = xcalloc(1, sizeof(*t));
     t->server = s;
     t->dns = dns;
     snprintf(t->host, sizeof(t->host), "%s", a->host);
@@ -154,18 +153,14 @@ static struct health_endpoint endpoint_of(const struct lb_server *s,
 struct lb_server *lb_server_new(const struct lb_server_ctx *ctx, const struct config_server *cfg,
                                 struct health *engine)
 {
-    struct lb_server *s = calloc(1, sizeof(*s));
+    struct lb_server *s = xcalloc(1, sizeof(*s));
     const char *backend = ctx->backend;
     char label[512];
 
-    if (!s)
-        abort();
     atomic_init(&s->refs, 1);
     atomic_init(&s->agent_state, LB_AGENT_UNCHECKED);
-    s->backend = strdup(backend);
-    s->address = strdup(cfg->address.text);
-    if (!s->backend || !s->address)
-        abort();
+    s->backend = xstrdup(backend);
+    s->address = xstrdup(cfg->address.text);
     s->id = atomic_fetch_add(&next_id, 1);
     s->key_hash = net_hash(s->address, strlen(s->address), 0x6b336c62);
     atomic_store(&s->weight, cfg->weight);

@@ -1,5 +1,7 @@
 /* Worker thread: accepts on its own sockets, runs its connections, follows view changes. */
 #include "lb/worker.h"
+#include "common/rand.h"
+#include "common/xalloc.h"
 
 #include "lb/conn.h"
 #include "lb/balance.h"
@@ -229,9 +231,7 @@ static void sync_listens(struct lb_worker *w, struct lb_view *v)
             int fd = v->fronts[f].listen[j]->fds[w->id];
             struct lb_wlisten *l = find_listen(w, fd);
             if (!l) {
-                l = calloc(1, sizeof(*l));
-                if (!l)
-                    abort();
+                l = xcalloc(1, sizeof(*l));
                 l->w = w;
                 event_assign(&l->ev, w->base, fd, EV_READ | EV_PERSIST, accept_cb, l);
                 if (w->accepting)
@@ -241,9 +241,7 @@ static void sync_listens(struct lb_worker *w, struct lb_view *v)
             l->front = f;
             if (n == cap) {
                 cap = cap ? cap * 2 : 8;
-                next = realloc(next, cap * sizeof(*next));
-                if (!next)
-                    abort();
+                next = xreallocarray(next, cap, sizeof(*next));
             }
             next[n++] = l;
         }
@@ -274,10 +272,7 @@ static void wview_release(struct lb_worker *w, struct lb_wview *wv)
 
 static uint64_t next_seed(struct lb_worker *w)
 {
-    w->rng ^= w->rng << 13;
-    w->rng ^= w->rng >> 7;
-    w->rng ^= w->rng << 17;
-    return w->rng;
+    return rand_next(&w->rng);
 }
 
 /* maxconn counts over all workers: one shared counter, so that an uneven spread of clients
@@ -299,13 +294,9 @@ static size_t conn_limit(unsigned maxconn)
 
 static void adopt_view(struct lb_worker *w, struct lb_view *v)
 {
-    struct lb_wview *wv = calloc(1, sizeof(*wv)), *old = w->cur;
-    if (!wv)
-        abort();
+    struct lb_wview *wv = xcalloc(1, sizeof(*wv)), *old = w->cur;
     wv->view = v;
-    wv->bal = calloc(v->n_pools ? v->n_pools : 1, sizeof(*wv->bal));
-    if (!wv->bal)
-        abort();
+    wv->bal = xcalloc(v->n_pools ? v->n_pools : 1, sizeof(*wv->bal));
     for (size_t i = 0; i < v->n_pools; i++)
         balance_state_init(&wv->bal[i], v->pools[i].n, next_seed(w));
     w->bufs.splice = v->cfg->splice;
@@ -370,11 +361,9 @@ static void on_command(void *arg, int type, void *ptr)
 
 struct lb_worker *lb_worker_new(unsigned id, atomic_size_t *total_conns, struct mailbox *main_mbox)
 {
-    struct lb_worker *w = calloc(1, sizeof(*w));
-    struct event_config *ec = event_config_new();
+    struct lb_worker *w = xcalloc(1, sizeof(*w));
+    struct event_config *ec = xalloc_check(event_config_new());
 
-    if (!w || !ec)
-        abort();
     /* Only this worker's thread touches its base; cross-thread wake-ups go through the
      * mailbox's eventfd, so libevent's own locking is not needed. */
     event_config_set_flag(ec, EVENT_BASE_FLAG_NOLOCK);
@@ -390,7 +379,7 @@ struct lb_worker *lb_worker_new(unsigned id, atomic_size_t *total_conns, struct 
     w->total_conns = total_conns;
     w->main_mbox = main_mbox;
     w->accepting = false; /* armed once the first view arrives */
-    w->rng = (uint64_t)time(NULL) * 0x9e3779b97f4a7c15ULL + id + 1;
+    w->rng = rand_seed(id + 1);
     w->accept_pause = evtimer_new(w->base, accept_resume_cb, w);
     w->full_recheck = evtimer_new(w->base, full_recheck_cb, w);
     w->home = (struct lb_conn_home){w->base, &w->bufs, conn_done};

@@ -51,9 +51,7 @@ static int probe_free(const struct net_addr *a, char *err, size_t errlen)
 static struct lb_listen *open_listen(struct lb_runtime *rt, const struct net_addr *a, char *err,
                                      size_t errlen)
 {
-    struct lb_listen *l = calloc(1, sizeof(*l));
-    if (!l)
-        abort();
+    struct lb_listen *l = xcalloc(1, sizeof(*l));
     config_addr_copy(&l->addr, a);
     l->n_fds = rt->n_workers;
     l->fds = xreallocarray(NULL, l->n_fds, sizeof(int));
@@ -85,9 +83,8 @@ static struct lb_front *get_front(struct lb_runtime *rt, const char *name, struc
         if (strcmp(rt->fronts[i]->name, name) == 0)
             f = rt->fronts[i];
     if (!f) {
-        f = calloc(1, sizeof(*f));
-        if (!f || !(f->name = strdup(name)))
-            abort();
+        f = xcalloc(1, sizeof(*f));
+        f->name = xstrdup(name);
     }
     f->refs += 2; /* one for the view, one for the new registry */
     next[(*n_next)++] = f;
@@ -449,9 +446,7 @@ static unsigned worker_count(const struct config *cfg)
 struct lb_runtime *lb_runtime_new(struct event_base *base, struct config *cfg, char *err,
                                   size_t errlen)
 {
-    struct lb_runtime *rt = calloc(1, sizeof(*rt));
-    if (!rt)
-        abort();
+    struct lb_runtime *rt = xcalloc(1, sizeof(*rt));
     rt->base = base;
     rt->started = time(NULL);
     rt->n_workers = worker_count(cfg);

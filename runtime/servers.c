@@ -120,7 +120,7 @@ enum lb_api lb_runtime_add_server(struct lb_runtime *rt, const char *backend, co
 static int remove_now(struct lb_runtime *rt, struct lb_list *l, const char *which, char *err,
                       size_t errlen)
 {
-    char address[300];
+    char address[NET_ADDRSTRLEN];
     snprintf(address, sizeof(address), "%s", which); /* which may be freed just below */
     lb_strings_drop(l->draining, &l->n_draining, address);
     for (size_t i = 0; i < l->n; i++)

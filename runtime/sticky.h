@@ -14,8 +14,8 @@
 
 /* What the manager remembers of one backend between updates. */
 struct lb_sticky_memo {
-    char active[300];   /* address of the ACTIVE server, "" if none */
-    char previous[300]; /* address of the one before it */
+    char active[NET_ADDRSTRLEN];   /* address of the ACTIVE server, "" if none */
+    char previous[NET_ADDRSTRLEN]; /* address of the one before it */
 };
 
 /* Recomputes and publishes the states of pool's servers. Returns a server that must lose its

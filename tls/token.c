@@ -1,5 +1,6 @@
 /* K3s token parsing and the credentials it carries. */
 #include "tls/token.h"
+#include "common/xalloc.h"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -10,9 +11,7 @@
 char *tls_auth_basic(const char *user, size_t user_len, const char *password)
 {
     size_t n = user_len + 1 + strlen(password);
-    char *creds = malloc(n + 1), *out = malloc(6 + 4 * (n + 2) / 3 + 1);
-    if (!creds || !out)
-        abort();
+    char *creds = xmalloc(n + 1), *out = xmalloc(6 + 4 * (n + 2) / 3 + 1);
     memcpy(creds, user, user_len);
     creds[user_len] = ':';
     memcpy(creds + user_len + 1, password, strlen(password) + 1);
@@ -29,9 +28,7 @@ void tls_k3s_token_parse(const char *token, struct tls_k3s_token *out)
     memset(out, 0, sizeof(*out));
     if (strncmp(token, "K10", 3) == 0 && sep) {
         size_t n = (size_t)(sep - token - 3);
-        out->ca_hash = malloc(n + 1);
-        if (!out->ca_hash)
-            abort();
+        out->ca_hash = xmalloc(n + 1);
         memcpy(out->ca_hash, token + 3, n);
         out->ca_hash[n] = '\0';
         creds = sep + 2;
@@ -48,9 +45,7 @@ void tls_k3s_token_parse(const char *token, struct tls_k3s_token *out)
 char *tls_auth_bearer(const char *token)
 {
     size_t n = strlen(token) + 8;
-    char *out = malloc(n);
-    if (!out)
-        abort();
+    char *out = xmalloc(n);
     snprintf(out, n, "Bearer %s", token);
     return out;
 }

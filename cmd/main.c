@@ -1,227 +1,19 @@
-/* k3lb command line: serve, check, version, help. Parses flags, builds the config snapshot,
- * and for serve runs the main loop (signals, admin API, graceful stop, reload). */
-#include "admin/admin.h"
-#include "common/clock.h"
+/* k3lb's entry point: one table of commands, from which the usage text is printed. Each
+ * command lives where its concern does: serve and agent in serve.c, ctl in admin/ctl.c. */
+#include "cmd/cli.h"
+
 #include "admin/ctl.h"
-#include "config/config.h"
-#include "config/flags.h"
-#include "agent/agent.h"
-#include "common/log.h"
-#include "common/notify.h"
-#include "runtime/runtime.h"
+#include "config/keys.h"
 #include "common/upgrade.h"
 
-#include <event2/event.h>
-#include <signal.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
-#include <errno.h>
-#include <grp.h>
-#include <netinet/in.h>
-#include <pwd.h>
-#include <sys/resource.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <unistd.h>
-
-#define EXIT_USAGE 2
-
-/* The one-liner's skeleton: flags fill in listen addresses and servers. */
-static const char one_liner_yaml[] = "frontends: [{name: main, backend: main}]\n"
-                                     "backends: [{name: main}]\n";
-
-static const struct config_flag serve_flags[] = {
-    {"config", 'c', CONFIG_FLAG_VALUE, NULL, NULL, "FILE", "YAML config file"},
-    {"listen", 0, CONFIG_FLAG_LIST, "frontends.0.listen", NULL, "ADDR",
-     "address to accept on (one-liner)"},
-    {"server", 0, CONFIG_FLAG_LIST, "backends.0.servers", NULL, "ADDR",
-     "server to forward to (one-liner)"},
-    {"balance", 0, CONFIG_FLAG_VALUE, "backends.0.balance", NULL, "ALG",
-     "roundrobin, leastconn, random, source or first"},
-    {"connect-timeout", 0, CONFIG_FLAG_VALUE, "backends.0.connect_timeout", NULL, "DUR",
-     "connect timeout, e.g. 3s"},
-    {"check-kind", 0, CONFIG_FLAG_VALUE, "backends.0.health.kind", NULL, "KIND",
-     "health check kind (tcp, none)"},
-    {"check-interval", 0, CONFIG_FLAG_VALUE, "backends.0.health.interval", NULL, "DUR",
-     "time between health checks"},
-    {"check-timeout", 0, CONFIG_FLAG_VALUE, "backends.0.health.timeout", NULL, "DUR",
-     "health check timeout"},
-    {"rise", 0, CONFIG_FLAG_VALUE, "backends.0.health.rise", NULL, "N", "passed checks to come up"},
-    {"fall", 0, CONFIG_FLAG_VALUE, "backends.0.health.fall", NULL, "N", "failures to go down"},
-    {"admin", 0, CONFIG_FLAG_VALUE, "admin.listen", NULL, "ADDR",
-     "admin API address (host:port, unix:/path, off)"},
-    {"workers", 0, CONFIG_FLAG_VALUE, "workers", NULL, "N", "worker threads (0 = CPUs)"},
-    {"log-level", 0, CONFIG_FLAG_VALUE, "log.level", NULL, "LEVEL", "debug, info, warn or error"},
-    {"log-format", 0, CONFIG_FLAG_VALUE, "log.format", NULL, "FMT", "text or json"},
-    {"help", 'h', CONFIG_FLAG_SWITCH, NULL, NULL, NULL, "show this help"},
-};
-#define N_SERVE_FLAGS (sizeof(serve_flags) / sizeof(serve_flags[0]))
-
-static const struct config_flag agent_flags[] = {
-    {"config", 'c', CONFIG_FLAG_VALUE, NULL, NULL, "FILE", "YAML config file (agent: section)"},
-    {"server", 0, CONFIG_FLAG_VALUE, "agent.server", "K3S_URL", "URL",
-     "the fixed registration address, https://host:6443"},
-    {"listen", 0, CONFIG_FLAG_LIST, "agent.listen", NULL, "ADDR",
-     "local listener (default 127.0.0.1:6444 and [::1]:6444)"},
-    {"etcd-listen", 0, CONFIG_FLAG_VALUE, "agent.etcd_listen", NULL, "ADDR",
-     "also balance etcd (servers' hosts, port 2379) on this address"},
-    {"token", 0, CONFIG_FLAG_VALUE, NULL, "K3S_TOKEN", "TOKEN", "K3s token (prefer the env var)"},
-    {"token-file", 0, CONFIG_FLAG_VALUE, "agent.token_file", "K3S_TOKEN_FILE", "FILE",
-     "file holding the K3s token"},
-    {"state-file", 0, CONFIG_FLAG_VALUE, "agent.state_file", NULL, "PATH",
-     "learned server list (default /var/lib/k3lb/agent-load-balancer.json)"},
-    {"servers-from", 0, CONFIG_FLAG_LIST, "agent.servers_from", NULL, "SRC",
-     "k3s, dns or static:ADDR,ADDR (default k3s with a token)"},
-    {"resolver", 0, CONFIG_FLAG_VALUE, "resolver", NULL, "ADDR",
-     "DNS server for --servers-from dns (default: the system's)"},
-    {"refresh", 0, CONFIG_FLAG_VALUE, "agent.refresh", NULL, "DUR",
-     "how often the server list is refreshed (default 5s)"},
-    {"dial-timeout", 0, CONFIG_FLAG_VALUE, "agent.dial_timeout", NULL, "DUR",
-     "connect timeout per server (default 2s)"},
-    {"check-kind", 0, CONFIG_FLAG_VALUE, "agent.health.kind", NULL, "KIND",
-     "health check kind (default k3s)"},
-    {"check-interval", 0, CONFIG_FLAG_VALUE, "agent.health.interval", NULL, "DUR",
-     "time between health checks (default 1s)"},
-    {"check-timeout", 0, CONFIG_FLAG_VALUE, "agent.health.timeout", NULL, "DUR",
-     "health check timeout (default 1s)"},
-    {"rise", 0, CONFIG_FLAG_VALUE, "agent.health.rise", NULL, "N", "passed checks to come up"},
-    {"fall", 0, CONFIG_FLAG_VALUE, "agent.health.fall", NULL, "N", "failures to go down"},
-    {"admin", 0, CONFIG_FLAG_VALUE, "admin.listen", NULL, "ADDR",
-     "status API (host:port or unix:/path; default off)"},
-    {"workers", 0, CONFIG_FLAG_VALUE, "workers", NULL, "N", "worker threads (0 = CPUs)"},
-    {"log-level", 0, CONFIG_FLAG_VALUE, "log.level", NULL, "LEVEL", "debug, info, warn or error"},
-    {"log-format", 0, CONFIG_FLAG_VALUE, "log.format", NULL, "FMT", "text or json"},
-    {"help", 'h', CONFIG_FLAG_SWITCH, NULL, NULL, NULL, "show this help"},
-};
-#define N_AGENT_FLAGS (sizeof(agent_flags) / sizeof(agent_flags[0]))
-
-static const struct config_flag check_flags[] = {
-    {"config", 'c', CONFIG_FLAG_VALUE, NULL, NULL, "FILE", "YAML config file to validate"},
-    {"help", 'h', CONFIG_FLAG_SWITCH, NULL, NULL, NULL, "show this help"},
-};
-#define N_CHECK_FLAGS (sizeof(check_flags) / sizeof(check_flags[0]))
-
-static void usage(FILE *out)
-{
-    fprintf(out,
-            "k3lb %s - layer-4 load balancer for a fixed K3s registration address\n\n"
-            "usage:\n"
-            "  k3lb serve -c FILE                      run from a config file\n"
-            "  k3lb serve --listen ADDR --server ADDR... run without a file\n"
-            "  k3lb check -c FILE                      validate a config file\n"
-            "  k3lb version                            print the version\n\n"
-            "'k3lb COMMAND --help' shows a command's flags. Every flag --NAME can also be\n"
-            "set as the environment variable K3LB_NAME.\n",
-            K3LB_VERSION);
-}
-
-static int usage_error(const char *cmd, const char *msg)
-{
-    fprintf(stderr, "k3lb %s: %s (try 'k3lb %s --help')\n", cmd, msg, cmd);
-    return EXIT_USAGE;
-}
-
-#define MAX_FLAGS 32
-
-/* What a command was started with; kept for reloads, which rebuild from the same flags. */
-struct cli {
-    const char *cmd;                /* "serve", "agent", "check" */
-    const struct config_flag *defs; /* its flag table */
-    size_t n_defs;
-    struct config_flag_value vals[MAX_FLAGS]; /* what argv and the environment said */
-    struct config_override ov[MAX_FLAGS + 1]; /* those with a YAML path */
-    size_t n_ov;
-    const char *path;            /* -c FILE, or NULL */
-    bool agent;                  /* build an agent config */
-    const char *agent_listen[2]; /* agent's default listeners */
-    size_t n_agent_listen;
-};
-
-static struct config *build(const struct cli *c, struct config_errors *errs)
-{
-    struct config_agent_defaults d = {c->agent_listen, c->n_agent_listen};
-    if (c->agent)
-        return config_build_agent(c->path, c->ov, c->n_ov, &d, errs);
-    return config_build(c->path, c->path ? NULL : one_liner_yaml, c->ov, c->n_ov, errs);
-}
-
-/* An IPv6 loopback the agent can listen on too. */
-static bool have_ipv6_loopback(void)
-{
-    struct sockaddr_in6 sa = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
-    int fd = socket(AF_INET6, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    bool ok = fd >= 0 && bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
-    if (fd >= 0)
-        close(fd);
-    return ok;
-}
-
-/* The agent's --token (or K3S_TOKEN) reaches its checks and sources through a variable of its
- * own, so the secret never sits in the config. */
-static void agent_token(struct cli *c)
-{
-    static const char *const name[] = {"K3LB_AGENT_TOKEN"};
-    const char *token = config_flag_get(c->defs, c->n_defs, c->vals, "token");
-    if (!token)
-        return;
-    setenv("K3LB_AGENT_TOKEN", token, 1);
-    c->ov[c->n_ov++] = (struct config_override){
-        .path = "agent.token_env",
-        .values = name,
-        .n_values = 1,
-        .origin = "--token",
-    };
-}
-
-/* Parses flags and builds the snapshot. Returns NULL and sets *rc (1 config, 2 usage, 0 help). */
-static struct config *load(struct cli *c, int argc, char **argv, bool file_required, int *rc)
-{
-    struct config_errors errs = {0};
-    struct config *cfg = NULL;
-    const char *pos[1];
-    size_t n_pos = 0;
-    char err[256];
-
-    if (!config_flags_parse(c->defs, c->n_defs, argc, argv, c->vals, pos, &n_pos, 0, err,
-                            sizeof(err))) {
-        *rc = usage_error(c->cmd, err);
-        return NULL;
-    }
-    if (config_flag_get(c->defs, c->n_defs, c->vals, "help")) {
-        printf("usage: k3lb %s [flags]\n\nflags:\n", c->cmd);
-        config_flags_usage(c->defs, c->n_defs, stdout);
-        *rc = 0;
-        return NULL;
-    }
-    c->path = config_flag_get(c->defs, c->n_defs, c->vals, "config");
-    if (!c->path && !c->agent &&
-        (file_required || !config_flag_get(c->defs, c->n_defs, c->vals, "listen"))) {
-        *rc = usage_error(c->cmd, file_required ? "needs -c FILE"
-                                                : "needs -c FILE, or --listen and --server");
-        return NULL;
-    }
-    c->n_ov = config_flags_overrides(c->defs, c->n_defs, c->vals, c->ov);
-    if (c->agent) {
-        agent_token(c);
-        c->agent_listen[c->n_agent_listen++] = "127.0.0.1:6444";
-        if (have_ipv6_loopback())
-            c->agent_listen[c->n_agent_listen++] = "[::1]:6444";
-    }
-    cfg = build(c, &errs);
-    if (!cfg) {
-        config_errors_print(&errs, stderr);
-        *rc = 1;
-    }
-    config_errors_free(&errs);
-    return cfg;
-}
 
 static int cmd_check(int argc, char **argv)
 {
     int rc = 0;
-    struct cli c = {.cmd = "check", .defs = check_flags, .n_defs = N_CHECK_FLAGS};
-    struct config *cfg = load(&c, argc, argv, true, &rc);
+    struct cli c = {.cmd = "check", .defs = cli_check_flags, .n_defs = cli_n_check_flags};
+    struct config *cfg = cli_load(&c, argc, argv, true, &rc);
     config_flags_free(c.vals, c.n_defs);
     if (!cfg)
         return rc;
@@ -231,370 +23,94 @@ static int cmd_check(int argc, char **argv)
     return 0;
 }
 
-/* ---- serve ---------------------------------------------------------------------------------- */
-
-#define N_SIGNALS 4
-
-struct serve {
-    struct cli *cli; /* how it was started */
-    struct event_base *base;
-    struct lb_runtime *rt;
-    struct admin *admin;
-    struct agent *agent;           /* agent mode only */
-    struct config *cfg;            /* current snapshot */
-    struct event *stop_timer;      /* polls open connections during the grace period */
-    struct event *upgrade_ev;      /* waits for the successor of a binary upgrade */
-    struct event *watchdog;        /* keep-alive to the service manager, or NULL */
-    struct event *sigs[N_SIGNALS]; /* TERM, INT, HUP, USR2 */
-    pid_t upgrade_pid;             /* that successor, 0 when no upgrade runs */
-    uint64_t stop_deadline;        /* monotonic ms */
-    bool stopping;
-};
-
-static void stop_poll(evutil_socket_t fd, short what, void *arg)
+static int cmd_serve(int argc, char **argv)
 {
-    struct serve *s = arg;
-    uint64_t active = lb_runtime_active(s->rt);
-    (void)fd;
-    (void)what;
-    if (active == 0 || clock_now_ms() >= s->stop_deadline) {
-        if (active)
-            log_warn("grace_expired", "closing %llu connection%s still open",
-                     (unsigned long long)active, active == 1 ? "" : "s");
-        event_base_loopbreak(s->base);
-    }
+    struct cli c = {.cmd = "serve", .defs = cli_serve_flags, .n_defs = cli_n_serve_flags};
+    return serve_main(&c, argc, argv);
 }
 
-/* No new connections from now; open ones may finish within the grace period. */
-static void begin_stop(struct serve *s, bool handed_over, const char *why)
+static int cmd_agent(int argc, char **argv)
 {
-    struct timeval tick = {0, 100000};
-    s->stopping = true;
-    lb_runtime_stop_accepting(s->rt, handed_over);
-    if (!handed_over)
-        notify_send("STOPPING=1"); /* after the listeners closed: new clients are refused now */
-    log_info("stopping", "%s: no new connections; %llu open may finish within %llu ms", why,
-             (unsigned long long)lb_runtime_active(s->rt), (unsigned long long)s->cfg->grace_ms);
-    s->stop_deadline = clock_now_ms() + s->cfg->grace_ms;
-    s->stop_timer = event_new(s->base, -1, EV_PERSIST, stop_poll, s);
-    event_add(s->stop_timer, &tick);
-    stop_poll(-1, 0, s);
+    struct cli c = {
+        .cmd = "agent", .defs = cli_agent_flags, .n_defs = cli_n_agent_flags, .agent = true};
+    return serve_main(&c, argc, argv);
 }
 
-static void on_stop(evutil_socket_t sig, short what, void *arg)
+static int cmd_keys(int argc, char **argv)
 {
-    struct serve *s = arg;
-    char why[32];
-    (void)what;
-    if (s->stopping) {
-        log_warn("stopping", "second signal: closing everything now");
-        event_base_loopbreak(s->base);
-        return;
-    }
-    snprintf(why, sizeof(why), "signal %d", (int)sig);
-    begin_stop(s, false, why);
-}
-
-/* The successor of an upgrade answered (or not, within a minute). */
-static void on_upgrade_answer(evutil_socket_t fd, short what, void *arg)
-{
-    struct serve *s = arg;
-    char buf[16] = "";
-    ssize_t n = (what & EV_READ) ? read(fd, buf, sizeof(buf) - 1) : -1;
-    int status = 0;
-    close(fd);
-    event_free(s->upgrade_ev);
-    s->upgrade_ev = NULL;
-    if (n > 0 && strncmp(buf, "ready", 5) == 0) {
-        log_info("upgrade", "pid %d serves now; this process finishes its connections",
-                 (int)s->upgrade_pid);
-        admin_handed_over(s->admin);
-        begin_stop(s, true, "upgraded");
-        return;
-    }
-    if (waitpid(s->upgrade_pid, &status, WNOHANG) == 0) {
-        kill(s->upgrade_pid, SIGKILL);
-        waitpid(s->upgrade_pid, &status, 0);
-    }
-    log_error("upgrade_failed", "the new binary did not become ready (%s); still serving here",
-              WIFEXITED(status) ? "it exited" : "killed");
-    s->upgrade_pid = 0;
-}
-
-static char **saved_argv;
-
-static void on_upgrade(evutil_socket_t sig, short what, void *arg)
-{
-    struct serve *s = arg;
-    struct timeval limit = {60, 0};
-    struct upgrade_socket *socks;
-    size_t n_socks;
-    int fd;
-    (void)sig;
-    (void)what;
-    if (s->stopping || s->upgrade_pid) {
-        log_warn("upgrade", "an upgrade or a stop is already under way");
-        return;
-    }
-    socks = lb_runtime_listen_sockets(s->rt, &n_socks);
-    s->upgrade_pid = upgrade_spawn(socks, n_socks, admin_fd(s->admin), saved_argv, &fd);
-    free(socks);
-    if (s->upgrade_pid < 0) {
-        log_error("upgrade_failed", "cannot start the new binary: %s", strerror(errno));
-        s->upgrade_pid = 0;
-        return;
-    }
-    log_info("upgrade", "started pid %d with the listening sockets", (int)s->upgrade_pid);
-    s->upgrade_ev = event_new(s->base, fd, EV_READ, on_upgrade_answer, s);
-    event_add(s->upgrade_ev, &limit);
-}
-
-/* Re-reads the config. On any error the current config keeps serving; err gets the errors,
- * one per line. */
-static int reload(struct serve *s, char *err, size_t errlen)
-{
-    struct config_errors errs = {0};
-    struct config *cfg;
-    size_t used = 0;
-    int rc = 0;
-
-    if (!s->cli->path) {
-        snprintf(err, errlen, "started without a config file: nothing to reload");
-        log_warn("reload_skipped", "%s", err);
-        return -1;
-    }
-    notify_send("RELOADING=1");
-    cfg = build(s->cli, &errs);
-    if (!cfg) {
-        for (size_t i = 0; i < errs.n; i++) {
-            log_error("reload_failed", "%s", errs.list[i].text);
-            if (used < errlen)
-                used += (size_t)snprintf(err + used, errlen - used, "%s\n", errs.list[i].text);
-        }
-        rc = -1;
-    } else if (lb_runtime_apply(s->rt, cfg, err, errlen) < 0) {
-        log_error("reload_failed", "%s", err);
-        config_unref(cfg);
-        rc = -1;
-    } else {
-        config_unref(s->cfg);
-        s->cfg = cfg;
-        log_setup((enum log_level)cfg->log.level, (enum log_format)cfg->log.format);
-        log_info("reloaded", "config %s applied", cfg->source);
-    }
-    if (rc < 0)
-        log_error("reload_failed", "keeping the current config");
-    lb_runtime_note_reload(s->rt, rc == 0);
-    config_errors_free(&errs);
-    notify_send("READY=1");
-    return rc;
-}
-
-static void on_reload(evutil_socket_t sig, short what, void *arg)
-{
-    struct serve *s = arg;
-    char err[4096];
-    (void)sig;
-    (void)what;
-    if (!s->stopping)
-        reload(s, err, sizeof(err));
-}
-
-static int api_reload(void *arg, char *err, size_t errlen)
-{
-    struct serve *s = arg;
-    if (s->stopping) {
-        snprintf(err, errlen, "k3lb is stopping");
-        return -1;
-    }
-    return reload(s, err, errlen);
-}
-
-/* One socket per connection side: let k3lb use every descriptor the hard limit allows. */
-static void raise_fd_limit(void)
-{
-    struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
-    }
-}
-
-/* Started as root with user: set, become that user once every socket is bound. */
-static int drop_privileges(const char *user)
-{
-    struct passwd *pw;
-    if (!user || geteuid() != 0)
-        return 0;
-    pw = getpwnam(user);
-    if (!pw) {
-        log_error("start_failed", "user '%s' does not exist", user);
-        return -1;
-    }
-    if (initgroups(pw->pw_name, pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 ||
-        setuid(pw->pw_uid) < 0) {
-        log_error("start_failed", "cannot become user '%s': %s", user, strerror(errno));
-        return -1;
-    }
-    log_info("privileges", "running as user %s (uid %u)", user, (unsigned)pw->pw_uid);
+    (void)argv;
+    if (argc > 0)
+        return cli_usage_error("keys", "takes no arguments");
+    config_reference_print(stdout);
     return 0;
 }
 
-static void watchdog_cb(evutil_socket_t fd, short what, void *arg)
+static int cmd_version(int argc, char **argv)
 {
-    (void)fd;
-    (void)what;
-    (void)arg;
-    notify_send("WATCHDOG=1");
+    (void)argc;
+    (void)argv;
+    printf("k3lb %s\n", K3LB_VERSION);
+    return 0;
 }
 
-static int put_servers(void *arg, const char *const *addresses, size_t n, char *err, size_t errlen)
+static int cmd_help(int argc, char **argv);
+
+/* The commands, in the order usage lists them. */
+static const struct command {
+    const char *name;
+    const char *alias; /* another spelling, or NULL */
+    int (*run)(int argc, char **argv);
+    const char *synopsis; /* arguments, for usage */
+    const char *help;     /* one line */
+} commands[] = {
+    {"serve", NULL, cmd_serve, "-c FILE | --listen ADDR --server ADDR...",
+     "run the balancer from a file, or from flags alone"},
+    {"agent", NULL, cmd_agent, "--server URL [--token-file FILE]",
+     "run the client-side balancer beside a K3s or RKE2 agent"},
+    {"check", NULL, cmd_check, "-c FILE", "validate a config file and print every error"},
+    {"ctl", NULL, admin_ctl, "VERB [ARGS]", "talk to a running k3lb (k3lb ctl --help)"},
+    {"keys", NULL, cmd_keys, "", "print every configuration key as a Markdown table"},
+    {"version", "--version", cmd_version, "", "print the version"},
+    {"help", "--help", cmd_help, "", "show this help"},
+};
+#define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static void usage(FILE *out)
 {
-    struct serve *s = arg;
-    return agent_put_servers(s->agent, addresses, n, err, errlen);
+    fprintf(out, "k3lb %s - layer-4 load balancer for a fixed K3s registration address\n\nusage:\n",
+            K3LB_VERSION);
+    for (size_t i = 0; i < N_COMMANDS; i++) {
+        char left[80];
+        snprintf(left, sizeof(left), "k3lb %s %s", commands[i].name, commands[i].synopsis);
+        fprintf(out, "  %-52s %s\n", left, commands[i].help);
+    }
+    fprintf(out, "\n'k3lb COMMAND --help' shows a command's flags. Every flag --NAME can also be\n"
+                 "set as the environment variable K3LB_NAME.\n");
 }
 
-/* Everything that serves: balancer, agent, admin API; then the privileges go. */
-static int start_parts(struct serve *s)
+static int cmd_help(int argc, char **argv)
 {
-    char err[512];
-    s->rt = lb_runtime_new(s->base, s->cfg, err, sizeof(err));
-    if (!s->rt) {
-        log_error("start_failed", "%s", err);
-        return -1;
-    }
-    if (s->cli->agent)
-        s->agent = agent_new(s->base, s->rt, s->cfg);
-    if (s->cfg->admin.listen.text && strcmp(s->cfg->admin.listen.text, "off") != 0) {
-        struct admin_hooks hooks = {
-            .put_servers = s->agent ? put_servers : NULL, .reload = api_reload, .arg = s};
-        s->admin = admin_new(s->base, &s->cfg->admin, s->rt, &hooks, err, sizeof(err));
-        if (!s->admin && s->cfg->admin.obj.keys[0].file) {
-            log_error("start_failed", "admin listener %s", err);
-            return -1;
-        }
-        if (!s->admin) /* the default socket (/run/k3lb) may be out of reach for a user */
-            log_warn("admin_unavailable", "default admin listener: %s; running without it", err);
-    }
-    notify_open();
-    return drop_privileges(s->cfg->user);
-}
-
-/* Signals and the watchdog keep-alive. */
-static void arm_events(struct serve *s)
-{
-    static const int signums[N_SIGNALS] = {SIGTERM, SIGINT, SIGHUP, SIGUSR2};
-    const event_callback_fn handlers[N_SIGNALS] = {on_stop, on_stop, on_reload, on_upgrade};
-    uint64_t wd = notify_watchdog_usec();
-    if (wd) {
-        struct timeval half = {.tv_sec = (time_t)(wd / 2000000),
-                               .tv_usec = (suseconds_t)(wd / 2 % 1000000)};
-        s->watchdog = event_new(s->base, -1, EV_PERSIST, watchdog_cb, NULL);
-        event_add(s->watchdog, &half);
-    }
-    for (int i = 0; i < N_SIGNALS; i++) {
-        s->sigs[i] = evsignal_new(s->base, signums[i], handlers[i], s);
-        event_add(s->sigs[i], NULL);
-    }
-}
-
-/* The one place that frees what start_parts and arm_events made (all may be NULL). */
-static void stop_parts(struct serve *s)
-{
-    admin_free(s->admin);
-    agent_free(s->agent);
-    if (s->rt)
-        lb_runtime_free(s->rt);
-    if (s->stop_timer)
-        event_free(s->stop_timer);
-    if (s->upgrade_ev)
-        event_free(s->upgrade_ev);
-    if (s->watchdog)
-        event_free(s->watchdog);
-    for (int i = 0; i < N_SIGNALS; i++)
-        if (s->sigs[i])
-            event_free(s->sigs[i]);
-}
-
-static int run(struct serve *s)
-{
-    int rc = 1;
-    if (start_parts(s) < 0)
-        goto out;
-    arm_events(s);
-    if (upgrade_inherited())
-        upgrade_ready(); /* tells the old process and the service manager (MAINPID) */
-    else
-        notify_send("READY=1");
-    log_info("ready", "accepting connections (config %s)", s->cfg->source);
-    event_base_dispatch(s->base);
-    log_info("stopped", "bye");
-    rc = 0;
-out:
-    stop_parts(s);
-    return rc;
-}
-
-static int cmd_run(struct cli *c, int argc, char **argv)
-{
-    struct serve s = {.cli = c};
-    int rc = 0;
-
-    s.cfg = load(c, argc, argv, false, &rc);
-    if (!s.cfg) {
-        config_flags_free(c->vals, c->n_defs);
-        return rc;
-    }
-    log_setup((enum log_level)s.cfg->log.level, (enum log_format)s.cfg->log.format);
-    signal(SIGPIPE, SIG_IGN);
-    raise_fd_limit();
-    s.base = event_base_new();
-    if (!s.base) {
-        log_error("start_failed", "cannot create the event loop");
-        config_unref(s.cfg);
-        config_flags_free(c->vals, c->n_defs);
-        return 1;
-    }
-    rc = run(&s);
-    /* Bufferevents freed while a deferred callback was pending (a probe cut short by the
-     * stop) are released when that callback runs: let it run once before the loop goes. */
-    event_base_loop(s.base, EVLOOP_NONBLOCK);
-    event_base_free(s.base);
-    config_unref(s.cfg);
-    config_flags_free(c->vals, c->n_defs);
-    return rc;
+    (void)argc;
+    (void)argv;
+    usage(stdout);
+    return 0;
 }
 
 int main(int argc, char **argv)
 {
     const char *cmd = argc > 1 ? argv[1] : NULL;
-    saved_argv = argv;
+    cli_argv = argv;
     upgrade_inherit();
     if (!cmd) {
         usage(stderr);
-        return EXIT_USAGE;
+        return CLI_EXIT_USAGE;
     }
-    if (strcmp(cmd, "serve") == 0) {
-        struct cli c = {.cmd = "serve", .defs = serve_flags, .n_defs = N_SERVE_FLAGS};
-        return cmd_run(&c, argc - 2, argv + 2);
-    }
-    if (strcmp(cmd, "agent") == 0) {
-        struct cli c = {
-            .cmd = "agent", .defs = agent_flags, .n_defs = N_AGENT_FLAGS, .agent = true};
-        return cmd_run(&c, argc - 2, argv + 2);
-    }
-    if (strcmp(cmd, "check") == 0)
-        return cmd_check(argc - 2, argv + 2);
-    if (strcmp(cmd, "ctl") == 0)
-        return admin_ctl(argc - 2, argv + 2);
-    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
-        printf("k3lb %s\n", K3LB_VERSION);
-        return 0;
-    }
-    if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
-        usage(stdout);
-        return 0;
-    }
+    if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "-V") == 0)
+        cmd = cmd[1] == 'h' ? "help" : "version";
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        if (strcmp(cmd, commands[i].name) == 0 ||
+            (commands[i].alias && strcmp(cmd, commands[i].alias) == 0))
+            return commands[i].run(argc - 2, argv + 2);
     fprintf(stderr, "k3lb: unknown command '%s' (try 'k3lb --help')\n", cmd);
-    return EXIT_USAGE;
+    return CLI_EXIT_USAGE;
 }

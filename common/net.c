@@ -9,6 +9,7 @@
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -81,8 +82,18 @@ static int listen_unix(const struct net_addr *a, int backlog, char *why, size_t 
     }
     if (probe >= 0)
         close(probe);
+    struct stat st;
+    if (lstat(a->path, &st) == 0 && !S_ISSOCK(st.st_mode)) {
+        errno = EEXIST; /* never remove a file that is not a socket */
+        goto fail;
+    }
     unlink(a->path);
-    if (bind(fd, &sa.u.sa, sa.len) < 0 || listen(fd, backlog) < 0)
+    /* Created owner-only from the start: a chmod after bind would leave a window in which any
+     * local user could connect. */
+    mode_t old_mask = umask(0177);
+    int rc = bind(fd, &sa.u.sa, sa.len);
+    umask(old_mask);
+    if (rc < 0 || listen(fd, backlog) < 0)
         goto fail;
     return fd;
 fail:

@@ -38,17 +38,36 @@ enum config_balance {
     CONFIG_BALANCE_COUNT,
 };
 
+/* The check kinds, one row each: the enum, the config word, the traits config validation and
+ * the health engine share, and the help text. The probe code of each kind is health/check_*.c,
+ * listed against the same enum in health/health.c.
+ *   X(ENUM, "name", speaks_http, uses_tls, "default HTTP path" or NULL, "help") */
+#define CONFIG_CHECK_KINDS(X)                                                                      \
+    X(TCP, "tcp", false, false, NULL, "the TCP connect succeeds")                                  \
+    X(NONE, "none", false, false, NULL, "no probes; failed client connects still count")           \
+    X(TLS, "tls", false, true, NULL, "the TLS handshake succeeds and verifies")                    \
+    X(HTTP, "http", true, false, "/readyz", "GET path answers an expected status")                 \
+    X(HTTPS, "https", true, true, "/readyz", "the same over TLS")                                  \
+    X(K3S, "k3s", true, true, "/ping",                                                             \
+      "K3s supervisor: /ping, or /v1-k3s/readyz with a token (CA pinned to the token's hash)")     \
+    X(ETCD, "etcd", true, true, "/health", "etcd /health says health true (client certificate)")   \
+    X(POSTGRES, "postgres", false, false, NULL, "the server answers a startup message")            \
+    X(MYSQL, "mysql", false, false, NULL, "the server greets with a protocol-10 handshake")
+
 enum config_check_kind {
-    CONFIG_CHECK_TCP = 0,  /* connect succeeds */
-    CONFIG_CHECK_NONE,     /* no active check; passive failures still count */
-    CONFIG_CHECK_TLS,      /* TLS handshake succeeds (and verifies) */
-    CONFIG_CHECK_HTTP,     /* GET path over plain HTTP */
-    CONFIG_CHECK_HTTPS,    /* GET path over TLS */
-    CONFIG_CHECK_K3S,      /* K3s supervisor: /ping, or /v1-k3s/readyz with a token */
-    CONFIG_CHECK_ETCD,     /* etcd /health with a client certificate */
-    CONFIG_CHECK_POSTGRES, /* the server answers a startup message */
-    CONFIG_CHECK_MYSQL,    /* the server greets with a protocol-10 handshake */
-    CONFIG_CHECK_COUNT,
+#define CONFIG_CHECK_ENUM(e, name, http, tls, path, help) CONFIG_CHECK_##e,
+    CONFIG_CHECK_KINDS(CONFIG_CHECK_ENUM)
+#undef CONFIG_CHECK_ENUM
+        CONFIG_CHECK_COUNT,
+};
+
+/* One check kind's row of CONFIG_CHECK_KINDS. */
+struct config_check_kind_info {
+    const char *name;         /* as written in the config */
+    bool speaks_http;         /* path, expect_status, expect_body and auth apply */
+    bool uses_tls;            /* the probe runs over TLS (tls: applies) */
+    const char *default_path; /* HTTP path when path: is not given */
+    const char *help;         /* one line for docs and --help */
 };
 
 /* TLS settings of a check (client side). */

@@ -1,5 +1,7 @@
 /* The flag parser: argv first, then K3LB_* variables for what argv did not set. */
 #include "config/flags.h"
+
+#include "config/keys.h"
 #include "common/xalloc.h"
 
 #include <ctype.h>
@@ -166,7 +168,15 @@ void config_flags_usage(const struct config_flag *defs, size_t n_defs, FILE *out
             snprintf(left, sizeof(left), "    --%s%s%s", d->name, d->arg ? " " : "",
                      d->arg ? d->arg : "");
         env_name(d->name, env, sizeof(env));
-        fprintf(out, "  %-30s %s%s [%s%s%s]\n", left, d->help,
+        const struct config_key *k = d->path ? config_key_at(d->path) : NULL;
+        const char *help = d->help ? d->help : k ? k->help : "";
+        char values[256] = "";
+        if (k && k->type == CONFIG_T_ENUM) {
+            char list[200];
+            config_enum_list(k->names, list, sizeof(list));
+            snprintf(values, sizeof(values), " (one of: %s)", list);
+        }
+        fprintf(out, "  %-30s %s%s%s [%s%s%s]\n", left, help, values,
                 d->kind == CONFIG_FLAG_LIST ? " (repeatable)" : "", env, d->env_alias ? ", " : "",
                 d->env_alias ? d->env_alias : "");
     }

@@ -6,6 +6,7 @@
 
 #include "config/node.h"
 
+#include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,8 +16,14 @@
 
 const char *const config_balance_names[] = {"roundrobin", "leastconn", "random", "source",
                                             "first",      "sticky",    NULL};
-const char *const config_check_kind_names[] = {"tcp", "none", "tls",      "http",  "https",
-                                               "k3s", "etcd", "postgres", "mysql", NULL};
+#define KIND_NAME(e, name, http, tls, path, help) name,
+#define KIND_INFO(e, name, http, tls, path, help)                                                  \
+    [CONFIG_CHECK_##e] = {name, http, tls, path, help},
+const char *const config_check_kind_names[] = {CONFIG_CHECK_KINDS(KIND_NAME) NULL};
+const struct config_check_kind_info config_check_kinds[CONFIG_CHECK_COUNT] = {
+    CONFIG_CHECK_KINDS(KIND_INFO)};
+#undef KIND_NAME
+#undef KIND_INFO
 const char *const config_role_names[] = {"generic", "etcd", NULL};
 const char *const config_on_down_names[] = {"close", "keep", NULL};
 static const char *const level_names[] = {"debug", "info", "warn", "error", NULL};
@@ -93,7 +100,7 @@ static void health_check(void *obj, struct config_errors *errs);
 #define KEY_STRUCT struct config_health
 static const struct config_key health_keys[] = {
     {KEY("kind", kind, .type = CONFIG_T_ENUM, .names = config_check_kind_names, .def = "tcp",
-         .help = "what a probe does")},
+         .help = "what a probe does: see the check kinds below")},
     {KEY("interval", interval_ms, .type = CONFIG_T_DURATION, .def = "2s", .min = MS(100),
          .max = HOUR, .help = "time between probes of an up server")},
     {KEY("timeout", timeout_ms, .type = CONFIG_T_DURATION, .def = "1s", .min = MS(10),
@@ -106,8 +113,7 @@ static const struct config_key health_keys[] = {
          .help = "consecutive failures that take a server down")},
     {KEY("on_down", on_down, .type = CONFIG_T_ENUM, .names = config_on_down_names, .def = "close",
          .help = "close or keep the open connections of a server that goes down")},
-    {KEY("path", path, .type = CONFIG_T_STRING,
-         .help = "HTTP path; default /readyz (http, https), /ping (k3s), /health (etcd)")},
+    {KEY("path", path, .type = CONFIG_T_STRING, .help = "HTTP path; default per kind (below)")},
     {KEY("expect_status", expect_status, .type = CONFIG_T_UINT, LIST(n_expect_status),
          .flags = CONFIG_F_LIST, .def = "200", .min = 100, .max = 599,
          .help = "HTTP statuses that pass")},
@@ -118,7 +124,8 @@ static const struct config_key health_keys[] = {
     {KEY("auth", auth, .type = CONFIG_T_SECTION, .sub = &config_auth_section,
          .help = "HTTP credentials")},
     {KEY("token_file", token_file, .type = CONFIG_T_FILE,
-         .help = "k3s: file with the K3s token (K10<hash>::user:password or a password)")},
+         .help = "k3s: file with the K3s token (K10<hash>::user:password, or a password); the "
+                 "cluster CA is pinned to the token's hash")},
     {KEY("token_env", token_env, .type = CONFIG_T_STRING,
          .help = "k3s: environment variable with the K3s token")},
 };
@@ -137,9 +144,11 @@ const struct config_section config_health_section = {
 #define KEY_STRUCT struct config_server
 static const struct config_key server_keys[] = {
     {KEY("address", address, .type = CONFIG_T_ADDR, .use = CONFIG_ADDR_TARGET,
-         .flags = CONFIG_F_REQUIRED, .help = "host:port or [v6]:port to connect to")},
+         .flags = CONFIG_F_REQUIRED,
+         .help = "host:port or [v6]:port to connect to; servers: [\"a:1\", \"b:1\"] is short "
+                 "for [{address: \"a:1\"}, ...]")},
     {KEY("weight", weight, .type = CONFIG_T_UINT, .def = "1", .min = 0, .max = 256,
-         .help = "share of new connections; 0 takes none")},
+         .help = "share of new connections (0..256); 0 takes none")},
     {KEY("backup", backup, .type = CONFIG_T_BOOL, .def = "false",
          .help = "used only when no normal server is usable")},
 };
@@ -164,7 +173,10 @@ static const struct config_key backend_keys[] = {
     {KEY("role", role, .type = CONFIG_T_ENUM, .names = config_role_names, .def = "generic",
          .help = "etcd: warn when members are even or fewer than a majority are healthy")},
     {KEY("balance", balance, .type = CONFIG_T_ENUM, .names = config_balance_names,
-         .def = "roundrobin", .help = "how a server is picked for a new connection")},
+         .def = "roundrobin",
+         .help = "how a server is picked: smooth weighted round-robin, fewest connections per "
+                 "weight, the better of two random choices, client address hash, the first usable, "
+                 "or one ACTIVE server for all (as the agent does)")},
     {KEY("connect_timeout", connect_timeout_ms, .type = CONFIG_T_DURATION, .def = "3s",
          .min = MS(10), .max = SEC(300), .help = "a slower connect is retried on the next server")},
     {KEY("idle_timeout", idle_timeout_ms, .type = CONFIG_T_DURATION, .def = "0", .min = 0,
@@ -212,11 +224,12 @@ const struct config_section config_frontend_section = {
 
 #define KEY_STRUCT struct config_admin
 static const struct config_key admin_keys[] = {
-    {KEY("listen", listen, .type = CONFIG_T_ADDR, .use = CONFIG_ADDR_ADMIN, .def = "127.0.0.1:8404",
-         .flags = CONFIG_F_RESTART,
-         .help = "status and API address: loopback host:port, unix:/path, or off")},
+    {KEY("listen", listen, .type = CONFIG_T_ADDR, .use = CONFIG_ADDR_ADMIN,
+         .def = "unix:/run/k3lb/admin.sock", .flags = CONFIG_F_RESTART,
+         .help = "admin API: unix:/path (created mode 0600), host:port (a token is required off "
+                 "loopback), or off")},
     {KEY("token_file", token_file, .type = CONFIG_T_FILE,
-         .help = "bearer token API clients must send; required off loopback")},
+         .help = "file with the bearer token API clients must send")},
     {KEY("token_env", token_env, .type = CONFIG_T_STRING,
          .help = "environment variable holding that token")},
 };
@@ -235,9 +248,9 @@ const struct config_section config_admin_section = {
 #define KEY_STRUCT struct config_log
 static const struct config_key log_keys[] = {
     {KEY("level", level, .type = CONFIG_T_ENUM, .names = level_names, .def = "info",
-         .help = "debug logs one line per connection")},
+         .help = "least severity logged; debug adds one line per connection")},
     {KEY("format", format, .type = CONFIG_T_ENUM, .names = format_names, .def = "text",
-         .help = "text or json (one object per line)")},
+         .help = "json writes one object per line")},
 };
 #undef KEY_STRUCT
 
@@ -310,18 +323,21 @@ static const struct config_key root_keys[] = {
     {KEY("workers", workers, .type = CONFIG_T_UINT, .def = "0", .min = 0, .max = 256,
          .flags = CONFIG_F_RESTART, .help = "worker threads; 0 = one per online CPU")},
     {KEY("grace", grace_ms, .type = CONFIG_T_DURATION, .def = "30s", .min = 0, .max = HOUR,
-         .help = "on SIGTERM, how long open connections may finish")},
+         .help = "on SIGTERM or SIGINT, how long open connections may finish")},
     {KEY("buffer_size", buffer_size, .type = CONFIG_T_SIZE, .def = "16k", .min = 1024,
          .max = 1024 * 1024, .help = "forwarding buffer per direction while data is in flight")},
     {KEY("resolver", resolver, .type = CONFIG_T_ADDR, .use = CONFIG_ADDR_TARGET,
          .flags = CONFIG_F_RESTART,
-         .help = "DNS server (host:port) for servers' host names; default: /etc/resolv.conf")},
+         .help =
+             "DNS server (host:port) for servers' host names, asked in the background; default: "
+             "/etc/resolv.conf. A server whose name has no address yet takes no traffic and "
+             "is asked again every 5 s")},
     {KEY("splice", splice, .type = CONFIG_T_BOOL, .def = "true",
          .help = "move bytes with splice(2) through kernel pipes instead of copying them")},
     {KEY("maxconn", maxconn, .type = CONFIG_T_UINT, .def = "0", .min = 0, .max = 10000000,
          .help = "most client connections at once; 0 = what the open-file limit allows")},
     {KEY("user", user, .type = CONFIG_T_STRING, .flags = CONFIG_F_RESTART,
-         .help = "when started as root, run as this user once sockets are bound")},
+         .help = "when started as root, become this user once every socket is bound")},
     {KEY("admin", admin, .type = CONFIG_T_SECTION, .sub = &config_admin_section,
          .help = "status and runtime API listener")},
     {KEY("log", log, .type = CONFIG_T_SECTION, .sub = &config_log_section, .help = "logging")},
@@ -392,12 +408,6 @@ static void auth_check(void *obj, struct config_errors *errs)
     check_env(&a->basic.obj, &basic_section, "password_env", a->basic.password_env, errs);
 }
 
-static bool speaks_http(enum config_check_kind k)
-{
-    return k == CONFIG_CHECK_HTTP || k == CONFIG_CHECK_HTTPS || k == CONFIG_CHECK_K3S ||
-           k == CONFIG_CHECK_ETCD;
-}
-
 static void health_check(void *obj, struct config_errors *errs)
 {
     struct config_health *h = obj;
@@ -408,7 +418,7 @@ static void health_check(void *obj, struct config_errors *errs)
 
     for (int i = 0; http_only[i]; i++) {
         int k = config_key_index(sec, http_only[i]);
-        if (h->obj.keys[k].file && !speaks_http(h->kind))
+        if (h->obj.keys[k].file && !config_check_kinds[h->kind].speaks_http)
             config_error_add(errs, h->obj.keys[k], "%s is not used by a %s check", http_only[i],
                              kind);
     }
@@ -431,10 +441,15 @@ static void health_check(void *obj, struct config_errors *errs)
     }
 }
 
+/* Only a literal loopback address counts: a name ("localhost", "127.x.example") could resolve
+ * anywhere, so it needs a token like any other address. */
 static bool loopback_host(const char *h)
 {
-    return h &&
-           (strncmp(h, "127.", 4) == 0 || strcmp(h, "::1") == 0 || strcmp(h, "localhost") == 0);
+    struct in_addr v4;
+    struct in6_addr v6;
+    if (h && inet_pton(AF_INET, h, &v4) == 1)
+        return (ntohl(v4.s_addr) >> 24) == 127;
+    return h && inet_pton(AF_INET6, h, &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6);
 }
 
 /* The API changes what k3lb does: off loopback and unix sockets it must ask for a token. */
@@ -449,8 +464,8 @@ static void admin_check(void *obj, struct config_errors *errs)
     if (a->listen.kind == NET_ADDR_INET && a->listen.port && !loopback_host(a->listen.host) &&
         !a->token_file && !a->token_env)
         config_error_add(errs, config_mark_of(&a->obj, sec, "listen"),
-                         "admin listener %s is not on loopback: set admin.token_file or "
-                         "admin.token_env so that the API asks for a token",
+                         "admin listener %s is not a loopback address (127.0.0.0/8 or ::1): set "
+                         "admin.token_file or admin.token_env so that the API asks for a token",
                          a->listen.text);
 }
 

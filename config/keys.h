@@ -7,6 +7,8 @@
 #include "config/config-t.h"
 #include "config/value.h"
 
+#include <stdio.h>
+
 enum config_type {
     CONFIG_T_STRING = 0, /* char * */
     CONFIG_T_UINT,       /* unsigned */
@@ -71,9 +73,17 @@ void config_check_root(void *obj, struct config_errors *errs);
 /* Index of the key in its section, or -1. Used to look up marks for messages. */
 int config_key_index(const struct config_section *sec, const char *name);
 
+/* The key at a dotted path ("backends.0.health.kind"; list indexes skipped), or NULL. */
+const struct config_key *config_key_at(const char *path);
+/* Prints every key (path, type, default, meaning) and the check kinds as Markdown tables. */
+void config_reference_print(FILE *out);
+/* "a, b, c" from a NULL-terminated name list. */
+void config_enum_list(const char *const *names, char *buf, size_t len);
+
 /* Names of the enums, indexed by value, NULL-terminated: the config's words for them. */
 extern const char *const config_balance_names[];
 extern const char *const config_check_kind_names[];
+extern const struct config_check_kind_info config_check_kinds[CONFIG_CHECK_COUNT];
 extern const char *const config_on_down_names[];
 extern const char *const config_role_names[];
 

@@ -59,6 +59,9 @@ void health_probe_fail_errno(struct health_probe *p, int err, const char *what);
  * here; the kind only sees cbs. Replaces a stream already open. */
 void health_stream_open(struct health_probe *p, SSL_CTX *ctx, const struct health_stream_cbs *cbs);
 
+/* Indexed by enum config_check_kind; NULL for "none". */
+extern const struct health_check_ops *const health_check_kinds[CONFIG_CHECK_COUNT];
+
 extern const struct health_check_ops check_tcp_ops;
 extern const struct health_check_ops check_tls_ops;
 extern const struct health_check_ops check_http_ops;

@@ -58,7 +58,9 @@ struct health {
     uint64_t rng; /* jitter */
 };
 
-static const struct health_check_ops *const check_kinds[CONFIG_CHECK_COUNT] = {
+/* The probe code of each kind of CONFIG_CHECK_KINDS (config/config-t.h); none for "none". A
+ * unit test sees that every other kind has one. */
+const struct health_check_ops *const health_check_kinds[CONFIG_CHECK_COUNT] = {
     [CONFIG_CHECK_TCP] = &check_tcp_ops,     [CONFIG_CHECK_NONE] = NULL,
     [CONFIG_CHECK_TLS] = &check_tls_ops,     [CONFIG_CHECK_HTTP] = &check_http_ops,
     [CONFIG_CHECK_HTTPS] = &check_http_ops,  [CONFIG_CHECK_K3S] = &check_k3s_ops,
@@ -113,7 +115,7 @@ static void set_state(struct health_target *t, bool up, const char *why)
 
 static void probe_free(struct health_probe *p)
 {
-    const struct health_check_ops *ops = check_kinds[p->t->p.kind];
+    const struct health_check_ops *ops = health_check_kinds[p->t->p.kind];
     if (ops && ops->abort)
         ops->abort(p);
     if (p->io)
@@ -236,7 +238,7 @@ void health_probe_fail_errno(struct health_probe *p, int err, const char *what)
 static void probe_start(evutil_socket_t fd, short what, void *arg)
 {
     struct health_target *t = arg;
-    const struct health_check_ops *ops = check_kinds[t->p.kind];
+    const struct health_check_ops *ops = health_check_kinds[t->p.kind];
     struct health_probe *p;
     struct timeval tv;
     (void)fd;

@@ -3,6 +3,7 @@
 #include "health/params.h"
 #include "common/xalloc.h"
 
+#include "config/keys.h"
 #include "config/secret.h"
 #include "tls/tls.h"
 #include "tls/token.h"
@@ -67,20 +68,10 @@ static void read_auth(struct health_params *p, const struct config_health *c)
 
 static const char *default_path(const struct config_health *c)
 {
-    switch (c->kind) {
-    case CONFIG_CHECK_K3S:
-        return c->token_file || c->token_env ? "/v1-k3s/readyz" : "/ping";
-    case CONFIG_CHECK_ETCD:
-        return "/health";
-    default:
-        return "/readyz";
-    }
-}
-
-static bool uses_tls(enum config_check_kind k)
-{
-    return k == CONFIG_CHECK_TLS || k == CONFIG_CHECK_HTTPS || k == CONFIG_CHECK_K3S ||
-           k == CONFIG_CHECK_ETCD;
+    /* With a token a k3s check asks the route that needs one: it proves the token works. */
+    if (c->kind == CONFIG_CHECK_K3S && (c->token_file || c->token_env))
+        return "/v1-k3s/readyz";
+    return config_check_kinds[c->kind].default_path;
 }
 
 static void build_tls(struct health_params *p, const struct config_health *c)
@@ -110,7 +101,8 @@ void health_params_build(struct health_params *p, const struct config_health *c,
     p->fall = c->fall;
     p->passive_fall = ep->passive_fall ? ep->passive_fall : c->fall;
     p->on_down = c->on_down;
-    p->path = xstrdup(c->path ? c->path : default_path(c));
+    if (c->path || default_path(c)) /* only the kinds that speak HTTP have one */
+        p->path = xstrdup(c->path ? c->path : default_path(c));
     p->n_expect_status = c->n_expect_status;
     p->expect_status = xmalloc((c->n_expect_status + 1) * sizeof(unsigned));
     memcpy(p->expect_status, c->expect_status, c->n_expect_status * sizeof(unsigned));
@@ -122,7 +114,7 @@ void health_params_build(struct health_params *p, const struct config_health *c,
     for (size_t i = 0; i < ep->n_sans; i++)
         p->sans[i] = xstrdup(ep->sans[i]);
     read_auth(p, c);
-    if (uses_tls(c->kind))
+    if (config_check_kinds[c->kind].uses_tls)
         build_tls(p, c);
 }
 

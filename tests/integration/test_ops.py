@@ -99,11 +99,23 @@ def test_token_required(k3lb, backends, tmp_path):
     assert "s3cret" not in k.log()
 
 
-def test_admin_off_loopback_needs_token(tmp_path):
+@pytest.mark.parametrize("host", ["0.0.0.0", "127.attacker.example", "localhost", "[::]"])
+def test_admin_off_loopback_needs_token(tmp_path, host):
+    """Only a literal loopback address may go without a token: a name that looks local can
+    resolve anywhere."""
     cfg = tmp_path / "k.yaml"
-    cfg.write_text(config(free_port(), 1, ["a:1"]).replace("127.0.0.1:1", "0.0.0.0:18404"))
+    cfg.write_text(config(free_port(), 1, ["a:1"]).replace("127.0.0.1:1", host + ":18404"))
     r = subprocess.run([BIN, "check", "-c", str(cfg)], capture_output=True, text=True)
-    assert r.returncode == 1 and "is not on loopback: set admin.token_file" in r.stderr
+    assert r.returncode == 1, r.stderr
+    assert "is not a loopback address (127.0.0.0/8 or ::1): set admin.token_file" in r.stderr
+
+
+@pytest.mark.parametrize("host", ["127.0.0.2", "[::1]"])
+def test_admin_on_literal_loopback_needs_no_token(tmp_path, host):
+    cfg = tmp_path / "k.yaml"
+    cfg.write_text(config(free_port(), 1, ["a:1"]).replace("127.0.0.1:1", host + ":18404"))
+    r = subprocess.run([BIN, "check", "-c", str(cfg)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
 
 
 def test_ctl_drain_remove_wait(k3lb, backends):
@@ -423,3 +435,28 @@ def test_reload_opens_and_closes_listeners(k3lb, backends):
     reload_with(p2, p3)  # and it can come back
     assert read_line(connect(p2)) == "s0"
     assert read_line(held) == "s0"  # the connection from before every reload still works
+
+
+def test_admin_unix_socket_is_owner_only(k3lb, backends, tmp_path):
+    """The default kind of admin listener: a unix socket born mode 0600 (never wider, not even
+    for a moment), in a directory made for it; a regular file at its path is never removed."""
+    b = backends("name", name="a")
+    sock = tmp_path / "run" / "admin.sock"
+    port = free_port()
+    text = config(port, 1, [b.addr]).replace('"127.0.0.1:1"', '"unix:%s"' % sock)
+    k = k3lb().start(text)
+    assert oct(os.stat(sock).st_mode & 0o777) == "0o600"
+    r = subprocess.run([BIN, "ctl", "--admin", "unix:%s" % sock, "status"], capture_output=True,
+                       text=True, timeout=CTL_TIMEOUT)
+    assert r.returncode == 0 and "pool" in r.stdout, r.stderr
+    k.signal(signal.SIGTERM)
+    assert k.wait() == 0
+    assert not sock.exists()  # removed on the way out
+    plain = tmp_path / "plain"
+    plain.write_text("keep me")
+    bad = k3lb().start(config(free_port(), 1, [b.addr]).replace('"127.0.0.1:1"',
+                                                                 '"unix:%s"' % plain),
+                       expect_ready=False)
+    assert bad.proc.wait(timeout=15) == 1
+    assert plain.read_text() == "keep me"
+    assert "admin listener unix:%s: File exists" % plain in bad.log()

@@ -5,6 +5,8 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "config/keys.h"
+#include "health/check.h"
 #include "health/http.h"
 
 #include <stdlib.h>
@@ -86,12 +88,32 @@ static void test_garbage(void **state)
     }
 }
 
+/* Every check kind of the config's table has probe code, and its traits agree with it. */
+static void test_every_kind_has_a_probe(void **state)
+{
+    (void)state;
+    for (int k = 0; k < CONFIG_CHECK_COUNT; k++) {
+        const struct config_check_kind_info *info = &config_check_kinds[k];
+        assert_non_null(info->name);
+        assert_string_equal(info->name, config_check_kind_names[k]);
+        assert_non_null(info->help);
+        if (k == CONFIG_CHECK_NONE) {
+            assert_null(health_check_kinds[k]);
+            continue;
+        }
+        assert_non_null(health_check_kinds[k]);
+        assert_true(info->speaks_http == (info->default_path != NULL));
+    }
+    assert_null(config_check_kind_names[CONFIG_CHECK_COUNT]);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_content_length),
         cmocka_unit_test(test_until_eof_and_chunked),
         cmocka_unit_test(test_garbage),
+        cmocka_unit_test(test_every_kind_has_a_probe),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

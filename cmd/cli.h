@@ -1,0 +1,45 @@
+/* What the commands share: their flag tables, how a command's flags and file become a config
+ * snapshot, and usage errors (exit 2). Used by main.c (check) and serve.c (serve, agent). */
+#ifndef K3LB_CMD_CLI_H
+#define K3LB_CMD_CLI_H
+
+#include "config/config.h"
+#include "config/flags.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define CLI_EXIT_USAGE 2
+#define CLI_MAX_FLAGS  32
+
+/* What a command was started with; kept for reloads, which rebuild from the same flags. */
+struct cli {
+    const char *cmd;                /* "serve", "agent", "check" */
+    const struct config_flag *defs; /* its flag table */
+    size_t n_defs;
+    struct config_flag_value vals[CLI_MAX_FLAGS]; /* what argv and the environment said */
+    struct config_override ov[CLI_MAX_FLAGS + 1]; /* those with a YAML path */
+    size_t n_ov;
+    const char *path;            /* -c FILE, or NULL */
+    bool agent;                  /* build an agent config */
+    const char *agent_listen[2]; /* agent's default listeners */
+    size_t n_agent_listen;
+};
+
+extern const struct config_flag cli_serve_flags[], cli_agent_flags[], cli_check_flags[];
+extern const size_t cli_n_serve_flags, cli_n_agent_flags, cli_n_check_flags;
+
+/* argv as the process was started: a binary upgrade starts its successor with it. */
+extern char **cli_argv;
+
+/* Prints "k3lb CMD: msg (try ...)" and returns CLI_EXIT_USAGE. */
+int cli_usage_error(const char *cmd, const char *msg);
+/* Parses flags and builds the snapshot. Returns NULL and sets *rc (1 config, 2 usage, 0 help). */
+struct config *cli_load(struct cli *c, int argc, char **argv, bool file_required, int *rc);
+/* Builds the snapshot again from the same flags and file (reload). */
+struct config *cli_build(const struct cli *c, struct config_errors *errs);
+
+/* serve.c: runs k3lb serve or k3lb agent until stopped; returns the exit status. */
+int serve_main(struct cli *c, int argc, char **argv);
+
+#endif

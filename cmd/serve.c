@@ -1,0 +1,354 @@
+/* k3lb serve and k3lb agent: the main loop around the runtime. Signals (TERM/INT graceful
+ * stop, HUP reload, USR2 binary upgrade), the admin API and agent hooks, the service manager's
+ * notifications and watchdog, privileges dropped after binding. */
+#include "cmd/cli.h"
+
+#include "admin/admin.h"
+#include "agent/agent.h"
+#include "common/clock.h"
+#include "common/log.h"
+#include "common/notify.h"
+#include "common/upgrade.h"
+#include "runtime/runtime.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define N_SIGNALS 4
+
+struct serve {
+    struct cli *cli; /* how it was started */
+    struct event_base *base;
+    struct lb_runtime *rt;
+    struct admin *admin;
+    struct agent *agent;           /* agent mode only */
+    struct config *cfg;            /* current snapshot */
+    struct event *stop_timer;      /* polls open connections during the grace period */
+    struct event *upgrade_ev;      /* waits for the successor of a binary upgrade */
+    struct event *watchdog;        /* keep-alive to the service manager, or NULL */
+    struct event *sigs[N_SIGNALS]; /* TERM, INT, HUP, USR2 */
+    pid_t upgrade_pid;             /* that successor, 0 when no upgrade runs */
+    uint64_t stop_deadline;        /* monotonic ms */
+    bool stopping;
+};
+
+static void stop_poll(evutil_socket_t fd, short what, void *arg)
+{
+    struct serve *s = arg;
+    uint64_t active = lb_runtime_active(s->rt);
+    (void)fd;
+    (void)what;
+    if (active == 0 || clock_now_ms() >= s->stop_deadline) {
+        if (active)
+            log_warn("grace_expired", "closing %llu connection%s still open",
+                     (unsigned long long)active, active == 1 ? "" : "s");
+        event_base_loopbreak(s->base);
+    }
+}
+
+/* No new connections from now; open ones may finish within the grace period. */
+static void begin_stop(struct serve *s, bool handed_over, const char *why)
+{
+    struct timeval tick = {0, 100000};
+    s->stopping = true;
+    lb_runtime_stop_accepting(s->rt, handed_over);
+    if (!handed_over)
+        notify_send("STOPPING=1"); /* after the listeners closed: new clients are refused now */
+    log_info("stopping", "%s: no new connections; %llu open may finish within %llu ms", why,
+             (unsigned long long)lb_runtime_active(s->rt), (unsigned long long)s->cfg->grace_ms);
+    s->stop_deadline = clock_now_ms() + s->cfg->grace_ms;
+    s->stop_timer = event_new(s->base, -1, EV_PERSIST, stop_poll, s);
+    event_add(s->stop_timer, &tick);
+    stop_poll(-1, 0, s);
+}
+
+static void on_stop(evutil_socket_t sig, short what, void *arg)
+{
+    struct serve *s = arg;
+    char why[32];
+    (void)what;
+    if (s->stopping) {
+        log_warn("stopping", "second signal: closing everything now");
+        event_base_loopbreak(s->base);
+        return;
+    }
+    snprintf(why, sizeof(why), "signal %d", (int)sig);
+    begin_stop(s, false, why);
+}
+
+/* The successor of an upgrade answered (or not, within a minute). */
+static void on_upgrade_answer(evutil_socket_t fd, short what, void *arg)
+{
+    struct serve *s = arg;
+    char buf[16] = "";
+    ssize_t n = (what & EV_READ) ? read(fd, buf, sizeof(buf) - 1) : -1;
+    int status = 0;
+    close(fd);
+    event_free(s->upgrade_ev);
+    s->upgrade_ev = NULL;
+    if (n > 0 && strncmp(buf, "ready", 5) == 0) {
+        log_info("upgrade", "pid %d serves now; this process finishes its connections",
+                 (int)s->upgrade_pid);
+        admin_handed_over(s->admin);
+        begin_stop(s, true, "upgraded");
+        return;
+    }
+    if (waitpid(s->upgrade_pid, &status, WNOHANG) == 0) {
+        kill(s->upgrade_pid, SIGKILL);
+        waitpid(s->upgrade_pid, &status, 0);
+    }
+    log_error("upgrade_failed", "the new binary did not become ready (%s); still serving here",
+              WIFEXITED(status) ? "it exited" : "killed");
+    s->upgrade_pid = 0;
+}
+
+static void on_upgrade(evutil_socket_t sig, short what, void *arg)
+{
+    struct serve *s = arg;
+    struct timeval limit = {60, 0};
+    struct upgrade_socket *socks;
+    size_t n_socks;
+    int fd;
+    (void)sig;
+    (void)what;
+    if (s->stopping || s->upgrade_pid) {
+        log_warn("upgrade", "an upgrade or a stop is already under way");
+        return;
+    }
+    socks = lb_runtime_listen_sockets(s->rt, &n_socks);
+    s->upgrade_pid = upgrade_spawn(socks, n_socks, admin_fd(s->admin), cli_argv, &fd);
+    free(socks);
+    if (s->upgrade_pid < 0) {
+        log_error("upgrade_failed", "cannot start the new binary: %s", strerror(errno));
+        s->upgrade_pid = 0;
+        return;
+    }
+    log_info("upgrade", "started pid %d with the listening sockets", (int)s->upgrade_pid);
+    s->upgrade_ev = event_new(s->base, fd, EV_READ, on_upgrade_answer, s);
+    event_add(s->upgrade_ev, &limit);
+}
+
+/* Re-reads the config. On any error the current config keeps serving; err gets the errors,
+ * one per line. */
+static int reload(struct serve *s, char *err, size_t errlen)
+{
+    struct config_errors errs = {0};
+    struct config *cfg;
+    size_t used = 0;
+    int rc = 0;
+
+    if (!s->cli->path) {
+        snprintf(err, errlen, "started without a config file: nothing to reload");
+        log_warn("reload_skipped", "%s", err);
+        return -1;
+    }
+    notify_send("RELOADING=1");
+    cfg = cli_build(s->cli, &errs);
+    if (!cfg) {
+        for (size_t i = 0; i < errs.n; i++) {
+            log_error("reload_failed", "%s", errs.list[i].text);
+            if (used < errlen)
+                used += (size_t)snprintf(err + used, errlen - used, "%s\n", errs.list[i].text);
+        }
+        rc = -1;
+    } else if (lb_runtime_apply(s->rt, cfg, err, errlen) < 0) {
+        log_error("reload_failed", "%s", err);
+        config_unref(cfg);
+        rc = -1;
+    } else {
+        config_unref(s->cfg);
+        s->cfg = cfg;
+        log_setup((enum log_level)cfg->log.level, (enum log_format)cfg->log.format);
+        log_info("reloaded", "config %s applied", cfg->source);
+    }
+    if (rc < 0)
+        log_error("reload_failed", "keeping the current config");
+    lb_runtime_note_reload(s->rt, rc == 0);
+    config_errors_free(&errs);
+    notify_send("READY=1");
+    return rc;
+}
+
+static void on_reload(evutil_socket_t sig, short what, void *arg)
+{
+    struct serve *s = arg;
+    char err[4096];
+    (void)sig;
+    (void)what;
+    if (!s->stopping)
+        reload(s, err, sizeof(err));
+}
+
+static int api_reload(void *arg, char *err, size_t errlen)
+{
+    struct serve *s = arg;
+    if (s->stopping) {
+        snprintf(err, errlen, "k3lb is stopping");
+        return -1;
+    }
+    return reload(s, err, errlen);
+}
+
+/* One socket per connection side: let k3lb use every descriptor the hard limit allows. */
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+/* Started as root with user: set, become that user once every socket is bound. */
+static int drop_privileges(const char *user)
+{
+    struct passwd *pw;
+    if (!user || geteuid() != 0)
+        return 0;
+    pw = getpwnam(user);
+    if (!pw) {
+        log_error("start_failed", "user '%s' does not exist", user);
+        return -1;
+    }
+    if (initgroups(pw->pw_name, pw->pw_gid) < 0 || setgid(pw->pw_gid) < 0 ||
+        setuid(pw->pw_uid) < 0) {
+        log_error("start_failed", "cannot become user '%s': %s", user, strerror(errno));
+        return -1;
+    }
+    log_info("privileges", "running as user %s (uid %u)", user, (unsigned)pw->pw_uid);
+    return 0;
+}
+
+static void watchdog_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    notify_send("WATCHDOG=1");
+}
+
+static int put_servers(void *arg, const char *const *addresses, size_t n, char *err, size_t errlen)
+{
+    struct serve *s = arg;
+    return agent_put_servers(s->agent, addresses, n, err, errlen);
+}
+
+/* Everything that serves: balancer, agent, admin API; then the privileges go. */
+static int start_parts(struct serve *s)
+{
+    char err[512];
+    s->rt = lb_runtime_new(s->base, s->cfg, err, sizeof(err));
+    if (!s->rt) {
+        log_error("start_failed", "%s", err);
+        return -1;
+    }
+    if (s->cli->agent)
+        s->agent = agent_new(s->base, s->rt, s->cfg);
+    if (s->cfg->admin.listen.text && strcmp(s->cfg->admin.listen.text, "off") != 0) {
+        struct admin_hooks hooks = {
+            .put_servers = s->agent ? put_servers : NULL, .reload = api_reload, .arg = s};
+        s->admin = admin_new(s->base, &s->cfg->admin, s->rt, &hooks, err, sizeof(err));
+        if (!s->admin && s->cfg->admin.obj.keys[0].file) {
+            log_error("start_failed", "admin listener %s", err);
+            return -1;
+        }
+        if (!s->admin) /* the default socket (/run/k3lb) may be out of reach for a user */
+            log_warn("admin_unavailable", "default admin listener: %s; running without it", err);
+    }
+    notify_open();
+    return drop_privileges(s->cfg->user);
+}
+
+/* Signals and the watchdog keep-alive. */
+static void arm_events(struct serve *s)
+{
+    static const int signums[N_SIGNALS] = {SIGTERM, SIGINT, SIGHUP, SIGUSR2};
+    const event_callback_fn handlers[N_SIGNALS] = {on_stop, on_stop, on_reload, on_upgrade};
+    uint64_t wd = notify_watchdog_usec();
+    if (wd) {
+        struct timeval half = {.tv_sec = (time_t)(wd / 2000000),
+                               .tv_usec = (suseconds_t)(wd / 2 % 1000000)};
+        s->watchdog = event_new(s->base, -1, EV_PERSIST, watchdog_cb, NULL);
+        event_add(s->watchdog, &half);
+    }
+    for (int i = 0; i < N_SIGNALS; i++) {
+        s->sigs[i] = evsignal_new(s->base, signums[i], handlers[i], s);
+        event_add(s->sigs[i], NULL);
+    }
+}
+
+/* The one place that frees what start_parts and arm_events made (all may be NULL). */
+static void stop_parts(struct serve *s)
+{
+    admin_free(s->admin);
+    agent_free(s->agent);
+    if (s->rt)
+        lb_runtime_free(s->rt);
+    if (s->stop_timer)
+        event_free(s->stop_timer);
+    if (s->upgrade_ev)
+        event_free(s->upgrade_ev);
+    if (s->watchdog)
+        event_free(s->watchdog);
+    for (int i = 0; i < N_SIGNALS; i++)
+        if (s->sigs[i])
+            event_free(s->sigs[i]);
+}
+
+static int run(struct serve *s)
+{
+    int rc = 1;
+    if (start_parts(s) < 0)
+        goto out;
+    arm_events(s);
+    if (upgrade_inherited())
+        upgrade_ready(); /* tells the old process and the service manager (MAINPID) */
+    else
+        notify_send("READY=1");
+    log_info("ready", "accepting connections (config %s)", s->cfg->source);
+    event_base_dispatch(s->base);
+    log_info("stopped", "bye");
+    rc = 0;
+out:
+    stop_parts(s);
+    return rc;
+}
+
+int serve_main(struct cli *c, int argc, char **argv)
+{
+    struct serve s = {.cli = c};
+    int rc = 0;
+
+    s.cfg = cli_load(c, argc, argv, false, &rc);
+    if (!s.cfg) {
+        config_flags_free(c->vals, c->n_defs);
+        return rc;
+    }
+    log_setup((enum log_level)s.cfg->log.level, (enum log_format)s.cfg->log.format);
+    signal(SIGPIPE, SIG_IGN);
+    raise_fd_limit();
+    s.base = event_base_new();
+    if (!s.base) {
+        log_error("start_failed", "cannot create the event loop");
+        config_unref(s.cfg);
+        config_flags_free(c->vals, c->n_defs);
+        return 1;
+    }
+    rc = run(&s);
+    /* Bufferevents freed while a deferred callback was pending (a probe cut short by the
+     * stop) are released when that callback runs: let it run once before the loop goes. */
+    event_base_loop(s.base, EVLOOP_NONBLOCK);
+    event_base_free(s.base);
+    config_unref(s.cfg);
+    config_flags_free(c->vals, c->n_defs);
+    return rc;
+}

@@ -1,14 +1,8 @@
-/* The admin HTTP server: routing, limits, token, JSON errors. Every answer is JSON (metrics
- * excepted); an error says what went wrong and, where it helps, what to do.
- *
- *   GET    /status                                   state of everything
- *   GET    /metrics                                  Prometheus text
- *   POST   /backends/{name}/servers                  {"address": "h:p", "weight": 1}
- *   PUT    /backends/{name}/servers/{address}        {"state": "ready|drain|maint", "weight": N}
- *   DELETE /backends/{name}/servers/{address}[?force=true]   drain, then remove
- *   POST   /reload                                   re-read the config file
- *   PUT    /servers                                  agent: the learned list */
+/* The admin HTTP server: routing by the table in api.c, limits, token, JSON errors. Every
+ * answer is JSON (metrics excepted); an error says what went wrong and, where it helps, what to
+ * do. */
 #include "admin/admin.h"
+#include "admin/api.h"
 #include "common/xalloc.h"
 
 #include "config/secret.h"
@@ -158,10 +152,9 @@ static void set_server(struct admin *a, struct evhttp_request *req, const char *
 }
 
 static void remove_server(struct admin *a, struct evhttp_request *req, const char *backend,
-                          const char *address, const char *query)
+                          const char *address, bool force)
 {
     char err[256];
-    bool force = query && strstr(query, "force=true");
     enum lb_api rc = lb_runtime_remove_server(a->rt, backend, address, force, err, sizeof(err));
     answer(req, rc, err,
            rc == LB_API_ACCEPTED ? "draining; removed when its last connection ends" : "removed");
@@ -225,19 +218,6 @@ static void metrics(struct admin *a, struct evhttp_request *req)
     evbuffer_free(out);
 }
 
-/* Splits "/backends/NAME/servers[/ADDRESS]"; false when the path is not of that form. */
-static bool backend_path(char *path, char **backend, char **address)
-{
-    char *save = NULL, *p0 = strtok_r(path, "/", &save), *p1 = strtok_r(NULL, "/", &save),
-         *p2 = strtok_r(NULL, "/", &save), *p3 = strtok_r(NULL, "/", &save);
-    if (!p0 || strcmp(p0, "backends") != 0 || !p1 || !p2 || strcmp(p2, "servers") != 0 ||
-        strtok_r(NULL, "/", &save))
-        return false;
-    *backend = p1;
-    *address = p3;
-    return true;
-}
-
 static bool authorized(struct admin *a, struct evhttp_request *req)
 {
     const char *h = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
@@ -251,23 +231,97 @@ static bool authorized(struct admin *a, struct evhttp_request *req)
     return strlen(h) == n && CRYPTO_memcmp(h, a->token, n) == 0;
 }
 
-static void route_backend(struct admin *a, struct evhttp_request *req, char *path,
-                          const char *query, enum evhttp_cmd_type method)
+/* ?force=true, read as a query, not searched for as text. */
+static bool query_flag(const char *query, const char *name)
 {
-    char *backend = NULL, *address = NULL;
-    if (!backend_path(path, &backend, &address)) {
-        reply_error(req, 404, "no such endpoint", "see the README's API list");
-    } else if (!address && method == EVHTTP_REQ_POST) {
-        add_server(a, req, backend);
-    } else if (address && method == EVHTTP_REQ_PUT) {
-        set_server(a, req, backend, address);
-    } else if (address && method == EVHTTP_REQ_DELETE) {
-        remove_server(a, req, backend, address, query);
-    } else {
-        reply_error(req, 405, "method not allowed",
-                    address ? "PUT or DELETE /backends/NAME/servers/ADDRESS"
-                            : "POST /backends/NAME/servers");
+    struct evkeyvalq q;
+    bool on = false;
+    if (query && evhttp_parse_query_str(query, &q) == 0) {
+        const char *v = evhttp_find_header(&q, name);
+        on = v && strcmp(v, "true") == 0;
+        evhttp_clear_headers(&q);
     }
+    return on;
+}
+
+static void run_op(struct admin *a, struct evhttp_request *req, enum admin_op op,
+                   const struct admin_path_args *args, const char *query)
+{
+    switch (op) {
+    case ADMIN_OP_STATUS:
+        reply_json(req, 200, lb_status_json(a->rt));
+        break;
+    case ADMIN_OP_METRICS:
+        metrics(a, req);
+        break;
+    case ADMIN_OP_RELOAD:
+        if (a->hooks.reload)
+            reload(a, req);
+        else
+            reply_error(req, 404, "no config file to reload here", NULL);
+        break;
+    case ADMIN_OP_SERVERS:
+        if (a->hooks.put_servers)
+            put_servers(a, req);
+        else
+            reply_error(req, 404, "only k3lb agent takes a server list", NULL);
+        break;
+    case ADMIN_OP_ADD:
+        add_server(a, req, args->backend);
+        break;
+    case ADMIN_OP_SET:
+        set_server(a, req, args->backend, args->server);
+        break;
+    case ADMIN_OP_REMOVE:
+        remove_server(a, req, args->backend, args->server, query_flag(query, "force"));
+        break;
+    case ADMIN_OP_COUNT:
+        break;
+    }
+}
+
+static const char *method_name(enum evhttp_cmd_type m)
+{
+    switch (m) {
+    case EVHTTP_REQ_GET:
+        return "GET";
+    case EVHTTP_REQ_POST:
+        return "POST";
+    case EVHTTP_REQ_PUT:
+        return "PUT";
+    case EVHTTP_REQ_DELETE:
+        return "DELETE";
+    default:
+        return "";
+    }
+}
+
+/* Finds the route for a decoded path and method: 404 when no route has the path, 405 (naming
+ * what the path takes) when none has the method. */
+static void dispatch(struct admin *a, struct evhttp_request *req, const char *path,
+                     const char *query)
+{
+    const char *method = method_name(evhttp_request_get_command(req));
+    const struct admin_route *shape = NULL;
+    struct admin_path_args args;
+    char allowed[128];
+    for (size_t i = 0; i < admin_n_routes; i++) {
+        const struct admin_route *r = &admin_routes[i];
+        if (!admin_route_match(r, path, &args))
+            continue;
+        if (strcmp(r->method, method) == 0) {
+            run_op(a, req, r->op, &args, query);
+            return;
+        }
+        if (!shape)
+            shape = r;
+    }
+    if (!shape) {
+        reply_error(req, 404, "no such endpoint", "try GET /status");
+        return;
+    }
+    snprintf(allowed, sizeof(allowed), "use %s %s", shape->method, shape->path);
+    reply_error(req, 405, "method not allowed", allowed);
 }
 
 static void route(struct evhttp_request *req, void *arg)
@@ -275,42 +329,18 @@ static void route(struct evhttp_request *req, void *arg)
     struct admin *a = arg;
     const char *uri = evhttp_request_get_uri(req);
     struct evhttp_uri *parsed = evhttp_uri_parse(uri);
-    const char *raw = parsed ? evhttp_uri_get_path(parsed) : NULL;
-    char *path = raw ? evhttp_uridecode(raw, 0, NULL) : NULL;
-    enum evhttp_cmd_type method = evhttp_request_get_command(req);
-    bool get = method == EVHTTP_REQ_GET;
+    /* Routes match the raw path segment by segment and decode each name on its own, so an
+     * encoded "/" stays inside a name. */
+    const char *path = parsed ? evhttp_uri_get_path(parsed) : NULL;
 
     if (!path) {
         reply_error(req, 400, "malformed request URI", NULL);
     } else if (!authorized(a, req)) {
         evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate", "Bearer");
         reply_error(req, 401, "missing or wrong token", "send Authorization: Bearer <token>");
-    } else if (strcmp(path, "/status") == 0) {
-        if (get)
-            reply_json(req, 200, lb_status_json(a->rt));
-        else
-            reply_error(req, 405, "method not allowed", "use GET /status");
-    } else if (strcmp(path, "/metrics") == 0) {
-        if (get)
-            metrics(a, req);
-        else
-            reply_error(req, 405, "method not allowed", "use GET /metrics");
-    } else if (strcmp(path, "/reload") == 0 && a->hooks.reload) {
-        if (method == EVHTTP_REQ_POST)
-            reload(a, req);
-        else
-            reply_error(req, 405, "method not allowed", "use POST /reload");
-    } else if (strcmp(path, "/servers") == 0 && a->hooks.put_servers) {
-        if (method == EVHTTP_REQ_PUT)
-            put_servers(a, req);
-        else
-            reply_error(req, 405, "method not allowed", "use PUT /servers with a JSON list");
-    } else if (strncmp(path, "/backends/", 10) == 0) {
-        route_backend(a, req, path, evhttp_uri_get_query(parsed), method);
     } else {
-        reply_error(req, 404, "no such endpoint", "try GET /status");
+        dispatch(a, req, path, evhttp_uri_get_query(parsed));
     }
-    free(path);
     if (parsed)
         evhttp_uri_free(parsed);
 }

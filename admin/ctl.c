@@ -2,6 +2,7 @@
  * socket, and the answer printed for people (a table) or scripts (--json). Blocking I/O: it is
  * a short-lived command, not part of the daemon. */
 #include "admin/ctl.h"
+#include "admin/api.h"
 #include "common/clock.h"
 #include "common/xalloc.h"
 
@@ -53,16 +54,16 @@ static int usage(const char *msg)
 
 static void help(void)
 {
-    printf("usage: k3lb ctl [flags] COMMAND\n\n"
-           "commands:\n"
-           "  status                            backends, servers, states, connections\n"
-           "  drain|ready|maint BACKEND SERVER  change a server's state\n"
-           "  weight BACKEND SERVER N           change a server's weight\n"
-           "  add BACKEND ADDRESS [--weight N]  add a server (checked before use)\n"
-           "  remove BACKEND ADDRESS [--force]  drain, then remove a server\n"
-           "  wait-drained BACKEND SERVER       wait until it has no connection left\n"
-           "  reload                            re-read the config file\n"
-           "  servers ADDRESS...                agent: set the learned server list\n\nflags:\n");
+    printf("usage: k3lb ctl [flags] COMMAND\n\ncommands:\n");
+    for (size_t i = 0; i < admin_n_routes; i++) {
+        const struct admin_route *r = &admin_routes[i];
+        char left[64];
+        if (!r->verb)
+            continue;
+        snprintf(left, sizeof(left), "%s %s", r->verb, r->args);
+        printf("  %-44s %s\n", left, r->help);
+    }
+    printf("\nflags:\n");
     config_flags_usage(ctl_flags, N_CTL_FLAGS, stdout);
 }
 
@@ -239,19 +240,6 @@ static int status(const struct ctl *c)
     return 0;
 }
 
-/* Percent-encodes what a server address may hold that a path may not ([ ] of IPv6). */
-static void encode(const char *in, char *out, size_t len)
-{
-    size_t n = 0;
-    for (; *in && n + 4 < len; in++) {
-        if (*in == '[' || *in == ']' || *in == '/' || *in == '%' || *in == '?')
-            n += (size_t)snprintf(out + n, len - n, "%%%02X", (unsigned char)*in);
-        else
-            out[n++] = *in;
-    }
-    out[n] = '\0';
-}
-
 static int wait_drained(const struct ctl *c, const char *backend, const char *server,
                         uint64_t timeout_ms)
 {
@@ -316,67 +304,100 @@ static int load_token(struct ctl *c, const char *token, const char *file)
     return 0;
 }
 
-static int dispatch(struct ctl *c, const char **pos, size_t n, const struct config_flag_value *v)
+/* The verb's row of the route table, or NULL. */
+static const struct admin_route *verb_route(const char *verb)
 {
-    const char *cmd = pos[0];
-    char path[1024], enc[512], body[512], why[256];
-    uint64_t timeout_ms = 300000, weight = 1;
+    for (size_t i = 0; i < admin_n_routes; i++)
+        if (admin_routes[i].verb && strcmp(admin_routes[i].verb, verb) == 0)
+            return &admin_routes[i];
+    return NULL;
+}
 
-    if (n == 1 && strcmp(cmd, "status") == 0)
-        return status(c);
-    if (n == 1 && strcmp(cmd, "reload") == 0)
-        return simple(c, "POST", "/reload", NULL);
-    if (n >= 1 && strcmp(cmd, "servers") == 0) {
-        cJSON *list = cJSON_CreateArray();
+/* How many positional arguments a verb takes: the words of its args before any "[--flag]";
+ * -1 for "ADDRESS..." (any number). */
+static int verb_arity(const struct admin_route *r)
+{
+    int n = 0;
+    for (const char *p = r->args; *p && *p != '[';) {
+        size_t w = strcspn(p, " ");
+        if (w >= 3 && strncmp(p + w - 3, "...", 3) == 0)
+            return -1;
+        n++;
+        p += w;
+        p += strspn(p, " ");
+    }
+    return n;
+}
+
+/* The request body a verb sends, or NULL for none; *rc is set on a usage error. */
+static char *verb_body(const struct admin_route *r, const char **pos, size_t n,
+                       const struct config_flag_value *v, int *rc)
+{
+    cJSON *o = NULL;
+    uint64_t weight = 1;
+    char why[256], *text;
+    const char *w = r->op == ADMIN_OP_ADD ? config_flag_get(ctl_flags, N_CTL_FLAGS, v, "weight")
+                    : strcmp(r->verb, "weight") == 0 ? pos[3]
+                                                     : NULL;
+    *rc = 0;
+    if (w && !config_parse_uint(w, 0, 256, false, &weight, why, sizeof(why))) {
+        *rc = usage(why);
+        return NULL;
+    }
+    if (r->op == ADMIN_OP_SERVERS) {
+        o = cJSON_CreateArray();
         for (size_t i = 1; i < n; i++)
-            cJSON_AddItemToArray(list, cJSON_CreateString(pos[i]));
-        char *text = cJSON_PrintUnformatted(list);
-        int rc = simple(c, "PUT", "/servers", text);
-        free(text);
-        cJSON_Delete(list);
-        return rc;
-    }
-    if (n == 3 && (!strcmp(cmd, "drain") || !strcmp(cmd, "ready") || !strcmp(cmd, "maint"))) {
-        encode(pos[2], enc, sizeof(enc));
-        snprintf(path, sizeof(path), "/backends/%s/servers/%s", pos[1], enc);
-        snprintf(body, sizeof(body), "{\"state\": \"%s\"}", cmd);
-        return simple(c, "PUT", path, body);
-    }
-    if (n == 4 && strcmp(cmd, "weight") == 0) {
-        if (!config_parse_uint(pos[3], 0, 256, false, &weight, why, sizeof(why)))
-            return usage(why);
-        encode(pos[2], enc, sizeof(enc));
-        snprintf(path, sizeof(path), "/backends/%s/servers/%s", pos[1], enc);
-        snprintf(body, sizeof(body), "{\"weight\": %llu}", (unsigned long long)weight);
-        return simple(c, "PUT", path, body);
-    }
-    if (n == 3 && strcmp(cmd, "add") == 0) {
-        const char *w = config_flag_get(ctl_flags, N_CTL_FLAGS, v, "weight");
-        if (w && !config_parse_uint(w, 0, 256, false, &weight, why, sizeof(why)))
-            return usage(why);
-        cJSON *o = cJSON_CreateObject();
+            cJSON_AddItemToArray(o, cJSON_CreateString(pos[i]));
+    } else if (r->op == ADMIN_OP_ADD) {
+        o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "address", pos[2]);
         cJSON_AddNumberToObject(o, "weight", (double)weight);
-        char *text = cJSON_PrintUnformatted(o);
-        snprintf(path, sizeof(path), "/backends/%s/servers", pos[1]);
-        int rc = simple(c, "POST", path, text);
-        free(text);
-        cJSON_Delete(o);
-        return rc;
+    } else if (r->op == ADMIN_OP_SET) {
+        o = cJSON_CreateObject();
+        if (strcmp(r->verb, "weight") == 0)
+            cJSON_AddNumberToObject(o, "weight", (double)weight);
+        else
+            cJSON_AddStringToObject(o, "state", r->verb);
     }
-    if (n == 3 && strcmp(cmd, "remove") == 0) {
-        encode(pos[2], enc, sizeof(enc));
-        snprintf(path, sizeof(path), "/backends/%s/servers/%s%s", pos[1], enc,
-                 config_flag_get(ctl_flags, N_CTL_FLAGS, v, "force") ? "?force=true" : "");
-        return simple(c, "DELETE", path, NULL);
+    if (!o)
+        return NULL;
+    text = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return text;
+}
+
+static int dispatch(struct ctl *c, const char **pos, size_t n, const struct config_flag_value *v)
+{
+    const struct admin_route *r = verb_route(pos[0]);
+    char path[1024], why[256];
+    uint64_t timeout_ms = 300000;
+    int arity, rc;
+
+    if (!r)
+        return usage("unknown command");
+    arity = verb_arity(r);
+    if (arity >= 0 && n - 1 != (size_t)arity) {
+        snprintf(why, sizeof(why), "%s takes %s", r->verb, r->args[0] ? r->args : "no arguments");
+        return usage(why);
     }
-    if (n == 3 && strcmp(cmd, "wait-drained") == 0) {
+    if (strcmp(r->verb, "status") == 0)
+        return status(c);
+    if (strcmp(r->verb, "wait-drained") == 0) {
         const char *t = config_flag_get(ctl_flags, N_CTL_FLAGS, v, "timeout");
         if (t && !config_parse_duration(t, &timeout_ms, why, sizeof(why)))
             return usage(why);
         return wait_drained(c, pos[1], pos[2], timeout_ms);
     }
-    return usage("unknown command or wrong number of arguments");
+    if (!admin_route_path(r, n > 1 ? pos[1] : "", n > 2 ? pos[2] : "", path, sizeof(path)))
+        return usage("backend or server name too long");
+    if (r->op == ADMIN_OP_REMOVE && config_flag_get(ctl_flags, N_CTL_FLAGS, v, "force"))
+        strncat(path, "?force=true", sizeof(path) - strlen(path) - 1);
+    char *body = verb_body(r, pos, n, v, &rc);
+    if (rc)
+        return rc;
+    rc = simple(c, r->method, path, body);
+    free(body);
+    return rc;
 }
 
 int admin_ctl(int argc, char **argv)

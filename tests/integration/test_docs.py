@@ -64,3 +64,19 @@ def test_readme_shows_every_command():
     for c in commands:
         if c != "help":
             assert "k3lb %s" % c in README, "README never shows 'k3lb %s'" % c
+
+
+def test_readme_lists_every_route_and_verb():
+    """The admin route table (admin/api.c) is what `k3lb ctl --help` prints; the README shows
+    every route and every verb."""
+    help_text = k3lb("ctl", "--help")
+    verbs = re.findall(r"^  ([a-z-]+) ", help_text.split("flags:")[0], re.M)
+    assert {"status", "drain", "weight", "remove", "wait-drained", "servers", "add"} <= set(verbs)
+    section = README[README.index("## Admin API and k3lb ctl"):README.index("## Metrics")]
+    for v in verbs:
+        assert re.search(r"k3lb ctl %s\b" % re.escape(v), section), "README: no ctl %s" % v
+    src = open(os.path.join(ROOT, "admin", "api.c")).read()
+    routes = set(re.findall(r'\{"(GET|POST|PUT|DELETE)", (?:"([^"]+)"|(SERVER_PATH))', src))
+    for method, path, macro in routes:
+        path = path or "/backends/{backend}/servers/{server}"
+        assert "`%s %s`" % (method, path) in section, "README lacks %s %s" % (method, path)

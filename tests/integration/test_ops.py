@@ -460,3 +460,27 @@ def test_admin_unix_socket_is_owner_only(k3lb, backends, tmp_path):
     assert bad.proc.wait(timeout=15) == 1
     assert plain.read_text() == "keep me"
     assert "admin listener unix:%s: File exists" % plain in bad.log()
+
+
+def test_ctl_encodes_names_and_force_is_a_query_flag(k3lb, backends):
+    """Names travel percent-encoded (a backend called "pool/b?x" and an IPv6 server reach the
+    right route), and only force=true forces: ?noforce=true drains like no flag."""
+    b = backends("hold", name="s0")
+    b6 = backends("name", name="s6", host="::1")
+    port, admin = free_port(), free_port()
+    text = config(port, admin, [b.addr, b6.addr]).replace("name: pool", 'name: "pool/b?x"')
+    text = text.replace("backend: pool", 'backend: "pool/b?x"')
+    k = k3lb().start(text)
+    k.admin_port = admin
+    v6 = "[::1]:%d" % b6.port
+    r = ctl(k, "drain", "pool/b?x", v6)
+    assert r.returncode == 0, r.stderr
+    assert k.server(v6)["state"] == "drain"
+    assert ctl(k, "ready", "pool/b?x", v6).returncode == 0
+    held = connect(port)
+    k.wait_for(lambda st: k.server(b.addr)["connections_active"] == 1, what="held on s0")
+    st, body = k.http("DELETE", "/backends/pool%2Fb%3Fx/servers/" + b.addr + "?noforce=true",
+                      port=admin)
+    assert st == 202, body  # draining, not removed
+    assert k.server(b.addr)["state"] == "drain"
+    held.close()

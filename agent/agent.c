@@ -5,6 +5,7 @@
  * the runtime (servers that left lose their connections, new ones are probed before they may
  * become ACTIVE) and to the state file, written atomically. */
 #include "agent/agent.h"
+#include "agent/list.h"
 #include "common/xalloc.h"
 
 #include "config/config.h"
@@ -24,18 +25,12 @@
 #include <event2/dns.h>
 #include <event2/event.h>
 #include <event2/http.h>
-#include <fcntl.h>
-#include <libgen.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
 #include <unistd.h>
-
-#define STATE_FILE_MAX (1024 * 1024)
-#define LIST_MAX       256
 
 enum agent_source {
     SRC_STATE = 0, /* the state file, until a live source answers */
@@ -47,12 +42,6 @@ enum agent_source {
 };
 
 static const char *const source_names[] = {"state file", "static", "k3s", "dns", "admin API"};
-
-struct agent_list {
-    char **v; /* "host:port" entries */
-    size_t n;
-    bool set; /* the source has answered at least once */
-};
 
 struct k3s_call;
 
@@ -78,170 +67,6 @@ struct agent {
     struct agent_list applied;          /* the learned list last applied */
     bool etcd;                          /* an etcd balancer follows the list */
 };
-
-/* ---- lists ---------------------------------------------------------------------------------- */
-
-static void list_clear(struct agent_list *l)
-{
-    for (size_t i = 0; i < l->n; i++)
-        free(l->v[i]);
-    free(l->v);
-    l->v = NULL;
-    l->n = 0;
-}
-
-static bool list_has(const struct agent_list *l, const char *s)
-{
-    for (size_t i = 0; i < l->n; i++)
-        if (strcmp(l->v[i], s) == 0)
-            return true;
-    return false;
-}
-
-static void list_add(struct agent_list *l, const char *s)
-{
-    if (list_has(l, s) || l->n >= LIST_MAX)
-        return;
-    l->v = xreallocarray(l->v, l->n + 1, sizeof(*l->v));
-    l->v[l->n] = xstrdup(s);
-    l->n++;
-}
-
-static bool list_equal(const struct agent_list *a, const struct agent_list *b)
-{
-    if (a->n != b->n)
-        return false;
-    for (size_t i = 0; i < a->n; i++)
-        if (strcmp(a->v[i], b->v[i]) != 0)
-            return false;
-    return true;
-}
-
-/* Normalises "host:port" (or "[v6]:port"); false when it is not one. */
-static bool valid_address(const char *s, char *out, size_t len)
-{
-    struct net_addr a;
-    char why[128];
-    if (!config_parse_addr(s, CONFIG_ADDR_TARGET, &a, why, sizeof(why)))
-        return false;
-    snprintf(out, len, "%s", a.text);
-    config_addr_free(&a);
-    return true;
-}
-
-/* ---- state file ----------------------------------------------------------------------------- */
-
-static int write_all(int fd, const char *buf, size_t len)
-{
-    while (len) {
-        ssize_t n = write(fd, buf, len);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0)
-            return -1;
-        buf += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
-static void mkdir_parents(const char *path)
-{
-    char buf[4096];
-    snprintf(buf, sizeof(buf), "%s", path);
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        mkdir(buf, 0700);
-        *p = '/';
-    }
-}
-
-/* temp file, fsync, rename, fsync of the directory: a crash leaves the old file or the new
- * one, never half of one. */
-static void state_save(struct agent *a)
-{
-    const char *path = a->ac->state_file;
-    char tmp[4200], dir[4096], *text;
-    cJSON *doc = cJSON_CreateObject(), *list;
-    int fd = -1, dfd;
-
-    cJSON_AddStringToObject(doc, "ServerURL", a->ac->server);
-    list = cJSON_AddArrayToObject(doc, "ServerAddresses");
-    for (size_t i = 0; i < a->applied.n; i++)
-        cJSON_AddItemToArray(list, cJSON_CreateString(a->applied.v[i]));
-    text = cJSON_Print(doc);
-    cJSON_Delete(doc);
-    mkdir_parents(path);
-    snprintf(tmp, sizeof(tmp), "%s.tmp.%d", path, (int)getpid());
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    if (fd < 0 || write_all(fd, text, strlen(text)) < 0 || write_all(fd, "\n", 1) < 0 ||
-        fsync(fd) < 0 || close(fd) < 0 || (fd = -1, rename(tmp, path) < 0)) {
-        log_warn("state_file", "cannot write %s: %s", path, strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        unlink(tmp);
-    } else {
-        snprintf(dir, sizeof(dir), "%s", path);
-        dfd = open(dirname(dir), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd >= 0) {
-            fsync(dfd);
-            close(dfd);
-        }
-    }
-    free(text);
-}
-
-/* Reads the state file into the SRC_STATE list. A missing file is normal; a bad one is
- * reported and ignored: it must never stop the agent. */
-static void state_load(struct agent *a)
-{
-    const char *path = a->ac->state_file;
-    FILE *f = fopen(path, "r");
-    char *text, addr[300];
-    size_t len;
-    cJSON *doc, *url, *list, *item;
-
-    if (!f) {
-        if (errno != ENOENT)
-            log_warn("state_file", "cannot read %s: %s; ignored", path, strerror(errno));
-        return;
-    }
-    text = xmalloc(STATE_FILE_MAX + 1);
-    len = fread(text, 1, STATE_FILE_MAX + 1, f);
-    fclose(f);
-    doc = len <= STATE_FILE_MAX ? cJSON_ParseWithLength(text, len) : NULL;
-    free(text);
-    url = cJSON_GetObjectItemCaseSensitive(doc, "ServerURL");
-    list = cJSON_GetObjectItemCaseSensitive(doc, "ServerAddresses");
-    if (!cJSON_IsObject(doc) || !cJSON_IsString(url) || !cJSON_IsArray(list)) {
-        log_warn("state_file",
-                 "%s is not a server list (want {\"ServerURL\": ..., "
-                 "\"ServerAddresses\": [...]}); ignored",
-                 path);
-        cJSON_Delete(doc);
-        return;
-    }
-    if (strcmp(url->valuestring, a->ac->server) != 0) {
-        log_info("state_file", "%s is for %s, not %s; ignored", path, url->valuestring,
-                 a->ac->server);
-        cJSON_Delete(doc);
-        return;
-    }
-    cJSON_ArrayForEach(item, list)
-    {
-        if (cJSON_IsString(item) && valid_address(item->valuestring, addr, sizeof(addr)))
-            list_add(&a->src[SRC_STATE], addr);
-        else
-            log_warn("state_file", "%s: skipping an entry that is not host:port", path);
-    }
-    a->src[SRC_STATE].set = a->src[SRC_STATE].n > 0;
-    if (a->src[SRC_STATE].set)
-        log_info("state_file", "%zu server%s from %s", a->src[SRC_STATE].n,
-                 a->src[SRC_STATE].n == 1 ? "" : "s", path);
-    cJSON_Delete(doc);
-}
 
 /* ---- applying ------------------------------------------------------------------------------- */
 
@@ -274,18 +99,18 @@ static void apply(struct agent *a, enum agent_source why)
         live = live || a->src[s].set;
     for (int s = live ? SRC_STATIC : SRC_STATE; s < SRC_COUNT; s++)
         for (size_t i = 0; i < a->src[s].n; i++)
-            list_add(&next, a->src[s].v[i]);
-    if (list_equal(&next, &a->applied) && a->applied.set) {
-        list_clear(&next);
+            agent_list_add(&next, a->src[s].v[i]);
+    if (agent_list_same_set(&next, &a->applied) && a->applied.set) {
+        agent_list_clear(&next);
         return;
     }
     if (lb_runtime_set_servers(a->rt, "servers", (const char *const *)next.v, next.n, err,
                                sizeof(err)) < 0) {
         log_warn("server_list", "not applied: %s", err);
-        list_clear(&next);
+        agent_list_clear(&next);
         return;
     }
-    list_clear(&a->applied);
+    agent_list_clear(&a->applied);
     a->applied = next;
     a->applied.set = true;
     for (size_t i = 0; i < next.n && used < sizeof(text); i++)
@@ -295,13 +120,13 @@ static void apply(struct agent *a, enum agent_source why)
              next.n ? text : "none");
     if (a->etcd)
         apply_etcd(a);
-    if (why != SRC_STATE)
-        state_save(a);
+    if (why != SRC_STATE && agent_state_save(a->ac->state_file, a->ac->server, &a->applied) < 0)
+        log_warn("state_file", "cannot write %s: %s", a->ac->state_file, strerror(errno));
 }
 
 static void set_source(struct agent *a, enum agent_source s, struct agent_list *l)
 {
-    list_clear(&a->src[s]);
+    agent_list_clear(&a->src[s]);
     a->src[s] = *l;
     a->src[s].set = true;
     apply(a, s);
@@ -340,8 +165,8 @@ static void k3s_answer(struct agent *a, const char *target, const char *body, si
     }
     cJSON_ArrayForEach(item, doc)
     {
-        if (cJSON_IsString(item) && valid_address(item->valuestring, addr, sizeof(addr)))
-            list_add(&l, addr);
+        if (cJSON_IsString(item) && agent_valid_address(item->valuestring, addr, sizeof(addr)))
+            agent_list_add(&l, addr);
     }
     cJSON_Delete(doc);
     if (l.n == 0) {
@@ -471,7 +296,7 @@ static void dns_done(int err, struct evutil_addrinfo *res, void *arg)
     for (struct evutil_addrinfo *ai = res; ai; ai = ai->ai_next) {
         char addr[NET_ADDRSTRLEN];
         net_format(ai->ai_addr, (socklen_t)ai->ai_addrlen, addr, sizeof(addr));
-        list_add(&l, addr);
+        agent_list_add(&l, addr);
     }
     evutil_freeaddrinfo(res);
     if (l.n)
@@ -527,8 +352,8 @@ static void start_sources(struct agent *a)
             struct agent_list l = {0};
             char *copy = xstrdup(s + 7), *save = NULL;
             for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
-                if (valid_address(tok, addr, sizeof(addr)))
-                    list_add(&l, addr);
+                if (agent_valid_address(tok, addr, sizeof(addr)))
+                    agent_list_add(&l, addr);
                 else
                     log_warn("server_list", "static: '%s' is not host:port; skipped", tok);
             free(copy);
@@ -563,7 +388,7 @@ struct agent *agent_new(struct event_base *base, struct lb_runtime *rt, struct c
     a->dns = lb_runtime_dns(rt);
     read_token(a);
     a->insecure = tls_ctx_insecure();
-    state_load(a);
+    agent_state_load(a->ac->state_file, a->ac->server, &a->src[SRC_STATE]);
     if (a->src[SRC_STATE].set)
         apply(a, SRC_STATE);
     start_sources(a);
@@ -584,12 +409,12 @@ int agent_put_servers(struct agent *a, const char *const *addresses, size_t n, c
     struct agent_list l = {0};
     char addr[NET_ADDRSTRLEN];
     for (size_t i = 0; i < n; i++) {
-        if (!valid_address(addresses[i], addr, sizeof(addr))) {
+        if (!agent_valid_address(addresses[i], addr, sizeof(addr))) {
             snprintf(err, errlen, "'%s' is not host:port", addresses[i]);
-            list_clear(&l);
+            agent_list_clear(&l);
             return -1;
         }
-        list_add(&l, addr);
+        agent_list_add(&l, addr);
     }
     set_source(a, SRC_API, &l);
     return 0;
@@ -608,8 +433,8 @@ void agent_free(struct agent *a)
     if (a->k3s_used)
         evhttp_connection_free(a->k3s_used);
     for (int s = 0; s < SRC_COUNT; s++)
-        list_clear(&a->src[s]);
-    list_clear(&a->applied);
+        agent_list_clear(&a->src[s]);
+    agent_list_clear(&a->applied);
     tls_k3s_token_free(&a->token);
     if (a->insecure)
         SSL_CTX_free(a->insecure);

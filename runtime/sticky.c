@@ -83,8 +83,9 @@ struct lb_server *lb_sticky_update(const struct lb_pool *pool, struct lb_sticky_
     } else if (memo->active[0]) {
         why = cur < 0 ? "the active server left the list" : "the active server failed";
     }
-    if (next < 0 && cur < 0) {
-        /* No healthy server: the fixed address, if up, carries traffic as the last resort. */
+    if (next < 0) {
+        /* No healthy learned server (the ACTIVE one, if any, just failed): the fixed address,
+         * if up, carries traffic as the last resort, from this update on. */
         for (size_t i = 0; i < pool->n && next < 0; i++)
             if (st[i] == LB_AGENT_STANDBY)
                 next = (int)i;

@@ -14,6 +14,29 @@ char **cli_argv;
 static const char one_liner_yaml[] = "frontends: [{name: main, backend: main}]\n"
                                      "backends: [{name: main}]\n";
 
+/* Rows every long-running command has. PATH is where its backend's health block lives. */
+#define CHECK_FLAGS(PATH)                                                                          \
+    {"check-interval",                                                                             \
+     0,                                                                                            \
+     CONFIG_FLAG_VALUE,                                                                            \
+     PATH ".interval",                                                                             \
+     NULL,                                                                                         \
+     "DUR",                                                                                        \
+     "time between health checks"},                                                                \
+        {"check-timeout",       0, CONFIG_FLAG_VALUE, PATH ".timeout", NULL, "DUR",                \
+         "health check timeout"},                                                                  \
+        {"rise", 0, CONFIG_FLAG_VALUE, PATH ".rise", NULL, "N", "passed checks to come up"},       \
+    {                                                                                              \
+        "fall", 0, CONFIG_FLAG_VALUE, PATH ".fall", NULL, "N", "failures to go down"               \
+    }
+#define PROCESS_FLAGS                                                                              \
+    {"workers", 0, CONFIG_FLAG_VALUE, "workers", NULL, "N", "worker threads (0 = CPUs)"},          \
+        {"log-level", 0, CONFIG_FLAG_VALUE, "log.level", NULL, "LEVEL", "least severity logged"},  \
+        {"log-format", 0, CONFIG_FLAG_VALUE, "log.format", NULL, "FMT", "log line format"},        \
+    {                                                                                              \
+        "help", 'h', CONFIG_FLAG_SWITCH, NULL, NULL, NULL, "show this help"                        \
+    }
+
 const struct config_flag cli_serve_flags[] = {
     {"config", 'c', CONFIG_FLAG_VALUE, NULL, NULL, "FILE", "YAML config file"},
     {"listen", 0, CONFIG_FLAG_LIST, "frontends.0.listen", NULL, "ADDR",
@@ -25,18 +48,10 @@ const struct config_flag cli_serve_flags[] = {
      "connect timeout, e.g. 3s"},
     {"check-kind", 0, CONFIG_FLAG_VALUE, "backends.0.health.kind", NULL, "KIND",
      "health check kind"},
-    {"check-interval", 0, CONFIG_FLAG_VALUE, "backends.0.health.interval", NULL, "DUR",
-     "time between health checks"},
-    {"check-timeout", 0, CONFIG_FLAG_VALUE, "backends.0.health.timeout", NULL, "DUR",
-     "health check timeout"},
-    {"rise", 0, CONFIG_FLAG_VALUE, "backends.0.health.rise", NULL, "N", "passed checks to come up"},
-    {"fall", 0, CONFIG_FLAG_VALUE, "backends.0.health.fall", NULL, "N", "failures to go down"},
+    CHECK_FLAGS("backends.0.health"),
     {"admin", 0, CONFIG_FLAG_VALUE, "admin.listen", NULL, "ADDR",
      "admin API: unix:/path, host:port or off (default unix:/run/k3lb/admin.sock)"},
-    {"workers", 0, CONFIG_FLAG_VALUE, "workers", NULL, "N", "worker threads (0 = CPUs)"},
-    {"log-level", 0, CONFIG_FLAG_VALUE, "log.level", NULL, "LEVEL", "least severity logged"},
-    {"log-format", 0, CONFIG_FLAG_VALUE, "log.format", NULL, "FMT", "log line format"},
-    {"help", 'h', CONFIG_FLAG_SWITCH, NULL, NULL, NULL, "show this help"},
+    PROCESS_FLAGS,
 };
 const size_t cli_n_serve_flags = sizeof(cli_serve_flags) / sizeof(cli_serve_flags[0]);
 
@@ -63,18 +78,10 @@ const struct config_flag cli_agent_flags[] = {
      "connect timeout per server (default 2s)"},
     {"check-kind", 0, CONFIG_FLAG_VALUE, "agent.health.kind", NULL, "KIND",
      "health check kind (default k3s)"},
-    {"check-interval", 0, CONFIG_FLAG_VALUE, "agent.health.interval", NULL, "DUR",
-     "time between health checks (default 1s)"},
-    {"check-timeout", 0, CONFIG_FLAG_VALUE, "agent.health.timeout", NULL, "DUR",
-     "health check timeout (default 1s)"},
-    {"rise", 0, CONFIG_FLAG_VALUE, "agent.health.rise", NULL, "N", "passed checks to come up"},
-    {"fall", 0, CONFIG_FLAG_VALUE, "agent.health.fall", NULL, "N", "failures to go down"},
+    CHECK_FLAGS("agent.health"),
     {"admin", 0, CONFIG_FLAG_VALUE, "admin.listen", NULL, "ADDR",
      "status API (host:port or unix:/path; default off)"},
-    {"workers", 0, CONFIG_FLAG_VALUE, "workers", NULL, "N", "worker threads (0 = CPUs)"},
-    {"log-level", 0, CONFIG_FLAG_VALUE, "log.level", NULL, "LEVEL", "least severity logged"},
-    {"log-format", 0, CONFIG_FLAG_VALUE, "log.format", NULL, "FMT", "log line format"},
-    {"help", 'h', CONFIG_FLAG_SWITCH, NULL, NULL, NULL, "show this help"},
+    PROCESS_FLAGS,
 };
 const size_t cli_n_agent_flags = sizeof(cli_agent_flags) / sizeof(cli_agent_flags[0]);
 

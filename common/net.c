@@ -13,28 +13,11 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-int net_resolve_numeric(const struct net_addr *a, struct net_sockaddr *out)
+/* numeric: a literal address only, never DNS. */
+static int resolve(const struct net_addr *a, struct net_sockaddr *out, bool numeric)
 {
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM,
-                             .ai_flags = AI_NUMERICSERV | AI_NUMERICHOST};
-    struct addrinfo *res = NULL;
-    char port[8];
-    int rc;
-
-    memset(out, 0, sizeof(*out));
-    snprintf(port, sizeof(port), "%u", a->port);
-    rc = getaddrinfo(a->host, port, &hints, &res);
-    if (rc != 0)
-        return rc;
-    memcpy(&out->u.ss, res->ai_addr, res->ai_addrlen);
-    out->len = res->ai_addrlen;
-    freeaddrinfo(res);
-    return 0;
-}
-
-int net_resolve(const struct net_addr *a, struct net_sockaddr *out)
-{
-    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
+                             .ai_flags = AI_NUMERICSERV | (numeric ? AI_NUMERICHOST : 0)};
     struct addrinfo *res = NULL;
     char port[8];
     int rc;
@@ -55,6 +38,16 @@ int net_resolve(const struct net_addr *a, struct net_sockaddr *out)
     out->len = res->ai_addrlen;
     freeaddrinfo(res);
     return 0;
+}
+
+int net_resolve(const struct net_addr *a, struct net_sockaddr *out)
+{
+    return resolve(a, out, false);
+}
+
+int net_resolve_numeric(const struct net_addr *a, struct net_sockaddr *out)
+{
+    return resolve(a, out, true);
 }
 
 static bool host_has_ipv6(void)

@@ -15,28 +15,48 @@ struct http_state {
     health_http_done done; /* gets the parsed answer */
 };
 
-/* Decodes a chunked body in place; returns its length or -1. */
+/* The end of the line starting at in (just past its LF), or 0 when there is none yet. */
+static size_t line_end(const char *body, size_t len, size_t in)
+{
+    const char *eol = memchr(body + in, '\n', len - in);
+    return eol ? (size_t)(eol - body) + 1 : 0;
+}
+
+/* Decodes a chunked body in place. Returns its length when the last chunk and the trailer's
+ * blank line are there, -2 when more is needed, -1 when it is not chunked encoding. */
 static long dechunk(char *body, size_t len)
 {
-    size_t in = 0, out = 0;
+    size_t in = 0, out = 0, next;
     for (;;) {
         char *end;
-        unsigned long n = strtoul(body + in, &end, 16);
-        char *eol = memchr(body + in, '\n', len - in);
-        if (end == body + in || !eol)
+        unsigned long n;
+        if (!(next = line_end(body, len, in)))
+            return -2;
+        if (!isxdigit((unsigned char)body[in]))
             return -1;
-        in = (size_t)(eol - body) + 1;
+        n = strtoul(body + in, &end, 16);
+        if ((*end != '\r' && *end != '\n' && *end != ';') || n > HEALTH_HTTP_MAX)
+            return -1;
+        in = next;
         if (n == 0)
-            return (long)out;
-        if (n > len - in)
-            return -1;
+            break;
+        if (n + 2 > len - in)
+            return -2; /* the data and its CRLF are not all here yet */
         memmove(body + out, body + in, n);
         out += n;
         in += n;
-        if (in < len && body[in] == '\r')
+        if (body[in] == '\r')
             in++;
-        if (in < len && body[in] == '\n')
-            in++;
+        if (body[in] != '\n')
+            return -1;
+        in++;
+    }
+    for (;;) { /* trailer fields, then a blank line */
+        if (!(next = line_end(body, len, in)))
+            return -2;
+        if (next - in <= 2 && (next - in == 1 || body[in] == '\r'))
+            return (long)out;
+        in = next;
     }
 }
 
@@ -55,13 +75,29 @@ static const char *header(const char *head, const char *name)
     return NULL;
 }
 
+/* A Content-Length value: digits only, within the answer limit; -1 otherwise. */
+static long content_length(const char *v)
+{
+    long n = 0;
+    if (!isdigit((unsigned char)*v))
+        return -1;
+    for (; isdigit((unsigned char)*v); v++)
+        if ((n = n * 10 + (*v - '0')) > HEALTH_HTTP_MAX)
+            return -1;
+    return *v == '\r' || *v == '\n' || *v == ' ' || *v == '\t' || !*v ? n : -1;
+}
+
 int health_http_parse(char *buf, size_t len, bool at_eof, struct health_http_response *r)
 {
-    char *head_end = strstr(buf, "\r\n\r\n");
+    char *head_end = memmem(buf, len, "\r\n\r\n", 4);
     const char *cl, *te;
     size_t body_len;
     int major, minor, end = 0;
 
+    /* A NUL has no place in a status line or header: it is not HTTP (and would hide the end
+     * of the head from the string functions below). */
+    if (memchr(buf, '\0', head_end ? (size_t)(head_end - buf) : len))
+        return -1;
     if (!head_end)
         return at_eof ? -1 : 0;
     *head_end = '\0';
@@ -73,17 +109,19 @@ int health_http_parse(char *buf, size_t len, bool at_eof, struct health_http_res
     cl = header(buf, "Content-Length");
     te = header(buf, "Transfer-Encoding");
     if (te && strncasecmp(te, "chunked", 7) == 0) {
-        if (!at_eof && !strstr(r->body, "\r\n0\r\n"))
-            goto incomplete;
         long n = dechunk((char *)r->body, body_len);
+        if (n == -2)
+            goto incomplete;
         if (n < 0)
             return -1;
         body_len = (size_t)n;
     } else if (cl) {
-        size_t want = strtoul(cl, NULL, 10);
-        if (body_len < want)
+        long want = content_length(cl);
+        if (want < 0)
+            return -1;
+        if (body_len < (size_t)want)
             goto incomplete;
-        body_len = want;
+        body_len = (size_t)want;
     } else if (!at_eof) {
         goto incomplete;
     }

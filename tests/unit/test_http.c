@@ -88,6 +88,65 @@ static void test_garbage(void **state)
     }
 }
 
+/* A server that keeps the connection open: the answer is complete when its framing says so,
+ * never only at EOF (else the probe would end as a timeout). */
+static void test_complete_without_eof(void **state)
+{
+    struct health_http_response r;
+    char *b;
+    (void)state;
+    /* an empty chunked body */
+    assert_int_equal(
+        PARSE("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", false, &r, &b), 1);
+    assert_int_equal(r.body_len, 0);
+    free(b);
+    /* the last chunk without the blank line after it: not yet */
+    assert_int_equal(PARSE("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n",
+                           false, &r, &b),
+                     0);
+    free(b);
+    /* a chunk extension and a trailer */
+    assert_int_equal(PARSE("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                           "2;x=y\r\nok\r\n0\r\nX-T: 1\r\n\r\n",
+                           false, &r, &b),
+                     1);
+    assert_string_equal(r.body, "ok");
+    free(b);
+    /* a chunk split across reads */
+    assert_int_equal(
+        PARSE("HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab", false, &r, &b), 0);
+    free(b);
+    assert_int_equal(PARSE("HTTP/1.1 204 No Content\r\nContent-Length: 0\r\n\r\n", false, &r, &b),
+                     1);
+    free(b);
+}
+
+/* Not HTTP, said at once rather than after waiting for more: a NUL in the head, a
+ * Content-Length that is not a number or is over the limit. */
+static void test_bad_head_fails_at_once(void **state)
+{
+    static const char nul[] = "HTTP/1.1 200 OK\r\nX-A: a\0b\r\n\r\n";
+    static const char *const bad[] = {
+        "HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nContent-Length: abc\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nContent-Length: 99999999999999999999\r\n\r\n",
+        "HTTP/1.1 200 OK\r\nContent-Length: 12x\r\n\r\n",
+    };
+    struct health_http_response r;
+    char *b;
+    (void)state;
+    assert_int_equal(parse(nul, sizeof(nul) - 1, false, &r, &b), -1);
+    free(b);
+    assert_int_equal(parse(nul, 12, false, &r, &b), 0); /* "HTTP/1.1 200" so far: fine */
+    free(b);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        int rc = parse(bad[i], strlen(bad[i]), false, &r, &b);
+        if (rc != -1)
+            fail_msg("answer %zu parsed as %d", i, rc);
+        free(b);
+    }
+}
+
 /* Every check kind of the config's table has probe code, and its traits agree with it. */
 static void test_every_kind_has_a_probe(void **state)
 {
@@ -114,6 +173,8 @@ int main(void)
         cmocka_unit_test(test_until_eof_and_chunked),
         cmocka_unit_test(test_garbage),
         cmocka_unit_test(test_every_kind_has_a_probe),
+        cmocka_unit_test(test_complete_without_eof),
+        cmocka_unit_test(test_bad_head_fails_at_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

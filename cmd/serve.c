@@ -38,7 +38,9 @@ struct serve {
     struct event *sigs[N_SIGNALS]; /* TERM, INT, HUP, USR2 */
     pid_t upgrade_pid;             /* that successor, 0 when no upgrade runs */
     uint64_t stop_deadline;        /* monotonic ms */
-    bool stopping;
+    bool stopping;                 /* no new connections; open ones drain */
+    bool handed_over;              /* a successor took (or is taking) the listening sockets */
+    unsigned stop_signals;         /* TERM/INT received; the second one closes everything */
 };
 
 static void stop_poll(evutil_socket_t fd, short what, void *arg)
@@ -47,6 +49,11 @@ static void stop_poll(evutil_socket_t fd, short what, void *arg)
     uint64_t active = lb_runtime_active(s->rt);
     (void)fd;
     (void)what;
+    /* A successor that has not answered yet still needs this process: it tells it "ready",
+     * and leaving would also remove the admin socket file the successor serves on. The wait
+     * is bounded by the upgrade's own limit. */
+    if (s->upgrade_ev)
+        return;
     if (active == 0 || clock_now_ms() >= s->stop_deadline) {
         if (active)
             log_warn("grace_expired", "closing %llu connection%s still open",
@@ -55,11 +62,16 @@ static void stop_poll(evutil_socket_t fd, short what, void *arg)
     }
 }
 
-/* No new connections from now; open ones may finish within the grace period. */
+/* No new connections from now; open ones may finish within the grace period. Runs once.
+ * handed_over: the listening sockets are shared with a successor (an upgrade done or under
+ * way); they must then be left as they are, since shutting them would shut the successor's. */
 static void begin_stop(struct serve *s, bool handed_over, const char *why)
 {
     struct timeval tick = {0, 100000};
+    if (s->stopping)
+        return;
     s->stopping = true;
+    s->handed_over = handed_over;
     lb_runtime_stop_accepting(s->rt, handed_over);
     if (!handed_over)
         notify_send("STOPPING=1"); /* after the listeners closed: new clients are refused now */
@@ -74,15 +86,23 @@ static void begin_stop(struct serve *s, bool handed_over, const char *why)
 static void on_stop(evutil_socket_t sig, short what, void *arg)
 {
     struct serve *s = arg;
-    char why[32];
+    char why[64];
     (void)what;
-    if (s->stopping) {
+    if (++s->stop_signals >= 2) {
         log_warn("stopping", "second signal: closing everything now");
         event_base_loopbreak(s->base);
         return;
     }
-    snprintf(why, sizeof(why), "signal %d", (int)sig);
-    begin_stop(s, false, why);
+    if (s->stopping) { /* draining after an upgrade already: that is what was asked */
+        log_info("stopping", "signal %d: already draining; a second signal closes everything",
+                 (int)sig);
+        return;
+    }
+    /* With a successor starting on the same sockets, stopping here must not touch them: the
+     * successor serves on as soon as it is ready. */
+    snprintf(why, sizeof(why), "signal %d%s", (int)sig,
+             s->upgrade_pid ? " during an upgrade (the new process takes over)" : "");
+    begin_stop(s, s->upgrade_pid != 0, why);
 }
 
 /* The successor of an upgrade answered (or not, within a minute). */
@@ -102,6 +122,9 @@ static void on_upgrade_answer(evutil_socket_t fd, short what, void *arg)
         begin_stop(s, true, "upgraded");
         return;
     }
+    if (s->handed_over)
+        log_error("upgrade_failed", "the new binary did not become ready while this process "
+                                    "was stopping: nothing will accept new connections");
     if (waitpid(s->upgrade_pid, &status, WNOHANG) == 0) {
         kill(s->upgrade_pid, SIGKILL);
         waitpid(s->upgrade_pid, &status, 0);

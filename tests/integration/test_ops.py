@@ -353,13 +353,16 @@ def test_binary_upgrade_under_load(k3lb, backends, tmp_path):
         load.stop()
     try:
         assert counts["refused"] == 0 and counts["cut"] == 0, counts
-        # the old process still carries the held connections, then leaves
+        # the old process still carries the held connections, then leaves; a SIGTERM to it
+        # after the handover (a service manager stopping the old unit) drains, it does not cut
         assert k.proc.poll() is None
+        k.signal(signal.SIGTERM)
         for i, s in enumerate(held):
             s.sendall(b"again %d\n" % i)
             assert read_line(s) == "again %d" % i
             s.close()
         assert k.wait(20) == 0
+        assert "already draining" in k.log()
         assert read_line_via(k.port) == "y"
     finally:
         if new_pid:
@@ -484,3 +487,45 @@ def test_ctl_encodes_names_and_force_is_a_query_flag(k3lb, backends):
     assert st == 202, body  # draining, not removed
     assert k.server(b.addr)["state"] == "drain"
     held.close()
+
+
+def test_stop_right_after_upgrade_leaves_the_successor_serving(k3lb, backends):
+    """SIGTERM at once after SIGUSR2: the old process stops without shutting the listening
+    sockets it shares with its successor, runs its stop once, and the successor serves every
+    client."""
+    b = backends("echo", name="s0")
+    k = start(k3lb, [b.addr], extra="grace: 20s")
+    held = connect(k.port)
+    held.sendall(b"held\n")
+    assert read_line(held) == "held"
+    new_pid = None
+    try:
+        k.signal(signal.SIGUSR2)
+        k.signal(signal.SIGTERM)
+        msg = k.wait_notify("READY=1")
+        new_pid = int([l for l in msg.split("\n") if l.startswith("MAINPID=")][0][8:])
+        k.wait_for(lambda st: st["pid"] == new_pid, what="the new process answers the API")
+        ok = 0
+        for i in range(20):
+            with connect(k.port) as s:
+                s.sendall(b"%d\n" % i)
+                ok += read_line(s) == str(i)
+        assert ok == 20
+        # the old one drains its held connection, then leaves
+        assert k.proc.poll() is None
+        held.sendall(b"still\n")
+        assert read_line(held) == "still"
+        held.close()
+        assert k.wait(20) == 0
+        log = k.log()
+        assert log.count("no new connections;") == 1, log  # the stop ran once
+        assert "during an upgrade" in log
+        with connect(k.port) as s:  # and the successor goes on after the old one left
+            s.sendall(b"after\n")
+            assert read_line(s) == "after"
+    finally:
+        if new_pid:
+            os.kill(new_pid, signal.SIGTERM)
+            deadline = time.monotonic() + 20
+            while os.path.exists("/proc/%d" % new_pid) and time.monotonic() < deadline:
+                time.sleep(0.05)

@@ -17,6 +17,7 @@
 #include <cjson/cJSON.h>
 #include <event2/buffer.h>
 #include <event2/http.h>
+#include <event2/listener.h>
 #include <event2/keyvalq_struct.h>
 #include <openssl/crypto.h>
 #include <stdio.h>
@@ -37,7 +38,11 @@ struct admin {
     char *unix_path;                   /* socket file to remove at exit, or NULL */
     int fd;                            /* the listening socket */
     struct evhttp_bound_socket *bound; /* libevent's listener on it */
+    struct event *resume;              /* re-enables accepting after a shortage */
+    bool paused;                       /* accepting paused for want of descriptors */
 };
+
+#define ADMIN_PAUSE_MS 250
 
 static void reply_json(struct evhttp_request *req, int code, cJSON *body)
 {
@@ -328,6 +333,10 @@ static void route(struct evhttp_request *req, void *arg)
 {
     struct admin *a = arg;
     const char *uri = evhttp_request_get_uri(req);
+    if (a->paused) {
+        a->paused = false;
+        log_info("admin_accept_resumed", "admin API: accepting again");
+    }
     struct evhttp_uri *parsed = evhttp_uri_parse(uri);
     /* Routes match the raw path segment by segment and decode each name on its own, so an
      * encoded "/" stays inside a name. */
@@ -343,6 +352,38 @@ static void route(struct evhttp_request *req, void *arg)
     }
     if (parsed)
         evhttp_uri_free(parsed);
+}
+
+/* An accept failed (no descriptors left): libevent would retry at once, forever, logging each
+ * time. Pause instead, say so once, and try again a little later. */
+/* libevent hands the error callback evhttp's own pointer, not ours: the admin listener of the
+ * process is found here instead (there is one; admin_free forgets it). */
+static struct admin *live_admin;
+
+static void accept_error(struct evconnlistener *lev, void *arg)
+{
+    struct admin *a = live_admin;
+    struct timeval tv = {0, ADMIN_PAUSE_MS * 1000};
+    int err = EVUTIL_SOCKET_ERROR();
+    (void)arg;
+    evconnlistener_disable(lev);
+    if (!a || !a->bound || evhttp_bound_socket_get_listener(a->bound) != lev)
+        return;
+    if (!a->paused)
+        log_warn("admin_accept_paused", "admin API: accept failed (%s); retrying every %d ms",
+                 evutil_socket_error_to_string(err), ADMIN_PAUSE_MS);
+    a->paused = true;
+    event_add(a->resume, &tv);
+}
+
+static void accept_resume(evutil_socket_t fd, short what, void *arg)
+{
+    struct admin *a = arg;
+    (void)fd;
+    (void)what;
+    if (a->bound)
+        evconnlistener_enable(evhttp_bound_socket_get_listener(a->bound));
+    /* the next accept error pauses again; one that works ends the episode (route()) */
 }
 
 /* A unix socket's directory may not exist yet (/run/k3lb outside systemd). */
@@ -392,6 +433,9 @@ struct admin *admin_new(struct event_base *base, const struct config_admin *cfg,
         close(fd);
         goto fail;
     }
+    a->resume = evtimer_new(base, accept_resume, a);
+    live_admin = a;
+    evconnlistener_set_error_cb(evhttp_bound_socket_get_listener(a->bound), accept_error);
     evhttp_set_max_body_size(a->http, ADMIN_MAX_BODY);
     evhttp_set_max_headers_size(a->http, ADMIN_MAX_HEADERS);
     evhttp_set_timeout(a->http, ADMIN_TIMEOUT_S);
@@ -429,6 +473,10 @@ void admin_free(struct admin *a)
 {
     if (!a)
         return;
+    if (live_admin == a)
+        live_admin = NULL;
+    if (a->resume)
+        event_free(a->resume);
     if (a->http)
         evhttp_free(a->http);
     if (a->unix_path) {

@@ -25,7 +25,9 @@ enum health_result {
     HEALTH_RESULT_PROTOCOL_ERROR, /* the server spoke something else */
     HEALTH_RESULT_UNRESOLVED,     /* the server's host name does not resolve */
     HEALTH_RESULT_PASSIVE,        /* consecutive connect failures of client traffic */
-    HEALTH_RESULT_LOCAL_ERROR,    /* a problem on our side (out of file descriptors) */
+    HEALTH_RESULT_LOCAL_ERROR,    /* a problem on our side that makes checking impossible */
+    HEALTH_RESULT_NO_RESOURCES,   /* this process is out of descriptors or memory: says
+                                     nothing of the server, so it counts neither way */
     HEALTH_RESULT_COUNT,
 };
 

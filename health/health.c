@@ -27,7 +27,7 @@
 const char *const health_result_names[] = {
     "none",       "ok",        "timeout",     "refused",  "unreachable",
     "reset",      "tls_error", "bad_status",  "bad_body", "protocol_error",
-    "unresolved", "passive",   "local_error", NULL,
+    "unresolved", "passive",   "local_error", "no_resources", NULL,
 };
 
 const unsigned health_bucket_ms[HEALTH_BUCKETS - 1] = {1,   5,   10,   25,   50,  100,
@@ -55,7 +55,8 @@ struct health {
     struct mailbox mbox;            /* wake-ups from workers after a passive down */
     struct health_target **targets; /* every target, to find the pending ones */
     size_t n_targets, cap_targets;
-    uint64_t rng; /* jitter */
+    uint64_t rng;      /* jitter */
+    bool short_logged; /* a shortage of descriptors or memory was logged and has not passed */
 };
 
 /* The probe code of each kind of CONFIG_CHECK_KINDS (config/config-t.h); none for "none". A
@@ -133,6 +134,19 @@ static void probe_free(struct health_probe *p)
 static void record(struct health_target *t, enum health_result r, const char *detail)
 {
     char why[320];
+    if (r == HEALTH_RESULT_NO_RESOURCES) {
+        /* Our shortage, not the server's: the last real verdict stands, and the shortage is
+         * logged once per episode (it passes when descriptors are free again). */
+        if (!t->engine->short_logged)
+            log_warn("health_no_resources",
+                     "probes cannot run: %s; server states are kept until they can", detail);
+        t->engine->short_logged = true;
+        return;
+    }
+    if (t->engine->short_logged) {
+        t->engine->short_logged = false;
+        log_info("health_no_resources", "probes run again");
+    }
     t->last = r;
     snprintf(t->detail, sizeof(t->detail), "%s", detail ? detail : health_result_names[r]);
     t->checks++;
@@ -228,6 +242,12 @@ void health_probe_fail_errno(struct health_probe *p, int err, const char *what)
     case ECONNRESET:
     case EPIPE:
         r = HEALTH_RESULT_RESET;
+        break;
+    case EMFILE:
+    case ENFILE:
+    case ENOMEM:
+    case ENOBUFS:
+        r = HEALTH_RESULT_NO_RESOURCES;
         break;
     default:
         r = HEALTH_RESULT_LOCAL_ERROR;

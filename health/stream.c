@@ -90,7 +90,7 @@ static void on_connected(evutil_socket_t fd, short what, void *arg)
     }
     if (!p->bev) {
         p->ssl = NULL;
-        health_probe_done(p, HEALTH_RESULT_LOCAL_ERROR, "cannot create a connection");
+        health_probe_done(p, HEALTH_RESULT_NO_RESOURCES, "cannot create a connection");
         return;
     }
     p->fd = -1; /* the bufferevent owns the socket now */

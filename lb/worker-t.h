@@ -52,6 +52,7 @@ struct lb_worker {
     size_t n_listens;
     struct event *accept_pause; /* re-enables accept after running out of fds */
     bool accepting;             /* listeners are armed */
+    bool accept_paused;         /* accept failed for want of descriptors; logged once */
     bool full;                  /* accepting paused: maxconn reached */
     bool stopped;               /* told to stop accepting for good */
     size_t max_conns;           /* maxconn (over all workers) */

@@ -76,11 +76,16 @@ static void accept_resume_cb(evutil_socket_t fd, short what, void *arg)
     update_accepting(arg);
 }
 
+/* Out of descriptors or memory: new clients wait in the backlog and accepting is tried again
+ * every ACCEPT_PAUSE_MS. One line when it starts and one when it ends, however long it lasts. */
 static void accept_pause(struct lb_worker *w, int err)
 {
     struct timeval tv = {0, ACCEPT_PAUSE_MS * 1000};
-    log_warn("accept_paused", "worker %u: accept failed (%s); pausing %d ms", w->id, strerror(err),
-             ACCEPT_PAUSE_MS);
+    if (!w->accept_paused)
+        log_warn("accept_paused",
+                 "worker %u: accept failed (%s); retrying every %d ms until it works", w->id,
+                 strerror(err), ACCEPT_PAUSE_MS);
+    w->accept_paused = true;
     set_accepting(w, false);
     event_add(w->accept_pause, &tv);
 }
@@ -191,6 +196,10 @@ static void accept_cb(evutil_socket_t lfd, short what, void *arg)
         int fd = accept4(lfd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd >= 0) {
             struct lb_conn *c = conn_get(w);
+            if (w->accept_paused) {
+                w->accept_paused = false;
+                log_info("accept_resumed", "worker %u: accepting again", w->id);
+            }
             if (c) {
                 const struct lb_view_front *vf = &w->cur->view->fronts[l->front];
                 lb_conn_start(c, vf, &w->cur->view->pools[vf->pool], &w->cur->bal[vf->pool], fd,

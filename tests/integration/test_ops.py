@@ -529,3 +529,61 @@ def test_stop_right_after_upgrade_leaves_the_successor_serving(k3lb, backends):
             deadline = time.monotonic() + 20
             while os.path.exists("/proc/%d" % new_pid) and time.monotonic() < deadline:
                 time.sleep(0.05)
+
+
+def wait_log(k, text, timeout=10):
+    deadline = time.monotonic() + timeout
+    while text not in k.log():
+        assert time.monotonic() < deadline, "no %r in the log:\n%s" % (text, k.log()[-3000:])
+        time.sleep(0.05)
+
+
+def test_descriptor_shortage_never_counts_against_servers(k3lb, backends):
+    """Idle admin connections eat every descriptor: probes cannot run, and that must say
+    nothing about the servers (none goes down, no connection is cut); accepting pauses with one
+    log line instead of a flood, and everything works again once descriptors are free."""
+    import resource
+    b = backends("echo", name="s0")
+    port, admin = free_port(), free_port()
+    text = config(port, admin, [b.addr]).replace("rise: 1}", "rise: 1, fall: 1}")
+    k = k3lb().start(text)
+    k.admin_port = admin
+    k.wait_for(lambda st: k.server(b.addr)["state"] == "up", what="up")
+    held = connect(port)
+    held.sendall(b"before\n")
+    assert read_line(held) == "before"
+    pid = k.proc.pid
+    in_use = len(os.listdir("/proc/%d/fd" % pid))
+    soft, hard = resource.prlimit(pid, resource.RLIMIT_NOFILE)
+    resource.prlimit(pid, resource.RLIMIT_NOFILE, (in_use + 4, hard))
+    hogs = []
+    try:
+        for _ in range(40):
+            s = socket.socket()
+            s.settimeout(2)
+            s.connect(("127.0.0.1", admin))
+            hogs.append(s)
+        wait_log(k, "health_no_resources")
+        wait_log(k, "admin_accept_paused")
+        n = k.log().count("health_no_resources")
+        deadline = time.monotonic() + 1.0  # five probe intervals of starvation
+        while time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert "server_down" not in k.log()
+        held.sendall(b"during\n")
+        assert read_line(held) == "during"
+    finally:
+        for s in hogs:
+            s.close()
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, (soft, hard))
+    k.wait_for(lambda st: k.server(b.addr)["state"] == "up", what="reachable again")
+    wait_log(k, "probes run again")
+    log = k.log()
+    assert log.count("admin_accept_paused") == 1, log
+    assert log.count("probes cannot run") == 1 and n >= 1, log
+    assert "Error from accept" not in log and "server_down" not in log
+    held.sendall(b"after\n")
+    assert read_line(held) == "after"
+    with connect(port) as s:
+        s.sendall(b"new\n")
+        assert read_line(s) == "new"

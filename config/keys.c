@@ -3,6 +3,7 @@
  * parser as user input, so a default can never be out of its own bounds unnoticed (a unit test
  * loads an empty config). */
 #include "config/keys.h"
+#include "common/xalloc.h"
 
 #include "config/node.h"
 
@@ -475,10 +476,16 @@ static void backend_check(void *obj, struct config_errors *errs)
     if (b->n_servers == 0)
         config_error_add(errs, config_mark_of(&b->obj, &config_backend_section, "servers"),
                          "backend '%s' has no servers", b->name);
+    const char **addrs = xcalloc(b->n_servers, sizeof(*addrs));
+    size_t *first = xcalloc(b->n_servers, sizeof(*first));
     for (size_t i = 0; i < b->n_servers; i++)
-        for (size_t j = 0; j < i; j++)
-            if (strcmp(b->servers[i].address.text, b->servers[j].address.text) == 0)
-                config_error_add(errs, b->servers[i].obj.mark,
-                                 "server '%s' is listed twice in backend '%s' (first at line %u)",
-                                 b->servers[i].address.text, b->name, b->servers[j].obj.mark.line);
+        addrs[i] = b->servers[i].address.text;
+    config_first_equal(addrs, b->n_servers, false, first);
+    for (size_t i = 0; i < b->n_servers; i++)
+        if (first[i] != SIZE_MAX)
+            config_error_add(errs, b->servers[i].obj.mark,
+                             "server '%s' is listed twice in backend '%s' (first at line %u)",
+                             addrs[i], b->name, b->servers[first[i]].obj.mark.line);
+    free(first);
+    free(addrs);
 }

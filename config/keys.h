@@ -80,6 +80,9 @@ void config_reference_print(FILE *out);
 /* "a, b, c" from a NULL-terminated name list. */
 void config_enum_list(const char *const *names, char *buf, size_t len);
 
+/* first[i]: the index of the first key before i equal to keys[i], or SIZE_MAX (n log n). */
+void config_first_equal(const char *const *keys, size_t n, bool nocase, size_t *first);
+
 /* Names of the enums, indexed by value, NULL-terminated: the config's words for them. */
 extern const char *const config_balance_names[];
 extern const char *const config_check_kind_names[];

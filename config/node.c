@@ -140,107 +140,196 @@ static struct config_mark mark_of(const yaml_mark_t *m, const char *file)
     return (struct config_mark){file, (unsigned)m->line + 1, (unsigned)m->column + 1};
 }
 
-/* Bounds on what one file may expand to: libyaml keeps an alias as a second reference to the
- * same node, so a file of nested aliases would otherwise expand exponentially. */
+/* Bounds on what one file may become, enforced while libyaml's events arrive, so that a
+ * hostile file costs little time and memory: nesting (libyaml's own document loader takes
+ * seconds on 40,000 levels before any check could run), values, and bytes after aliases (an
+ * alias is a full copy here, so a large scalar aliased many times would otherwise expand to
+ * gigabytes). A real config is far inside all three. */
 #define NODE_DEPTH_MAX 32
 #define NODE_COUNT_MAX 200000
+#define NODE_BYTES_MAX (16 * 1024 * 1024)
 
-struct convert_ctx {
-    yaml_document_t *doc;
-    const char *file;
-    size_t budget; /* nodes still allowed */
-    struct config_errors *errs;
+/* An anchored node, kept for the aliases that name it, with what one copy of it costs. */
+struct anchor {
+    char *name;
+    struct config_node *node; /* the tree's own node (not a copy) */
+    size_t nodes, bytes;
 };
 
-static struct config_node *convert(struct convert_ctx *cx, yaml_node_t *yn, unsigned depth)
-{
-    struct config_mark mark = mark_of(&yn->start_mark, cx->file);
-    struct config_errors *errs = cx->errs;
-    yaml_document_t *doc = cx->doc;
-    struct config_node *node;
+struct builder {
+    const char *file;
+    struct config_errors *errs;
+    struct config_node *stack[NODE_DEPTH_MAX + 2]; /* open collections, outermost first */
+    size_t nodes_at[NODE_DEPTH_MAX + 2];           /* node count when each was opened */
+    size_t bytes_at[NODE_DEPTH_MAX + 2];
+    char *anchor_of[NODE_DEPTH_MAX + 2]; /* its anchor name, registered when it closes */
+    unsigned depth;
+    struct config_node *root;
+    struct anchor *anchors;
+    size_t n_anchors;
+    size_t nodes, bytes; /* spent so far, aliases counted as copies */
+    bool failed;
+};
 
-    if (depth > NODE_DEPTH_MAX) {
-        config_error_add(errs, mark, "nesting too deep (more than %d levels)", NODE_DEPTH_MAX);
-        return NULL;
-    }
-    if (cx->budget-- == 0) {
-        config_error_add(errs, mark, "document too large (more than %d values after aliases)",
+static bool spend(struct builder *b, struct config_mark mark, size_t nodes, size_t bytes)
+{
+    b->nodes += nodes;
+    b->bytes += bytes;
+    if (b->nodes > NODE_COUNT_MAX) {
+        config_error_add(b->errs, mark, "document too large (more than %d values after aliases)",
                          NODE_COUNT_MAX);
-        return NULL;
+        return false;
     }
-    switch (yn->type) {
-    case YAML_SCALAR_NODE:
-        node = config_node_new(CONFIG_NODE_SCALAR, mark);
-        node->value = xcalloc(1, yn->data.scalar.length + 1);
-        memcpy(node->value, yn->data.scalar.value, yn->data.scalar.length);
-        node->plain = yn->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
-        if (strlen(node->value) != yn->data.scalar.length) {
-            config_error_add(errs, mark, "value contains a NUL character");
-            config_node_free(node);
-            return NULL;
+    if (b->bytes > NODE_BYTES_MAX) {
+        config_error_add(b->errs, mark, "document too large (more than %d MiB after aliases)",
+                         NODE_BYTES_MAX >> 20);
+        return false;
+    }
+    return true;
+}
+
+static void remember_anchor(struct builder *b, char *name, struct config_node *node, size_t nodes,
+                            size_t bytes)
+{
+    if (!name)
+        return;
+    b->anchors = xreallocarray(b->anchors, b->n_anchors + 1, sizeof(*b->anchors));
+    b->anchors[b->n_anchors++] = (struct anchor){name, node, nodes, bytes};
+}
+
+/* Puts a finished node into the open collection, or makes it the root. */
+static void attach(struct builder *b, struct config_node *node)
+{
+    if (b->depth)
+        config_node_append(b->stack[b->depth - 1], node);
+    else if (!b->root)
+        b->root = node;
+    else
+        config_node_free(node);
+}
+
+static bool on_scalar(struct builder *b, const yaml_event_t *ev, struct config_mark mark)
+{
+    size_t len = ev->data.scalar.length;
+    struct config_node *node;
+    if (memchr(ev->data.scalar.value, '\0', len)) {
+        config_error_add(b->errs, mark, "value contains a NUL character");
+        return false;
+    }
+    if (!spend(b, mark, 1, len))
+        return false;
+    node = config_node_new(CONFIG_NODE_SCALAR, mark);
+    node->value = xstrndup((const char *)ev->data.scalar.value, len);
+    node->plain = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+    if (ev->data.scalar.anchor)
+        remember_anchor(b, xstrdup((const char *)ev->data.scalar.anchor), node, 1, len);
+    attach(b, node);
+    return true;
+}
+
+static bool on_alias(struct builder *b, const yaml_event_t *ev, struct config_mark mark)
+{
+    const char *name = (const char *)ev->data.alias.anchor;
+    for (size_t i = b->n_anchors; i-- > 0;)
+        if (strcmp(b->anchors[i].name, name) == 0) {
+            if (!spend(b, mark, b->anchors[i].nodes, b->anchors[i].bytes))
+                return false;
+            attach(b, config_node_copy(b->anchors[i].node));
+            return true;
         }
-        return node;
-    case YAML_SEQUENCE_NODE:
-        node = config_node_new(CONFIG_NODE_SEQ, mark);
-        for (yaml_node_item_t *it = yn->data.sequence.items.start; it < yn->data.sequence.items.top;
-             it++) {
-            struct config_node *child = convert(cx, yaml_document_get_node(doc, *it), depth + 1);
-            if (!child) {
-                config_node_free(node);
-                return NULL;
-            }
-            config_node_append(node, child);
-        }
-        return node;
-    case YAML_MAPPING_NODE:
-        node = config_node_new(CONFIG_NODE_MAP, mark);
-        for (yaml_node_pair_t *p = yn->data.mapping.pairs.start; p < yn->data.mapping.pairs.top;
-             p++) {
-            struct config_node *k = convert(cx, yaml_document_get_node(doc, p->key), depth + 1);
-            struct config_node *v =
-                k ? convert(cx, yaml_document_get_node(doc, p->value), depth + 1) : NULL;
-            if (!k || !v) {
-                config_node_free(k);
-                config_node_free(node);
-                return NULL;
-            }
-            config_node_append(node, k);
-            config_node_append(node, v);
-        }
-        return node;
+    config_error_add(b->errs, mark, "alias *%s names no anchor defined before it", name);
+    return false;
+}
+
+static bool on_open(struct builder *b, enum config_node_type type, const yaml_char_t *anchor,
+                    struct config_mark mark)
+{
+    if (b->depth >= NODE_DEPTH_MAX) {
+        config_error_add(b->errs, mark, "nesting too deep (more than %d levels)", NODE_DEPTH_MAX);
+        return false;
+    }
+    if (!spend(b, mark, 1, 0))
+        return false;
+    b->nodes_at[b->depth] = b->nodes;
+    b->bytes_at[b->depth] = b->bytes;
+    b->anchor_of[b->depth] = anchor ? xstrdup((const char *)anchor) : NULL;
+    b->stack[b->depth++] = config_node_new(type, mark);
+    return true;
+}
+
+static void on_close(struct builder *b)
+{
+    struct config_node *node = b->stack[--b->depth];
+    /* a copy costs what the collection cost: itself and everything opened inside it */
+    remember_anchor(b, b->anchor_of[b->depth], node, b->nodes - b->nodes_at[b->depth] + 1,
+                    b->bytes - b->bytes_at[b->depth]);
+    attach(b, node);
+}
+
+/* One event of the first document. false to stop (an error was added). */
+static bool on_event(struct builder *b, const yaml_event_t *ev)
+{
+    struct config_mark mark = mark_of(&ev->start_mark, b->file);
+    switch (ev->type) {
+    case YAML_SCALAR_EVENT:
+        return on_scalar(b, ev, mark);
+    case YAML_ALIAS_EVENT:
+        return on_alias(b, ev, mark);
+    case YAML_SEQUENCE_START_EVENT:
+        return on_open(b, CONFIG_NODE_SEQ, ev->data.sequence_start.anchor, mark);
+    case YAML_MAPPING_START_EVENT:
+        return on_open(b, CONFIG_NODE_MAP, ev->data.mapping_start.anchor, mark);
+    case YAML_SEQUENCE_END_EVENT:
+    case YAML_MAPPING_END_EVENT:
+        on_close(b);
+        return true;
     default:
-        config_error_add(errs, mark, "unsupported YAML node");
-        return NULL;
+        return true;
     }
+}
+
+static void builder_free(struct builder *b)
+{
+    while (b->depth) {
+        b->depth--;
+        config_node_free(b->stack[b->depth]);
+        free(b->anchor_of[b->depth]);
+    }
+    for (size_t i = 0; i < b->n_anchors; i++)
+        free(b->anchors[i].name);
+    free(b->anchors);
 }
 
 struct config_node *config_node_parse(const char *text, size_t len, const char *file,
                                       struct config_errors *errs)
 {
     yaml_parser_t parser;
-    yaml_document_t doc;
-    struct config_node *root = NULL;
-    yaml_node_t *top;
+    yaml_event_t ev;
+    struct builder b = {.file = config_intern(file), .errs = errs};
+    bool more = true;
 
-    file = config_intern(file);
     if (!yaml_parser_initialize(&parser))
         abort();
     yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
-    if (!yaml_parser_load(&parser, &doc)) {
-        struct config_mark m = mark_of(&parser.problem_mark, file);
-        config_error_add(errs, m, "YAML syntax: %s%s%s", parser.problem ? parser.problem : "error",
-                         parser.context ? " " : "", parser.context ? parser.context : "");
-        yaml_parser_delete(&parser);
+    while (more && !b.failed) {
+        if (!yaml_parser_parse(&parser, &ev)) {
+            struct config_mark m = mark_of(&parser.problem_mark, b.file);
+            config_error_add(errs, m, "YAML syntax: %s%s%s",
+                             parser.problem ? parser.problem : "error", parser.context ? " " : "",
+                             parser.context ? parser.context : "");
+            b.failed = true;
+            break;
+        }
+        /* only the first document counts, as before */
+        more = ev.type != YAML_STREAM_END_EVENT && ev.type != YAML_DOCUMENT_END_EVENT;
+        b.failed = !on_event(&b, &ev);
+        yaml_event_delete(&ev);
+    }
+    yaml_parser_delete(&parser);
+    builder_free(&b);
+    if (b.failed) {
+        config_node_free(b.root);
         return NULL;
     }
-    top = yaml_document_get_root_node(&doc);
-    if (!top)
-        root = config_node_new(CONFIG_NODE_MAP, (struct config_mark){file, 1, 1});
-    else {
-        struct convert_ctx cx = {&doc, file, NODE_COUNT_MAX, errs};
-        root = convert(&cx, top, 0);
-    }
-    yaml_document_delete(&doc);
-    yaml_parser_delete(&parser);
-    return root;
+    return b.root ? b.root : config_node_new(CONFIG_NODE_MAP, (struct config_mark){b.file, 1, 1});
 }

@@ -247,6 +247,13 @@ void config_addr_copy(struct net_addr *dst, const struct net_addr *src)
     dst->path = dup_or_null(src->path);
 }
 
+static bool is_wildcard(const char *host);
+
+bool config_addr_is_wildcard(const struct net_addr *a)
+{
+    return a->kind == NET_ADDR_INET && is_wildcard(a->host);
+}
+
 static bool is_wildcard(const char *host)
 {
     return !host || strcmp(host, "0.0.0.0") == 0 || strcmp(host, "::") == 0;

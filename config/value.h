@@ -29,6 +29,8 @@ void config_addr_free(struct net_addr *a);
 void config_addr_copy(struct net_addr *dst, const struct net_addr *src);
 /* True when two listen addresses cannot both be bound (same port and the same or a wildcard
  * host). */
+/* ":port", 0.0.0.0 or [::]: every address of the host. */
+bool config_addr_is_wildcard(const struct net_addr *a);
 bool config_addr_overlap(const struct net_addr *a, const struct net_addr *b);
 
 /* "https://host[:port][/]" (the K3s form of --server) or a bare "host[:port]" -> "host:port"

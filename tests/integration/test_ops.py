@@ -587,3 +587,31 @@ def test_descriptor_shortage_never_counts_against_servers(k3lb, backends):
     with connect(port) as s:
         s.sendall(b"new\n")
         assert read_line(s) == "new"
+
+
+@pytest.mark.parametrize("bomb", ["aliases", "nesting"])
+def test_reload_with_a_config_bomb_keeps_serving(k3lb, backends, bomb):
+    """A reload with a hostile file (a 1 MB scalar aliased 4,000 times; 40,000 levels of
+    nesting) is refused quickly with a position; the process keeps its config and answers."""
+    b = backends("name", name="s1")
+    k = start(k3lb, [b.addr])
+    path = os.path.join(k.dir, "k3lb.yaml")
+    good = open(path).read()
+    with open(path, "a") as f:
+        if bomb == "aliases":
+            f.write("x: &big " + "y" * 1000000 + "\nz: [" + ", ".join(["*big"] * 4000) + "]\n")
+        else:
+            f.write("x: " + "[" * 40000 + "]" * 40000 + "\n")
+    k.signal(signal.SIGHUP)
+    k.wait_notify("READY=1")  # the reload ended (refused)
+    wait_log(k, "document too large" if bomb == "aliases" else "nesting too deep")
+    assert k.proc.poll() is None
+    assert k.status()["backends"][0]["name"] == "pool"
+    assert read_line_via_name(k.port) == "s1"
+    with open(path, "w") as f:
+        f.write(good)
+
+
+def read_line_via_name(port):
+    with connect(port) as s:
+        return read_line(s)

@@ -203,7 +203,57 @@ static void test_alias_bomb(void **state)
                  "d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
                  "e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\n"
                  "f: &f [*e, *e, *e, *e, *e, *e, *e, *e, *e, *e]\n",
-                 1, 14, "document too large");
+                 6, 8, "document too large (more than 200000 values after aliases)");
+}
+
+/* Few values but many bytes: a large scalar aliased again and again is stopped by its size
+ * (it used to be copied until memory ran out). */
+static void test_alias_byte_bomb(void **state)
+{
+    size_t big = 1 << 20, n = 40, len = big + 16 + n * 5 + 16;
+    char *yaml = malloc(len), *p = yaml;
+    (void)state;
+    p += sprintf(p, "a: &a ");
+    memset(p, 'x', big);
+    p += big;
+    p += sprintf(p, "\nb: [");
+    for (size_t i = 0; i < n; i++)
+        p += sprintf(p, "%s*a", i ? ", " : "");
+    sprintf(p, "]\n");
+    expect_error(yaml, 2, 61, "document too large (more than 16 MiB after aliases)");
+    free(yaml);
+}
+
+/* Duplicates among 100,000 servers are found by sorting, not by comparing every pair (which
+ * took minutes and blocked the serving process during a reload). */
+static void test_many_servers(void **state)
+{
+    size_t n = 100000;
+    char *yaml = malloc(n * 24 + 256), *p = yaml;
+    (void)state;
+    p += sprintf(p, "frontends: [{name: f, listen: [\":1\"], backend: b}]\n"
+                    "backends: [{name: b, servers: [");
+    for (size_t i = 0; i < n; i++)
+        p += sprintf(p, "\"10.%zu.%zu.%zu:1\", ", i >> 16, (i >> 8) & 255, i & 255);
+    sprintf(p, "\"10.0.0.7:1\"]}]\n");
+    expect_error(yaml, 2, 1700702, "server '10.0.0.7:1' is listed twice in backend 'b'");
+    free(yaml);
+}
+
+/* Deep nesting is refused at the level that passes the bound, without building the rest. */
+static void test_deep_nesting(void **state)
+{
+    size_t depth = 40000;
+    char *yaml = malloc(2 * depth + 8);
+    (void)state;
+    memcpy(yaml, "a: ", 3);
+    memset(yaml + 3, '[', depth);
+    memset(yaml + 3 + depth, ']', depth);
+    strcpy(yaml + 3 + 2 * depth, "\n");
+    expect_error(yaml, 1, 35, "nesting too deep (more than 32 levels)");
+    free(yaml);
+    expect_error("a: *nowhere\n", 1, 4, "alias *nowhere names no anchor defined before it");
+    expect_error("a: &x [1, *x]\n", 1, 11, "alias *x names no anchor defined before it");
 }
 
 static void test_missing_file(void **state)
@@ -311,8 +361,10 @@ int main(void)
         cmocka_unit_test(test_missing_required),  cmocka_unit_test(test_undefined_backend),
         cmocka_unit_test(test_duplicates),        cmocka_unit_test(test_bad_values),
         cmocka_unit_test(test_listen_collisions), cmocka_unit_test(test_alias_bomb),
-        cmocka_unit_test(test_missing_file),      cmocka_unit_test(test_overrides),
-        cmocka_unit_test(test_restart_keys),      cmocka_unit_test(test_health_keys),
+        cmocka_unit_test(test_alias_byte_bomb),   cmocka_unit_test(test_deep_nesting),
+        cmocka_unit_test(test_many_servers),      cmocka_unit_test(test_missing_file),
+        cmocka_unit_test(test_overrides),         cmocka_unit_test(test_restart_keys),
+        cmocka_unit_test(test_health_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

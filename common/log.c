@@ -48,30 +48,86 @@ static void buf_puts(struct log_buf *b, const char *s)
     buf_put(b, s, strlen(s));
 }
 
-/* Appends s as the inside of a JSON string. */
-static void buf_put_json(struct log_buf *b, const char *s)
+/* Length of the valid UTF-8 sequence at s (1..4), or 0 when it is not one. Overlong forms and
+ * surrogates count as invalid. */
+static size_t utf8_len(const unsigned char *s)
 {
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        char esc[8];
-        if (c == '"' || c == '\\') {
+    if (s[0] < 0x80)
+        return 1;
+    if (s[0] >= 0xc2 && s[0] <= 0xdf)
+        return (s[1] & 0xc0) == 0x80 ? 2 : 0;
+    if (s[0] >= 0xe0 && s[0] <= 0xef) {
+        if ((s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80 || (s[0] == 0xe0 && s[1] < 0xa0) ||
+            (s[0] == 0xed && s[1] >= 0xa0))
+            return 0;
+        return 3;
+    }
+    if (s[0] >= 0xf0 && s[0] <= 0xf4) {
+        if ((s[1] & 0xc0) != 0x80 || (s[2] & 0xc0) != 0x80 || (s[3] & 0xc0) != 0x80 ||
+            (s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] >= 0x90))
+            return 0;
+        return 4;
+    }
+    return 0;
+}
+
+/* Appends text a peer may have chosen (an error message from a database, a certificate name)
+ * so that it can never end the line, start a forged one, or drive a terminal: control
+ * characters (C0, DEL and the C1 range) and bytes that are not UTF-8 are escaped, in JSON as
+ * \uXXXX (invalid bytes as U+FFFD), in text as \n, \r, \t or \xNN (and "\" as "\\", so
+ * an escape cannot be faked). Quotes are escaped in JSON only. */
+static void buf_put_safe(struct log_buf *b, const char *str, bool json)
+{
+    const unsigned char *s = (const unsigned char *)str;
+    char esc[12];
+    while (*s) {
+        size_t n = utf8_len(s);
+        unsigned c = *s;
+        bool c1 = n == 2 && s[0] == 0xc2 && s[1] < 0xa0; /* U+0080..U+009F */
+        if (n == 0 || c1) {
+            if (json && c1) {
+                snprintf(esc, sizeof(esc), "\\u%04x", s[1]);
+                buf_puts(b, esc);
+            } else if (json) {
+                buf_puts(b, "\\ufffd");
+            } else {
+                for (size_t i = 0; i < (c1 ? 2u : 1u); i++) {
+                    snprintf(esc, sizeof(esc), "\\x%02x", s[i]);
+                    buf_puts(b, esc);
+                }
+            }
+            s += c1 ? 2 : 1;
+            continue;
+        }
+        if (c == '\\' || (json && c == '"')) {
             esc[0] = '\\';
             esc[1] = (char)c;
             buf_put(b, esc, 2);
-        } else if (c < 0x20) {
-            snprintf(esc, sizeof(esc), "\\u%04x", c);
+        } else if (c < 0x20 || c == 0x7f) {
+            if (json)
+                snprintf(esc, sizeof(esc), "\\u%04x", c);
+            else if (c == '\n' || c == '\r' || c == '\t')
+                snprintf(esc, sizeof(esc), "\\%c", c == '\n' ? 'n' : c == '\r' ? 'r' : 't');
+            else
+                snprintf(esc, sizeof(esc), "\\x%02x", c);
             buf_puts(b, esc);
         } else {
-            buf_put(b, (const char *)&c, 1);
+            buf_put(b, (const char *)s, n);
         }
+        s += n;
     }
+}
+
+static void buf_put_json(struct log_buf *b, const char *s)
+{
+    buf_put_safe(b, s, true);
 }
 
 /* Appends a text-format value, quoted when it holds spaces or quotes. */
 static void buf_put_text_value(struct log_buf *b, const char *v)
 {
     if (*v && !strpbrk(v, " \"=\t")) {
-        buf_puts(b, v);
+        buf_put_safe(b, v, false);
         return;
     }
     buf_puts(b, "\"");
@@ -125,12 +181,12 @@ static void log_emit(enum log_level level, const char *event, const char *const 
         buf_puts(&b, " ");
         buf_puts(&b, log_level_names[level]);
         buf_puts(&b, " ");
-        buf_puts(&b, event);
+        buf_put_safe(&b, event, false);
         buf_puts(&b, ": ");
-        buf_puts(&b, msg);
+        buf_put_safe(&b, msg, false);
         for (; kv && kv[0] && kv[1]; kv += 2) {
             buf_puts(&b, " ");
-            buf_puts(&b, kv[0]);
+            buf_put_safe(&b, kv[0], false);
             buf_puts(&b, "=");
             buf_put_text_value(&b, kv[1]);
         }

@@ -5,9 +5,11 @@
 
 #include <stddef.h>
 
-/* Reads the secret from env (when set) or else file, trailing whitespace trimmed. Returns a
- * malloc'd string for config_secret_free, or NULL with a reason in why that names the source,
- * never the content. what names the secret in the reason ("bearer token"). */
+/* Reads the secret from env (when set) or else file, a trailing line end and blanks trimmed.
+ * A secret with a NUL, a line break or another control character inside, or longer than 4 KiB,
+ * is refused whole (a prefix is never used). Returns a malloc'd string for config_secret_free,
+ * or NULL with a reason in why that names the source, never the content. what names the secret
+ * in the reason ("bearer token"). */
 char *config_secret_read(const char *file, const char *env, const char *what, char *why,
                          size_t whylen);
 /* Wipes and frees. */

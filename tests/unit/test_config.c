@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include "config/config.h"
+#include "config/secret.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -256,6 +257,50 @@ static void test_deep_nesting(void **state)
     expect_error("a: &x [1, *x]\n", 1, 11, "alias *x names no anchor defined before it");
 }
 
+/* Writes len bytes to a file and reads it back as a secret; returns it (or NULL, why set). */
+static char *secret_from(const char *bytes, size_t len, char *why, size_t whylen)
+{
+    char file[] = "/tmp/k3lb-secret-XXXXXX";
+    int fd = mkstemp(file);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, bytes, len), (ssize_t)len);
+    close(fd);
+    char *s = config_secret_read(file, NULL, "token", why, whylen);
+    unlink(file);
+    return s;
+}
+
+/* A secret is used whole or not at all: a NUL, a line break inside (header injection), or more
+ * than 4 KiB is refused; one trailing line end is fine. */
+static void test_secrets(void **state)
+{
+    char why[256], *s, *big = malloc(5000);
+    (void)state;
+    assert_non_null(s = secret_from("abc\n", 4, why, sizeof(why)));
+    assert_string_equal(s, "abc");
+    config_secret_free(s);
+    assert_non_null(s = secret_from("abc\r\n", 5, why, sizeof(why)));
+    config_secret_free(s);
+    assert_null(secret_from("abc\0def", 7, why, sizeof(why)));
+    assert_non_null(strstr(why, "contains a NUL byte (byte 4): refused, not cut"));
+    assert_null(secret_from("abc\r\nX-Injected: 1\n", 20, why, sizeof(why)));
+    assert_non_null(strstr(why, "contains a line break (byte 4)"));
+    assert_null(secret_from("a\x1b[2Jb", 7, why, sizeof(why)));
+    assert_non_null(strstr(why, "a control character"));
+    memset(big, 'k', 5000);
+    assert_null(secret_from(big, 4097, why, sizeof(why)));
+    assert_non_null(strstr(why, "longer than 4096 bytes"));
+    assert_non_null(s = secret_from(big, 4096, why, sizeof(why)));
+    assert_int_equal(strlen(s), 4096);
+    config_secret_free(s);
+    big[4999] = '\0';
+    setenv("K3LB_TEST_SECRET", big, 1);
+    assert_null(config_secret_read(NULL, "K3LB_TEST_SECRET", "token", why, sizeof(why)));
+    assert_non_null(strstr(why, "token ($K3LB_TEST_SECRET) is longer than 4096 bytes"));
+    unsetenv("K3LB_TEST_SECRET");
+    free(big);
+}
+
 static void test_missing_file(void **state)
 {
     struct config_errors errs = {0};
@@ -362,9 +407,9 @@ int main(void)
         cmocka_unit_test(test_duplicates),        cmocka_unit_test(test_bad_values),
         cmocka_unit_test(test_listen_collisions), cmocka_unit_test(test_alias_bomb),
         cmocka_unit_test(test_alias_byte_bomb),   cmocka_unit_test(test_deep_nesting),
-        cmocka_unit_test(test_many_servers),      cmocka_unit_test(test_missing_file),
-        cmocka_unit_test(test_overrides),         cmocka_unit_test(test_restart_keys),
-        cmocka_unit_test(test_health_keys),
+        cmocka_unit_test(test_many_servers),      cmocka_unit_test(test_secrets),
+        cmocka_unit_test(test_missing_file),      cmocka_unit_test(test_overrides),
+        cmocka_unit_test(test_restart_keys),      cmocka_unit_test(test_health_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,31 @@
+/* libFuzzer target: any request path against the admin route table must match or not, never
+ * crash; a name that matched and is filled back in by a client must match again to the same
+ * name (what ctl encodes, the server decodes). The first byte picks the route. */
+#include "admin/api.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    struct admin_path_args args, again;
+    char *path, out[2048];
+    if (size < 1)
+        return 0;
+    const struct admin_route *r = &admin_routes[data[0] % admin_n_routes];
+    path = malloc(size);
+    if (!path)
+        return 0;
+    memcpy(path, data + 1, size - 1);
+    path[size - 1] = '\0';
+    if (admin_route_match(r, path, &args) &&
+        admin_route_path(r, args.backend, args.server, out, sizeof(out)) &&
+        (!admin_route_match(r, out, &again) || strcmp(args.backend, again.backend) != 0 ||
+         strcmp(args.server, again.server) != 0))
+        abort();
+    free(path);
+    return 0;
+}

@@ -174,6 +174,7 @@ static void k3s_answer(struct agent *a, const char *target, const char *body, si
                  target);
         return;
     }
+    agent_list_sort(&l);
     set_source(a, SRC_K3S, &l);
 }
 
@@ -333,8 +334,10 @@ static void read_token(struct agent *a)
         log_warn("agent", "%s", why);
         return;
     }
-    tls_k3s_token_parse(token, &a->token);
-    a->has_token = true;
+    if (tls_k3s_token_parse(token, &a->token, why, sizeof(why)) == 0)
+        a->has_token = true;
+    else
+        log_warn("agent", "%s", why);
     config_secret_free(token);
 }
 

@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -39,6 +40,17 @@ void agent_list_add(struct agent_list *l, const char *s)
     l->v = xreallocarray(l->v, l->n + 1, sizeof(*l->v));
     l->v[l->n] = xstrdup(s);
     l->n++;
+}
+
+static int entry_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+void agent_list_sort(struct agent_list *l)
+{
+    if (l->n > 1)
+        qsort(l->v, l->n, sizeof(*l->v), entry_cmp);
 }
 
 bool agent_list_same_set(const struct agent_list *a, const struct agent_list *b)

@@ -44,7 +44,11 @@ static char *read_secret(struct health_params *p, const char *file, const char *
 static void parse_k3s_token(struct health_params *p, const char *token)
 {
     struct tls_k3s_token t;
-    tls_k3s_token_parse(token, &t);
+    char why[160];
+    if (tls_k3s_token_parse(token, &t, why, sizeof(why)) < 0) {
+        setup_error(p, "%s", why);
+        return;
+    }
     p->token_hash = t.ca_hash;
     p->authorization = t.authorization;
 }

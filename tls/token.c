@@ -6,6 +6,8 @@
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 
 char *tls_auth_basic(const char *user, size_t user_len, const char *password)
@@ -22,24 +24,54 @@ char *tls_auth_basic(const char *user, size_t user_len, const char *password)
     return out;
 }
 
-void tls_k3s_token_parse(const char *token, struct tls_k3s_token *out)
+/* A kubeadm bootstrap token, "[a-z0-9]{6}.[a-z0-9]{16}" (what K3s tries first). */
+static bool bootstrap_token(const char *s)
 {
-    const char *creds = token, *sep = strstr(token, "::"), *colon;
-    memset(out, 0, sizeof(*out));
-    if (strncmp(token, "K10", 3) == 0 && sep) {
-        size_t n = (size_t)(sep - token - 3);
-        out->ca_hash = xmalloc(n + 1);
-        memcpy(out->ca_hash, token + 3, n);
-        out->ca_hash[n] = '\0';
-        creds = sep + 2;
+    for (int i = 0; i < 23; i++) {
+        bool ok = i == 6 ? s[i] == '.' : (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9');
+        if (!ok)
+            return false;
     }
-    colon = strchr(creds, ':');
-    if (creds == token)
-        out->authorization = tls_auth_basic("node", 4, creds);
-    else if (colon)
-        out->authorization = tls_auth_basic(creds, (size_t)(colon - creds), colon + 1);
-    else
-        out->authorization = tls_auth_bearer(creds);
+    return s[23] == '\0';
+}
+
+int tls_k3s_token_parse(const char *token, struct tls_k3s_token *out, char *why, size_t whylen)
+{
+    const char *creds = token, *colon;
+    memset(out, 0, sizeof(*out));
+    if (!*token) {
+        snprintf(why, whylen, "the K3s token is empty");
+        return -1;
+    }
+    if (strncmp(token, "K10", 3) == 0) {
+        const char *sep = strstr(token + 3, "::");
+        size_t n = sep ? (size_t)(sep - token - 3) : 0;
+        if (sep && n != 0 && n != 64) {
+            snprintf(why, whylen, "the K3s token's CA hash has %zu characters, not 64", n);
+            return -1;
+        }
+        if (n)
+            out->ca_hash = xstrndup(token + 3, n);
+        creds = sep ? sep + 2 : token + 3;
+        if (bootstrap_token(creds)) {
+            out->authorization = tls_auth_bearer(creds);
+            return 0;
+        }
+        colon = strchr(creds, ':');
+        if (!colon || !colon[1]) {
+            tls_k3s_token_free(out);
+            snprintf(why, whylen, "the K3s token has no user:password after its CA hash");
+            return -1;
+        }
+        creds = colon + 1; /* the user part is replaced: agents always say "node" */
+    } else if (bootstrap_token(token)) {
+        out->authorization = tls_auth_bearer(token);
+        return 0;
+    }
+    /* A server token ("server:pw") works for agents as user node with the same password; a
+     * bare string is a password (even one with a colon in it). */
+    out->authorization = tls_auth_basic("node", 4, creds);
+    return 0;
 }
 
 char *tls_auth_bearer(const char *token)

@@ -1,14 +1,29 @@
 #!/usr/bin/env python3
 """A stand-in for a K3s server's port 6443 (there is no kube-apiserver binary here): a TLS HTTP
-server answering /readyz, /livez, /healthz, /ping, /v1-k3s/readyz (basic auth), /cacerts,
-/v1-k3s/apiservers, /name (which server this is) and /v1-k3s/connect, a websocket (RFC 6455)
-that first sends the server's name, then echoes every frame, like an agent's tunnel.
+server answering /readyz, /livez, /healthz, /ping, /cacerts, /v1-k3s/readyz, /v1-k3s/apiservers,
+/v1-k3s/config, /name (which server this is) and /v1-k3s/connect, a websocket (RFC 6455) that
+first sends the server's name, then echoes every frame, like an agent's tunnel.
+
+It enforces K3s's own rules for the supervisor routes, as read in the K3s source:
+- users (pkg/daemons/control/deps/deps.go, genUsers): "server" with the server password is in
+  group k3s:server; "node" with the agent token (the server password when no separate agent
+  token is set) is in group k3s:agent; a bootstrap token "id.secret" sent as Bearer is in
+  system:bootstrappers. Credentials that match no one: 401. A bare token is a password
+  (pkg/clientaccess/token.go, parseToken).
+- /v1-k3s/readyz, /apiservers, /config (pkg/server/handlers/router.go) need one of k3s:agent,
+  system:nodes, system:bootstrappers: user "server" gets 403. At most 20 such requests in
+  flight (maxNonMutatingAgentRequests); beyond that 429 with Retry-After, as the apiserver's
+  max-in-flight filter answers.
+- /v1-k3s/apiservers answers in random order (a set's UnsortedList, handlers.go); /readyz answers
+  503 while the server's core is not ready (handlers.go, Readyz).
+- /cacerts and /ping need nothing.
 
 Its behaviour is switched at run time through --mode-file (read on every request):
   200 (or no file)  healthy
-  503               /readyz, /livez and /healthz answer 503
+  503               /readyz, /livez, /healthz and /v1-k3s/readyz answer 503
   401               every path answers 401
   hang              accept and never answer
+  slow              supervisor routes take 2 s (to fill the in-flight limit)
 """
 import argparse
 import base64
@@ -16,6 +31,7 @@ import hashlib
 import struct
 import json
 import os
+import random
 import socket
 import ssl
 import sys
@@ -81,18 +97,64 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(data)
 
-    def _authorized(self):
-        want = self.server.opts.password
-        if not want:
-            return True
+    def _groups(self):
+        """The groups of whoever sent the request, or None when the credentials match no
+        one (K3s's password file and bootstrap tokens)."""
+        o = self.server.opts
         h = self.headers.get("Authorization", "")
+        if h.startswith("Bearer "):
+            return ["system:bootstrappers"] if h[7:] in o.bootstrap_token else None
         if not h.startswith("Basic "):
-            return False
+            return None
         try:
             user, _, pw = base64.b64decode(h[6:]).decode().partition(":")
         except ValueError:
+            return None
+        if user == "server" and pw == o.password:
+            return ["k3s:server"]
+        if user == "node" and pw == (o.agent_token or o.password):
+            return ["k3s:agent"]
+        return None
+
+    def _refused(self):
+        """router.go's "authed" routes: answers 401 or 403 and returns True, or returns False
+        when the caller may go on. With no credentials configured, anyone may."""
+        if not self.server.opts.password and not self.server.opts.bootstrap_token:
             return False
-        return pw == want
+        groups = self._groups()
+        if groups is None:
+            self._send(401, '{"kind":"Status","code":401,"reason":"Unauthorized"}',
+                       "application/json")
+            return True
+        if not set(groups) & {"k3s:agent", "system:nodes", "system:bootstrappers"}:
+            self._send(403, '{"kind":"Status","code":403,"reason":"Forbidden"}',
+                       "application/json")
+            return True
+        return False
+
+    def _agent_request(self, handler):
+        """Runs handler under the in-flight limit of 20."""
+        with self.server.lock:
+            if self.server.in_flight >= 20:
+                busy = True
+            else:
+                busy = False
+                self.server.in_flight += 1
+            self.server.requests[self.path.split("?")[0]] = \
+                self.server.requests.get(self.path.split("?")[0], 0) + 1
+        if busy:
+            self.send_response(429)
+            self.send_header("Retry-After", "1")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return None
+        try:
+            if self._mode() == "slow":
+                time.sleep(2)
+            return handler()
+        finally:
+            with self.server.lock:
+                self.server.in_flight -= 1
 
     def _websocket(self):
         key = self.headers.get("Sec-WebSocket-Key", "")
@@ -153,13 +215,25 @@ class Handler(BaseHTTPRequestHandler):
         if path == "/cacerts":
             with open(self.server.opts.ca) as f:
                 return self._send(200, f.read())
-        if path in ("/v1-k3s/readyz", "/v1-k3s/apiservers"):
-            if not self._authorized():
-                return self._send(401, "Unauthorized")
-            if path == "/v1-k3s/readyz":
-                return self._send(503, "not ready") if mode == "503" else self._send(200, "ok")
-            return self._send(200, json.dumps(self._apiservers()), "application/json")
+        if path == "/stats":  # the test's own view: requests served per path
+            with self.server.lock:
+                return self._send(200, json.dumps(self.server.requests), "application/json")
+        if path in ("/v1-k3s/readyz", "/v1-k3s/apiservers", "/v1-k3s/config"):
+            if self._refused():
+                return None
+            return self._agent_request(lambda: self._supervisor(path, mode))
         return self._send(404, "not found")
+
+    def _supervisor(self, path, mode):
+        o = self.server.opts
+        if path == "/v1-k3s/readyz":
+            return self._send(503, "core not ready") if mode == "503" else self._send(200, "ok")
+        if path == "/v1-k3s/config":
+            return self._send(200, json.dumps({"SupervisorPort": o.supervisor_port,
+                                               "HTTPSPort": o.https_port}), "application/json")
+        servers = self._apiservers()
+        random.shuffle(servers)
+        return self._send(200, json.dumps(servers), "application/json")
 
 
 def main():
@@ -170,7 +244,12 @@ def main():
     p.add_argument("--key", required=True)
     p.add_argument("--ca", help="CA served at /cacerts")
     p.add_argument("--mode-file")
-    p.add_argument("--password", help="basic-auth password for /v1-k3s/*")
+    p.add_argument("--password", help="the server password (K3s's token file)")
+    p.add_argument("--agent-token", help="a separate agent token (K3s --agent-token)")
+    p.add_argument("--bootstrap-token", action="append", default=[],
+                   help="a valid bootstrap token id.secret (repeatable)")
+    p.add_argument("--supervisor-port", type=int, default=6443, help="for /v1-k3s/config")
+    p.add_argument("--https-port", type=int, default=6443, help="for /v1-k3s/config")
     p.add_argument("--apiservers", default="", help="comma list for /v1-k3s/apiservers")
     p.add_argument("--apiservers-file", help="file with that list, read on every request")
     p.add_argument("--name", default="server", help="answered by /name and the websocket")
@@ -187,6 +266,9 @@ def main():
                                     family=socket.AF_INET6 if ":" in host else socket.AF_INET)
     srv.socket = ctx.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
     srv.opts = opts
+    srv.lock = threading.Lock()
+    srv.in_flight = 0
+    srv.requests = {}
     srv.daemon_threads = True
     # A TLS handshake happens in the handler thread (first read), so one slow client cannot
     # hold up the accept loop.

@@ -78,7 +78,7 @@ class ApiServer(Backend):
     behaviour follows the mode file: set_mode("200" | "503" | "401" | "hang")."""
 
     def __init__(self, workdir, cert, key, ca=None, password=None, name="api", port=0,
-                 host="127.0.0.1", apiservers_file=None):
+                 host="127.0.0.1", apiservers_file=None, agent_token=None, bootstrap_tokens=()):
         self.mode_file = os.path.join(workdir, "mode-%s-%d" % (name, random.randrange(1 << 30)))
         self.set_mode("200")
         lsock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
@@ -96,6 +96,10 @@ class ApiServer(Backend):
             args += ["--ca", ca]
         if password:
             args += ["--password", password]
+        if agent_token:
+            args += ["--agent-token", agent_token]
+        for t in bootstrap_tokens:
+            args += ["--bootstrap-token", t]
         self.proc = subprocess.Popen(
             [sys.executable, os.path.join(TOOLS, "../../../contrib/lab/apiserver.py"), *args],
             pass_fds=[lsock.fileno()], stdout=subprocess.PIPE, text=True)

@@ -225,7 +225,7 @@ def test_k3s_source_state_file_and_restart_with_fixed_address_down(k3lb, lab, tm
     drop = [x for x in learned if x is not keep][0]
     assert token not in k.log() and "s3cret" not in k.log()
     with open(k.state) as f:
-        assert json.load(f)["ServerAddresses"] == [x.addr for x in learned]
+        assert json.load(f)["ServerAddresses"] == sorted(x.addr for x in learned)
     # the supervisor drops the other server from its list; the active one stays
     listing.write_text(keep.addr)
     k.wait_for(lambda st: drop.addr not in states(k), what="removed from the list")
@@ -298,3 +298,88 @@ def test_etcd_listener_follows_learned_servers(k3lb, lab, tmp_path, backends):
     assert sorted(s["address"] for s in etcd["servers"]) == ["%s:2379" % h for h in hosts]
     names = {ask_name(etcd_port) for _ in range(20)}
     assert len(names) == 1 and names <= {"etcd0", "etcd1"}, names
+
+
+def supervisor_get(server, path, ca, auth=None):
+    """One HTTPS GET to a stand-in server: (status, body)."""
+    ctx = ssl.create_default_context(cafile=ca)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as raw:
+        with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as s:
+            head = "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" % path
+            if auth:
+                head += "Authorization: %s\r\n" % auth
+            s.sendall((head + "\r\n").encode())
+            data = b""
+            while True:
+                d = s.recv(4096)
+                if not d:
+                    break
+                data += d
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split()[1]), body.decode()
+
+
+def basic(user, password):
+    import base64
+    return "Basic " + base64.b64encode(("%s:%s" % (user, password)).encode()).decode()
+
+
+def test_stand_in_enforces_k3s_rules(lab, tmp_path):
+    """The stand-in is only as good as its fidelity: user "server" is forbidden on agent routes,
+    a wrong password is unauthorized, a bootstrap token is a Bearer, lists come in random
+    order, and more than 20 requests in flight are answered 429."""
+    listing = tmp_path / "apiservers"
+    listing.write_text(",".join("127.0.0.1:%d" % (1000 + i) for i in range(8)))
+    s = lab.server("s", password="pw", agent_token="agentpw",
+                   bootstrap_tokens=["abcdef.0123456789abcdef"], apiservers_file=str(listing))
+    ca = lab.ca
+    assert supervisor_get(s, "/v1-k3s/readyz", ca)[0] == 401
+    assert supervisor_get(s, "/v1-k3s/readyz", ca, basic("server", "pw"))[0] == 403
+    assert supervisor_get(s, "/v1-k3s/readyz", ca, basic("node", "pw"))[0] == 401
+    assert supervisor_get(s, "/v1-k3s/readyz", ca, basic("node", "agentpw"))[0] == 200
+    assert supervisor_get(s, "/v1-k3s/readyz", ca, "Bearer abcdef.0123456789abcdef")[0] == 200
+    assert supervisor_get(s, "/v1-k3s/readyz", ca, "Bearer abcdef.0000000000000000")[0] == 401
+    assert supervisor_get(s, "/ping", ca)[0] == 200
+    orders = {supervisor_get(s, "/v1-k3s/apiservers", ca, basic("node", "agentpw"))[1]
+              for _ in range(6)}
+    assert len(orders) > 1  # 8! orders: six answers all alike would be a broken shuffle
+    s.set_mode("slow")
+    codes = []
+    threads = [threading.Thread(target=lambda: codes.append(
+        supervisor_get(s, "/v1-k3s/readyz", ca, basic("node", "agentpw"))[0]))
+        for _ in range(24)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert codes.count(429) >= 1 and codes.count(200) <= 20, codes
+
+
+@pytest.mark.parametrize("form", ["server", "agent", "bootstrap", "password", "wrong"])
+def test_k3s_token_forms(k3lb, lab, tmp_path, pki, form):
+    """Every token form K3s accepts learns the list, presented as K3s's agent presents it:
+    user node with the password (never user server), bootstrap tokens as Bearer. A wrong
+    password learns nothing and says why."""
+    with open(pki.ca_crt, "rb") as f:
+        ca_hash = hashlib.sha256(f.read()).hexdigest()
+    token = {"server": "K10%s::server:s3cret" % ca_hash,
+             "agent": "K10%s::node:agentpw" % ca_hash,
+             "bootstrap": "abcdef.0123456789abcdef",
+             "password": "s3cret",
+             "wrong": "K10%s::server:nope" % ca_hash}[form]
+    listing = tmp_path / "apiservers"
+    kw = dict(password="s3cret", apiservers_file=str(listing),
+              agent_token="agentpw" if form == "agent" else None,
+              bootstrap_tokens=["abcdef.0123456789abcdef"])
+    learned = [lab.server("l%d" % i, **kw) for i in range(2)]
+    listing.write_text(",".join(x.addr for x in learned))
+    fixed = lab.server("fixed", **kw)
+    k = agent(k3lb, tmp_path, fixed.addr, env={"K3S_TOKEN": token})
+    if form == "wrong":
+        k.wait_for(lambda st: "HTTP 401" in json.dumps(st), what="the 401 explained")
+        assert set(states(k)) == {fixed.addr}
+    else:
+        k.wait_for(lambda st: set(states(k)) == {fixed.addr} | {x.addr for x in learned},
+                   what="learned list")
+    assert token not in k.log() and "s3cret" not in k.log() and "agentpw" not in k.log()
+    k.close()

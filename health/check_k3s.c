@@ -17,6 +17,19 @@
 
 static void k3s_readyz(struct health_probe *p);
 
+/* K3s answers 429 when more than 20 agent requests are in flight (router.go's MaxInFlight):
+ * the server is alive and shedding load; failing it would make many agents flap the servers
+ * they protect. */
+static void readyz_judge(struct health_probe *p, const struct health_http_response *r)
+{
+    if (r->status == 429) {
+        health_probe_done(p, HEALTH_RESULT_BUSY, "HTTP 429 from %s: busy, state kept",
+                          p->t->p.path);
+        return;
+    }
+    health_http_judge(p, r);
+}
+
 static void ping_judge(struct health_probe *p, const struct health_http_response *r)
 {
     if (r->status == 200 && !p->t->p.expect_body && strncmp(r->body, "pong", 4) != 0) {
@@ -57,8 +70,7 @@ static void k3s_readyz(struct health_probe *p)
         /* The pinned CA is now the trust anchor: verify chain and name against it. */
         p->t->p.verify = true;
     }
-    health_http_get(p, pinned ? p->t->pinned : hp->tls, hp->path, hp->authorization,
-                    health_http_judge);
+    health_http_get(p, pinned ? p->t->pinned : hp->tls, hp->path, hp->authorization, readyz_judge);
 }
 
 static void k3s_start(struct health_probe *p)

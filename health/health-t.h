@@ -28,6 +28,8 @@ enum health_result {
     HEALTH_RESULT_LOCAL_ERROR,    /* a problem on our side that makes checking impossible */
     HEALTH_RESULT_NO_RESOURCES,   /* this process is out of descriptors or memory: says
                                      nothing of the server, so it counts neither way */
+    HEALTH_RESULT_BUSY,           /* the server is alive but sheds load (K3s: 429 past 20
+                                     agent requests in flight): counts neither way */
     HEALTH_RESULT_COUNT,
 };
 

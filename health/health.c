@@ -25,9 +25,10 @@
 #include <unistd.h>
 
 const char *const health_result_names[] = {
-    "none",       "ok",        "timeout",     "refused",  "unreachable",
-    "reset",      "tls_error", "bad_status",  "bad_body", "protocol_error",
-    "unresolved", "passive",   "local_error", "no_resources", NULL,
+    "none",       "ok",        "timeout",     "refused",      "unreachable",
+    "reset",      "tls_error", "bad_status",  "bad_body",     "protocol_error",
+    "unresolved", "passive",   "local_error", "no_resources", "busy",
+    NULL,
 };
 
 const unsigned health_bucket_ms[HEALTH_BUCKETS - 1] = {1,   5,   10,   25,   50,  100,
@@ -141,6 +142,13 @@ static void record(struct health_target *t, enum health_result r, const char *de
             log_warn("health_no_resources",
                      "probes cannot run: %s; server states are kept until they can", detail);
         t->engine->short_logged = true;
+        return;
+    }
+    if (r == HEALTH_RESULT_BUSY) {
+        /* An answer, so the server lives; a refusal to do the work, so it is not a pass
+         * either. Its state stands until a real verdict. */
+        snprintf(t->detail, sizeof(t->detail), "%s", detail ? detail : "busy");
+        t->checks++;
         return;
     }
     if (t->engine->short_logged) {

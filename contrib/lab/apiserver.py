@@ -24,6 +24,7 @@ Its behaviour is switched at run time through --mode-file (read on every request
   401               every path answers 401
   hang              accept and never answer
   slow              supervisor routes take 2 s (to fill the in-flight limit)
+  429               supervisor routes answer 429, as when 20 are in flight
 """
 import argparse
 import base64
@@ -142,7 +143,10 @@ class Handler(BaseHTTPRequestHandler):
                 self.server.in_flight += 1
             self.server.requests[self.path.split("?")[0]] = \
                 self.server.requests.get(self.path.split("?")[0], 0) + 1
-        if busy:
+        if busy or self._mode() == "429":
+            if not busy:
+                with self.server.lock:
+                    self.server.in_flight -= 1
             self.send_response(429)
             self.send_header("Retry-After", "1")
             self.send_header("Content-Length", "0")

@@ -222,6 +222,17 @@ def test_k3s_check_pins_ca_to_token(k3lb, api_factory, pki, tmp_path):
 """ % (good.addr, wrong_pw.addr, imposter.addr, token, plain.addr))
         s = wait_server(k, "k3s", good.addr, "up", "ok")
         assert s["check"]["detail"] == "HTTP 200 from /v1-k3s/readyz"
+        # K3s sheds load with 429 past 20 agent requests in flight: busy, not down
+        def good_now(st):
+            return [x for x in servers(st, "k3s") if x["address"] == good.addr][0]
+        good.set_mode("429")
+        k.wait_for(lambda st: "busy" in good_now(st)["check"]["detail"], what="429 seen")
+        seen = good_now(k.status())["check"]["checks"]
+        k.wait_for(lambda st: good_now(st)["check"]["checks"] >= seen + 3,
+                   what="three more probes answered 429")  # fall is 1
+        assert good_now(k.status())["state"] == "up"
+        assert "%s is down" % good.addr not in k.log()
+        good.set_mode("200")
         s = wait_server(k, "k3s", wrong_pw.addr, "down", "bad_status")
         assert s["check"]["detail"].startswith("HTTP 401 from /v1-k3s/readyz")
         s = wait_server(k, "k3s", imposter.addr, "down", "tls_error")

@@ -15,6 +15,7 @@
 #include "tls/token.h"
 #include "common/log.h"
 #include "common/net.h"
+#include "common/rand.h"
 #include "runtime/runtime.h"
 #include "runtime/servers.h"
 
@@ -58,7 +59,9 @@ struct agent {
     SSL_CTX *insecure;                  /* for /cacerts before pinning */
     SSL_CTX *pinned;                    /* trusts the CA matching the token's hash */
     struct evdns_base *dns;             /* the runtime's resolver, borrowed */
-    struct event *tick;                 /* refresh timer */
+    struct event *tick;                 /* refresh timer (one-shot, rescheduled each time) */
+    uint64_t refresh_cur_ms;            /* the current refresh period: backs off while unchanged */
+    uint64_t rng;                       /* jitter */
     bool want_k3s, want_dns;            /* sources in use */
     struct evhttp_connection *k3s_conn; /* the supervisor request in flight, or NULL */
     struct k3s_call *k3s_call;          /* its callback state */
@@ -67,6 +70,8 @@ struct agent {
     struct agent_list applied;          /* the learned list last applied */
     bool etcd;                          /* an etcd balancer follows the list */
 };
+
+static void refresh_soon(struct agent *a, bool now);
 
 /* ---- applying ------------------------------------------------------------------------------- */
 
@@ -113,6 +118,7 @@ static void apply(struct agent *a, enum agent_source why)
     agent_list_clear(&a->applied);
     a->applied = next;
     a->applied.set = true;
+    refresh_soon(a, false); /* it moves: keep asking at the base period */
     for (size_t i = 0; i < next.n && used < sizeof(text); i++)
         used +=
             (size_t)snprintf(text + used, sizeof(text) - used, "%s%s", i ? ", " : "", next.v[i]);
@@ -312,15 +318,52 @@ static void dns_poll(struct agent *a)
 
 /* ---- life cycle ----------------------------------------------------------------------------- */
 
+/* Every /v1-k3s/apiservers is a live list on the server (an EndpointSlice LIST and an etcd
+ * read): while the answer stays the same the period doubles, from refresh up to 12 times it
+ * (5 s -> 60 s by default), with +-10 % jitter so that many agents do not ask together. A
+ * change, or a failover, brings it back to refresh at once. */
+#define REFRESH_BACKOFF_MAX 12
+
+static void schedule(struct agent *a)
+{
+    uint64_t ms = a->refresh_cur_ms * (90 + rand_next(&a->rng) % 21) / 100;
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+    evtimer_add(a->tick, &tv);
+}
+
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
     struct agent *a = arg;
+    uint64_t cap = a->ac->refresh_ms * REFRESH_BACKOFF_MAX;
     (void)fd;
     (void)what;
     if (a->want_k3s)
         k3s_poll(a);
     if (a->want_dns)
         dns_poll(a);
+    schedule(a);
+    a->refresh_cur_ms = a->refresh_cur_ms * 2 < cap ? a->refresh_cur_ms * 2 : cap;
+}
+
+/* Asks again now and from now on at the base period. */
+static void refresh_soon(struct agent *a, bool now)
+{
+    a->refresh_cur_ms = a->ac->refresh_ms;
+    if (!a->tick)
+        return;
+    evtimer_del(a->tick);
+    if (now)
+        event_active(a->tick, EV_TIMEOUT, 0);
+    else
+        schedule(a);
+}
+
+/* The sticky ACTIVE server changed: the list may have changed too (a server gone). */
+static void on_failover(void *arg, const char *backend)
+{
+    struct agent *a = arg;
+    if (strcmp(backend, "servers") == 0)
+        refresh_soon(a, true);
 }
 
 static void read_token(struct agent *a)
@@ -374,7 +417,6 @@ static void start_sources(struct agent *a)
 struct agent *agent_new(struct event_base *base, struct lb_runtime *rt, struct config *cfg)
 {
     struct agent *a = xcalloc(1, sizeof(*a));
-    struct timeval tv;
     char why[256];
     unsigned port;
 
@@ -395,11 +437,11 @@ struct agent *agent_new(struct event_base *base, struct lb_runtime *rt, struct c
     if (a->src[SRC_STATE].set)
         apply(a, SRC_STATE);
     start_sources(a);
-    a->tick = event_new(base, -1, EV_PERSIST, on_tick, a);
-    tv.tv_sec = (time_t)(a->ac->refresh_ms / 1000);
-    tv.tv_usec = (suseconds_t)(a->ac->refresh_ms % 1000) * 1000;
-    event_add(a->tick, &tv);
+    a->tick = evtimer_new(base, on_tick, a);
+    a->rng = rand_seed((uint64_t)(uintptr_t)a);
+    a->refresh_cur_ms = a->ac->refresh_ms;
     event_active(a->tick, EV_TIMEOUT, 0); /* first poll now */
+    lb_runtime_watch_active(rt, on_failover, a);
     log_info("agent", "fixed address %s; sources:%s%s%s%s", a->default_addr,
              a->want_k3s ? " k3s" : "", a->want_dns ? " dns" : "",
              a->src[SRC_STATIC].set ? " static" : "", " admin-API");
@@ -427,6 +469,7 @@ void agent_free(struct agent *a)
 {
     if (!a)
         return;
+    lb_runtime_watch_active(a->rt, NULL, NULL);
     if (a->tick)
         event_free(a->tick);
     if (a->k3s_conn) {

@@ -33,6 +33,8 @@ struct lb_runtime {
     atomic_size_t total_conns; /* client connections over all workers (maxconn) */
     time_t started;            /* process start, wall clock */
     struct evdns_base *dns;    /* resolves servers' host names without blocking */
+    void (*active_changed)(void *arg, const char *backend); /* a sticky failover happened */
+    void *active_arg;
 };
 
 void rt_close_server_conns(struct lb_runtime *rt, struct lb_server *s);

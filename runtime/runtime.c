@@ -302,10 +302,14 @@ static void sticky_update(struct lb_runtime *rt, const struct lb_server *server)
             member = p->srv[j] == server;
         if (!member)
             continue;
-        struct lb_server *close =
-            lb_sticky_update(p, &lb_lists_get(&rt->lists, p->cfg->name)->memo);
+        struct lb_sticky_memo *memo = &lb_lists_get(&rt->lists, p->cfg->name)->memo;
+        char before[sizeof(memo->active)];
+        snprintf(before, sizeof(before), "%s", memo->active);
+        struct lb_server *close = lb_sticky_update(p, memo);
         if (close)
             rt_close_server_conns(rt, close);
+        if (before[0] && strcmp(before, memo->active) != 0 && rt->active_changed)
+            rt->active_changed(rt->active_arg, p->cfg->name);
     }
 }
 
@@ -564,6 +568,13 @@ const struct lb_reloads *lb_runtime_reloads(const struct lb_runtime *rt)
 time_t lb_runtime_started(const struct lb_runtime *rt)
 {
     return rt->started;
+}
+
+void lb_runtime_watch_active(struct lb_runtime *rt, void (*cb)(void *arg, const char *backend),
+                             void *arg)
+{
+    rt->active_changed = cb;
+    rt->active_arg = arg;
 }
 
 struct evdns_base *lb_runtime_dns(struct lb_runtime *rt)

@@ -41,6 +41,11 @@ time_t lb_runtime_started(const struct lb_runtime *rt);
 /* The process's DNS resolver (main thread). */
 struct evdns_base *lb_runtime_dns(struct lb_runtime *rt);
 
+/* cb is told when a sticky backend's ACTIVE server moves to another one (a failover); NULL
+ * to stop. One watcher. */
+void lb_runtime_watch_active(struct lb_runtime *rt, void (*cb)(void *arg, const char *backend),
+                             void *arg);
+
 /* The ACTIVE server of a sticky backend ("host:port"), or NULL. */
 const char *lb_runtime_sticky_active(struct lb_runtime *rt, const char *backend);
 

@@ -383,3 +383,28 @@ def test_k3s_token_forms(k3lb, lab, tmp_path, pki, form):
                    what="learned list")
     assert token not in k.log() and "s3cret" not in k.log() and "agentpw" not in k.log()
     k.close()
+
+
+def test_refresh_backs_off_while_unchanged(k3lb, lab, tmp_path, pki):
+    """Each /v1-k3s/apiservers costs the server a live list: while the answer stays the same
+    the agent asks less and less often (refresh x2 up to x12), and a change brings the base
+    period back at once."""
+    with open(pki.ca_crt, "rb") as f:
+        ca_hash = hashlib.sha256(f.read()).hexdigest()
+    listing = tmp_path / "apiservers"
+    s = [lab.server("l%d" % i, password="pw", apiservers_file=str(listing)) for i in range(3)]
+    listing.write_text(",".join(x.addr for x in s[:2]))
+
+    def asked():
+        return sum(json.loads(supervisor_get(x, "/stats", lab.ca)[1]).get("/v1-k3s/apiservers", 0)
+                   for x in s)
+    k = agent(k3lb, tmp_path, s[0].addr, env={"K3S_TOKEN": "K10%s::server:pw" % ca_hash})
+    k.wait_for(lambda st: set(states(k)) == {x.addr for x in s[:2]}, what="learned")
+    before = asked()
+    time.sleep(6)  # a time window is what is measured here: 20 asks at a fixed 300 ms
+    during = asked() - before
+    assert 2 <= during <= 9, during  # 300 ms doubling to 3.6 s: about six
+    listing.write_text(",".join(x.addr for x in s))
+    k.wait_for(lambda st: set(states(k)) == {x.addr for x in s}, timeout=10,
+               what="the change seen within the longest period")
+    k.close()

@@ -60,7 +60,7 @@ const struct config_flag cli_agent_flags[] = {
     {"server", 0, CONFIG_FLAG_VALUE, "agent.server", "K3S_URL", "URL",
      "the fixed registration address, https://host:6443"},
     {"listen", 0, CONFIG_FLAG_LIST, "agent.listen", NULL, "ADDR",
-     "local listener (default 127.0.0.1:6444 and [::1]:6444)"},
+     "local listener (default 127.0.0.1:6446 and [::1]:6446)"},
     {"etcd-listen", 0, CONFIG_FLAG_VALUE, "agent.etcd_listen", NULL, "ADDR",
      "also balance etcd (servers' hosts, port 2379) on this address"},
     {"token", 0, CONFIG_FLAG_VALUE, NULL, "K3S_TOKEN", "TOKEN", "K3s token (prefer the env var)"},
@@ -162,9 +162,11 @@ struct config *cli_load(struct cli *c, int argc, char **argv, bool file_required
     c->n_ov = config_flags_overrides(c->defs, c->n_defs, c->vals, c->ov);
     if (c->agent) {
         agent_token(c);
-        c->agent_listen[c->n_agent_listen++] = "127.0.0.1:6444";
+        /* Not 6444: K3s's own agent balancer listens there (and on 6443 for the API server
+         * when the supervisor port differs), and the two must never share a port. */
+        c->agent_listen[c->n_agent_listen++] = "127.0.0.1:6446";
         if (have_ipv6_loopback())
-            c->agent_listen[c->n_agent_listen++] = "[::1]:6444";
+            c->agent_listen[c->n_agent_listen++] = "[::1]:6446";
     }
     cfg = cli_build(c, &errs);
     if (!cfg) {

@@ -274,7 +274,7 @@ static const struct config_key agent_keys[] = {
          .help = "the fixed registration address, https://host:6443")},
     {KEY("listen", listen, .type = CONFIG_T_ADDR, .use = CONFIG_ADDR_LISTEN, LIST(n_listen),
          .flags = CONFIG_F_LIST,
-         .help = "client listeners; default 127.0.0.1:6444 and [::1]:6444")},
+         .help = "client listeners; default 127.0.0.1:6446 and [::1]:6446")},
     {KEY("etcd_listen", etcd_listen, .type = CONFIG_T_ADDR, .use = CONFIG_ADDR_LISTEN,
          .help = "optional etcd balancer (servers' hosts, port 2379)")},
     {KEY("token_file", token_file, .type = CONFIG_T_FILE, .help = "K3s token file")},

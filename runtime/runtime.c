@@ -16,6 +16,7 @@
 #include "lb/worker.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <event2/dns.h>
 #include <event2/event.h>
 #include <stdio.h>
@@ -48,8 +49,12 @@ static int probe_free(const struct net_addr *a, char *err, size_t errlen)
     return 0;
 }
 
-static struct lb_listen *open_listen(struct lb_runtime *rt, const struct net_addr *a, char *err,
-                                     size_t errlen)
+/* exclusive: one socket without SO_REUSEPORT, shared by the workers. A SO_REUSEPORT group
+ * takes in any later socket of the same user on the address: beside a K3s agent (root, like
+ * k3lb) a balancer bound after k3lb would silently get a share of its clients. Without it, that
+ * later bind fails loudly instead. */
+static struct lb_listen *open_listen(struct lb_runtime *rt, const struct net_addr *a,
+                                     bool exclusive, char *err, size_t errlen)
 {
     struct lb_listen *l = xcalloc(1, sizeof(*l));
     config_addr_copy(&l->addr, a);
@@ -61,9 +66,16 @@ static struct lb_listen *open_listen(struct lb_runtime *rt, const struct net_add
     l->fds[0] = upgrade_take_listen(a->text, 0);
     if (l->fds[0] < 0 && probe_free(a, err, errlen) < 0)
         goto fail;
+    if (exclusive && l->fds[0] < 0 &&
+        (l->fds[0] = net_listen(a, false, LISTEN_BACKLOG, err, errlen)) < 0)
+        goto fail;
     for (size_t i = 0; i < l->n_fds; i++) {
         if (l->fds[i] < 0)
             l->fds[i] = upgrade_take_listen(a->text, i); /* handed over by an upgrade */
+        if (l->fds[i] < 0 && exclusive && (l->fds[i] = fcntl(l->fds[0], F_DUPFD_CLOEXEC, 0)) < 0) {
+            snprintf(err, errlen, "%s: %s", a->text, strerror(errno));
+            goto fail;
+        }
         if (l->fds[i] < 0 && (l->fds[i] = net_listen(a, true, LISTEN_BACKLOG, err, errlen)) < 0)
             goto fail;
     }
@@ -229,7 +241,10 @@ static int build_fronts(struct lb_runtime *rt, struct lb_view *v, struct lb_fron
             struct lb_listen *l = find_listen(rt, &cf->listen[j]);
             if (l)
                 l->refs++;
-            else if (!(l = open_listen(rt, &cf->listen[j], err, errlen)))
+            else if (!(l = open_listen(rt, &cf->listen[j],
+                                       cfg->backends[cf->backend_index].balance ==
+                                           CONFIG_BALANCE_STICKY,
+                                       err, errlen)))
                 return -1;
             vf->listen[vf->n_listen++] = l;
             l->refs++;

@@ -408,3 +408,30 @@ def test_refresh_backs_off_while_unchanged(k3lb, lab, tmp_path, pki):
     k.wait_for(lambda st: set(states(k)) == {x.addr for x in s}, timeout=10,
                what="the change seen within the longest period")
     k.close()
+
+
+def test_listener_is_exclusive(k3lb, lab, tmp_path):
+    """K3s's own agent balancer binds with SO_REUSEPORT, as root like k3lb: it must not be able
+    to join k3lb's listener and take a share of its clients (nor k3lb join its), whichever
+    starts first. Both ways the second one is refused, and k3lb says which port."""
+    s = lab.server("s")
+    k = agent(k3lb, tmp_path, s.addr)
+    other = socket.socket()
+    other.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    with pytest.raises(OSError):
+        other.bind(("127.0.0.1", k.port))
+    other.close()
+    assert name_via(k.port, lab.ca) == "s"
+    k.close()
+    taken = socket.socket()
+    taken.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    taken.bind(("127.0.0.1", 0))
+    taken.listen(8)
+    port = taken.getsockname()[1]
+    k2 = k3lb()
+    k2.start(args=["--server", "https://%s" % s.addr, "--listen", "127.0.0.1:%d" % port,
+                   "--state-file", str(tmp_path / "st.json")], command="agent",
+             expect_ready=False)
+    assert k2.proc.wait(timeout=15) == 1
+    assert "127.0.0.1:%d: Address already in use" % port in k2.log()
+    taken.close()

@@ -19,7 +19,7 @@ struct evdns_base;
  * server that accepts. The sticky manager (main thread) publishes them; workers read them. */
 enum lb_agent_state {
     LB_AGENT_ACTIVE = 0, /* takes every new connection */
-    LB_AGENT_PREFERRED,  /* healthy, and was ACTIVE before: first in line to be again */
+    LB_AGENT_PREFERRED,  /* healthy again after a failure, for a minute: first in line */
     LB_AGENT_HEALTHY,    /* passing its checks */
     LB_AGENT_RECOVERING, /* was down, passing checks, not yet rise of them */
     LB_AGENT_UNCHECKED,  /* no check finished yet */
@@ -59,6 +59,8 @@ struct lb_server {
     atomic_int agent_state;       /* enum lb_agent_state, for sticky backends */
     bool is_default;              /* sticky: this is the fixed registration address */
     bool standby;                 /* sticky: the default server, not in the learned list */
+    bool was_failed;              /* sticky (main thread): down at the last update */
+    uint64_t preferred_until_ms;  /* sticky (main thread): PREFERRED until then (monotonic) */
     bool weight_pinned;           /* the weight was set through the API: reloads keep it */
     struct lb_server_counters c;  /* counters */
     atomic_bool resolved;         /* sa is valid (stored with release after sa is written) */

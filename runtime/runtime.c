@@ -4,6 +4,7 @@
 #include "config/config.h"
 #include "config/value.h"
 #include "health/health.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/mailbox.h"
 #include "common/net.h"
@@ -320,9 +321,11 @@ static void sticky_update(struct lb_runtime *rt, const struct lb_server *server)
         struct lb_sticky_memo *memo = &lb_lists_get(&rt->lists, p->cfg->name)->memo;
         char before[sizeof(memo->active)];
         snprintf(before, sizeof(before), "%s", memo->active);
-        struct lb_server *close = lb_sticky_update(p, memo);
-        if (close)
-            rt_close_server_conns(rt, close);
+        if (lb_sticky_update(p, memo, clock_now_ms())) /* consolidate on the new ACTIVE */
+            for (size_t j = 0; j < p->n; j++)
+                if (atomic_load(&p->srv[j]->agent_state) != LB_AGENT_ACTIVE &&
+                    lb_server_active(p->srv[j]) > 0)
+                    rt_close_server_conns(rt, p->srv[j]);
         if (before[0] && strcmp(before, memo->active) != 0 && rt->active_changed)
             rt->active_changed(rt->active_arg, p->cfg->name);
     }

@@ -10,22 +10,30 @@
 #include <stdio.h>
 #include <string.h>
 
+/* A server healthy again after a failure is PREFERRED this long (K3s's agent balancer does
+ * the same): it has just proven itself, where a server that was never tried has not. */
+#define PREFERRED_MS 60000
+
 /* A server's state before choosing the ACTIVE one. */
-static enum lb_agent_state base_state(const struct lb_server *s, const char *previous)
+static enum lb_agent_state base_state(struct lb_server *s, uint64_t now)
 {
     const struct health_target *t = s->health;
     bool up = lb_server_up(s);
-    if (!up)
+    if (!up) {
+        s->was_failed = true;
         return t && health_recovering(t) ? LB_AGENT_RECOVERING : LB_AGENT_FAILED;
+    }
     if (s->standby)
         return LB_AGENT_STANDBY;
     if (t && !health_checked(t))
         return LB_AGENT_UNCHECKED;
     if (t && !health_last_ok(t))
         return LB_AGENT_RECOVERING; /* up, but its last probe failed: not one to move to */
-    if (previous[0] && strcmp(s->address, previous) == 0)
-        return LB_AGENT_PREFERRED;
-    return LB_AGENT_HEALTHY;
+    if (s->was_failed) {            /* just recovered */
+        s->was_failed = false;
+        s->preferred_until_ms = now + PREFERRED_MS;
+    }
+    return now < s->preferred_until_ms ? LB_AGENT_PREFERRED : LB_AGENT_HEALTHY;
 }
 
 static const struct lb_server *find(const struct lb_pool *pool, const char *address)
@@ -59,16 +67,16 @@ static void publish(const struct lb_pool *pool, const enum lb_agent_state *st, c
     }
 }
 
-struct lb_server *lb_sticky_update(const struct lb_pool *pool, struct lb_sticky_memo *memo)
+bool lb_sticky_update(const struct lb_pool *pool, struct lb_sticky_memo *memo, uint64_t now_ms)
 {
     enum lb_agent_state st[pool->n ? pool->n : 1];
     const struct lb_server *active = find(pool, memo->active);
-    struct lb_server *close = NULL;
     const char *why = NULL;
+    bool moved = false;
     int cur = -1, next;
 
     for (size_t i = 0; i < pool->n; i++) {
-        st[i] = base_state(pool->srv[i], memo->previous);
+        st[i] = base_state(pool->srv[i], now_ms);
         if (pool->srv[i] == active)
             cur = (int)i;
     }
@@ -76,8 +84,7 @@ struct lb_server *lb_sticky_update(const struct lb_pool *pool, struct lb_sticky_
     if (cur >= 0 && lb_server_up(pool->srv[cur]) && st[cur] != LB_AGENT_STANDBY) {
         next = cur; /* sticky: the ACTIVE stays until it is down, whatever single probes say */
     } else if (cur >= 0 && st[cur] == LB_AGENT_STANDBY && next >= 0) {
-        close = pool->srv[cur]; /* fail-back from the fixed address to a learned server */
-        why = "a learned server is healthy again; leaving the fixed address";
+        why = "a learned server is healthy again; leaving the fixed address"; /* fail-back */
     } else if (cur >= 0 && st[cur] == LB_AGENT_STANDBY) {
         next = cur; /* nothing better: the fixed address stays */
     } else if (memo->active[0]) {
@@ -98,6 +105,7 @@ struct lb_server *lb_sticky_update(const struct lb_pool *pool, struct lb_sticky_
         snprintf(memo->active, sizeof(memo->active), "%s", pool->srv[next]->address);
         if (!why)
             why = "first healthy server";
+        moved = true;
     } else if (next < 0 && memo->active[0]) {
         snprintf(memo->previous, sizeof(memo->previous), "%s", memo->active);
         memo->active[0] = '\0';
@@ -105,5 +113,5 @@ struct lb_server *lb_sticky_update(const struct lb_pool *pool, struct lb_sticky_
     if (next >= 0)
         st[next] = LB_AGENT_ACTIVE;
     publish(pool, st, why);
-    return close;
+    return moved;
 }

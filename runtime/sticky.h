@@ -12,14 +12,19 @@
 
 #include "lb/balance.h"
 
+#include <stdbool.h>
+#include <stdint.h>
+
 /* What the manager remembers of one backend between updates. */
 struct lb_sticky_memo {
     char active[NET_ADDRSTRLEN];   /* address of the ACTIVE server, "" if none */
     char previous[NET_ADDRSTRLEN]; /* address of the one before it */
 };
 
-/* Recomputes and publishes the states of pool's servers. Returns a server that must lose its
- * connections (the fixed address after a fail-back), or NULL. Logs every state change. */
-struct lb_server *lb_sticky_update(const struct lb_pool *pool, struct lb_sticky_memo *memo);
+/* Recomputes and publishes the states of pool's servers (now_ms: the monotonic clock). Returns
+ * true when a new ACTIVE server was chosen: the caller then closes the connections still on
+ * every other server (consolidation, as K3s's agent balancer does; this is also the fail-back
+ * from the fixed address). Logs every state change. */
+bool lb_sticky_update(const struct lb_pool *pool, struct lb_sticky_memo *memo, uint64_t now_ms);
 
 #endif

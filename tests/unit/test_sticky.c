@@ -28,6 +28,7 @@ struct fixture {
     struct lb_pool pool;
     struct lb_server *srv[N];
     struct lb_sticky_memo memo;
+    uint64_t now; /* the clock the manager is given, in ms */
 };
 
 static void on_change(void *arg, struct health_target *t, enum health_event ev)
@@ -61,7 +62,8 @@ static int setup(void **state)
         f->srv[i] = lb_server_new(&ctx, &cs, f->engine);
         config_addr_free(&cs.address);
     }
-    f->srv[N - 1]->standby = true; /* the fixed address, not in the learned list */
+    f->srv[N - 1]->standby = true;
+    f->now = 1000000; /* the fixed address, not in the learned list */
     *state = f;
     return 0;
 }
@@ -91,6 +93,11 @@ static enum lb_agent_state state_of(struct fixture *f, int i)
     return (enum lb_agent_state)atomic_load(&f->srv[i]->agent_state);
 }
 
+static bool update(struct fixture *f)
+{
+    return lb_sticky_update(&f->pool, &f->memo, f->now);
+}
+
 static void all_healthy(struct fixture *f)
 {
     for (int i = 0; i < N; i++)
@@ -101,7 +108,8 @@ static void test_first_healthy_becomes_active(void **state)
 {
     struct fixture *f = *state;
     all_healthy(f);
-    assert_null(lb_sticky_update(&f->pool, &f->memo));
+    assert_true(update(f));  /* a new ACTIVE */
+    assert_false(update(f)); /* the same one */
     assert_int_equal(state_of(f, 0), LB_AGENT_ACTIVE);
     assert_int_equal(state_of(f, 1), LB_AGENT_HEALTHY);
     assert_int_equal(state_of(f, 2), LB_AGENT_HEALTHY);
@@ -114,7 +122,7 @@ static void test_unchecked_is_not_promoted(void **state)
     struct fixture *f = *state;
     all_healthy(f);
     f->srv[0]->health->last = HEALTH_RESULT_NONE; /* up by default, never probed */
-    lb_sticky_update(&f->pool, &f->memo);
+    update(f);
     assert_int_equal(state_of(f, 0), LB_AGENT_UNCHECKED);
     assert_int_equal(state_of(f, 1), LB_AGENT_ACTIVE);
 }
@@ -123,39 +131,49 @@ static void test_failover_then_stickiness_then_preferred(void **state)
 {
     struct fixture *f = *state;
     all_healthy(f);
-    lb_sticky_update(&f->pool, &f->memo);
+    update(f);
     set_health(f, 0, false, false, 0); /* ACTIVE fails */
-    assert_null(lb_sticky_update(&f->pool, &f->memo));
+    assert_true(update(f));
     assert_int_equal(state_of(f, 0), LB_AGENT_FAILED);
     assert_int_equal(state_of(f, 1), LB_AGENT_ACTIVE);
     assert_string_equal(f->memo.previous, "127.0.0.1:6443");
     set_health(f, 0, false, true, 1); /* passing checks on its way back */
-    lb_sticky_update(&f->pool, &f->memo);
+    update(f);
     assert_int_equal(state_of(f, 0), LB_AGENT_RECOVERING);
-    set_health(f, 0, true, true, 0); /* back up: the previous ACTIVE */
-    lb_sticky_update(&f->pool, &f->memo);
+    set_health(f, 0, true, true, 0); /* back up: just recovered */
+    f->now += 1000;
+    assert_false(update(f));
     assert_int_equal(state_of(f, 0), LB_AGENT_PREFERRED);
     assert_int_equal(state_of(f, 1), LB_AGENT_ACTIVE); /* sticky: no steal */
     set_health(f, 1, true, false, 0);                  /* one failed probe, still up */
-    lb_sticky_update(&f->pool, &f->memo);
+    update(f);
     assert_int_equal(state_of(f, 1), LB_AGENT_ACTIVE);
     set_health(f, 1, false, false, 0); /* down: PREFERRED wins over HEALTHY */
-    lb_sticky_update(&f->pool, &f->memo);
+    assert_true(update(f));
     assert_int_equal(state_of(f, 0), LB_AGENT_ACTIVE);
     assert_int_equal(state_of(f, 2), LB_AGENT_HEALTHY);
+    set_health(f, 1, true, true, 0); /* recovers: PREFERRED for a minute, then HEALTHY */
+    update(f);
+    assert_int_equal(state_of(f, 1), LB_AGENT_PREFERRED);
+    f->now += 59000;
+    update(f);
+    assert_int_equal(state_of(f, 1), LB_AGENT_PREFERRED);
+    f->now += 2000;
+    update(f);
+    assert_int_equal(state_of(f, 1), LB_AGENT_HEALTHY);
 }
 
 static void test_fixed_address_last_resort_and_failback(void **state)
 {
     struct fixture *f = *state;
     all_healthy(f);
-    lb_sticky_update(&f->pool, &f->memo);
+    update(f);
     for (int i = 0; i < N - 1; i++)
         set_health(f, i, false, false, 0);
-    assert_null(lb_sticky_update(&f->pool, &f->memo));
+    assert_true(update(f));
     assert_int_equal(state_of(f, 3), LB_AGENT_ACTIVE);
     set_health(f, 2, true, true, 0);
-    assert_ptr_equal(lb_sticky_update(&f->pool, &f->memo), f->srv[3]); /* close its conns */
+    assert_true(update(f)); /* the caller consolidates: the fixed address's conns close */
     assert_int_equal(state_of(f, 2), LB_AGENT_ACTIVE);
     assert_int_equal(state_of(f, 3), LB_AGENT_STANDBY);
 }
@@ -164,10 +182,10 @@ static void test_nothing_up(void **state)
 {
     struct fixture *f = *state;
     all_healthy(f);
-    lb_sticky_update(&f->pool, &f->memo);
+    update(f);
     for (int i = 0; i < N; i++)
         set_health(f, i, false, false, 0);
-    assert_null(lb_sticky_update(&f->pool, &f->memo));
+    assert_false(update(f));
     for (int i = 0; i < N; i++)
         assert_int_equal(state_of(f, i), LB_AGENT_FAILED);
     assert_string_equal(f->memo.active, "");
@@ -177,10 +195,10 @@ static void test_active_leaves_the_list(void **state)
 {
     struct fixture *f = *state;
     all_healthy(f);
-    lb_sticky_update(&f->pool, &f->memo);
+    update(f);
     f->pool.srv = f->srv + 1; /* a new view without server 0 */
     f->pool.n = N - 1;
-    lb_sticky_update(&f->pool, &f->memo);
+    update(f);
     assert_int_equal(state_of(f, 1), LB_AGENT_ACTIVE);
     assert_string_equal(f->memo.previous, "127.0.0.1:6443");
     f->pool.srv = f->srv;

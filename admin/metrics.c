@@ -200,6 +200,95 @@ static void process(struct evbuffer *out, const struct lb_runtime *rt)
                         (long long)r->last);
 }
 
+/* ---- K3s's own names, for the agent's sticky backends: dashboards built for K3s's agent
+ * balancer (pkg/agent/loadbalancer/metrics.go) work unchanged ---------------------------------- */
+
+/* K3s's balancer names: the supervisor's and the etcd one's. */
+static const char *k3s_name(const struct lb_pool *p)
+{
+    if (strcmp(p->cfg->name, "servers") == 0)
+        return "k3s-agent-load-balancer";
+    if (strcmp(p->cfg->name, "etcd") == 0)
+        return "k3s-etcd-server-load-balancer";
+    return p->cfg->name;
+}
+
+/* K3s's numbers for the states: 1 failed .. 7 active (0 is its "invalid"). */
+static int k3s_state(const struct lb_server *s)
+{
+    static const int num[LB_AGENT_COUNT] = {
+        [LB_AGENT_ACTIVE] = 7,     [LB_AGENT_PREFERRED] = 6, [LB_AGENT_HEALTHY] = 5,
+        [LB_AGENT_RECOVERING] = 4, [LB_AGENT_UNCHECKED] = 3, [LB_AGENT_STANDBY] = 2,
+        [LB_AGENT_FAILED] = 1,
+    };
+    int st = atomic_load(&s->agent_state);
+    return st >= 0 && st < LB_AGENT_COUNT ? num[st] : 0;
+}
+
+static void k3s_dials(struct evbuffer *out, const struct lb_pool *p, const char *status, bool ok)
+{
+    uint64_t cum = 0, count = 0, sum_us = 0, buckets[LB_DIAL_BUCKETS] = {0};
+    char b[256];
+    for (size_t j = 0; j < p->n; j++) {
+        const struct lb_dial_hist *h = ok ? &p->srv[j]->c.dial_ok : &p->srv[j]->c.dial_err;
+        for (unsigned k = 0; k < LB_DIAL_BUCKETS; k++)
+            buckets[k] += atomic_load(&h->bucket[k]);
+        count += atomic_load(&h->count);
+        sum_us += atomic_load(&h->sum_us);
+    }
+    esc(k3s_name(p), b, sizeof(b));
+    for (unsigned k = 0; k < LB_DIAL_BUCKETS; k++) {
+        cum += buckets[k];
+        evbuffer_add_printf(out,
+                            "k3s_loadbalancer_dial_duration_seconds_bucket{name=\"%s\",status="
+                            "\"%s\",le=\"%g\"} %llu\n",
+                            b, status, (double)(1u << k) / 1000.0, (unsigned long long)cum);
+    }
+    evbuffer_add_printf(out,
+                        "k3s_loadbalancer_dial_duration_seconds_bucket{name=\"%s\",status=\"%s\","
+                        "le=\"+Inf\"} %llu\n"
+                        "k3s_loadbalancer_dial_duration_seconds_sum{name=\"%s\",status=\"%s\"} %g\n"
+                        "k3s_loadbalancer_dial_duration_seconds_count{name=\"%s\",status=\"%s\"} "
+                        "%llu\n",
+                        b, status, (unsigned long long)count, b, status, (double)sum_us / 1e6, b,
+                        status, (unsigned long long)count);
+}
+
+static void k3s_families(struct evbuffer *out, const struct lb_view *v)
+{
+    static const char *const names[] = {"k3s_loadbalancer_server_connections",
+                                        "k3s_loadbalancer_server_health"};
+    static const char *const helps[] = {
+        "Current connections to the load balancer's server",
+        "Current state of the load balancer's server: 0=INVALID, 1=FAILED, 2=STANDBY, "
+        "3=UNCHECKED, 4=RECOVERING, 5=HEALTHY, 6=PREFERRED, 7=ACTIVE"};
+    bool any = false;
+    char b1[256], b2[256];
+    for (size_t i = 0; i < v->n_pools; i++)
+        any = any || v->pools[i].balance == CONFIG_BALANCE_STICKY;
+    if (!any)
+        return;
+    for (int f = 0; f < 2; f++) {
+        family(out, names[f], "gauge", helps[f]);
+        for (size_t i = 0; i < v->n_pools; i++)
+            for (size_t j = 0; v->pools[i].balance == CONFIG_BALANCE_STICKY && j < v->pools[i].n;
+                 j++) {
+                const struct lb_server *s = v->pools[i].srv[j];
+                evbuffer_add_printf(
+                    out, "%s{name=\"%s\",server=\"%s\"} %llu\n", names[f],
+                    esc(k3s_name(&v->pools[i]), b1, sizeof(b1)), esc(s->address, b2, sizeof(b2)),
+                    f ? (unsigned long long)k3s_state(s) : (unsigned long long)lb_server_active(s));
+            }
+    }
+    family(out, "k3s_loadbalancer_dial_duration_seconds", "histogram",
+           "Time taken to dial a connection to a backend server, by success or error");
+    for (size_t i = 0; i < v->n_pools; i++)
+        if (v->pools[i].balance == CONFIG_BALANCE_STICKY) {
+            k3s_dials(out, &v->pools[i], "success", true);
+            k3s_dials(out, &v->pools[i], "error", false);
+        }
+}
+
 void lb_metrics_render(const struct lb_runtime *rt, struct evbuffer *out)
 {
     const struct lb_view *v = lb_runtime_view(rt);
@@ -219,4 +308,5 @@ void lb_metrics_render(const struct lb_runtime *rt, struct evbuffer *out)
     server_family(out, v, "k3lb_server_transitions_total", "counter",
                   "Up/down state changes of the server", srv_transitions, 0);
     check_durations(out, v);
+    k3s_families(out, v);
 }

@@ -72,6 +72,7 @@ struct lb_conn {
     struct balance_tried tried;  /* servers this connection already tried */
     uint64_t client_hash;        /* hash of the client address (source balancing) */
     uint64_t start_ms;           /* accept time */
+    uint64_t dial_us;            /* when the connect in flight began (monotonic, us) */
     uint64_t io_ms;              /* last time bytes moved */
     unsigned retries;            /* connects that failed before the current one */
     bool access_log;             /* log a line when it ends */

@@ -131,6 +131,7 @@ static bool conn_connect_to(struct lb_conn *c, size_t i)
 
     balance_tried_add(&c->tried, i);
     c->server = s;
+    c->dial_us = clock_now_us();
     c->server_name = s->address; /* lives as long as the view this connection holds */
     atomic_fetch_add_explicit(&s->c.active, 1, memory_order_relaxed);
     if (c->retries)
@@ -159,11 +160,23 @@ static void conn_abandon_connect(struct lb_conn *c)
     c->retries++;
 }
 
+static void dial_observe(struct lb_dial_hist *h, uint64_t us)
+{
+    for (unsigned i = 0; i < LB_DIAL_BUCKETS; i++)
+        if (us <= 1000ull << i) {
+            atomic_fetch_add_explicit(&h->bucket[i], 1, memory_order_relaxed);
+            break;
+        }
+    atomic_fetch_add_explicit(&h->count, 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&h->sum_us, us, memory_order_relaxed);
+}
+
 /* A connect failed (refused, timed out, unreachable): count it against the server. */
 static void conn_connect_failed(struct lb_conn *c)
 {
     struct lb_server *s = c->server;
     atomic_fetch_add_explicit(&s->c.connect_failures, 1, memory_order_relaxed);
+    dial_observe(&s->c.dial_err, clock_now_us() - c->dial_us);
     if (s->health)
         health_report_connect(s->health, false);
     conn_abandon_connect(c);
@@ -270,6 +283,7 @@ static void drive_connecting(struct lb_conn *c, enum lb_conn_event ev)
     /* Connected. */
     event_del(&c->timer);
     atomic_fetch_add_explicit(&c->server->c.total, 1, memory_order_relaxed);
+    dial_observe(&c->server->c.dial_ok, clock_now_us() - c->dial_us);
     if (c->server->health)
         health_report_connect(c->server->health, true);
     c->state = LB_CONN_FORWARDING;

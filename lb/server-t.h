@@ -36,6 +36,15 @@ enum lb_admin_state {
 };
 
 /* Counters. Totals only grow; "active" rises and falls. */
+/* Connect (dial) durations: counts per bucket of upper bound 1 ms * 2^i (i < 15, up to 16.4 s;
+ * the buckets K3s's agent balancer uses), written by workers, read by metrics. */
+#define LB_DIAL_BUCKETS 15
+struct lb_dial_hist {
+    atomic_uint_fast64_t bucket[LB_DIAL_BUCKETS]; /* not cumulative; longer ones only in count */
+    atomic_uint_fast64_t count;
+    atomic_uint_fast64_t sum_us;
+};
+
 struct lb_server_counters {
     atomic_uint_fast64_t active;           /* connections assigned now */
     atomic_uint_fast64_t total;            /* connections ever assigned (connected) */
@@ -43,6 +52,8 @@ struct lb_server_counters {
     atomic_uint_fast64_t retries;          /* connections moved here after another failed */
     atomic_uint_fast64_t bytes_in;         /* client -> server */
     atomic_uint_fast64_t bytes_out;        /* server -> client */
+    struct lb_dial_hist dial_ok;           /* connects that succeeded */
+    struct lb_dial_hist dial_err;          /* connects that failed */
 };
 
 struct lb_server {

@@ -435,3 +435,32 @@ def test_listener_is_exclusive(k3lb, lab, tmp_path):
     assert k2.proc.wait(timeout=15) == 1
     assert "127.0.0.1:%d: Address already in use" % port in k2.log()
     taken.close()
+
+
+def test_k3s_metric_names(k3lb, lab, tmp_path):
+    """K3s's agent balancer metrics by K3s's names and numbers (dashboards built for K3s work):
+    connections and state per server, dial durations by success and error; promtool passes."""
+    s = [lab.server("s%d" % i) for i in range(2)]
+    dead = "127.0.0.1:%d" % free_port()
+    k = agent(k3lb, tmp_path, s[0].addr, extra=["--servers-from", "static:%s,%s,%s" % (
+        s[0].addr, s[1].addr, dead)])
+    k.wait_for(lambda st: active(k) and states(k).get(dead) == "failed",
+               what="an active server and the dead one failed")
+    ws = WebSocket(k.port, lab.ca)
+    st, text = k.http("GET", "/metrics")
+    assert st == 200
+    r = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    text = text.decode()
+    act = active(k)[0]
+    assert 'k3s_loadbalancer_server_health{name="k3s-agent-load-balancer",server="%s"} 7' \
+        % act in text
+    assert 'k3s_loadbalancer_server_health{name="k3s-agent-load-balancer",server="%s"} 1' \
+        % dead in text
+    assert 'k3s_loadbalancer_server_connections{name="k3s-agent-load-balancer",server="%s"} 1' \
+        % act in text
+    ok = [l for l in text.splitlines() if l.startswith(
+        'k3s_loadbalancer_dial_duration_seconds_count{name="k3s-agent-load-balancer",'
+        'status="success"}')]
+    assert ok and int(ok[0].split()[-1]) >= 1, ok
+    ws.close()

@@ -68,6 +68,7 @@ struct agent {
     struct evhttp_connection *k3s_used; /* a finished one, freed outside its own callback */
     struct agent_list src[SRC_COUNT];   /* each source's last list */
     struct agent_list applied;          /* the learned list last applied */
+    bool ports_checked;                 /* /v1-k3s/config was read once */
     bool etcd;                          /* an etcd balancer follows the list */
 };
 
@@ -75,19 +76,26 @@ static void refresh_soon(struct agent *a, bool now);
 
 /* ---- applying ------------------------------------------------------------------------------- */
 
-static void apply_etcd(struct agent *a)
+/* host:port -> host:<port>, into out. */
+static void with_port(const char *addr, unsigned port, char *out, size_t len)
+{
+    const char *colon = strrchr(addr, ':');
+    snprintf(out, len, "%.*s:%u", colon ? (int)(colon - addr) : (int)strlen(addr), addr, port);
+}
+
+/* Another balancer on the learned servers' hosts (etcd on 2379, the API servers of a
+ * split-port cluster) gets the same hosts on its own port. */
+static void apply_ported(struct agent *a, const char *backend, unsigned port)
 {
     const char **hosts = xcalloc(a->applied.n + 1, sizeof(*hosts));
-    char(*buf)[320] = xcalloc(a->applied.n + 1, sizeof(*buf));
+    char(*buf)[NET_ADDRSTRLEN] = xcalloc(a->applied.n + 1, sizeof(*buf));
     char err[256];
     for (size_t i = 0; i < a->applied.n; i++) {
-        const char *colon = strrchr(a->applied.v[i], ':');
-        snprintf(buf[i], sizeof(buf[i]), "%.*s:2379", (int)(colon - a->applied.v[i]),
-                 a->applied.v[i]);
+        with_port(a->applied.v[i], port, buf[i], sizeof(buf[i]));
         hosts[i] = buf[i];
     }
-    if (lb_runtime_set_servers(a->rt, "etcd", hosts, a->applied.n, err, sizeof(err)) < 0)
-        log_warn("server_list", "etcd list not applied: %s", err);
+    if (lb_runtime_set_servers(a->rt, backend, hosts, a->applied.n, err, sizeof(err)) < 0)
+        log_warn("server_list", "%s list not applied: %s", backend, err);
     free(hosts);
     free(buf);
 }
@@ -125,7 +133,9 @@ static void apply(struct agent *a, enum agent_source why)
     log_info("server_list", "learned servers (from %s): %s", source_names[why],
              next.n ? text : "none");
     if (a->etcd)
-        apply_etcd(a);
+        apply_ported(a, "etcd", 2379);
+    if (a->ac->apiserver_port)
+        apply_ported(a, "apiservers", a->ac->apiserver_port);
     if (why != SRC_STATE && agent_state_save(a->ac->state_file, a->ac->server, &a->applied) < 0)
         log_warn("state_file", "cannot write %s: %s", a->ac->state_file, strerror(errno));
 }
@@ -140,10 +150,13 @@ static void set_source(struct agent *a, enum agent_source s, struct agent_list *
 
 /* ---- k3s source: the supervisor's /v1-k3s/apiservers ----------------------------------------- */
 
+enum k3s_what { K3S_CACERTS = 0, K3S_APISERVERS, K3S_CONFIG };
+static const char *const k3s_paths[] = {"/cacerts", "/v1-k3s/apiservers", "/v1-k3s/config"};
+
 struct k3s_call {
     struct agent *a;
     char target[300];
-    bool cacerts; /* this call fetches /cacerts for pinning */
+    enum k3s_what what; /* which path this call fetches */
 };
 
 static void split_hostport(const char *hp, char *host, size_t hostlen, unsigned *port)
@@ -171,8 +184,18 @@ static void k3s_answer(struct agent *a, const char *target, const char *body, si
     }
     cJSON_ArrayForEach(item, doc)
     {
-        if (cJSON_IsString(item) && agent_valid_address(item->valuestring, addr, sizeof(addr)))
+        if (!cJSON_IsString(item) || !agent_valid_address(item->valuestring, addr, sizeof(addr)))
+            continue;
+        /* K3s lists its API servers. Where the supervisor listens on a port of its own (RKE2:
+         * 9345 beside 6443), the supervisor balancer gets the same hosts on the fixed
+         * address's port, as K3s's agent rewrites them. */
+        if (a->ac->apiserver_port) {
+            char rewritten[NET_ADDRSTRLEN];
+            with_port(addr, (unsigned)atoi(a->port), rewritten, sizeof(rewritten));
+            agent_list_add(&l, rewritten);
+        } else {
             agent_list_add(&l, addr);
+        }
     }
     cJSON_Delete(doc);
     if (l.n == 0) {
@@ -201,6 +224,31 @@ static bool k3s_pin(struct agent *a, const char *target, const char *body, size_
     return a->pinned != NULL;
 }
 
+/* /v1-k3s/config says on which ports the server runs its supervisor and its API server. When
+ * they differ (RKE2, --supervisor-port), K3s's agent runs a second balancer for the API
+ * servers; k3lb does when agent.apiserver_port says so, and says what to set when it is
+ * missing or wrong. */
+static void k3s_ports(struct agent *a, const char *target, const char *body, size_t len)
+{
+    cJSON *doc = cJSON_ParseWithLength(body, len);
+    const cJSON *sp = cJSON_GetObjectItemCaseSensitive(doc, "SupervisorPort"),
+                *hp = cJSON_GetObjectItemCaseSensitive(doc, "HTTPSPort");
+    a->ports_checked = true;
+    if (cJSON_IsNumber(sp) && cJSON_IsNumber(hp)) {
+        int sup = sp->valueint, https = hp->valueint;
+        unsigned want = sup != https ? (unsigned)https : 0;
+        if (want != a->ac->apiserver_port && !(want == 0 && a->ac->apiserver_port == 0))
+            log_warn("split_ports", "%s: supervisor port %d, API server port %d: %s", target, sup,
+                     https,
+                     want ? "start k3lb agent with --apiserver-port set to the API server port"
+                          : "the ports are the same: --apiserver-port is not needed");
+        else
+            log_info("split_ports", "%s: supervisor port %d, API server port %d%s", target, sup,
+                     https, want ? ": a balancer for each" : "");
+    }
+    cJSON_Delete(doc);
+}
+
 static void k3s_done(struct evhttp_request *req, void *arg)
 {
     struct k3s_call *call = arg;
@@ -215,10 +263,14 @@ static void k3s_done(struct evhttp_request *req, void *arg)
     a->k3s_used = a->k3s_conn; /* not freed inside its own callback: by the next request */
     a->k3s_conn = NULL;
     a->k3s_call = NULL;
+    if (call->what == K3S_CONFIG)
+        a->ports_checked = true; /* asked once, answered or not */
     if (code != 200) {
-        log_warn("server_list", "%s: %s answered %d", target,
-                 call->cacerts ? "/cacerts" : "/v1-k3s/apiservers", code);
-    } else if (call->cacerts) {
+        log_warn("server_list", "%s: %s answered %d", target, k3s_paths[call->what], code);
+    } else if (call->what == K3S_CONFIG) {
+        k3s_ports(a, target, body, len);
+        event_active(a->tick, EV_TIMEOUT, 0); /* now the list, once this returns */
+    } else if (call->what == K3S_CACERTS) {
         if (k3s_pin(a, target, body, len))
             event_active(a->tick, EV_TIMEOUT, 0); /* ask again, now pinned, once this returns */
     } else {
@@ -227,10 +279,10 @@ static void k3s_done(struct evhttp_request *req, void *arg)
     free(call);
 }
 
-static void k3s_request(struct agent *a, const char *target, bool cacerts)
+static void k3s_request(struct agent *a, const char *target, enum k3s_what what)
 {
     struct k3s_call *call = xcalloc(1, sizeof(*call));
-    bool pin = a->token.ca_hash && !cacerts;
+    bool cacerts = what == K3S_CACERTS, pin = a->token.ca_hash && !cacerts;
     SSL_CTX *ctx = pin ? a->pinned : a->insecure;
     char host[256];
     unsigned port;
@@ -244,7 +296,7 @@ static void k3s_request(struct agent *a, const char *target, bool cacerts)
         a->k3s_used = NULL;
     }
     call->a = a;
-    call->cacerts = cacerts;
+    call->what = what;
     snprintf(call->target, sizeof(call->target), "%s", target);
     split_hostport(target, host, sizeof(host), &port);
     ssl = tls_new(ctx, host, pin);
@@ -269,8 +321,7 @@ static void k3s_request(struct agent *a, const char *target, bool cacerts)
     if (!cacerts)
         evhttp_add_header(evhttp_request_get_output_headers(req), "Authorization",
                           a->token.authorization);
-    if (evhttp_make_request(conn, req, EVHTTP_REQ_GET,
-                            cacerts ? "/cacerts" : "/v1-k3s/apiservers") < 0) {
+    if (evhttp_make_request(conn, req, EVHTTP_REQ_GET, k3s_paths[what]) < 0) {
         evhttp_connection_free(conn);
         free(call);
         return;
@@ -287,7 +338,12 @@ static void k3s_poll(struct agent *a)
         return;
     if (!target)
         target = a->default_addr;
-    k3s_request(a, target, a->token.ca_hash && !a->pinned);
+    if (a->token.ca_hash && !a->pinned)
+        k3s_request(a, target, K3S_CACERTS);
+    else if (!a->ports_checked)
+        k3s_request(a, target, K3S_CONFIG);
+    else
+        k3s_request(a, target, K3S_APISERVERS);
 }
 
 /* ---- dns source ----------------------------------------------------------------------------- */

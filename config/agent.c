@@ -3,15 +3,21 @@
  * every value keeps its position for error messages:
  *
  *   frontends: [{name: agent, listen: <agent.listen>, backend: servers},
+ *               {name: apiserver, listen: <agent.apiserver_listen>, backend: apiservers}, (*)
  *               {name: etcd, listen: [<agent.etcd_listen>], backend: etcd}]      (if set)
  *   backends:  [{name: servers, balance: sticky, connect_timeout: <agent.dial_timeout>,
  *                servers: [<host:port of agent.server>], health: <agent.health>},
- *               {name: etcd, balance: sticky, servers: [<host>:2379], health: tcp}] (if set) */
+ *               {name: apiservers, balance: sticky, servers: [<host>:<apiserver_port>],
+ *                health: tcp},                                                   (*)
+ *               {name: etcd, balance: sticky, servers: [<host>:2379], health: tcp}] (if set)
+ * (*) with agent.apiserver_port: the supervisor and the API servers on different ports, as on
+ * RKE2 (9345 and 6443). Like K3s's agent, the API listener defaults to each listen port - 1. */
 #include "config/agent.h"
 
 #include "config/value.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static struct config_node *scalar(const char *v, struct config_mark m)
@@ -85,11 +91,64 @@ static struct config_node *backend(const char *name, const char *server,
     return b;
 }
 
-/* The etcd members sit on the servers' hosts: host:port -> host:2379. */
-static void etcd_address(const char *server, char *out, size_t len)
+/* Another service on the servers' hosts: host:port -> host:<port>. */
+static void same_host(const char *server, unsigned port, char *out, size_t len)
 {
     const char *colon = strrchr(server, ':');
-    snprintf(out, len, "%.*s:2379", (int)(colon - server), server);
+    snprintf(out, len, "%.*s:%u", (int)(colon - server), server, port);
+}
+
+/* Each listen address with its port - 1 (K3s: the API balancer sits below the supervisor's). */
+static struct config_node *below(const struct config_node *listen, struct config_errors *errs)
+{
+    struct config_node *out = config_node_new(CONFIG_NODE_SEQ, listen->mark);
+    for (size_t i = 0; i < listen->n; i++) {
+        const struct config_node *l = listen->items[i];
+        struct net_addr a;
+        char why[200], text[NET_ADDRSTRLEN + 8];
+        if (l->type != CONFIG_NODE_SCALAR ||
+            !config_parse_addr(l->value, CONFIG_ADDR_LISTEN, &a, why, sizeof(why)))
+            continue; /* the applier reports it on the agent listener */
+        if (a.kind != NET_ADDR_INET || a.port < 2) {
+            config_error_add(errs, l->mark,
+                             "no API listener can sit below %s: set agent.apiserver_listen",
+                             l->value);
+        } else {
+            const char *colon = strrchr(a.text, ':');
+            snprintf(text, sizeof(text), "%.*s:%u", (int)(colon - a.text), a.text, a.port - 1u);
+            config_node_append(out, scalar(text, l->mark));
+        }
+        config_addr_free(&a);
+    }
+    return out;
+}
+
+/* The API servers' balancer of a split-port cluster, when agent.apiserver_port asks for one. */
+static bool add_apiserver(struct config_node *agent, const struct config_node *listen,
+                          const char *server, struct config_node *timeout,
+                          struct config_node *fronts, struct config_node *backs,
+                          struct config_errors *errs)
+{
+    struct config_node *port = config_node_get(agent, "apiserver_port"), *al, *h;
+    struct config_mark m = agent->mark;
+    char api[NET_ADDRSTRLEN + 8];
+    unsigned long p;
+    if (!port) {
+        if ((al = config_node_key(agent, "apiserver_listen")))
+            config_error_add(errs, al->mark, "apiserver_listen needs agent.apiserver_port");
+        return !config_node_key(agent, "apiserver_listen");
+    }
+    if (port->type != CONFIG_NODE_SCALAR || (p = strtoul(port->value, NULL, 10)) == 0)
+        return true; /* 0 (none) or a bad value the applier reports */
+    al = config_node_get(agent, "apiserver_listen");
+    al = al ? config_node_copy(al) : below(listen, errs);
+    h = map_of(m);
+    put(h, "kind", scalar("tcp", m));
+    put(h, "interval", scalar("1s", m));
+    same_host(server, (unsigned)p, api, sizeof(api));
+    config_node_append(fronts, frontend("apiserver", al, "apiservers", m));
+    config_node_append(backs, backend("apiservers", api, config_node_copy(timeout), h, m));
+    return true;
 }
 
 bool config_agent_transform(struct config_node *root, const struct config_agent_defaults *d,
@@ -141,13 +200,18 @@ bool config_agent_transform(struct config_node *root, const struct config_agent_
     backs = config_node_new(CONFIG_NODE_SEQ, m);
     config_node_append(fronts, frontend("agent", listen, "servers", m));
     config_node_append(backs, backend("servers", server, timeout, health, m));
+    if (!add_apiserver(agent, listen, server, timeout, fronts, backs, errs)) {
+        put(root, "frontends", fronts);
+        put(root, "backends", backs);
+        return false;
+    }
     if ((etcd = config_node_get(agent, "etcd_listen"))) {
         struct config_node *el = config_node_new(CONFIG_NODE_SEQ, etcd->mark), *eh = map_of(m);
         config_node_append(el, config_node_copy(etcd));
         config_node_append(fronts, frontend("etcd", el, "etcd", m));
         put(eh, "kind", scalar("tcp", m));
         put(eh, "interval", scalar("1s", m));
-        etcd_address(server, etcd_server, sizeof(etcd_server));
+        same_host(server, 2379, etcd_server, sizeof(etcd_server));
         config_node_append(backs, backend("etcd", etcd_server, config_node_copy(timeout), eh, m));
     }
     put(root, "frontends", fronts);

@@ -277,6 +277,14 @@ static const struct config_key agent_keys[] = {
          .help = "client listeners; default 127.0.0.1:6446 and [::1]:6446")},
     {KEY("etcd_listen", etcd_listen, .type = CONFIG_T_ADDR, .use = CONFIG_ADDR_LISTEN,
          .help = "optional etcd balancer (servers' hosts, port 2379)")},
+    {KEY("apiserver_port", apiserver_port, .type = CONFIG_T_UINT, .def = "0", .min = 0,
+         .max = 65535,
+         .help = "the servers' API port when it is not the supervisor's (RKE2, or K3s with "
+                 "--supervisor-port): a second balancer for the API servers; 0: none")},
+    {KEY("apiserver_listen", apiserver_listen, .type = CONFIG_T_ADDR, .use = CONFIG_ADDR_LISTEN,
+         LIST(n_apiserver_listen), .flags = CONFIG_F_LIST,
+         .help = "listeners of that balancer; default: each listen address with its port - 1, "
+                 "as K3s's agent does")},
     {KEY("token_file", token_file, .type = CONFIG_T_FILE, .help = "K3s token file")},
     {KEY("token_env", token_env, .type = CONFIG_T_STRING,
          .help = "environment variable holding the K3s token")},

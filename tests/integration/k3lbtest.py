@@ -78,7 +78,8 @@ class ApiServer(Backend):
     behaviour follows the mode file: set_mode("200" | "503" | "401" | "hang")."""
 
     def __init__(self, workdir, cert, key, ca=None, password=None, name="api", port=0,
-                 host="127.0.0.1", apiservers_file=None, agent_token=None, bootstrap_tokens=()):
+                 host="127.0.0.1", apiservers_file=None, agent_token=None, bootstrap_tokens=(),
+                 supervisor_port=None, https_port=None):
         self.mode_file = os.path.join(workdir, "mode-%s-%d" % (name, random.randrange(1 << 30)))
         self.set_mode("200")
         lsock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
@@ -100,6 +101,8 @@ class ApiServer(Backend):
             args += ["--agent-token", agent_token]
         for t in bootstrap_tokens:
             args += ["--bootstrap-token", t]
+        if supervisor_port:
+            args += ["--supervisor-port", str(supervisor_port), "--https-port", str(https_port)]
         self.proc = subprocess.Popen(
             [sys.executable, os.path.join(TOOLS, "../../../contrib/lab/apiserver.py"), *args],
             pass_fds=[lsock.fileno()], stdout=subprocess.PIPE, text=True)

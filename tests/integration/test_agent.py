@@ -464,3 +464,85 @@ def test_k3s_metric_names(k3lb, lab, tmp_path):
         'status="success"}')]
     assert ok and int(ok[0].split()[-1]) >= 1, ok
     ws.close()
+
+
+def free_port_on(hosts):
+    """A port free on every one of hosts."""
+    for _ in range(50):
+        p = free_port()
+        try:
+            socks = []
+            for h in hosts:
+                s = socket.socket()
+                s.bind((h, p))
+                socks.append(s)
+            for s in socks:
+                s.close()
+            return p
+        except OSError:
+            for s in socks:
+                s.close()
+    raise AssertionError("no common free port")
+
+
+def test_rke2_split_ports(k3lb, lab, tmp_path, pki):
+    """RKE2 (and K3s with --supervisor-port): the supervisor on 9345, the API servers on 6443.
+    K3s lists its API servers; the supervisor balancer must use the same hosts on the
+    supervisor's port, and a second balancer (below the agent's port, as K3s's agent puts it)
+    the API port. Each listener reaches only its own kind of server."""
+    with open(pki.ca_crt, "rb") as f:
+        ca_hash = hashlib.sha256(f.read()).hexdigest()
+    hosts = ["127.0.0.2", "127.0.0.3"]
+    sup, api = free_port_on(hosts), free_port_on(hosts)
+    listing = tmp_path / "apiservers"
+    listing.write_text(",".join("%s:%d" % (h, api) for h in hosts))
+    sups = [lab.server("sup%d" % i, host=h, port=sup, password="pw",
+                       apiservers_file=str(listing), supervisor_port=sup, https_port=api)
+            for i, h in enumerate(hosts)]
+    apis = [lab.server("api%d" % i, host=h, port=api) for i, h in enumerate(hosts)]
+    lb = free_port_on(["127.0.0.1"])
+    while True:  # the API balancer sits on lb - 1: both must be free
+        try:
+            s = socket.socket()
+            s.bind(("127.0.0.1", lb - 1))
+            s.close()
+            break
+        except OSError:
+            lb = free_port()
+    k = k3lb()
+    k.port, k.admin_port = lb, free_port()
+    k.state = str(tmp_path / "state.json")
+    k.start(args=["--server", "https://%s:%d" % (hosts[0], sup), "--listen", "127.0.0.1:%d" % lb,
+                  "--apiserver-port", str(api), "--admin", "127.0.0.1:%d" % k.admin_port,
+                  "--state-file", k.state, "--check-interval", "200ms", "--check-timeout",
+                  "150ms", "--refresh", "300ms"],
+            env={"K3S_TOKEN": "K10%s::server:pw" % ca_hash}, command="agent")
+
+    def addrs(backend):
+        st = k.status()
+        return {s["address"] for b in st["backends"] if b["name"] == backend
+                for s in b["servers"]}
+    k.wait_for(lambda st: addrs("servers") == {"%s:%d" % (h, sup) for h in hosts},
+               what="supervisors on the supervisor port")
+    k.wait_for(lambda st: addrs("apiservers") == {"%s:%d" % (h, api) for h in hosts},
+               what="API servers on the API port")
+    k.wait_for(lambda st: any(s["state"] == "active" for b in st["backends"]
+                              if b["name"] == "apiservers" for s in b["servers"]),
+               what="an active API server")
+    assert name_via(lb, lab.ca).startswith("sup")
+    assert name_via(lb - 1, lab.ca).startswith("api")
+    assert "supervisor port %d, API server port %d: a balancer for each" % (sup, api) in k.log()
+    k.close()
+
+
+def test_split_ports_unset_is_explained(k3lb, lab, tmp_path, pki):
+    """A server whose supervisor and API ports differ, and an agent not told: the log says
+    which flag to set (K3s's agent would have started the second balancer by itself)."""
+    with open(pki.ca_crt, "rb") as f:
+        ca_hash = hashlib.sha256(f.read()).hexdigest()
+    s = lab.server("s", password="pw", supervisor_port=9345, https_port=6443)
+    k = agent(k3lb, tmp_path, s.addr, env={"K3S_TOKEN": "K10%s::node:pw" % ca_hash})
+    k.wait_for(lambda st: "split_ports" in k.log(), what="the ports read")
+    assert "supervisor port 9345, API server port 6443: start k3lb agent with " \
+        "--apiserver-port" in k.log()
+    k.close()

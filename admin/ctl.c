@@ -25,8 +25,10 @@
 static const struct config_flag ctl_flags[] = {
     {"admin", 0, CONFIG_FLAG_VALUE, NULL, NULL, "ADDR",
      "admin API: unix:/path or host:port (default unix:/run/k3lb/admin.sock)"},
-    {"token-file", 0, CONFIG_FLAG_VALUE, NULL, NULL, "FILE", "file holding the API token"},
-    {"token", 0, CONFIG_FLAG_VALUE, NULL, NULL, "TOKEN", "API token (prefer the env var)"},
+    {"admin-token-file", 0, CONFIG_FLAG_VALUE, NULL, NULL, "FILE",
+     "file holding the admin API token"},
+    {"admin-token", 0, CONFIG_FLAG_VALUE, NULL, NULL, "TOKEN",
+     "admin API token (prefer the env var)"},
     {"json", 0, CONFIG_FLAG_SWITCH, NULL, NULL, NULL, "print the raw JSON"},
     {"weight", 0, CONFIG_FLAG_VALUE, NULL, NULL, "N", "add: the new server's weight"},
     {"force", 0, CONFIG_FLAG_SWITCH, NULL, NULL, NULL, "remove: close connections now"},
@@ -422,8 +424,8 @@ int admin_ctl(int argc, char **argv)
         if (!c.admin)
             c.admin = "unix:/run/k3lb/admin.sock";
         c.json = config_flag_get(ctl_flags, N_CTL_FLAGS, vals, "json") != NULL;
-        rc = load_token(&c, config_flag_get(ctl_flags, N_CTL_FLAGS, vals, "token"),
-                        config_flag_get(ctl_flags, N_CTL_FLAGS, vals, "token-file")) < 0
+        rc = load_token(&c, config_flag_get(ctl_flags, N_CTL_FLAGS, vals, "admin-token"),
+                        config_flag_get(ctl_flags, N_CTL_FLAGS, vals, "admin-token-file")) < 0
                  ? 1
                  : dispatch(&c, pos, n_pos, vals);
     }

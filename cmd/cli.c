@@ -58,7 +58,7 @@ const size_t cli_n_serve_flags = sizeof(cli_serve_flags) / sizeof(cli_serve_flag
 const struct config_flag cli_agent_flags[] = {
     {"config", 'c', CONFIG_FLAG_VALUE, NULL, NULL, "FILE", "YAML config file (agent: section)"},
     {"server", 0, CONFIG_FLAG_VALUE, "agent.server", "K3S_URL", "URL",
-     "the fixed registration address, https://host:6443"},
+     "the fixed registration address, https://host:6443", "K3LB_AGENT_SERVER"},
     {"listen", 0, CONFIG_FLAG_LIST, "agent.listen", NULL, "ADDR",
      "local listener (default 127.0.0.1:6446 and [::1]:6446)"},
     {"apiserver-port", 0, CONFIG_FLAG_VALUE, "agent.apiserver_port", NULL, "PORT",
@@ -67,9 +67,10 @@ const struct config_flag cli_agent_flags[] = {
      "listener for the API servers (default: each --listen port - 1)"},
     {"etcd-listen", 0, CONFIG_FLAG_VALUE, "agent.etcd_listen", NULL, "ADDR",
      "also balance etcd (servers' hosts, port 2379) on this address"},
-    {"token", 0, CONFIG_FLAG_VALUE, NULL, "K3S_TOKEN", "TOKEN", "K3s token (prefer the env var)"},
+    {"token", 0, CONFIG_FLAG_VALUE, NULL, "K3S_TOKEN", "TOKEN", "K3s token (prefer the env var)",
+     "K3LB_AGENT_TOKEN"},
     {"token-file", 0, CONFIG_FLAG_VALUE, "agent.token_file", "K3S_TOKEN_FILE", "FILE",
-     "file holding the K3s token"},
+     "file holding the K3s token", "K3LB_AGENT_TOKEN_FILE"},
     {"state-file", 0, CONFIG_FLAG_VALUE, "agent.state_file", NULL, "PATH",
      "learned server list (default /var/lib/k3lb/agent-load-balancer.json)"},
     {"servers-from", 0, CONFIG_FLAG_LIST, "agent.servers_from", NULL, "SRC",
@@ -163,6 +164,15 @@ struct config *cli_load(struct cli *c, int argc, char **argv, bool file_required
                                                     : "needs -c FILE, or --listen and --server");
         return NULL;
     }
+    if (!c->path && !c->agent && !config_flag_get(c->defs, c->n_defs, c->vals, "server")) {
+        *rc = cli_usage_error(c->cmd, "needs --server ADDR (one or more) with --listen");
+        return NULL;
+    }
+    if (!c->path && c->agent && !config_flag_get(c->defs, c->n_defs, c->vals, "server")) {
+        *rc = cli_usage_error(c->cmd, "needs --server URL (or K3S_URL): the fixed registration "
+                                      "address, e.g. https://k3s.example:6443");
+        return NULL;
+    }
     c->n_ov = config_flags_overrides(c->defs, c->n_defs, c->vals, c->ov);
     if (c->agent) {
         agent_token(c);
@@ -175,7 +185,7 @@ struct config *cli_load(struct cli *c, int argc, char **argv, bool file_required
     cfg = cli_build(c, &errs);
     if (!cfg) {
         config_errors_print(&errs, stderr);
-        *rc = 1;
+        *rc = c->path ? 1 : CLI_EXIT_USAGE; /* without a file, every value came from a flag */
     }
     config_errors_free(&errs);
     return cfg;

@@ -176,7 +176,7 @@ bool config_agent_transform(struct config_node *root, const struct config_agent_
     }
     if (url->type != CONFIG_NODE_SCALAR ||
         !config_parse_server_url(url->value, server, sizeof(server), why, sizeof(why))) {
-        config_error_add(errs, url->mark, "server: %s",
+        config_error_add(errs, url->mark, "%s%s", url->mark.line ? "server: " : "",
                          url->type == CONFIG_NODE_SCALAR ? why : "must be a URL");
         return false;
     }

@@ -132,7 +132,9 @@ static bool apply_scalar(const struct config_key *k, void *dst, const struct con
     case CONFIG_T_SECTION:
         break; /* not a scalar type */
     }
-    if (!ok)
+    if (!ok && !v->mark.line) /* a flag: its name already says which key */
+        config_error_add(errs, v->mark, "%s", why);
+    else if (!ok)
         config_error_add(errs, v->mark, "%s: %s", k->name, why);
     return ok;
 }

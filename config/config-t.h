@@ -175,10 +175,10 @@ struct config_agent {
                                     (RKE2: 6443 beside 9345); 0: the same port */
     struct net_addr *apiserver_listen; /* listeners for the API servers (default: port - 1) */
     size_t n_apiserver_listen;
-    char *token_file;            /* K3s token file */
-    char *token_env;             /* or the variable holding the token */
-    char *state_file;            /* where the learned server list is kept */
-    char **servers_from;         /* list sources: k3s, dns, static:A,B */
+    char *token_file;    /* K3s token file */
+    char *token_env;     /* or the variable holding the token */
+    char *state_file;    /* where the learned server list is kept */
+    char **servers_from; /* list sources: k3s, dns, static:A,B */
     size_t n_servers_from;
     uint64_t dial_timeout_ms; /* connect timeout per server */
     uint64_t refresh_ms;      /* how often sources are polled */

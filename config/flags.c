@@ -31,9 +31,16 @@ static const struct config_flag *find_short(const struct config_flag *defs, size
     return NULL;
 }
 
-static void env_name(const char *flag, char *out, size_t len)
+/* K3LB_NAME, or the flag's own variable where one name would mean two things. */
+static void env_name(const struct config_flag *d, char *out, size_t len)
 {
-    size_t n = (size_t)snprintf(out, len, "K3LB_");
+    const char *flag = d->name;
+    size_t n;
+    if (d->env) {
+        snprintf(out, len, "%s", d->env);
+        return;
+    }
+    n = (size_t)snprintf(out, len, "K3LB_");
     for (; *flag && n + 1 < len; flag++)
         out[n++] = *flag == '-' ? '_' : (char)toupper((unsigned char)*flag);
     out[n] = '\0';
@@ -45,7 +52,7 @@ static void from_env(const struct config_flag *d, struct config_flag_value *fv)
     char name[64];
     const char *val;
 
-    env_name(d->name, name, sizeof(name));
+    env_name(d, name, sizeof(name));
     val = getenv(name);
     if (!val && d->env_alias) {
         snprintf(name, sizeof(name), "%s", d->env_alias);
@@ -167,7 +174,7 @@ void config_flags_usage(const struct config_flag *defs, size_t n_defs, FILE *out
         else
             snprintf(left, sizeof(left), "    --%s%s%s", d->name, d->arg ? " " : "",
                      d->arg ? d->arg : "");
-        env_name(d->name, env, sizeof(env));
+        env_name(d, env, sizeof(env));
         const struct config_key *k = d->path ? config_key_at(d->path) : NULL;
         const char *help = d->help ? d->help : k ? k->help : "";
         char values[256] = "";

@@ -25,6 +25,8 @@ struct config_flag {
     const char *env_alias;      /* another variable honoured too (K3S_URL), or NULL */
     const char *arg;            /* value placeholder for help, e.g. "ADDR" */
     const char *help;           /* one line */
+    const char *env;            /* its variable instead of K3LB_NAME, or NULL (one variable name
+                                   must mean one thing across commands) */
 };
 
 struct config_flag_value {

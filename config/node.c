@@ -314,9 +314,13 @@ struct config_node *config_node_parse(const char *text, size_t len, const char *
     while (more && !b.failed) {
         if (!yaml_parser_parse(&parser, &ev)) {
             struct config_mark m = mark_of(&parser.problem_mark, b.file);
-            config_error_add(errs, m, "YAML syntax: %s%s%s",
-                             parser.problem ? parser.problem : "error", parser.context ? " " : "",
-                             parser.context ? parser.context : "");
+            size_t at = parser.problem_mark.index;
+            if (at < len && text[at] == '\t')
+                config_error_add(errs, m, "a tab: YAML indents with spaces only");
+            else
+                config_error_add(errs, m, "YAML syntax: %s%s%s",
+                                 parser.problem ? parser.problem : "error",
+                                 parser.context ? " " : "", parser.context ? parser.context : "");
             b.failed = true;
             break;
         }

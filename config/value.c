@@ -208,6 +208,12 @@ bool config_parse_addr(const char *s, enum config_addr_use use, struct net_addr 
                         s);
         if (colon > s) {
             host = xstrndup(s, (size_t)(colon - s));
+            struct in_addr a4;
+            if (strspn(host, "0123456789.") == strlen(host) && inet_pton(AF_INET, host, &a4) != 1) {
+                /* all digits and dots: meant as an IPv4 address, and not one (10.0.0.300) */
+                free(host);
+                return fail(why, whylen, "address '%s': not a valid IPv4 address", s);
+            }
             if (!valid_hostname(host)) {
                 free(host);
                 return fail(why, whylen, "address '%s': not a valid host name or IPv4 address", s);

@@ -80,6 +80,11 @@ def ws_frame(opcode, data):
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
+    def setup(self):
+        super().setup()
+        with self.server.lock:  # one accepted connection is one TLS handshake
+            self.server.requests["connections"] = self.server.requests.get("connections", 0) + 1
+
     def log_message(self, fmt, *args):
         pass
 

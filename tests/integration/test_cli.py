@@ -68,12 +68,28 @@ def test_config_from_env(tmp_path):
 
 
 def test_bad_flag_value_names_the_flag():
+    """Without a file every value came from a flag: a bad one is a usage error (exit 2) that
+    names the flag once, and a one-liner or agent lacking its server says which flag."""
     r = run("serve", "--listen", "127.0.0.1:1", "--server", "nowhere", "--admin", "off")
-    assert r.returncode == 1
-    assert r.stderr.startswith("--server: "), r.stderr
+    assert r.returncode == 2
+    assert r.stderr.startswith("--server: address 'nowhere' has no port"), r.stderr
     r = run("serve", "--listen", "127.0.0.1:1", "--server", "a:1", "--balance", "rr",
             env={"K3LB_ADMIN": "off"})
-    assert r.returncode == 1 and "--balance: balance: unknown value 'rr'" in r.stderr
+    assert r.returncode == 2 and "--balance: unknown value 'rr'" in r.stderr
+    r = run("serve", "--listen", "127.0.0.1:1", "--server", "10.0.0.300:6443", "--admin", "off")
+    assert r.returncode == 2 and "not a valid IPv4 address" in r.stderr
+    r = run("serve", "--listen", ":16447")
+    assert r.returncode == 2 and "needs --server ADDR" in r.stderr
+    assert "(built-in)" not in r.stderr
+    r = run("agent", "--state-file", "/nonexistent/s.json")
+    assert r.returncode == 2 and "needs --server URL" in r.stderr
+
+
+def test_tab_indentation_is_named(tmp_path):
+    f = tmp_path / "k.yaml"
+    f.write_text("frontends:\n\t- name: a\n")
+    r = run("check", "-c", str(f))
+    assert r.returncode == 1 and "k.yaml:2:1: a tab: YAML indents with spaces only" in r.stderr
 
 
 def test_one_liner_with_env_servers(k3lb, backends):
@@ -134,10 +150,10 @@ def test_json_log_lines(k3lb, backends):
 
 def test_agent_config_errors(tmp_path):
     r = run("agent", "--listen", "127.0.0.1:1")
-    assert r.returncode == 1
-    assert "the agent needs the fixed registration address: --server URL, K3S_URL" in r.stderr
+    assert r.returncode == 2
+    assert "needs --server URL (or K3S_URL): the fixed registration address" in r.stderr
     r = run("agent", "--server", "http://10.0.0.1:6443")
-    assert r.returncode == 1 and "--server: server: server URL 'http://10.0.0.1:6443' must use " \
+    assert r.returncode == 2 and "--server: server URL 'http://10.0.0.1:6443' must use " \
         "https://" in r.stderr
     bad = tmp_path / "agent.yaml"
     bad.write_text("agent:\n  server: https://10.0.0.1\n  servers_from: [k3s, carrier-pigeon]\n"
@@ -184,3 +200,40 @@ def test_unknown_user_fails(tmp_path):
                                  top_extra="user: no-such-user-k3lb"))
     r = run("serve", "-c", str(cfg))
     assert r.returncode == 1 and "user 'no-such-user-k3lb' does not exist" in r.stderr
+
+
+def test_one_variable_one_meaning(tmp_path):
+    """K3LB_AGENT_TOKEN is the agent's K3s token and K3LB_ADMIN_TOKEN ctl's API token: a K3s
+    token exported for the agent never reaches an admin endpoint, and serve's K3LB_SERVER
+    (host:port) is not taken as the agent's URL."""
+    import socket
+    import threading
+    seen = []
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(4)
+
+    def serve():
+        c, _ = lsock.accept()
+        data = b""
+        while b"\r\n\r\n" not in data:
+            d = c.recv(4096)
+            if not d:
+                break
+            data += d
+        seen.append(data.decode(errors="replace"))
+        c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 15\r\n\r\n{\"backends\":[]}")
+        c.close()
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    env = dict(os.environ, K3LB_TOKEN="K10abc::server:secret", K3LB_AGENT_TOKEN="K10abc::x:y",
+               K3S_TOKEN="K10abc::server:secret")
+    subprocess.run([BIN, "ctl", "--admin", "127.0.0.1:%d" % lsock.getsockname()[1], "status"],
+                   env=env, capture_output=True, text=True, timeout=20)
+    t.join(10)
+    lsock.close()
+    assert seen and "Authorization" not in seen[0], seen
+    r = subprocess.run([BIN, "agent", "--state-file", str(tmp_path / "s.json")],
+                       env=dict(os.environ, K3LB_SERVER="127.0.0.1:6443"), capture_output=True,
+                       text=True, timeout=20)
+    assert r.returncode == 2 and "needs --server URL (or K3S_URL)" in r.stderr

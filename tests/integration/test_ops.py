@@ -37,7 +37,7 @@ def ctl(k, *args, token=None):
     cmd = [BIN, "ctl", "--admin", "127.0.0.1:%d" % k.admin_port, *args]
     env = dict(os.environ)
     if token:
-        cmd[2:2] = ["--token", token]
+        cmd[2:2] = ["--admin-token", token]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=CTL_TIMEOUT, env=env)
 
 

@@ -338,7 +338,7 @@ static void test_overrides(void **state)
     assert_null(config_build(NULL, base, ov, 3, &errs));
     assert_int_equal(errs.n, 1);
     assert_string_equal(errs.list[0].text,
-                        "--server: address: address '127.0.0.1' has no port: write host:port");
+                        "--server: address '127.0.0.1' has no port: write host:port");
     config_errors_free(&errs);
 }
 

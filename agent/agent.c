@@ -44,6 +44,9 @@ enum agent_source {
 
 static const char *const source_names[] = {"state file", "static", "k3s", "dns", "admin API"};
 
+/* The refresh period grows to this many times agent.refresh while the list stays the same. */
+#define REFRESH_BACKOFF_MAX 12
+
 struct k3s_call;
 
 struct agent {
@@ -65,7 +68,12 @@ struct agent {
     bool want_k3s, want_dns;            /* sources in use */
     struct evhttp_connection *k3s_conn; /* the supervisor request in flight, or NULL */
     struct k3s_call *k3s_call;          /* its callback state */
-    struct evhttp_connection *k3s_used; /* a finished one, freed outside its own callback */
+    struct evhttp_connection *k3s_used; /* a finished one: kept for the next request when it is
+                                           alive, to the same server with the same TLS context
+                                           (no handshake per poll); else freed by the next one */
+    char used_target[NET_ADDRSTRLEN];   /* where k3s_used goes */
+    SSL_CTX *used_ctx;                  /* and with which context */
+    bool used_alive;                    /* it may carry another request */
     struct agent_list src[SRC_COUNT];   /* each source's last list */
     struct agent_list applied;          /* the learned list last applied */
     bool ports_checked;                 /* /v1-k3s/config was read once */
@@ -154,6 +162,7 @@ enum k3s_what { K3S_CACERTS = 0, K3S_APISERVERS, K3S_CONFIG };
 static const char *const k3s_paths[] = {"/cacerts", "/v1-k3s/apiservers", "/v1-k3s/config"};
 
 struct k3s_call {
+    SSL_CTX *ctx; /* the context its connection was opened with */
     struct agent *a;
     char target[300];
     enum k3s_what what; /* which path this call fetches */
@@ -263,6 +272,15 @@ static void k3s_done(struct evhttp_request *req, void *arg)
     a->k3s_used = a->k3s_conn; /* not freed inside its own callback: by the next request */
     a->k3s_conn = NULL;
     a->k3s_call = NULL;
+    const char *conn_hdr =
+        req ? evhttp_find_header(evhttp_request_get_input_headers(req), "Connection") : NULL;
+    snprintf(a->used_target, sizeof(a->used_target), "%s", call->target);
+    a->used_ctx = call->ctx;
+    a->used_alive = code == 200 && call->what != K3S_CACERTS &&
+                    !(conn_hdr && strcasecmp(conn_hdr, "close") == 0);
+    if (a->used_alive) /* idle until the longest refresh period: kept, not timed out */
+        evhttp_connection_set_timeout(a->k3s_used,
+                                      (int)(a->ac->refresh_ms * REFRESH_BACKOFF_MAX / 1000 + 10));
     if (call->what == K3S_CONFIG)
         a->ports_checked = true; /* asked once, answered or not */
     if (code != 200) {
@@ -279,6 +297,15 @@ static void k3s_done(struct evhttp_request *req, void *arg)
     free(call);
 }
 
+/* A kept connection closed (the server's idle timeout): it must not be reused, since a TLS
+ * session cannot be connected again; the next request opens a new one. */
+static void k3s_closed(struct evhttp_connection *conn, void *arg)
+{
+    struct agent *a = arg;
+    if (conn == a->k3s_used)
+        a->used_alive = false;
+}
+
 static void k3s_request(struct agent *a, const char *target, enum k3s_what what)
 {
     struct k3s_call *call = xcalloc(1, sizeof(*call));
@@ -291,12 +318,22 @@ static void k3s_request(struct agent *a, const char *target, enum k3s_what what)
     struct evhttp_request *req;
     SSL *ssl;
 
+    call->a = a;
+    call->ctx = ctx;
+    call->what = what;
+    if (a->k3s_used && a->used_alive && a->used_ctx == ctx && strcmp(a->used_target, target) == 0) {
+        conn = a->k3s_used; /* kept alive: the same TLS session carries this request too */
+        a->k3s_used = NULL;
+        evhttp_connection_set_timeout(
+            conn, (int)(a->ac->refresh_ms / 1000 ? a->ac->refresh_ms / 1000 : 1));
+        snprintf(call->target, sizeof(call->target), "%s", target);
+        split_hostport(target, host, sizeof(host), &port);
+        goto ask;
+    }
     if (a->k3s_used) {
         evhttp_connection_free(a->k3s_used);
         a->k3s_used = NULL;
     }
-    call->a = a;
-    call->what = what;
     snprintf(call->target, sizeof(call->target), "%s", target);
     split_hostport(target, host, sizeof(host), &port);
     ssl = tls_new(ctx, host, pin);
@@ -313,11 +350,13 @@ static void k3s_request(struct agent *a, const char *target, enum k3s_what what)
     conn = evhttp_connection_base_bufferevent_new(a->base, a->dns, bev, host, (uint16_t)port);
     evhttp_connection_set_timeout(conn,
                                   (int)(a->ac->refresh_ms / 1000 ? a->ac->refresh_ms / 1000 : 1));
+    evhttp_connection_set_closecb(conn, k3s_closed, a);
+ask:
     req = evhttp_request_new(k3s_done, call);
     evhttp_add_header(evhttp_request_get_output_headers(req), "Host", host);
     evhttp_add_header(evhttp_request_get_output_headers(req), "User-Agent", "k3lb-agent");
-    /* one request per connection */
-    evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
+    if (cacerts) /* the next request uses the pinned context: this connection will not serve */
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
     if (!cacerts)
         evhttp_add_header(evhttp_request_get_output_headers(req), "Authorization",
                           a->token.authorization);
@@ -378,8 +417,6 @@ static void dns_poll(struct agent *a)
  * read): while the answer stays the same the period doubles, from refresh up to 12 times it
  * (5 s -> 60 s by default), with +-10 % jitter so that many agents do not ask together. A
  * change, or a failover, brings it back to refresh at once. */
-#define REFRESH_BACKOFF_MAX 12
-
 static void schedule(struct agent *a)
 {
     uint64_t ms = a->refresh_cur_ms * (90 + rand_next(&a->rng) % 21) / 100;

@@ -82,7 +82,7 @@ const struct config_flag cli_agent_flags[] = {
     {"dial-timeout", 0, CONFIG_FLAG_VALUE, "agent.dial_timeout", NULL, "DUR",
      "connect timeout per server (default 2s)"},
     {"check-kind", 0, CONFIG_FLAG_VALUE, "agent.health.kind", NULL, "KIND",
-     "health check kind (default k3s)"},
+     "health check kind (default k3s, every 10 s, fall 2)"},
     CHECK_FLAGS("agent.health"),
     {"admin", 0, CONFIG_FLAG_VALUE, "admin.listen", NULL, "ADDR",
      "status API (host:port or unix:/path; default off)"},

@@ -45,8 +45,11 @@ static void put_default(struct config_node *map, const char *key, struct config_
         put(map, key, value);
 }
 
-/* The health block, with the agent's defaults filled in: a k3s check every second, with the
- * agent's token if it has one. */
+/* The health block, with the agent's defaults filled in: a k3s check every 10 s over one
+ * kept-alive connection per server, with the agent's token if it has one. Each probe is a
+ * request the server serves, for every agent: 10 s keeps a fleet of agents at 0.1 request/s
+ * each per server. A dial failure still takes a server down at once; a server that stops
+ * answering without closing is found within interval x fall + timeout (21 s). */
 static struct config_node *agent_health(struct config_node *given, const struct config_node *agent,
                                         struct config_mark m)
 {
@@ -55,8 +58,9 @@ static struct config_node *agent_health(struct config_node *given, const struct 
     if (h->type != CONFIG_NODE_MAP)
         return h; /* the applier reports it */
     put_default(h, "kind", scalar("k3s", m));
-    put_default(h, "interval", scalar("1s", m));
+    put_default(h, "interval", scalar("10s", m));
     put_default(h, "timeout", scalar("1s", m));
+    put_default(h, "fall", scalar("2", m));
     const struct config_node *kind = config_node_get(h, "kind");
     if (kind->type == CONFIG_NODE_SCALAR && strcmp(kind->value, "k3s") == 0) {
         if (tf)

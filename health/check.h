@@ -33,6 +33,7 @@ struct health_probe {
     struct bufferevent *bev;      /* or the kind's stream, plain or TLS */
     SSL *ssl;                     /* the stream's TLS state, owned by bev */
     bool connected;               /* the stream is up (TLS: handshake done) */
+    bool reused;                  /* the stream was kept open from an earlier probe */
     SSL_CTX *pending_ctx;         /* TLS context to start once the TCP connect is done */
     struct health_stream_cbs cbs; /* the kind's stream callbacks */
     void *ctx;                    /* the kind's own state (malloc'd; the engine frees it) */
@@ -56,8 +57,15 @@ void health_probe_fail_errno(struct health_probe *p, int err, const char *what);
 
 /* Opens a stream to the target: plain when ctx is NULL, else TLS verified per the target's
  * parameters (the SAN guard runs after the handshake). Connect and TLS failures are reported
- * here; the kind only sees cbs. Replaces a stream already open. */
-void health_stream_open(struct health_probe *p, SSL_CTX *ctx, const struct health_stream_cbs *cbs);
+ * here; the kind only sees cbs. Replaces a stream already open. With reuse, a stream kept open
+ * by an earlier probe with the same ctx is taken instead when there is one (cbs.ready runs at
+ * once); if it turns out closed before anything arrived, a fresh one is opened. */
+void health_stream_open(struct health_probe *p, SSL_CTX *ctx, const struct health_stream_cbs *cbs,
+                        bool reuse);
+/* Keeps the probe's stream open for the next probe (HTTP keep-alive). */
+void health_stream_keep(struct health_probe *p);
+/* Closes a kept stream, if any. */
+void health_stream_drop_kept(struct health_target *t);
 
 /* Indexed by enum config_check_kind; NULL for "none". */
 extern const struct health_check_ops *const health_check_kinds[CONFIG_CHECK_COUNT];

@@ -107,7 +107,7 @@ static void mysql_start(struct health_probe *p)
     static const struct health_stream_cbs cbs = {
         .ready = mysql_ready, .data = mysql_data, .eof = mysql_eof};
     p->ctx = xcalloc(1, sizeof(struct mysql_state));
-    health_stream_open(p, NULL, &cbs);
+    health_stream_open(p, NULL, &cbs, false);
 }
 
 const struct health_check_ops check_mysql_ops = {

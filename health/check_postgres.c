@@ -67,7 +67,7 @@ static void pg_eof(struct health_probe *p, struct evbuffer *in)
 static void pg_start(struct health_probe *p)
 {
     static const struct health_stream_cbs cbs = {.ready = pg_ready, .data = pg_data, .eof = pg_eof};
-    health_stream_open(p, NULL, &cbs);
+    health_stream_open(p, NULL, &cbs, false);
 }
 
 const struct health_check_ops check_postgres_ops = {

@@ -16,7 +16,7 @@ static void tls_eof(struct health_probe *p, struct evbuffer *in)
 static void tls_start(struct health_probe *p)
 {
     static const struct health_stream_cbs cbs = {.ready = tls_ready, .eof = tls_eof};
-    health_stream_open(p, p->t->p.tls, &cbs);
+    health_stream_open(p, p->t->p.tls, &cbs, false);
 }
 
 const struct health_check_ops check_tls_ops = {

@@ -37,6 +37,7 @@ struct health;
 struct health_probe;
 
 typedef struct ssl_ctx_st SSL_CTX;
+struct bufferevent;
 
 /* The parameters of a check, copied from the config so a target never points into a snapshot
  * that a reload may free. Secrets are read from their files or variables when the target is
@@ -97,6 +98,8 @@ struct health_target {
     struct health_probe *probe;        /* the probe in flight, or NULL */
     char *host;                        /* the server's host as configured, for name checks */
     SSL_CTX *pinned;                   /* k3s: context trusting the CA fetched and pinned by hash */
+    struct bufferevent *kept;          /* an HTTP connection kept open between probes, or NULL */
+    SSL_CTX *kept_ctx;                 /* the TLS context it was opened with (NULL: plain) */
     char san_warning[320];             /* SAN guard finding, "" when the certificate covers all */
     char san_logged[320];              /* the finding last logged, so each is logged once */
     bool paused;                       /* maintenance: no probes */

@@ -415,6 +415,7 @@ void health_target_configure(struct health_target *t, const struct config_health
     health_params_build(&t->p, cfg, ep);
     same = health_params_same_schedule(&old, &t->p);
     health_params_free(&old);
+    health_stream_drop_kept(t); /* opened with the old TLS settings */
     if (t->pinned) {
         SSL_CTX_free(t->pinned); /* the token may have changed: pin again */
         t->pinned = NULL;
@@ -439,6 +440,7 @@ void health_target_free(struct health_target *t)
             break;
         }
     event_free(t->timer);
+    health_stream_drop_kept(t);
     health_params_free(&t->p);
     if (t->pinned)
         SSL_CTX_free(t->pinned);

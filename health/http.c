@@ -154,10 +154,20 @@ static void try_finish(struct health_probe *p, struct evbuffer *in, bool at_eof)
     evbuffer_copyout(in, buf, len);
     buf[len] = '\0';
     rc = health_http_parse(buf, len, at_eof, &r);
-    if (rc < 0)
+    if (rc < 0) {
         health_probe_done(p, HEALTH_RESULT_PROTOCOL_ERROR, "not an HTTP answer to %s", st->path);
-    else if (rc > 0)
+    } else if (rc > 0) {
+        /* An answer framed by its length, from an HTTP/1.1 server that did not say close:
+         * the connection serves the next probe too (one TLS handshake instead of one per
+         * probe). buf holds the head only now. */
+        const char *conn = header(buf, "Connection");
+        if (!at_eof && strncmp(buf, "HTTP/1.1", 8) == 0 &&
+            !(conn && !strncasecmp(conn, "close", 5))) {
+            evbuffer_drain(in, len);
+            health_stream_keep(p);
+        }
         st->done(p, &r);
+    }
     free(buf);
 }
 
@@ -176,7 +186,7 @@ static void http_ready(struct health_probe *p)
     struct evbuffer *out = bufferevent_get_output(p->bev);
     evbuffer_add_printf(out,
                         "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: k3lb-health\r\n"
-                        "Accept: */*\r\nConnection: close\r\n",
+                        "Accept: */*\r\n",
                         st->path, p->t->p.server_name ? p->t->p.server_name : "localhost");
     if (st->auth)
         evbuffer_add_printf(out, "Authorization: %s\r\n", st->auth);
@@ -196,7 +206,7 @@ void health_http_get(struct health_probe *p, SSL_CTX *ctx, const char *path, con
     st->path = path;
     st->auth = auth;
     st->done = done;
-    health_stream_open(p, ctx, &cbs);
+    health_stream_open(p, ctx, &cbs, true);
 }
 
 static bool status_expected(const struct health_params *hp, int status)

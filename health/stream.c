@@ -7,6 +7,7 @@
 #include "common/net.h"
 
 #include <errno.h>
+#include <event2/buffer.h>
 #include <event2/bufferevent_ssl.h>
 #include <openssl/err.h>
 #include <string.h>
@@ -31,6 +32,12 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
             tls_san_guard(p->ssl, p->t->label, (const char *const *)p->t->p.sans, p->t->p.n_sans,
                           p->t->san_warning, sizeof(p->t->san_warning));
         p->cbs.ready(p);
+        return;
+    }
+    if (p->reused && evbuffer_get_length(bufferevent_get_input(bev)) == 0) {
+        /* A kept connection the server has closed meanwhile (its idle timeout): nothing was
+         * answered, so nothing is known. Ask again on a fresh connection. */
+        health_stream_open(p, p->pending_ctx, &p->cbs, false);
         return;
     }
     if ((what & BEV_EVENT_EOF) && p->connected) {
@@ -100,9 +107,47 @@ static void on_connected(evutil_socket_t fd, short what, void *arg)
         on_event(p->bev, BEV_EVENT_CONNECTED, p); /* plain: up already */
 }
 
-void health_stream_open(struct health_probe *p, SSL_CTX *ctx, const struct health_stream_cbs *cbs)
+/* Something happened on a kept connection between probes: the server closed it, or sent what
+ * nobody asked for. Either way it is of no more use. */
+static void kept_event(struct bufferevent *bev, short what, void *arg)
+{
+    struct health_target *t = arg;
+    (void)bev;
+    (void)what;
+    health_stream_drop_kept(t);
+}
+
+static void kept_read(struct bufferevent *bev, void *arg)
+{
+    kept_event(bev, 0, arg);
+}
+
+void health_stream_drop_kept(struct health_target *t)
+{
+    if (t->kept)
+        bufferevent_free(t->kept);
+    t->kept = NULL;
+    t->kept_ctx = NULL;
+}
+
+void health_stream_keep(struct health_probe *p)
+{
+    struct health_target *t = p->t;
+    if (!p->bev)
+        return;
+    health_stream_drop_kept(t);
+    t->kept = p->bev;
+    t->kept_ctx = p->pending_ctx;
+    p->bev = NULL;
+    p->ssl = NULL;
+    bufferevent_setcb(t->kept, kept_read, NULL, kept_event, t);
+}
+
+void health_stream_open(struct health_probe *p, SSL_CTX *ctx, const struct health_stream_cbs *cbs,
+                        bool reuse)
 {
     int err;
+    struct health_target *t = p->t;
     if (p->bev)
         bufferevent_free(p->bev);
     if (p->io)
@@ -116,6 +161,18 @@ void health_stream_open(struct health_probe *p, SSL_CTX *ctx, const struct healt
     p->connected = false;
     p->cbs = *cbs;
     p->pending_ctx = ctx;
+    p->reused = false;
+    if (reuse && t->kept && t->kept_ctx == ctx) {
+        p->bev = t->kept; /* its TLS state comes along: no handshake */
+        t->kept = NULL;
+        t->kept_ctx = NULL;
+        p->reused = p->connected = true;
+        bufferevent_setcb(p->bev, on_read, NULL, on_event, p);
+        bufferevent_enable(p->bev, EV_READ | EV_WRITE);
+        p->cbs.ready(p);
+        return;
+    }
+    health_stream_drop_kept(t); /* another context (or none wanted): it will not serve */
     err = health_probe_connect(p);
     if (err) {
         health_probe_fail_errno(p, err, "connect");

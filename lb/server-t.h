@@ -70,7 +70,8 @@ struct lb_server {
     atomic_int agent_state;       /* enum lb_agent_state, for sticky backends */
     bool is_default;              /* sticky: this is the fixed registration address */
     bool standby;                 /* sticky: the default server, not in the learned list */
-    bool was_failed;              /* sticky (main thread): down at the last update */
+    bool seen_up;                 /* sticky (main thread): has been up at an update */
+    bool was_failed;              /* sticky (main thread): went down after being up */
     uint64_t preferred_until_ms;  /* sticky (main thread): PREFERRED until then (monotonic) */
     bool weight_pinned;           /* the weight was set through the API: reloads keep it */
     struct lb_server_counters c;  /* counters */

@@ -20,9 +20,12 @@ static enum lb_agent_state base_state(struct lb_server *s, uint64_t now)
     const struct health_target *t = s->health;
     bool up = lb_server_up(s);
     if (!up) {
-        s->was_failed = true;
+        /* A server that was never up (checked before its first use) has not recovered from
+         * anything when it comes up: it is HEALTHY, not PREFERRED. */
+        s->was_failed = s->was_failed || s->seen_up;
         return t && health_recovering(t) ? LB_AGENT_RECOVERING : LB_AGENT_FAILED;
     }
+    s->seen_up = true;
     if (s->standby)
         return LB_AGENT_STANDBY;
     if (t && !health_checked(t))

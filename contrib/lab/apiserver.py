@@ -25,6 +25,7 @@ Its behaviour is switched at run time through --mode-file (read on every request
   hang              accept and never answer
   slow              supervisor routes take 2 s (to fill the in-flight limit)
   429               supervisor routes answer 429, as when 20 are in flight
+  drop              every answer, then the connection closes without a word
 """
 import argparse
 import base64
@@ -102,6 +103,8 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+        if self._mode() == "drop":  # close without saying so, as an idle timeout does
+            self.close_connection = True
 
     def _groups(self):
         """The groups of whoever sent the request, or None when the credentials match no
@@ -148,6 +151,10 @@ class Handler(BaseHTTPRequestHandler):
                 self.server.in_flight += 1
             self.server.requests[self.path.split("?")[0]] = \
                 self.server.requests.get(self.path.split("?")[0], 0) + 1
+            if not getattr(self, "counted", False):  # connections that carried agent routes
+                self.counted = True
+                self.server.requests["agent_connections"] = \
+                    self.server.requests.get("agent_connections", 0) + 1
         if busy or self._mode() == "429":
             if not busy:
                 with self.server.lock:

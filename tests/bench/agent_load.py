@@ -81,7 +81,7 @@ def main():
         reqs = sum(v for k, v in d.items() if k.startswith("/"))
         print("  s%d: %.4f requests/s (readyz %.4f, apiservers %.4f), %.4f TLS handshakes/s"
               % (i, reqs / per, d.get("/v1-k3s/readyz", 0) / per,
-                 d.get("/v1-k3s/apiservers", 0) / per, d.get("connections", 0) / per))
+                 d.get("/v1-k3s/apiservers", 0) / per, d.get("agent_connections", 0) / per))
 
 
 if __name__ == "__main__":

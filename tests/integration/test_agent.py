@@ -400,10 +400,17 @@ def test_refresh_backs_off_while_unchanged(k3lb, lab, tmp_path, pki):
                    for x in s)
     k = agent(k3lb, tmp_path, s[0].addr, env={"K3S_TOKEN": "K10%s::server:pw" % ca_hash})
     k.wait_for(lambda st: set(states(k)) == {x.addr for x in s[:2]}, what="learned")
-    before = asked()
+    def connections():
+        return sum(json.loads(supervisor_get(x, "/stats", lab.ca)[1]).get("agent_connections", 0)
+                   for x in s)
+    k.wait_for(lambda st: all(json.loads(supervisor_get(x, "/stats", lab.ca)[1]).get(
+        "/v1-k3s/readyz", 0) >= 2 for x in s[:2]) and active(k), what="probes running")
+    before, conns = asked(), connections()
     time.sleep(6)  # a time window is what is measured here: 20 asks at a fixed 300 ms
     during = asked() - before
     assert 2 <= during <= 9, during  # 300 ms doubling to 3.6 s: about six
+    # the asks and the probes (every 200 ms here) ride kept-alive connections: no handshakes
+    assert connections() - conns <= 1, connections() - conns
     listing.write_text(",".join(x.addr for x in s))
     k.wait_for(lambda st: set(states(k)) == {x.addr for x in s}, timeout=10,
                what="the change seen within the longest period")
@@ -545,4 +552,30 @@ def test_split_ports_unset_is_explained(k3lb, lab, tmp_path, pki):
     k.wait_for(lambda st: "split_ports" in k.log(), what="the ports read")
     assert "supervisor port 9345, API server port 6443: start k3lb agent with " \
         "--apiserver-port" in k.log()
+    k.close()
+
+
+def test_probes_keep_one_connection(k3lb, lab, tmp_path, pki):
+    """Probes reuse one kept-alive TLS connection per server: many /v1-k3s/readyz, almost no
+    new handshakes. A server that drops kept connections (an idle timeout) is asked again on a
+    fresh one, and stays up."""
+    with open(pki.ca_crt, "rb") as f:
+        ca_hash = hashlib.sha256(f.read()).hexdigest()
+    s = lab.server("s", password="pw")
+    k = agent(k3lb, tmp_path, s.addr, extra=["--servers-from", "static:%s" % s.addr],
+              env={"K3S_TOKEN": "K10%s::node:pw" % ca_hash})
+    k.wait_for(lambda st: active(k) == [s.addr], what="active")
+
+    def count():
+        d = json.loads(supervisor_get(s, "/stats", lab.ca)[1])
+        return d.get("/v1-k3s/readyz", 0), d.get("agent_connections", 0)
+    r0, c0 = count()
+    k.wait_for(lambda st: count()[0] >= r0 + 10, what="ten more probes")
+    r1, c1 = count()
+    assert c1 - c0 <= 1, (r1 - r0, c1 - c0)
+    s.set_mode("drop")
+    r2, c2 = count()
+    k.wait_for(lambda st: count()[0] >= r2 + 5, what="five probes on dropped connections")
+    assert count()[1] - c2 >= 4  # each after the first on a fresh connection
+    assert states(k)[s.addr] == "active"
     k.close()

@@ -237,3 +237,22 @@ def test_one_variable_one_meaning(tmp_path):
                        env=dict(os.environ, K3LB_SERVER="127.0.0.1:6443"), capture_output=True,
                        text=True, timeout=20)
     assert r.returncode == 2 and "needs --server URL (or K3S_URL)" in r.stderr
+
+
+def test_install_puts_what_the_units_need(tmp_path):
+    """`cmake --install` lays out the binary where the units' ExecStart finds it (under the
+    prefix), the units, the example config and the README."""
+    build = os.path.dirname(os.path.abspath(BIN))
+    if not os.path.exists(os.path.join(build, "cmake_install.cmake")):
+        pytest.skip("not a CMake build directory")
+    r = subprocess.run(["cmake", "--install", build, "--prefix", str(tmp_path)],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    for f in ("bin/k3lb", "lib/systemd/system/k3lb.service",
+              "lib/systemd/system/k3lb-agent.service", "share/doc/k3lb/examples/k3lb.yaml",
+              "share/doc/k3lb/README.md"):
+        assert (tmp_path / f).exists(), f
+    unit = (tmp_path / "lib/systemd/system/k3lb.service").read_text()
+    assert "ExecStart=/usr/local/bin/k3lb serve" in unit
+    assert subprocess.run([str(tmp_path / "bin/k3lb"), "version"], capture_output=True,
+                          timeout=10).returncode == 0

@@ -16,6 +16,7 @@
 
 #include <cjson/cJSON.h>
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/http.h>
 #include <event2/listener.h>
 #include <event2/keyvalq_struct.h>
@@ -40,7 +41,14 @@ struct admin {
     struct evhttp_bound_socket *bound; /* libevent's listener on it */
     struct event *resume;              /* re-enables accepting after a shortage */
     bool paused;                       /* accepting paused for want of descriptors */
+    struct bufferevent **conns;        /* each connection's stream, with a reference of ours */
+    size_t n_conns;
+    bool full; /* ADMIN_MAX_CONNS open: accepting paused */
 };
+
+/* Open admin connections at most: each holds a descriptor the balancer may need. Idle ones
+ * are closed after ADMIN_TIMEOUT_S. */
+#define ADMIN_MAX_CONNS 32
 
 #define ADMIN_PAUSE_MS 250
 
@@ -354,6 +362,8 @@ static void route(struct evhttp_request *req, void *arg)
         evhttp_uri_free(parsed);
 }
 
+static void check_full(struct admin *a);
+
 /* An accept failed (no descriptors left): libevent would retry at once, forever, logging each
  * time. Pause instead, say so once, and try again a little later. */
 /* libevent hands the error callback evhttp's own pointer, not ours: the admin listener of the
@@ -381,9 +391,68 @@ static void accept_resume(evutil_socket_t fd, short what, void *arg)
     struct admin *a = arg;
     (void)fd;
     (void)what;
-    if (a->bound)
+    check_full(a);
+    if (a->bound && !a->full)
         evconnlistener_enable(evhttp_bound_socket_get_listener(a->bound));
     /* the next accept error pauses again; one that works ends the episode (route()) */
+}
+
+/* ---- a cap on connections, which evhttp (libevent 2.1) lacks: each connection's stream is
+ * made here with an extra reference; when evhttp lets a connection go it clears the stream's
+ * callbacks, which is how a closed one is told from a live one. */
+
+static void forget_closed(struct admin *a)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < a->n_conns; i++) {
+        bufferevent_event_cb ecb = NULL;
+        bufferevent_getcb(a->conns[i], NULL, NULL, &ecb, NULL);
+        if (ecb)
+            a->conns[k++] = a->conns[i];
+        else
+            bufferevent_decref(a->conns[i]); /* evhttp is done with it: now it goes */
+    }
+    a->n_conns = k;
+}
+
+static void pause_if_full(struct admin *a)
+{
+    struct timeval tv = {0, 100000};
+    struct evconnlistener *lev = a->bound ? evhttp_bound_socket_get_listener(a->bound) : NULL;
+    if (!lev)
+        return;
+    if (a->n_conns >= ADMIN_MAX_CONNS) {
+        if (!a->full)
+            log_warn("admin_full", "admin API: %d connections open; more wait until one closes",
+                     ADMIN_MAX_CONNS);
+        a->full = true;
+        evconnlistener_disable(lev);
+        event_add(a->resume, &tv); /* look again soon: closes are not announced */
+    } else if (a->full) {
+        a->full = false;
+        evconnlistener_enable(lev); /* a shortage, if it lasts, pauses it again */
+    }
+}
+
+/* From a timer, never while evhttp makes a connection. */
+static void check_full(struct admin *a)
+{
+    forget_closed(a);
+    pause_if_full(a);
+}
+
+static struct bufferevent *new_conn(struct event_base *base, void *arg)
+{
+    struct admin *a = arg;
+    struct bufferevent *bev = bufferevent_socket_new(base, -1, BEV_OPT_CLOSE_ON_FREE);
+    if (!bev)
+        return NULL; /* evhttp makes one itself */
+    bufferevent_incref(bev);
+    forget_closed(a); /* before the new one joins: its callbacks are not set yet */
+    a->conns = xreallocarray(a->conns, a->n_conns + 1, sizeof(*a->conns));
+    a->conns[a->n_conns++] = bev;
+    pause_if_full(a);
+    return bev;
 }
 
 /* A unix socket's directory may not exist yet (/run/k3lb outside systemd). */
@@ -436,6 +505,7 @@ struct admin *admin_new(struct event_base *base, const struct config_admin *cfg,
     a->resume = evtimer_new(base, accept_resume, a);
     live_admin = a;
     evconnlistener_set_error_cb(evhttp_bound_socket_get_listener(a->bound), accept_error);
+    evhttp_set_bevcb(a->http, new_conn, a);
     evhttp_set_max_body_size(a->http, ADMIN_MAX_BODY);
     evhttp_set_max_headers_size(a->http, ADMIN_MAX_HEADERS);
     evhttp_set_timeout(a->http, ADMIN_TIMEOUT_S);
@@ -475,10 +545,14 @@ void admin_free(struct admin *a)
         return;
     if (live_admin == a)
         live_admin = NULL;
+    if (a->http)
+        evhttp_free(a->http); /* frees its connections: our references are the last */
+    a->http = NULL;
+    for (size_t i = 0; i < a->n_conns; i++)
+        bufferevent_decref(a->conns[i]);
+    free(a->conns);
     if (a->resume)
         event_free(a->resume);
-    if (a->http)
-        evhttp_free(a->http);
     if (a->unix_path) {
         unlink(a->unix_path);
         free(a->unix_path);

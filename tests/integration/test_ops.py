@@ -615,3 +615,30 @@ def test_reload_with_a_config_bomb_keeps_serving(k3lb, backends, bomb):
 def read_line_via_name(port):
     with connect(port) as s:
         return read_line(s)
+
+
+def test_admin_connections_are_capped(k3lb, backends):
+    """Idle admin connections cannot pile up: at 32 open the listener stops accepting (one log
+    line; further clients wait in the backlog), each is closed after 10 s idle, and the API
+    answers again as soon as some are gone. Serving never notices."""
+    b = backends("echo", name="s0")
+    k = start(k3lb, [b.addr])
+    pid = k.proc.pid
+    base = len(os.listdir("/proc/%d/fd" % pid))
+    hogs = []
+    for _ in range(60):
+        s = socket.socket()
+        s.connect(("127.0.0.1", k.admin_port))
+        hogs.append(s)
+    wait_log(k, "admin_full")
+    grown = len(os.listdir("/proc/%d/fd" % pid)) - base
+    assert grown <= 34, grown  # 32 and the odd one in flight, not 60
+    with connect(k.port) as c:  # serving goes on
+        c.sendall(b"x\n")
+        assert read_line(c) == "x"
+    for s in hogs[:40]:
+        s.close()
+    k.wait_for(lambda st: True, what="the API answers again")
+    assert k.log().count("admin_full") == 1
+    for s in hogs[40:]:
+        s.close()

@@ -1,6 +1,8 @@
 /* Main-thread orchestration of listeners, servers, views and workers. */
 #include "runtime/runtime-int.h"
 
+#include "runtime/listeners.h"
+
 #include "config/config.h"
 #include "config/value.h"
 #include "health/health.h"
@@ -26,65 +28,6 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
-
-#define LISTEN_BACKLOG 4096
-
-/* ---- listening sockets ---------------------------------------------------------------------- */
-
-static struct lb_listen *find_listen(struct lb_runtime *rt, const struct net_addr *a)
-{
-    for (size_t i = 0; i < rt->n_listens; i++)
-        if (strcmp(rt->listens[i]->addr.text, a->text) == 0)
-            return rt->listens[i];
-    return NULL;
-}
-
-/* SO_REUSEPORT would let a second k3lb (or anything run by the same user) share the port
- * silently; one plain bind first turns that into a clear "address in use". */
-static int probe_free(const struct net_addr *a, char *err, size_t errlen)
-{
-    int fd = net_listen(a, false, 1, err, errlen);
-    if (fd < 0)
-        return -1;
-    close(fd);
-    return 0;
-}
-
-/* exclusive: one socket without SO_REUSEPORT, shared by the workers. A SO_REUSEPORT group
- * takes in any later socket of the same user on the address: beside a K3s agent (root, like
- * k3lb) a balancer bound after k3lb would silently get a share of its clients. Without it, that
- * later bind fails loudly instead. */
-static struct lb_listen *open_listen(struct lb_runtime *rt, const struct net_addr *a,
-                                     bool exclusive, char *err, size_t errlen)
-{
-    struct lb_listen *l = xcalloc(1, sizeof(*l));
-    config_addr_copy(&l->addr, a);
-    l->n_fds = rt->n_workers;
-    l->fds = xreallocarray(NULL, l->n_fds, sizeof(int));
-    for (size_t i = 0; i < l->n_fds; i++)
-        l->fds[i] = -1;
-    l->refs = 1;
-    l->fds[0] = upgrade_take_listen(a->text, 0);
-    if (l->fds[0] < 0 && probe_free(a, err, errlen) < 0)
-        goto fail;
-    if (exclusive && l->fds[0] < 0 &&
-        (l->fds[0] = net_listen(a, false, LISTEN_BACKLOG, err, errlen)) < 0)
-        goto fail;
-    for (size_t i = 0; i < l->n_fds; i++) {
-        if (l->fds[i] < 0)
-            l->fds[i] = upgrade_take_listen(a->text, i); /* handed over by an upgrade */
-        if (l->fds[i] < 0 && exclusive && (l->fds[i] = fcntl(l->fds[0], F_DUPFD_CLOEXEC, 0)) < 0) {
-            snprintf(err, errlen, "%s: %s", a->text, strerror(errno));
-            goto fail;
-        }
-        if (l->fds[i] < 0 && (l->fds[i] = net_listen(a, true, LISTEN_BACKLOG, err, errlen)) < 0)
-            goto fail;
-    }
-    return l;
-fail:
-    lb_listen_unref(l);
-    return NULL;
-}
 
 /* ---- views ---------------------------------------------------------------------------------- */
 
@@ -239,13 +182,13 @@ static int build_fronts(struct lb_runtime *rt, struct lb_view *v, struct lb_fron
         vf->listen = xreallocarray(NULL, cf->n_listen, sizeof(*vf->listen));
         v->n_fronts = i + 1;
         for (size_t j = 0; j < cf->n_listen; j++) {
-            struct lb_listen *l = find_listen(rt, &cf->listen[j]);
+            struct lb_listen *l = lb_listen_find(rt->listens, rt->n_listens, &cf->listen[j]);
             if (l)
                 l->refs++;
-            else if (!(l = open_listen(rt, &cf->listen[j],
-                                       cfg->backends[cf->backend_index].balance ==
-                                           CONFIG_BALANCE_STICKY,
-                                       err, errlen)))
+            else if (!(l = lb_listen_open(&cf->listen[j], rt->n_workers,
+                                          cfg->backends[cf->backend_index].balance ==
+                                              CONFIG_BALANCE_STICKY,
+                                          err, errlen)))
                 return -1;
             vf->listen[vf->n_listen++] = l;
             l->refs++;
@@ -253,26 +196,6 @@ static int build_fronts(struct lb_runtime *rt, struct lb_view *v, struct lb_fron
         }
     }
     return 0;
-}
-
-static void shut_listen(const struct lb_listen *l)
-{
-    for (size_t j = 0; j < l->n_fds; j++)
-        shutdown(l->fds[j], SHUT_RD);
-}
-
-/* Addresses the new config dropped: out of LISTEN now, so that clients are refused at once
- * instead of waiting in a backlog nobody accepts from (the sockets themselves close when the
- * last view using them goes). */
-static void refuse_removed(struct lb_runtime *rt, struct lb_listen *const *keep, size_t n_keep)
-{
-    for (size_t i = 0; i < rt->n_listens; i++) {
-        bool kept = false;
-        for (size_t k = 0; k < n_keep && !kept; k++)
-            kept = keep[k] == rt->listens[i];
-        if (!kept)
-            shut_listen(rt->listens[i]);
-    }
 }
 
 static void release_registry(struct lb_runtime *rt)
@@ -377,7 +300,7 @@ int rt_install(struct lb_runtime *rt, struct config *cfg, bool close_gone, char 
     }
     build_pools(rt, v, servers, &n_servers);
     warn_even_members(cfg);
-    refuse_removed(rt, listens, n_listens);
+    lb_listens_refuse_removed(rt->listens, rt->n_listens, listens, n_listens);
     release_registry(rt);
     rt->servers = servers;
     rt->n_servers = n_servers;
@@ -522,7 +445,7 @@ void lb_runtime_stop_accepting(struct lb_runtime *rt, bool handed_over)
     /* Take the sockets out of LISTEN at once so that new clients are refused instead of
      * waiting in the backlog; the fds stay valid for the workers until the views go. */
     for (size_t i = 0; i < rt->n_listens; i++)
-        shut_listen(rt->listens[i]);
+        lb_listen_shut(rt->listens[i]);
 }
 
 uint64_t lb_runtime_active(const struct lb_runtime *rt)
@@ -602,17 +525,5 @@ struct evdns_base *lb_runtime_dns(struct lb_runtime *rt)
 
 struct upgrade_socket *lb_runtime_listen_sockets(const struct lb_runtime *rt, size_t *n)
 {
-    const struct lb_view *v = rt->view;
-    struct upgrade_socket *socks;
-    size_t total = 0;
-    for (size_t f = 0; f < v->n_fronts; f++)
-        total += v->fronts[f].n_listen;
-    socks = xcalloc(total, sizeof(*socks));
-    *n = 0;
-    for (size_t f = 0; f < v->n_fronts; f++)
-        for (size_t j = 0; j < v->fronts[f].n_listen; j++) {
-            const struct lb_listen *l = v->fronts[f].listen[j];
-            socks[(*n)++] = (struct upgrade_socket){l->addr.text, l->fds, l->n_fds};
-        }
-    return socks;
+    return lb_listen_sockets(rt->view, n);
 }

@@ -10,8 +10,6 @@ Not a test: prints figures, asserts nothing. Loopback only."""
 import argparse
 import json
 import os
-import socket
-import ssl
 import sys
 import tempfile
 import time
@@ -20,21 +18,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "../integration"))
 sys.path.insert(0, os.path.join(HERE, "../.."))
 from contrib.lab.pki import Pki  # noqa: E402
-from k3lbtest import ApiServer, K3lb, free_port  # noqa: E402
+from k3lbtest import ApiServer, K3lb, free_port, https_get  # noqa: E402
 
 
 def stats(server, ca):
-    ctx = ssl.create_default_context(cafile=ca)
-    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as raw:
-        with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as s:
-            s.sendall(b"GET /stats HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            data = b""
-            while True:
-                d = s.recv(65536)
-                if not d:
-                    break
-                data += d
-    return json.loads(data.split(b"\r\n\r\n", 1)[1])
+    return json.loads(https_get(server.port, "/stats", ca, timeout=30)[1])
 
 
 def main():

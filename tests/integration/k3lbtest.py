@@ -11,6 +11,7 @@ import queue
 import random
 import signal
 import socket
+import ssl
 import struct
 import subprocess
 import sys
@@ -428,3 +429,35 @@ def dns_responder(names, silent=()):
                         + question + ans, peer)
     threading.Thread(target=serve, daemon=True).start()
     return sock
+
+
+def read_all(sock):
+    """Everything a peer sends until it closes."""
+    data = b""
+    while True:
+        d = sock.recv(65536)
+        if not d:
+            return data
+        data += d
+
+
+def https_get(port, path, ca, auth=None, host="127.0.0.1", timeout=10):
+    """One HTTPS GET with Connection: close: (status, body)."""
+    ctx = ssl.create_default_context(cafile=ca)
+    with socket.create_connection((host, port), timeout=timeout) as raw:
+        with ctx.wrap_socket(raw, server_hostname=host) as s:
+            head = "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" % path
+            if auth:
+                head += "Authorization: %s\r\n" % auth
+            s.sendall((head + "\r\n").encode())
+            data = read_all(s)
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split()[1]), body.decode()
+
+
+def stop_pid(pid, timeout=20):
+    """SIGTERM to a process that is not our child, then wait until it is gone."""
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while os.path.exists("/proc/%d" % pid) and time.monotonic() < deadline:
+        time.sleep(0.05)

@@ -12,7 +12,8 @@ import time
 
 import pytest
 
-from k3lbtest import BIN, ApiServer, WebSocket, ask_name, dns_responder, free_port
+from k3lbtest import (BIN, ApiServer, WebSocket, ask_name, dns_responder, free_port,
+                      https_get)
 
 INTERVAL, TIMEOUT, FALL, RISE = 0.2, 0.15, 2, 2
 
@@ -62,17 +63,7 @@ def active(k):
 
 def name_via(port, ca, host="127.0.0.1"):
     """One TLS request through the agent: which server answered."""
-    ctx = ssl.create_default_context(cafile=ca)
-    with socket.create_connection((host, port), timeout=10) as raw:
-        with ctx.wrap_socket(raw, server_hostname=host) as s:
-            s.sendall(b"GET /name HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-            data = b""
-            while True:
-                d = s.recv(4096)
-                if not d:
-                    break
-                data += d
-    return data.split(b"\r\n\r\n", 1)[1].decode()
+    return https_get(port, "/name", ca, host=host)[1]
 
 
 def test_sticky_and_websocket_survives_health_checks(k3lb, lab, tmp_path):
@@ -302,21 +293,7 @@ def test_etcd_listener_follows_learned_servers(k3lb, lab, tmp_path, backends):
 
 def supervisor_get(server, path, ca, auth=None):
     """One HTTPS GET to a stand-in server: (status, body)."""
-    ctx = ssl.create_default_context(cafile=ca)
-    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as raw:
-        with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as s:
-            head = "GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n" % path
-            if auth:
-                head += "Authorization: %s\r\n" % auth
-            s.sendall((head + "\r\n").encode())
-            data = b""
-            while True:
-                d = s.recv(4096)
-                if not d:
-                    break
-                data += d
-    head, _, body = data.partition(b"\r\n\r\n")
-    return int(head.split()[1]), body.decode()
+    return https_get(server.port, path, ca, auth)
 
 
 def basic(user, password):

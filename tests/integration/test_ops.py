@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from k3lbtest import BIN, connect, free_port, read_line
+from k3lbtest import BIN, connect, free_port, read_line, stop_pid
 
 CTL_TIMEOUT = 30
 
@@ -366,10 +366,7 @@ def test_binary_upgrade_under_load(k3lb, backends, tmp_path):
         assert read_line_via(k.port) == "y"
     finally:
         if new_pid:
-            os.kill(new_pid, signal.SIGTERM)
-            deadline = time.monotonic() + 20
-            while os.path.exists("/proc/%d" % new_pid) and time.monotonic() < deadline:
-                time.sleep(0.05)
+            stop_pid(new_pid)
 
 
 def read_line_via(port):
@@ -525,10 +522,7 @@ def test_stop_right_after_upgrade_leaves_the_successor_serving(k3lb, backends):
             assert read_line(s) == "after"
     finally:
         if new_pid:
-            os.kill(new_pid, signal.SIGTERM)
-            deadline = time.monotonic() + 20
-            while os.path.exists("/proc/%d" % new_pid) and time.monotonic() < deadline:
-                time.sleep(0.05)
+            stop_pid(new_pid)
 
 
 def wait_log(k, text, timeout=10):

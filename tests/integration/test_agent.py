@@ -287,6 +287,10 @@ def test_etcd_listener_follows_learned_servers(k3lb, lab, tmp_path, backends):
                "--etcd-listen", "127.0.0.1:%d" % etcd_port])
     etcd = [b for b in k.status()["backends"] if b["name"] == "etcd"][0]
     assert sorted(s["address"] for s in etcd["servers"]) == ["%s:2379" % h for h in hosts]
+    # once an ACTIVE member is chosen; choosing it closes what went elsewhere (consolidation)
+    k.wait_for(lambda st: any(s["state"] == "active" for b in st["backends"]
+                              if b["name"] == "etcd" for s in b["servers"]),
+               what="an active etcd member")
     names = {ask_name(etcd_port) for _ in range(20)}
     assert len(names) == 1 and names <= {"etcd0", "etcd1"}, names
 

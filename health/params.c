@@ -109,7 +109,8 @@ void health_params_build(struct health_params *p, const struct config_health *c,
         p->path = xstrdup(c->path ? c->path : default_path(c));
     p->n_expect_status = c->n_expect_status;
     p->expect_status = xmalloc((c->n_expect_status + 1) * sizeof(unsigned));
-    memcpy(p->expect_status, c->expect_status, c->n_expect_status * sizeof(unsigned));
+    if (c->n_expect_status)
+        memcpy(p->expect_status, c->expect_status, c->n_expect_status * sizeof(unsigned));
     p->expect_body = c->expect_body ? xstrdup(c->expect_body) : NULL;
     if (c->tls.server_name || ep->host)
         p->server_name = xstrdup(c->tls.server_name ? c->tls.server_name : ep->host);

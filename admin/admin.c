@@ -337,10 +337,13 @@ static void dispatch(struct admin *a, struct evhttp_request *req, const char *pa
     reply_error(req, 405, "method not allowed", allowed);
 }
 
+static void forget_closed(struct admin *a);
+
 static void route(struct evhttp_request *req, void *arg)
 {
     struct admin *a = arg;
     const char *uri = evhttp_request_get_uri(req);
+    forget_closed(a); /* streams of connections evhttp closed since: their descriptors go now */
     if (a->paused) {
         a->paused = false;
         log_info("admin_accept_resumed", "admin API: accepting again");

@@ -84,13 +84,6 @@ static void refresh_soon(struct agent *a, bool now);
 
 /* ---- applying ------------------------------------------------------------------------------- */
 
-/* host:port -> host:<port>, into out. */
-static void with_port(const char *addr, unsigned port, char *out, size_t len)
-{
-    const char *colon = strrchr(addr, ':');
-    snprintf(out, len, "%.*s:%u", colon ? (int)(colon - addr) : (int)strlen(addr), addr, port);
-}
-
 /* Another balancer on the learned servers' hosts (etcd on 2379, the API servers of a
  * split-port cluster) gets the same hosts on its own port. */
 static void apply_ported(struct agent *a, const char *backend, unsigned port)
@@ -99,7 +92,7 @@ static void apply_ported(struct agent *a, const char *backend, unsigned port)
     char(*buf)[NET_ADDRSTRLEN] = xcalloc(a->applied.n + 1, sizeof(*buf));
     char err[256];
     for (size_t i = 0; i < a->applied.n; i++) {
-        with_port(a->applied.v[i], port, buf[i], sizeof(buf[i]));
+        config_addr_with_port(a->applied.v[i], port, buf[i], sizeof(buf[i]));
         hosts[i] = buf[i];
     }
     if (lb_runtime_set_servers(a->rt, backend, hosts, a->applied.n, err, sizeof(err)) < 0)
@@ -200,7 +193,7 @@ static void k3s_answer(struct agent *a, const char *target, const char *body, si
          * address's port, as K3s's agent rewrites them. */
         if (a->ac->apiserver_port) {
             char rewritten[NET_ADDRSTRLEN];
-            with_port(addr, (unsigned)atoi(a->port), rewritten, sizeof(rewritten));
+            config_addr_with_port(addr, (unsigned)atoi(a->port), rewritten, sizeof(rewritten));
             agent_list_add(&l, rewritten);
         } else {
             agent_list_add(&l, addr);
@@ -242,7 +235,6 @@ static void k3s_ports(struct agent *a, const char *target, const char *body, siz
     cJSON *doc = cJSON_ParseWithLength(body, len);
     const cJSON *sp = cJSON_GetObjectItemCaseSensitive(doc, "SupervisorPort"),
                 *hp = cJSON_GetObjectItemCaseSensitive(doc, "HTTPSPort");
-    a->ports_checked = true;
     if (cJSON_IsNumber(sp) && cJSON_IsNumber(hp)) {
         int sup = sp->valueint, https = hp->valueint;
         unsigned want = sup != https ? (unsigned)https : 0;
@@ -306,6 +298,27 @@ static void k3s_closed(struct evhttp_connection *conn, void *arg)
         a->used_alive = false;
 }
 
+/* A new TLS connection to host:port, or NULL. */
+static struct evhttp_connection *k3s_connect(struct agent *a, const char *host, unsigned port,
+                                             SSL_CTX *ctx, bool verify)
+{
+    SSL *ssl = tls_new(ctx, host, verify);
+    struct bufferevent *bev =
+        ssl ? bufferevent_openssl_socket_new(a->base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
+                                             BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS)
+            : NULL;
+    struct evhttp_connection *conn;
+    if (!bev) {
+        if (ssl)
+            SSL_free(ssl);
+        return NULL;
+    }
+    bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+    conn = evhttp_connection_base_bufferevent_new(a->base, a->dns, bev, host, (uint16_t)port);
+    evhttp_connection_set_closecb(conn, k3s_closed, a);
+    return conn;
+}
+
 static void k3s_request(struct agent *a, const char *target, enum k3s_what what)
 {
     struct k3s_call *call = xcalloc(1, sizeof(*call));
@@ -313,51 +326,34 @@ static void k3s_request(struct agent *a, const char *target, enum k3s_what what)
     SSL_CTX *ctx = pin ? a->pinned : a->insecure;
     char host[256];
     unsigned port;
-    struct bufferevent *bev;
     struct evhttp_connection *conn;
     struct evhttp_request *req;
-    SSL *ssl;
 
     call->a = a;
     call->ctx = ctx;
     call->what = what;
-    if (a->k3s_used && a->used_alive && a->used_ctx == ctx && strcmp(a->used_target, target) == 0) {
-        conn = a->k3s_used; /* kept alive: the same TLS session carries this request too */
-        a->k3s_used = NULL;
-        evhttp_connection_set_timeout(
-            conn, (int)(a->ac->refresh_ms / 1000 ? a->ac->refresh_ms / 1000 : 1));
-        snprintf(call->target, sizeof(call->target), "%s", target);
-        split_hostport(target, host, sizeof(host), &port);
-        goto ask;
-    }
-    if (a->k3s_used) {
-        evhttp_connection_free(a->k3s_used);
-        a->k3s_used = NULL;
-    }
     snprintf(call->target, sizeof(call->target), "%s", target);
     split_hostport(target, host, sizeof(host), &port);
-    ssl = tls_new(ctx, host, pin);
-    bev = ssl ? bufferevent_openssl_socket_new(a->base, -1, ssl, BUFFEREVENT_SSL_CONNECTING,
-                                               BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS)
-              : NULL;
-    if (!bev) {
-        if (ssl)
-            SSL_free(ssl);
+    if (a->k3s_used && a->used_alive && a->used_ctx == ctx && strcmp(a->used_target, target) == 0) {
+        conn = a->k3s_used; /* kept alive: the same TLS session carries this request too */
+    } else {
+        if (a->k3s_used)
+            evhttp_connection_free(a->k3s_used);
+        conn = k3s_connect(a, host, port, ctx, pin);
+    }
+    a->k3s_used = NULL;
+    if (!conn) {
         free(call);
         return;
     }
-    bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
-    conn = evhttp_connection_base_bufferevent_new(a->base, a->dns, bev, host, (uint16_t)port);
     evhttp_connection_set_timeout(conn,
                                   (int)(a->ac->refresh_ms / 1000 ? a->ac->refresh_ms / 1000 : 1));
-    evhttp_connection_set_closecb(conn, k3s_closed, a);
-ask:
     req = evhttp_request_new(k3s_done, call);
     evhttp_add_header(evhttp_request_get_output_headers(req), "Host", host);
     evhttp_add_header(evhttp_request_get_output_headers(req), "User-Agent", "k3lb-agent");
     if (cacerts) /* the next request uses the pinned context: this connection will not serve */
         evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
-    if (!cacerts)
+    else
         evhttp_add_header(evhttp_request_get_output_headers(req), "Authorization",
                           a->token.authorization);
     if (evhttp_make_request(conn, req, EVHTTP_REQ_GET, k3s_paths[what]) < 0) {

@@ -164,13 +164,11 @@ struct config *cli_load(struct cli *c, int argc, char **argv, bool file_required
                                                     : "needs -c FILE, or --listen and --server");
         return NULL;
     }
-    if (!c->path && !c->agent && !config_flag_get(c->defs, c->n_defs, c->vals, "server")) {
-        *rc = cli_usage_error(c->cmd, "needs --server ADDR (one or more) with --listen");
-        return NULL;
-    }
-    if (!c->path && c->agent && !config_flag_get(c->defs, c->n_defs, c->vals, "server")) {
-        *rc = cli_usage_error(c->cmd, "needs --server URL (or K3S_URL): the fixed registration "
-                                      "address, e.g. https://k3s.example:6443");
+    if (!c->path && !config_flag_get(c->defs, c->n_defs, c->vals, "server")) {
+        *rc = cli_usage_error(c->cmd, c->agent ? "needs --server URL (or K3S_URL): the fixed "
+                                                 "registration address, e.g. "
+                                                 "https://k3s.example:6443"
+                                               : "needs --server ADDR (one or more) with --listen");
         return NULL;
     }
     c->n_ov = config_flags_overrides(c->defs, c->n_defs, c->vals, c->ov);

@@ -95,13 +95,6 @@ static struct config_node *backend(const char *name, const char *server,
     return b;
 }
 
-/* Another service on the servers' hosts: host:port -> host:<port>. */
-static void same_host(const char *server, unsigned port, char *out, size_t len)
-{
-    const char *colon = strrchr(server, ':');
-    snprintf(out, len, "%.*s:%u", (int)(colon - server), server, port);
-}
-
 /* Each listen address with its port - 1 (K3s: the API balancer sits below the supervisor's). */
 static struct config_node *below(const struct config_node *listen, struct config_errors *errs)
 {
@@ -118,8 +111,7 @@ static struct config_node *below(const struct config_node *listen, struct config
                              "no API listener can sit below %s: set agent.apiserver_listen",
                              l->value);
         } else {
-            const char *colon = strrchr(a.text, ':');
-            snprintf(text, sizeof(text), "%.*s:%u", (int)(colon - a.text), a.text, a.port - 1u);
+            config_addr_with_port(a.text, a.port - 1u, text, sizeof(text));
             config_node_append(out, scalar(text, l->mark));
         }
         config_addr_free(&a);
@@ -149,7 +141,7 @@ static bool add_apiserver(struct config_node *agent, const struct config_node *l
     h = map_of(m);
     put(h, "kind", scalar("tcp", m));
     put(h, "interval", scalar("1s", m));
-    same_host(server, (unsigned)p, api, sizeof(api));
+    config_addr_with_port(server, (unsigned)p, api, sizeof(api));
     config_node_append(fronts, frontend("apiserver", al, "apiservers", m));
     config_node_append(backs, backend("apiservers", api, config_node_copy(timeout), h, m));
     return true;
@@ -215,7 +207,7 @@ bool config_agent_transform(struct config_node *root, const struct config_agent_
         config_node_append(fronts, frontend("etcd", el, "etcd", m));
         put(eh, "kind", scalar("tcp", m));
         put(eh, "interval", scalar("1s", m));
-        same_host(server, 2379, etcd_server, sizeof(etcd_server));
+        config_addr_with_port(server, 2379, etcd_server, sizeof(etcd_server));
         config_node_append(backs, backend("etcd", etcd_server, config_node_copy(timeout), eh, m));
     }
     put(root, "frontends", fronts);

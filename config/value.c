@@ -253,6 +253,12 @@ void config_addr_copy(struct net_addr *dst, const struct net_addr *src)
     dst->path = dup_or_null(src->path);
 }
 
+void config_addr_with_port(const char *addr, unsigned port, char *out, size_t len)
+{
+    const char *colon = strrchr(addr, ':');
+    snprintf(out, len, "%.*s:%u", colon ? (int)(colon - addr) : (int)strlen(addr), addr, port);
+}
+
 static bool is_wildcard(const char *host);
 
 bool config_addr_is_wildcard(const struct net_addr *a)

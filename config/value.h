@@ -29,6 +29,8 @@ void config_addr_free(struct net_addr *a);
 void config_addr_copy(struct net_addr *dst, const struct net_addr *src);
 /* True when two listen addresses cannot both be bound (same port and the same or a wildcard
  * host). */
+/* "host:port" (or "[v6]:port") written again with another port, into out. */
+void config_addr_with_port(const char *addr, unsigned port, char *out, size_t len);
 /* ":port", 0.0.0.0 or [::]: every address of the host. */
 bool config_addr_is_wildcard(const struct net_addr *a);
 bool config_addr_overlap(const struct net_addr *a, const struct net_addr *b);

@@ -78,6 +78,10 @@ struct agent {
     struct agent_list applied;          /* the learned list last applied */
     bool ports_checked;                 /* /v1-k3s/config was read once */
     bool etcd;                          /* an etcd balancer follows the list */
+    struct event *etcd_tick;            /* asks /db/info every agent.etcd_refresh */
+    bool dbinfo_due;                    /* asked while another request was in flight */
+    bool dbinfo_off;                    /* no server token, or refused: hosts on 2379 */
+    struct agent_list members;          /* the etcd members last applied from /db/info */
 };
 
 static void refresh_soon(struct agent *a, bool now);
@@ -133,8 +137,8 @@ static void apply(struct agent *a, enum agent_source why)
             (size_t)snprintf(text + used, sizeof(text) - used, "%s%s", i ? ", " : "", next.v[i]);
     log_info("server_list", "learned servers (from %s): %s", source_names[why],
              next.n ? text : "none");
-    if (a->etcd)
-        apply_ported(a, "etcd", 2379);
+    if (a->etcd && !a->members.set)
+        apply_ported(a, "etcd", 2379); /* until /db/info has answered */
     if (a->ac->apiserver_port)
         apply_ported(a, "apiservers", a->ac->apiserver_port);
     if (why != SRC_STATE && agent_state_save(a->ac->state_file, a->ac->server, &a->applied) < 0)
@@ -151,8 +155,9 @@ static void set_source(struct agent *a, enum agent_source s, struct agent_list *
 
 /* ---- k3s source: the supervisor's /v1-k3s/apiservers ----------------------------------------- */
 
-enum k3s_what { K3S_CACERTS = 0, K3S_APISERVERS, K3S_CONFIG };
-static const char *const k3s_paths[] = {"/cacerts", "/v1-k3s/apiservers", "/v1-k3s/config"};
+enum k3s_what { K3S_CACERTS = 0, K3S_APISERVERS, K3S_CONFIG, K3S_DBINFO };
+static const char *const k3s_paths[] = {"/cacerts", "/v1-k3s/apiservers", "/v1-k3s/config",
+                                        "/db/info"};
 
 struct k3s_call {
     SSL_CTX *ctx; /* the context its connection was opened with */
@@ -226,6 +231,87 @@ static bool k3s_pin(struct agent *a, const char *target, const char *body, size_
     return a->pinned != NULL;
 }
 
+/* ---- etcd members: /db/info, as K3s's etcd proxy follows them ---------------------------- */
+
+/* "https://host:port/..." -> "host:port" (port 2379 when it has none); false when it is no URL
+ * of a host. */
+static bool member_address(const char *url, char *out, size_t len)
+{
+    const char *h = strstr(url, "://");
+    char hostport[NET_ADDRSTRLEN];
+    size_t n;
+    h = h ? h + 3 : url;
+    n = strcspn(h, "/?#");
+    if (n == 0 || n >= sizeof(hostport) - 6)
+        return false;
+    snprintf(hostport, sizeof(hostport), "%.*s", (int)n, h);
+    const char *close = strrchr(hostport, ']'), *colon = strrchr(hostport, ':');
+    bool v6 = hostport[0] == '[';
+    if (v6 ? !(close && colon > close) : !colon)
+        snprintf(hostport + n, sizeof(hostport) - n, ":2379");
+    return agent_valid_address(hostport, out, len);
+}
+
+/* The answer of /db/info: every voting member's client URLs (learners are left out, as K3s
+ * leaves them out of its client list) become the etcd balancer's servers. */
+static void k3s_members(struct agent *a, const char *target, const char *body, size_t len)
+{
+    cJSON *doc = cJSON_ParseWithLength(body, len), *m, *u;
+    cJSON *list = cJSON_GetObjectItemCaseSensitive(doc, "members");
+    struct agent_list l = {0};
+    char addr[NET_ADDRSTRLEN], err[256], text[1024];
+    size_t used = 0;
+    if (!cJSON_IsArray(list))
+        list = NULL;
+    cJSON_ArrayForEach(m, list)
+    {
+        if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(m, "isLearner")))
+            continue;
+        cJSON_ArrayForEach(u, cJSON_GetObjectItemCaseSensitive(m, "clientURLs"))
+        {
+            if (cJSON_IsString(u) && member_address(u->valuestring, addr, sizeof(addr)))
+                agent_list_add(&l, addr);
+        }
+    }
+    cJSON_Delete(doc);
+    if (l.n == 0) {
+        log_warn("etcd_members", "%s: /db/info listed no voting member; keeping the list", target);
+        return;
+    }
+    agent_list_sort(&l);
+    if (a->members.set && agent_list_same_set(&l, &a->members)) {
+        agent_list_clear(&l);
+        return;
+    }
+    if (lb_runtime_set_servers(a->rt, "etcd", (const char *const *)l.v, l.n, err, sizeof(err)) <
+        0) {
+        log_warn("etcd_members", "not applied: %s", err);
+        agent_list_clear(&l);
+        return;
+    }
+    for (size_t i = 0; i < l.n && used < sizeof(text); i++)
+        used += (size_t)snprintf(text + used, sizeof(text) - used, "%s%s", i ? ", " : "", l.v[i]);
+    log_info("etcd_members", "etcd members (from %s /db/info): %s", target, text);
+    agent_list_clear(&a->members);
+    a->members = l;
+    a->members.set = true;
+}
+
+/* /db/info refused (the token is not a server token after all): the etcd balancer keeps
+ * following the learned servers' hosts on 2379. Said once. */
+static void k3s_members_refused(struct agent *a, const char *target, int code)
+{
+    a->dbinfo_off = true;
+    log_warn("etcd_members",
+             "%s: /db/info answered %d (it needs the server token, K10...::server:...): etcd "
+             "members are the servers' hosts on port 2379",
+             target, code);
+    if (a->members.set) {
+        agent_list_clear(&a->members);
+        apply_ported(a, "etcd", 2379);
+    }
+}
+
 /* /v1-k3s/config says on which ports the server runs its supervisor and its API server. When
  * they differ (RKE2, --supervisor-port), K3s's agent runs a second balancer for the API
  * servers; k3lb does when agent.apiserver_port says so, and says what to set when it is
@@ -275,8 +361,13 @@ static void k3s_done(struct evhttp_request *req, void *arg)
                                       (int)(a->ac->refresh_ms * REFRESH_BACKOFF_MAX / 1000 + 10));
     if (call->what == K3S_CONFIG)
         a->ports_checked = true; /* asked once, answered or not */
-    if (code != 200) {
-        log_warn("server_list", "%s: %s answered %d", target, k3s_paths[call->what], code);
+    if (call->what == K3S_DBINFO && (code == 401 || code == 403)) {
+        k3s_members_refused(a, target, code);
+    } else if (code != 200) {
+        log_warn(call->what == K3S_DBINFO ? "etcd_members" : "server_list", "%s: %s answered %d",
+                 target, k3s_paths[call->what], code);
+    } else if (call->what == K3S_DBINFO) {
+        k3s_members(a, target, body, len);
     } else if (call->what == K3S_CONFIG) {
         k3s_ports(a, target, body, len);
         event_active(a->tick, EV_TIMEOUT, 0); /* now the list, once this returns */
@@ -287,6 +378,8 @@ static void k3s_done(struct evhttp_request *req, void *arg)
         k3s_answer(a, target, body, len);
     }
     free(call);
+    if (a->dbinfo_due) /* the members were due while this one was in flight */
+        event_active(a->etcd_tick, EV_TIMEOUT, 0);
 }
 
 /* A kept connection closed (the server's idle timeout): it must not be reused, since a TLS
@@ -353,9 +446,10 @@ static void k3s_request(struct agent *a, const char *target, enum k3s_what what)
     evhttp_add_header(evhttp_request_get_output_headers(req), "User-Agent", "k3lb-agent");
     if (cacerts) /* the next request uses the pinned context: this connection will not serve */
         evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
-    else
+    else /* /db/info is a k3s:server route: the server token's own user */
         evhttp_add_header(evhttp_request_get_output_headers(req), "Authorization",
-                          a->token.authorization);
+                          what == K3S_DBINFO ? a->token.server_authorization
+                                             : a->token.authorization);
     if (evhttp_make_request(conn, req, EVHTTP_REQ_GET, k3s_paths[what]) < 0) {
         evhttp_connection_free(conn);
         free(call);
@@ -434,6 +528,24 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     a->refresh_cur_ms = a->refresh_cur_ms * 2 < cap ? a->refresh_cur_ms * 2 : cap;
 }
 
+/* /db/info on the ACTIVE server (else the fixed address), once the CA is pinned and the ports
+ * known; when another request is in flight, right after it. */
+static void on_etcd_tick(evutil_socket_t fd, short what, void *arg)
+{
+    struct agent *a = arg;
+    const char *target = lb_runtime_sticky_active(a->rt, "servers");
+    (void)fd;
+    (void)what;
+    a->dbinfo_due = false;
+    if (a->dbinfo_off)
+        return;
+    if (a->k3s_conn || (a->token.ca_hash && !a->pinned) || !a->ports_checked) {
+        a->dbinfo_due = a->k3s_conn != NULL; /* else the next period asks */
+        return;
+    }
+    k3s_request(a, target ? target : a->default_addr, K3S_DBINFO);
+}
+
 /* Asks again now and from now on at the base period. */
 static void refresh_soon(struct agent *a, bool now)
 {
@@ -503,6 +615,25 @@ static void start_sources(struct agent *a)
     }
 }
 
+/* The etcd balancer follows /db/info when the token can ask it (K3s's etcd proxy asks every
+ * 30 s); with any other token it follows the learned servers' hosts on 2379. */
+static void start_members(struct agent *a)
+{
+    struct timeval tv = {(time_t)(a->ac->etcd_refresh_ms / 1000),
+                         (suseconds_t)(a->ac->etcd_refresh_ms % 1000) * 1000};
+    if (!a->etcd)
+        return;
+    if (!a->want_k3s || !a->token.server_authorization) {
+        a->dbinfo_off = true;
+        log_info("etcd_members", "etcd members are the servers' hosts on port 2379 (/db/info "
+                                 "needs the server token, K10...::server:...)");
+        return;
+    }
+    a->etcd_tick = event_new(a->base, -1, EV_PERSIST, on_etcd_tick, a);
+    evtimer_add(a->etcd_tick, &tv);
+    a->dbinfo_due = true; /* the first time right after the first answer */
+}
+
 struct agent *agent_new(struct event_base *base, struct lb_runtime *rt, struct config *cfg)
 {
     struct agent *a = xcalloc(1, sizeof(*a));
@@ -531,6 +662,7 @@ struct agent *agent_new(struct event_base *base, struct lb_runtime *rt, struct c
     a->refresh_cur_ms = a->ac->refresh_ms;
     event_active(a->tick, EV_TIMEOUT, 0); /* first poll now */
     lb_runtime_watch_active(rt, on_failover, a);
+    start_members(a);
     log_info("agent", "fixed address %s; sources:%s%s%s%s", a->default_addr,
              a->want_k3s ? " k3s" : "", a->want_dns ? " dns" : "",
              a->src[SRC_STATIC].set ? " static" : "", " admin-API");
@@ -561,6 +693,8 @@ void agent_free(struct agent *a)
     lb_runtime_watch_active(a->rt, NULL, NULL);
     if (a->tick)
         event_free(a->tick);
+    if (a->etcd_tick)
+        event_free(a->etcd_tick);
     if (a->k3s_conn) {
         evhttp_connection_free(a->k3s_conn); /* drops the request without calling back */
         free(a->k3s_call);
@@ -570,6 +704,7 @@ void agent_free(struct agent *a)
     for (int s = 0; s < SRC_COUNT; s++)
         agent_list_clear(&a->src[s]);
     agent_list_clear(&a->applied);
+    agent_list_clear(&a->members);
     tls_k3s_token_free(&a->token);
     if (a->insecure)
         SSL_CTX_free(a->insecure);

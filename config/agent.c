@@ -9,7 +9,8 @@
  *                servers: [<host:port of agent.server>], health: <agent.health>},
  *               {name: apiservers, balance: sticky, servers: [<host>:<apiserver_port>],
  *                health: tcp},                                                   (*)
- *               {name: etcd, balance: sticky, servers: [<host>:2379], health: tcp}] (if set)
+ *               {name: etcd, balance: sticky, servers: [<host>:2379], health: tcp}] (if set;
+ *                the agent replaces the servers with /db/info's members when it may ask)
  * (*) with agent.apiserver_port: the supervisor and the API servers on different ports, as on
  * RKE2 (9345 and 6443). Like K3s's agent, the API listener defaults to each listen port - 1. */
 #include "config/agent.h"

@@ -171,6 +171,7 @@ struct config_agent {
     struct net_addr *listen; /* client listeners (default set by the agent command) */
     size_t n_listen;
     struct net_addr etcd_listen; /* optional second balancer for etcd; port 0 when unset */
+    uint64_t etcd_refresh_ms;    /* how often /db/info is asked for the etcd members */
     unsigned apiserver_port;     /* the servers' API port when it differs from the supervisor's
                                     (RKE2: 6443 beside 9345); 0: the same port */
     struct net_addr *apiserver_listen; /* listeners for the API servers (default: port - 1) */

@@ -276,7 +276,10 @@ static const struct config_key agent_keys[] = {
          .flags = CONFIG_F_LIST,
          .help = "client listeners; default 127.0.0.1:6446 and [::1]:6446")},
     {KEY("etcd_listen", etcd_listen, .type = CONFIG_T_ADDR, .use = CONFIG_ADDR_LISTEN,
-         .help = "optional etcd balancer (servers' hosts, port 2379)")},
+         .help = "optional etcd balancer: the members from /db/info with a server token, "
+                 "else the servers' hosts on port 2379")},
+    {KEY("etcd_refresh", etcd_refresh_ms, .type = CONFIG_T_DURATION, .def = "30s", .min = MS(100),
+         .max = HOUR, .help = "how often the etcd members are asked (/db/info), as K3s does")},
     {KEY("apiserver_port", apiserver_port, .type = CONFIG_T_UINT, .def = "0", .min = 0,
          .max = 65535,
          .help = "the servers' API port when it is not the supervisor's (RKE2, or K3s with "

@@ -28,7 +28,8 @@ char *tls_auth_basic(const char *user, size_t user_len, const char *password)
 static bool bootstrap_token(const char *s)
 {
     for (int i = 0; i < 23; i++) {
-        bool ok = i == 6 ? s[i] == '.' : (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9');
+        bool ok =
+            i == 6 ? s[i] == '.' : (s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9');
         if (!ok)
             return false;
     }
@@ -63,6 +64,8 @@ int tls_k3s_token_parse(const char *token, struct tls_k3s_token *out, char *why,
             snprintf(why, whylen, "the K3s token has no user:password after its CA hash");
             return -1;
         }
+        if (colon - creds == 6 && strncmp(creds, "server", 6) == 0)
+            out->server_authorization = tls_auth_basic("server", 6, colon + 1);
         creds = colon + 1; /* the user part is replaced: agents always say "node" */
     } else if (bootstrap_token(token)) {
         out->authorization = tls_auth_bearer(token);
@@ -87,6 +90,10 @@ void tls_k3s_token_free(struct tls_k3s_token *t)
     if (t->authorization) {
         OPENSSL_cleanse(t->authorization, strlen(t->authorization));
         free(t->authorization);
+    }
+    if (t->server_authorization) {
+        OPENSSL_cleanse(t->server_authorization, strlen(t->server_authorization));
+        free(t->server_authorization);
     }
     free(t->ca_hash);
     memset(t, 0, sizeof(*t));

@@ -9,8 +9,10 @@
 #include <stddef.h>
 
 struct tls_k3s_token {
-    char *ca_hash;       /* sha256 hex of the cluster CA bundle, or NULL (bare password) */
-    char *authorization; /* Authorization header value ("Basic ..." or "Bearer ...") */
+    char *ca_hash;              /* sha256 hex of the cluster CA bundle, or NULL (bare password) */
+    char *authorization;        /* Authorization header value ("Basic ..." or "Bearer ...") */
+    char *server_authorization; /* "Basic" as user "server", for the k3s:server routes
+                                   (/db/info), when the token is a server token; else NULL */
 };
 
 /* Authorization header values (malloc'd): "Basic base64(user:password)", "Bearer token". */

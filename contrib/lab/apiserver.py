@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """A stand-in for a K3s server's port 6443 (there is no kube-apiserver binary here): a TLS HTTP
 server answering /readyz, /livez, /healthz, /ping, /cacerts, /v1-k3s/readyz, /v1-k3s/apiservers,
-/v1-k3s/config, /name (which server this is) and /v1-k3s/connect, a websocket (RFC 6455) that
+/v1-k3s/config, /db/info, /name (which server this is) and /v1-k3s/connect, a websocket (RFC 6455) that
 first sends the server's name, then echoes every frame, like an agent's tunnel.
 
 It enforces K3s's own rules for the supervisor routes, as read in the K3s source:
@@ -16,6 +16,10 @@ It enforces K3s's own rules for the supervisor routes, as read in the K3s source
   max-in-flight filter answers.
 - /v1-k3s/apiservers answers in random order (a set's UnsortedList, handlers.go); /readyz answers
   503 while the server's core is not ready (handlers.go, Readyz).
+- /db/info (pkg/etcd/etcd.go, infoHandler: the etcd member list as {"members": [{"name",
+  "peerURLs", "clientURLs", "isLearner"}]}) sits behind the k3s:server role (the serverAuthed
+  router of router.go): only user "server" with the server password; anyone else gets 403. It
+  is not under the agents' in-flight limit.
 - /cacerts and /ping need nothing.
 
 Its behaviour is switched at run time through --mode-file (read on every request):
@@ -141,6 +145,38 @@ class Handler(BaseHTTPRequestHandler):
             return True
         return False
 
+    def _db_info(self):
+        """/db/info for k3s:server only; members from --etcd-members(-file), a learner
+        marked with a leading '~'."""
+        groups = self._groups()
+        if groups is None:
+            return self._send(401, '{"kind":"Status","code":401,"reason":"Unauthorized"}',
+                              "application/json")
+        if "k3s:server" not in groups:
+            return self._send(403, '{"kind":"Status","code":403,"reason":"Forbidden"}',
+                              "application/json")
+        o = self.server.opts
+        with self.server.lock:
+            self.server.requests["/db/info"] = self.server.requests.get("/db/info", 0) + 1
+        text = o.etcd_members
+        if o.etcd_members_file:
+            try:
+                with open(o.etcd_members_file) as f:
+                    text = f.read().strip()
+            except OSError:
+                text = ""
+        members = []
+        for i, url in enumerate(x for x in text.split(",") if x):
+            learner = url.startswith("~")
+            url = url.lstrip("~")
+            host = url.split("://", 1)[-1].rsplit(":", 1)[0]
+            m = {"ID": 1000 + i, "name": "member-%d" % i,
+                 "peerURLs": ["https://%s:2380" % host], "clientURLs": [url]}
+            if learner:
+                m["isLearner"] = True
+            members.append(m)
+        return self._send(200, json.dumps({"members": members}), "application/json")
+
     def _agent_request(self, handler):
         """Runs handler under the in-flight limit of 20."""
         with self.server.lock:
@@ -234,6 +270,8 @@ class Handler(BaseHTTPRequestHandler):
         if path == "/stats":  # the test's own view: requests served per path
             with self.server.lock:
                 return self._send(200, json.dumps(self.server.requests), "application/json")
+        if path == "/db/info":
+            return self._db_info()
         if path in ("/v1-k3s/readyz", "/v1-k3s/apiservers", "/v1-k3s/config"):
             if self._refused():
                 return None
@@ -268,6 +306,9 @@ def main():
     p.add_argument("--https-port", type=int, default=6443, help="for /v1-k3s/config")
     p.add_argument("--apiservers", default="", help="comma list for /v1-k3s/apiservers")
     p.add_argument("--apiservers-file", help="file with that list, read on every request")
+    p.add_argument("--etcd-members", default="",
+                   help="comma list of etcd client URLs for /db/info (~ marks a learner)")
+    p.add_argument("--etcd-members-file", help="file with that list, read on every request")
     p.add_argument("--name", default="server", help="answered by /name and the websocket")
     opts = p.parse_args()
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)

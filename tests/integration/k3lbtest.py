@@ -80,7 +80,7 @@ class ApiServer(Backend):
 
     def __init__(self, workdir, cert, key, ca=None, password=None, name="api", port=0,
                  host="127.0.0.1", apiservers_file=None, agent_token=None, bootstrap_tokens=(),
-                 supervisor_port=None, https_port=None):
+                 supervisor_port=None, https_port=None, etcd_members_file=None):
         self.mode_file = os.path.join(workdir, "mode-%s-%d" % (name, random.randrange(1 << 30)))
         self.set_mode("200")
         lsock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
@@ -102,6 +102,8 @@ class ApiServer(Backend):
             args += ["--agent-token", agent_token]
         for t in bootstrap_tokens:
             args += ["--bootstrap-token", t]
+        if etcd_members_file:
+            args += ["--etcd-members-file", etcd_members_file]
         if supervisor_port:
             args += ["--supervisor-port", str(supervisor_port), "--https-port", str(https_port)]
         self.proc = subprocess.Popen(

@@ -295,6 +295,52 @@ def test_etcd_listener_follows_learned_servers(k3lb, lab, tmp_path, backends):
     assert len(names) == 1 and names <= {"etcd0", "etcd1"}, names
 
 
+def test_etcd_members_from_db_info(k3lb, lab, tmp_path, pki, backends):
+    """With the server token the etcd balancer follows /db/info's voting members (client URLs,
+    learners left out) as K3s's etcd proxy does, and follows changes; an agent token cannot ask
+    (/db/info is a k3s:server route) and gets the servers' hosts on 2379, said in the log."""
+    with open(pki.ca_crt, "rb") as f:
+        ca_hash = hashlib.sha256(f.read()).hexdigest()
+    members = [backends("name", name="etcd%d" % i, host="127.0.0.%d" % (i + 2)) for i in range(3)]
+    urls = ["https://%s:%d" % (m.host, m.port) for m in members]
+    listing, member_file = tmp_path / "apiservers", tmp_path / "members"
+    member_file.write_text("%s,%s,~%s" % tuple(urls))  # the third one is a learner
+    s = lab.server("s", password="pw", apiservers_file=str(listing),
+                   etcd_members_file=str(member_file))
+    listing.write_text(s.addr)
+    etcd_port = free_port()
+
+    def etcd_servers(k):
+        """The members; the fixed address's host on 2379 stays as the last resort, as K3s's
+        balancers keep their default server."""
+        return sorted(x["address"] for b in k.status()["backends"] if b["name"] == "etcd"
+                      for x in b["servers"] if x["address"] != "%s:2379" % s.host)
+    k = agent(k3lb, tmp_path, s.addr, ["--etcd-listen", "127.0.0.1:%d" % etcd_port,
+                                       "--etcd-refresh", "300ms"],
+              env={"K3S_TOKEN": "K10%s::server:pw" % ca_hash})
+    k.wait_for(lambda st: etcd_servers(k) == sorted(m.addr for m in members[:2]),
+               what="the voting members")
+    k.wait_for(lambda st: any(x["state"] == "active" for b in st["backends"]
+                              if b["name"] == "etcd" for x in b["servers"]),
+               what="an active etcd member")
+    assert ask_name(etcd_port) in {"etcd0", "etcd1"}
+    member_file.write_text(urls[2])  # the learner was promoted, the others removed
+    k.wait_for(lambda st: etcd_servers(k) == [members[2].addr], what="the new member list")
+    k.wait_for(lambda st: ask_name(etcd_port) == "etcd2", what="etcd through the new member")
+    assert "pw" not in k.log().replace("password", "")
+    k.close()
+
+    k = agent(k3lb, tmp_path, s.addr, ["--etcd-listen", "127.0.0.1:%d" % etcd_port],
+              env={"K3S_TOKEN": "K10%s::node:pw" % ca_hash})
+    assert etcd_servers(k) == []  # only the servers' hosts on 2379: here the fixed one
+    assert "/db/info needs the server token" in k.log()
+    before = json.loads(supervisor_get(s, "/stats", lab.ca)[1])
+    k.wait_for(lambda st: json.loads(supervisor_get(s, "/stats", lab.ca)[1])[
+        "/v1-k3s/apiservers"] >= before["/v1-k3s/apiservers"] + 2, what="two list requests")
+    assert json.loads(supervisor_get(s, "/stats", lab.ca)[1]).get("/db/info") == \
+        before.get("/db/info")  # never asked with a token that cannot
+
+
 def supervisor_get(server, path, ca, auth=None):
     """One HTTPS GET to a stand-in server: (status, body)."""
     return https_get(server.port, path, ca, auth)

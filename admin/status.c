@@ -41,13 +41,15 @@ static cJSON *check_json(const struct health_target *t)
     return o;
 }
 
-static cJSON *server_json(const struct lb_server *s, bool sticky)
+static cJSON *server_json(struct lb_server *s, bool sticky)
 {
     cJSON *o = cJSON_CreateObject();
     char resolved[NET_ADDRSTRLEN];
+    struct net_sockaddr sa;
     cJSON_AddStringToObject(o, "address", s->address);
     if (lb_server_resolved(s)) {
-        net_format(&s->sa.u.sa, s->sa.len, resolved, sizeof(resolved));
+        lb_server_addr(s, &sa);
+        net_format(&sa.u.sa, sa.len, resolved, sizeof(resolved));
         cJSON_AddStringToObject(o, "resolved", resolved);
     } else {
         cJSON_AddNullToObject(o, "resolved");

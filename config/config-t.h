@@ -193,15 +193,16 @@ struct config_log {
 
 struct config {
     struct config_obj obj;
-    atomic_int refs;          /* snapshot owners; freed when the last lets go */
-    char *source;             /* file path, or "command line" */
-    unsigned workers;         /* worker threads; 0 = one per online CPU */
-    uint64_t grace_ms;        /* on SIGTERM, how long open connections may finish */
-    uint64_t buffer_size;     /* per-direction forwarding buffer, bytes */
-    bool splice;              /* forward with splice(2) through pipes instead of copying */
-    unsigned maxconn;         /* concurrent client connections per process, 0 = fd limit */
-    char *user;               /* drop to this user after binding, when started as root */
-    struct net_addr resolver; /* DNS server for host names; port 0: /etc/resolv.conf */
+    atomic_int refs;              /* snapshot owners; freed when the last lets go */
+    char *source;                 /* file path, or "command line" */
+    unsigned workers;             /* worker threads; 0 = one per online CPU */
+    uint64_t grace_ms;            /* on SIGTERM, how long open connections may finish */
+    uint64_t buffer_size;         /* per-direction forwarding buffer, bytes */
+    bool splice;                  /* forward with splice(2) through pipes instead of copying */
+    unsigned maxconn;             /* concurrent client connections per process, 0 = fd limit */
+    char *user;                   /* drop to this user after binding, when started as root */
+    struct net_addr resolver;     /* DNS server for host names; port 0: /etc/resolv.conf */
+    uint64_t resolve_interval_ms; /* host names are resolved again this often; 0: never */
     struct config_admin admin;
     struct config_log log;
     struct config_agent agent; /* k3lb agent only */

@@ -344,6 +344,10 @@ static const struct config_key root_keys[] = {
              "DNS server (host:port) for servers' host names, asked in the background; default: "
              "/etc/resolv.conf. A server whose name has no address yet takes no traffic and "
              "is asked again every 5 s")},
+    {KEY("resolve_interval", resolve_interval_ms, .type = CONFIG_T_DURATION, .def = "30s", .min = 0,
+         .max = HOUR,
+         .help = "servers' host names are resolved again this often, and at once when one goes "
+                 "down, so a server that moves is followed; 0: resolved once")},
     {KEY("splice", splice, .type = CONFIG_T_BOOL, .def = "true",
          .help = "move bytes with splice(2) through kernel pipes instead of copying them")},
     {KEY("maxconn", maxconn, .type = CONFIG_T_UINT, .def = "0", .min = 0, .max = 10000000,

@@ -127,6 +127,7 @@ static void conn_finish(struct lb_conn *c, enum lb_conn_end end, bool reset)
 static bool conn_connect_to(struct lb_conn *c, size_t i)
 {
     struct lb_server *s = c->pool->srv[i];
+    struct net_sockaddr sa;
     int fd, rc;
 
     balance_tried_add(&c->tried, i);
@@ -136,11 +137,12 @@ static bool conn_connect_to(struct lb_conn *c, size_t i)
     atomic_fetch_add_explicit(&s->c.active, 1, memory_order_relaxed);
     if (c->retries)
         atomic_fetch_add_explicit(&s->c.retries, 1, memory_order_relaxed);
-    fd = socket(s->sa.u.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    lb_server_addr(s, &sa);
+    fd = socket(sa.u.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return false;
     net_tune(fd);
-    rc = connect(fd, &s->sa.u.sa, s->sa.len);
+    rc = connect(fd, &sa.u.sa, sa.len);
     if (rc < 0 && errno != EINPROGRESS) {
         close(fd);
         return false;

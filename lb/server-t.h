@@ -60,7 +60,9 @@ struct lb_server {
     atomic_int refs;              /* views and the registry holding it */
     char *backend;                /* name of its backend */
     char *address;                /* as configured, e.g. "10.0.0.11:6443" */
-    struct net_sockaddr sa;       /* where to connect; written once, before resolved */
+    struct net_sockaddr sa;       /* where to connect: a host name's address may change when
+                                     it is resolved again, so read it with lb_server_addr */
+    atomic_flag sa_lock;          /* held while sa is written or copied (a few bytes) */
     uint64_t key_hash;            /* hash of the address, for source balancing */
     unsigned id;                  /* process-unique, never reused */
     atomic_bool backup;           /* only used when no normal server is usable */
@@ -76,7 +78,7 @@ struct lb_server {
     bool weight_pinned;           /* the weight was set through the API: reloads keep it */
     struct lb_server_counters c;  /* counters */
     atomic_bool resolved;         /* sa is valid (stored with release after sa is written) */
-    struct lb_dns_ticket *dns;    /* a host-name lookup in flight, or NULL (main thread) */
+    struct lb_dns_ticket *dns;    /* a host name's lookups (main thread); NULL for literals */
 };
 
 #endif

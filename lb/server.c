@@ -3,6 +3,7 @@
 #include "common/xalloc.h"
 
 #include "config/config-t.h"
+#include "common/clock.h"
 #include "common/log.h"
 #include "common/net.h"
 
@@ -21,24 +22,39 @@ static atomic_uint next_id;
 
 /* ---- addresses ------------------------------------------------------------------------------ */
 
-/* A host-name lookup in flight. It outlives its server when the server goes first: the server
- * is then cleared here and the answer dropped. */
+/* The lookups of a host name: the first, then one every resolve_every_ms and one when the
+ * server goes down (it may have moved). It outlives its server when the server goes first:
+ * the server is then cleared here and the answer dropped. */
 struct lb_dns_ticket {
     struct lb_server *server;              /* NULL once the server is gone */
     struct evdns_base *dns;                /* where to ask */
     struct evdns_getaddrinfo_request *req; /* the lookup, while one runs */
-    struct event *retry;                   /* next attempt after a failure */
+    struct event *timer;                   /* the next lookup */
+    uint64_t every_ms;                     /* period once resolved; 0: never again */
+    uint64_t asked_ms;                     /* when the last lookup started (monotonic) */
     char host[256];                        /* what to look up */
     char port[8];
     bool warned; /* a failure was logged already */
 };
 
-#define DNS_RETRY_MS 5000
+#define DNS_RETRY_MS   5000 /* after a failed lookup */
+#define DNS_MIN_GAP_MS 1000 /* between lookups asked for by a server going down */
+
+void lb_server_addr(struct lb_server *s, struct net_sockaddr *out)
+{
+    while (atomic_flag_test_and_set_explicit(&s->sa_lock, memory_order_acquire))
+        ;
+    *out = s->sa;
+    atomic_flag_clear_explicit(&s->sa_lock, memory_order_release);
+}
 
 static void publish_address(struct lb_server *s, const struct sockaddr *sa, socklen_t len)
 {
+    while (atomic_flag_test_and_set_explicit(&s->sa_lock, memory_order_acquire))
+        ;
     memcpy(&s->sa.u.ss, sa, len);
     s->sa.len = len;
+    atomic_flag_clear_explicit(&s->sa_lock, memory_order_release);
     atomic_store_explicit(&s->resolved, true, memory_order_release); /* after sa, for workers */
     if (s->health)
         health_target_set_addr(s->health, &s->sa);
@@ -46,40 +62,71 @@ static void publish_address(struct lb_server *s, const struct sockaddr *sa, sock
 
 static void dns_ask(struct lb_dns_ticket *t);
 
+static void dns_schedule(struct lb_dns_ticket *t, uint64_t ms)
+{
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+    evtimer_add(t->timer, &tv);
+}
+
+/* The address to use from an answer: the current one while the name still has it (a
+ * round-robin answer in another order is no move), else the first. */
+static const struct evutil_addrinfo *dns_pick(const struct lb_server *s,
+                                              const struct evutil_addrinfo *res)
+{
+    if (atomic_load(&s->resolved))
+        for (const struct evutil_addrinfo *ai = res; ai; ai = ai->ai_next)
+            if ((socklen_t)ai->ai_addrlen == s->sa.len &&
+                memcmp(ai->ai_addr, &s->sa.u.ss, s->sa.len) == 0)
+                return NULL;
+    return res;
+}
+
 static void dns_answer(int err, struct evutil_addrinfo *res, void *arg)
 {
     struct lb_dns_ticket *t = arg;
-    struct timeval tv = {DNS_RETRY_MS / 1000, 0};
+    struct lb_server *s = t->server;
+    char text[NET_ADDRSTRLEN], was[NET_ADDRSTRLEN] = "";
     t->req = NULL;
-    if (!t->server) { /* the server went away while we asked */
+    if (!s) { /* the server went away while we asked */
         if (res)
             evutil_freeaddrinfo(res);
-        event_free(t->retry);
+        event_free(t->timer);
         free(t);
         return;
     }
     if (err == 0 && res) {
-        char text[NET_ADDRSTRLEN];
-        publish_address(t->server, res->ai_addr, (socklen_t)res->ai_addrlen);
-        net_format(res->ai_addr, (socklen_t)res->ai_addrlen, text, sizeof(text));
-        log_info("server_resolved", "%s/%s is %s", t->server->backend, t->server->address, text);
+        const struct evutil_addrinfo *pick = dns_pick(s, res);
+        if (pick) {
+            if (atomic_load(&s->resolved))
+                net_format(&s->sa.u.sa, s->sa.len, was, sizeof(was));
+            publish_address(s, pick->ai_addr, (socklen_t)pick->ai_addrlen);
+            net_format(pick->ai_addr, (socklen_t)pick->ai_addrlen, text, sizeof(text));
+            if (was[0])
+                log_info("server_resolved", "%s/%s moved: now %s (was %s)", s->backend, s->address,
+                         text, was);
+            else
+                log_info("server_resolved", "%s/%s is %s", s->backend, s->address, text);
+        }
         evutil_freeaddrinfo(res);
-        t->server->dns = NULL;
-        event_free(t->retry);
-        free(t);
+        t->warned = false;
+        if (t->every_ms)
+            dns_schedule(t, t->every_ms);
         return;
     }
-    if (!t->warned)
+    if (!t->warned && atomic_load(&s->resolved)) {
+        net_format(&s->sa.u.sa, s->sa.len, was, sizeof(was));
+        log_warn("server_unresolved", "%s/%s: cannot resolve again: %s; keeping %s", s->backend,
+                 s->address, evutil_gai_strerror(err), was);
+    } else if (!t->warned) {
         log_warn("server_unresolved",
-                 "%s/%s: cannot resolve: %s; out of rotation, asking again "
-                 "every %d s",
-                 t->server->backend, t->server->address, evutil_gai_strerror(err),
-                 DNS_RETRY_MS / 1000);
+                 "%s/%s: cannot resolve: %s; out of rotation, asking again every %d s", s->backend,
+                 s->address, evutil_gai_strerror(err), DNS_RETRY_MS / 1000);
+    }
     t->warned = true;
-    evtimer_add(t->retry, &tv);
+    dns_schedule(t, DNS_RETRY_MS);
 }
 
-static void dns_retry_cb(evutil_socket_t fd, short what, void *arg)
+static void dns_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
@@ -90,15 +137,31 @@ static void dns_ask(struct lb_dns_ticket *t)
 {
     struct evutil_addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = EVUTIL_AI_NUMERICSERV};
     struct evdns_getaddrinfo_request *req;
+    t->asked_ms = clock_now_ms();
     /* An answer known at once (/etc/hosts, a bad name) comes back inside this call, which then
-     * returns NULL and the ticket may be gone: t is touched only when the lookup is pending. */
+     * returns NULL: t->req is set only when the lookup is pending. */
     req = evdns_getaddrinfo(t->dns, t->host, t->port, &hints, dns_answer, t);
     if (req)
         t->req = req;
 }
 
+void lb_server_resolve_now(struct lb_server *s)
+{
+    struct lb_dns_ticket *t = s->dns;
+    uint64_t since;
+    if (!t || t->req)
+        return;
+    since = clock_now_ms() - t->asked_ms;
+    evtimer_del(t->timer);
+    if (since < DNS_MIN_GAP_MS)
+        dns_schedule(t, DNS_MIN_GAP_MS - since); /* soon, not in a burst */
+    else
+        dns_ask(t);
+}
+
 /* A literal address is known at once; a host name is looked up without blocking (or, with no
- * resolver given, as tests do, with getaddrinfo). Until then the server takes no traffic. */
+ * resolver given, as tests do, with getaddrinfo, once). Until then the server takes no
+ * traffic. */
 static void resolve(struct lb_server *s, const struct net_addr *a, const struct lb_server_ctx *ctx)
 {
     struct evdns_base *dns = ctx->dns;
@@ -119,9 +182,10 @@ static void resolve(struct lb_server *s, const struct net_addr *a, const struct 
     t = xcalloc(1, sizeof(*t));
     t->server = s;
     t->dns = dns;
+    t->every_ms = ctx->resolve_every_ms;
     snprintf(t->host, sizeof(t->host), "%s", a->host);
     snprintf(t->port, sizeof(t->port), "%u", a->port);
-    t->retry = evtimer_new(ctx->base, dns_retry_cb, t);
+    t->timer = evtimer_new(ctx->base, dns_timer_cb, t);
     s->dns = t;
     dns_ask(t);
 }
@@ -137,7 +201,7 @@ static void forget_lookup(struct lb_server *s)
     if (t->req) {
         evdns_getaddrinfo_cancel(t->req); /* the answer callback frees the ticket */
     } else {
-        event_free(t->retry);
+        event_free(t->timer);
         free(t);
     }
 }
@@ -158,6 +222,7 @@ struct lb_server *lb_server_new(const struct lb_server_ctx *ctx, const struct co
     char label[512];
 
     atomic_init(&s->refs, 1);
+    atomic_flag_clear(&s->sa_lock);
     atomic_init(&s->agent_state, LB_AGENT_UNCHECKED);
     s->backend = xstrdup(backend);
     s->address = xstrdup(cfg->address.text);

@@ -22,10 +22,11 @@ struct lb_server_ctx {
     const struct config_health *hc; /* the backend's health block */
     const char *const *sans;        /* tls_san names of its frontends */
     size_t n_sans;
-    bool sticky;             /* a sticky backend: one failed dial takes a server down */
-    bool added;              /* added at run time: probed before it takes traffic */
-    struct evdns_base *dns;  /* resolves host names without blocking; NULL: getaddrinfo */
-    struct event_base *base; /* where lookups are retried (with dns) */
+    bool sticky;               /* a sticky backend: one failed dial takes a server down */
+    bool added;                /* added at run time: probed before it takes traffic */
+    struct evdns_base *dns;    /* resolves host names without blocking; NULL: getaddrinfo */
+    struct event_base *base;   /* where lookups are retried (with dns) */
+    uint64_t resolve_every_ms; /* a host name is resolved again this often (and when down) */
 };
 
 /* Main thread: resolves the address and starts health probing (engine may be NULL in tests:
@@ -38,6 +39,11 @@ void lb_server_configure(struct lb_server *s, const struct lb_server_ctx *ctx,
 struct lb_server *lb_server_ref(struct lb_server *s);
 /* Main thread only: the last reference stops the probes. */
 void lb_server_unref(struct lb_server *s);
+
+/* Where to connect, copied under the server's address lock (any thread). */
+void lb_server_addr(struct lb_server *s, struct net_sockaddr *out);
+/* Main thread: a host name is resolved again now (its server went down: it may have moved). */
+void lb_server_resolve_now(struct lb_server *s);
 
 /* Its address is known (a host name may still be resolving). Acquire: sa is read after. */
 static inline bool lb_server_resolved(const struct lb_server *s)

@@ -158,7 +158,8 @@ static void build_pools(struct lb_runtime *rt, struct lb_view *v, struct lb_serv
                                     .hc = &cb->health,
                                     .sticky = cb->balance == CONFIG_BALANCE_STICKY,
                                     .dns = rt->dns,
-                                    .base = rt->base};
+                                    .base = rt->base,
+                                    .resolve_every_ms = cfg->resolve_interval_ms};
         const char **sans = sans_of(cfg, b, &ctx.n_sans);
         ctx.sans = sans;
         fill_pool(rt, p, &ctx, servers, n_servers);
@@ -360,6 +361,8 @@ static void on_health_change(void *arg, struct health_target *t, enum health_eve
         quorum_guard(rt, s, ev == HEALTH_EVENT_UP);
     if (ev == HEALTH_EVENT_DOWN && health_on_down(t) == CONFIG_ON_DOWN_CLOSE)
         rt_close_server_conns(rt, s);
+    if (ev == HEALTH_EVENT_DOWN)
+        lb_server_resolve_now(s); /* a host name may have moved */
     sticky_update(rt, s);
 }
 

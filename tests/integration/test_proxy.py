@@ -276,6 +276,36 @@ def test_server_host_names_resolve_without_blocking(k3lb, backends):
         dns.close()
 
 
+@pytest.mark.parametrize("interval", ["300ms", "0"])
+def test_server_host_name_followed_when_it_moves(k3lb, backends, interval):
+    """A host name is resolved again on a period (resolve_interval) and at once when its
+    server goes down: a server that moves is followed, not lost."""
+    a = backends("name", name="a", host="127.0.0.2")
+    try:
+        b = backends("name", name="b", host="127.0.0.3", port=a.port)
+    except OSError:
+        pytest.skip("port %d is taken on 127.0.0.3" % a.port)
+    names = {"moving.k3lb.test": ["127.0.0.2"]}
+    dns = dns_responder(names)
+    moving = "moving.k3lb.test:%d" % a.port
+    try:
+        k = start(k3lb, [moving], health="kind: tcp, interval: 200ms, timeout: 150ms, "
+                                         "rise: 1, fall: 1",
+                  top_extra="resolver: \"127.0.0.1:%d\"\nresolve_interval: %s"
+                  % (dns.getsockname()[1], interval))
+        k.wait_for(lambda st: k.server(moving)["state"] == "up", what="resolved and up")
+        assert ask_name(k.port) == "a"
+        names["moving.k3lb.test"] = ["127.0.0.3"]
+        if interval == "0":  # no period: only the server going down asks again
+            a.close()
+        k.wait_for(lambda st: k.server(moving)["resolved"] == b.addr, what="the new address")
+        k.wait_for(lambda st: k.server(moving)["state"] == "up", what="up at the new address")
+        assert ask_name(k.port) == "b"
+        assert "moved: now %s (was %s)" % (b.addr, a.addr) in k.log()
+    finally:
+        dns.close()
+
+
 @pytest.mark.parametrize("splice", ["true", "false"])
 def test_backpressure_bounded_memory(k3lb, backends, splice):
     """A client that never reads: k3lb must stop reading the server, not buffer everything."""

@@ -16,6 +16,8 @@
 #include "common/log.h"
 #include "common/net.h"
 #include "common/rand.h"
+#include "health/health.h"
+#include "lb/server.h"
 #include "runtime/runtime.h"
 #include "runtime/servers.h"
 
@@ -361,6 +363,12 @@ static void k3s_done(struct evhttp_request *req, void *arg)
                                       (int)(a->ac->refresh_ms * REFRESH_BACKOFF_MAX / 1000 + 10));
     if (call->what == K3S_CONFIG)
         a->ports_checked = true; /* asked once, answered or not */
+    if (code == 200 && call->what != K3S_CACERTS) {
+        /* as good as a probe of that server: its next probe waits an interval */
+        struct lb_server *s = lb_runtime_server(a->rt, "servers", target);
+        if (s && s->health)
+            health_target_answered(s->health);
+    }
     if (call->what == K3S_DBINFO && (code == 401 || code == 403)) {
         k3s_members_refused(a, target, code);
     } else if (code != 200) {

@@ -182,11 +182,12 @@ struct config *cli_load(struct cli *c, int argc, char **argv, bool file_required
         if (have_ipv6_loopback())
             c->agent_listen[c->n_agent_listen++] = "[::1]:6446";
     }
+    errs.lenient_secrets = c->check;
     cfg = cli_build(c, &errs);
-    if (!cfg) {
-        config_errors_print(&errs, stderr);
+    config_errors_print(&errs, stderr); /* errors, then warnings: a loaded config may have some */
+    if (!cfg)
         *rc = c->path ? 1 : CLI_EXIT_USAGE; /* without a file, every value came from a flag */
-    }
+    c->n_warnings = errs.n_warnings;
     config_errors_free(&errs);
     return cfg;
 }

@@ -24,6 +24,8 @@ struct cli {
     bool agent;                  /* build an agent config */
     const char *agent_listen[2]; /* agent's default listeners */
     size_t n_agent_listen;
+    bool check;        /* `k3lb check`: secrets that cannot be read here are warnings */
+    size_t n_warnings; /* what the load warned about */
 };
 
 extern const struct config_flag cli_serve_flags[], cli_agent_flags[], cli_check_flags[];

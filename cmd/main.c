@@ -12,13 +12,17 @@
 static int cmd_check(int argc, char **argv)
 {
     int rc = 0;
-    struct cli c = {.cmd = "check", .defs = cli_check_flags, .n_defs = cli_n_check_flags};
+    struct cli c = {
+        .cmd = "check", .defs = cli_check_flags, .n_defs = cli_n_check_flags, .check = true};
     struct config *cfg = cli_load(&c, argc, argv, true, &rc);
     config_flags_free(c.vals, c.n_defs);
     if (!cfg)
         return rc;
-    printf("%s: ok (%zu frontend%s, %zu backend%s)\n", cfg->source, cfg->n_frontends,
+    printf("%s: ok (%zu frontend%s, %zu backend%s", cfg->source, cfg->n_frontends,
            cfg->n_frontends == 1 ? "" : "s", cfg->n_backends, cfg->n_backends == 1 ? "" : "s");
+    if (c.n_warnings)
+        printf(", %zu warning%s", c.n_warnings, c.n_warnings == 1 ? "" : "s");
+    printf(")\n");
     config_unref(cfg);
     return 0;
 }

@@ -176,6 +176,8 @@ static int reload(struct serve *s, char *err, size_t errlen)
     }
     notify_send("RELOADING=1");
     cfg = cli_build(s->cli, &errs);
+    for (size_t i = 0; i < errs.n_warnings; i++)
+        log_warn("config_warning", "%s", errs.warnings[i].text);
     if (!cfg) {
         for (size_t i = 0; i < errs.n; i++) {
             log_error("reload_failed", "%s", errs.list[i].text);

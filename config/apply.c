@@ -87,9 +87,12 @@ static bool apply_scalar(const struct config_key *k, void *dst, const struct con
         *(char **)dst = xstrdup(v->value);
         break;
     case CONFIG_T_FILE:
-        ok = readable(v->value, why, sizeof(why));
-        if (ok)
-            *(char **)dst = xstrdup(v->value);
+        if (!readable(v->value, why, sizeof(why))) {
+            config_secret_absent(errs, v->mark, "%s: %s", k->name, why);
+            if (!errs->lenient_secrets)
+                return false;
+        }
+        *(char **)dst = xstrdup(v->value);
         break;
     case CONFIG_T_UINT:
         ok = config_parse_uint(v->value, k->min, k->max, false, &u, why, sizeof(why));
@@ -270,7 +273,10 @@ static bool apply_map(const struct config_section *sec, void *obj, const struct 
         apply_key(&sec->keys[idx], obj, val, errs);
     }
     apply_defaults(sec, obj, errs);
-    if (errs->n == before && sec->check)
+    /* Checked even when some value was bad, so that one run reports every error; checks that
+     * derive an error from other values look at in_object first. */
+    errs->in_object = errs->n - before;
+    if (sec->check)
         sec->check(obj, errs);
     return errs->n == before;
 }

@@ -221,6 +221,11 @@ struct config_error {
 struct config_errors {
     struct config_error *list;
     size_t n;
+    struct config_error *warnings; /* said, but the config loads */
+    size_t n_warnings;
+    bool lenient_secrets; /* `k3lb check`: a secret that cannot be read here is a warning */
+    size_t in_object;     /* errors in the object a section check is looking at: checks that
+                             derive an error from other values say nothing when they are bad */
 };
 
 /* A value set from a flag or the environment, laid over the YAML before validation. */

@@ -173,13 +173,16 @@ void config_errors_print(const struct config_errors *errs, FILE *out)
 {
     for (size_t i = 0; i < errs->n; i++)
         fprintf(out, "%s\n", errs->list[i].text);
+    for (size_t i = 0; i < errs->n_warnings; i++)
+        fprintf(out, "%s\n", errs->warnings[i].text);
 }
 
 void config_errors_free(struct config_errors *errs)
 {
     free(errs->list);
-    errs->list = NULL;
-    errs->n = 0;
+    free(errs->warnings);
+    errs->list = errs->warnings = NULL;
+    errs->n = errs->n_warnings = 0;
 }
 
 static bool same_string(const char *a, const char *b)

@@ -320,7 +320,7 @@ static void agent_check(void *obj, struct config_errors *errs)
     check_env(&a->obj, sec, "token_env", a->token_env, errs);
     for (size_t i = 0; i < a->n_servers_from; i++) {
         const char *s = a->servers_from[i];
-        if (strcmp(s, "k3s") != 0 && strcmp(s, "dns") != 0 && strncmp(s, "static:", 7) != 0)
+        if (s && strcmp(s, "k3s") != 0 && strcmp(s, "dns") != 0 && strncmp(s, "static:", 7) != 0)
             config_error_add(errs, config_mark_of(&a->obj, sec, "servers_from"),
                              "servers_from: unknown source '%s': expected k3s, dns or "
                              "static:ADDR,ADDR",
@@ -404,8 +404,8 @@ static void check_env(const struct config_obj *obj, const struct config_section 
                       const char *key, const char *name, struct config_errors *errs)
 {
     if (name && !getenv(name))
-        config_error_add(errs, config_mark_of(obj, sec, key), "environment variable %s is not set",
-                         name);
+        config_secret_absent(errs, config_mark_of(obj, sec, key),
+                             "environment variable %s is not set", name);
 }
 
 static void auth_check(void *obj, struct config_errors *errs)
@@ -488,19 +488,20 @@ static void admin_check(void *obj, struct config_errors *errs)
 static void backend_check(void *obj, struct config_errors *errs)
 {
     struct config_backend *b = obj;
-    if (b->n_servers == 0)
+    const char *name = b->name ? b->name : "?";
+    if (b->n_servers == 0 && errs->in_object == 0)
         config_error_add(errs, config_mark_of(&b->obj, &config_backend_section, "servers"),
-                         "backend '%s' has no servers", b->name);
+                         "backend '%s' has no servers", name);
     const char **addrs = xcalloc(b->n_servers, sizeof(*addrs));
     size_t *first = xcalloc(b->n_servers, sizeof(*first));
-    for (size_t i = 0; i < b->n_servers; i++)
-        addrs[i] = b->servers[i].address.text;
+    for (size_t i = 0; i < b->n_servers; i++) /* a server that failed to parse counts as "" */
+        addrs[i] = b->servers[i].address.text ? b->servers[i].address.text : "";
     config_first_equal(addrs, b->n_servers, false, first);
     for (size_t i = 0; i < b->n_servers; i++)
-        if (first[i] != SIZE_MAX)
+        if (first[i] != SIZE_MAX && addrs[i][0])
             config_error_add(errs, b->servers[i].obj.mark,
                              "server '%s' is listed twice in backend '%s' (first at line %u)",
-                             addrs[i], b->name, b->servers[first[i]].obj.mark.line);
+                             addrs[i], name, b->servers[first[i]].obj.mark.line);
     free(first);
     free(addrs);
 }

@@ -33,21 +33,50 @@ const char *config_intern(const char *s)
     return found;
 }
 
-void config_error_add(struct config_errors *errs, struct config_mark mark, const char *fmt, ...)
+static void error_vadd(struct config_error **list, size_t *n, struct config_mark mark,
+                       const char *label, const char *fmt, va_list ap)
 {
     struct config_error *e;
-    va_list ap;
-    int n;
-
-    errs->list = xreallocarray(errs->list, errs->n + 1, sizeof(*errs->list));
-    e = &errs->list[errs->n++];
+    int used;
+    *list = xreallocarray(*list, *n + 1, sizeof(**list));
+    e = &(*list)[(*n)++];
     if (mark.line)
-        n = snprintf(e->text, sizeof(e->text), "%s:%u:%u: ", mark.file, mark.line, mark.col);
+        used = snprintf(e->text, sizeof(e->text), "%s:%u:%u: %s", mark.file, mark.line, mark.col,
+                        label);
     else
-        n = snprintf(e->text, sizeof(e->text), "%s: ", mark.file ? mark.file : "config");
+        used =
+            snprintf(e->text, sizeof(e->text), "%s: %s", mark.file ? mark.file : "config", label);
+    vsnprintf(e->text + used, sizeof(e->text) - (size_t)used, fmt, ap);
+}
+
+void config_error_add(struct config_errors *errs, struct config_mark mark, const char *fmt, ...)
+{
+    va_list ap;
     va_start(ap, fmt);
-    vsnprintf(e->text + n, sizeof(e->text) - (size_t)n, fmt, ap);
+    error_vadd(&errs->list, &errs->n, mark, "", fmt, ap);
     va_end(ap);
+}
+
+void config_warning_add(struct config_errors *errs, struct config_mark mark, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    error_vadd(&errs->warnings, &errs->n_warnings, mark, "warning: ", fmt, ap);
+    va_end(ap);
+}
+
+void config_secret_absent(struct config_errors *errs, struct config_mark mark, const char *fmt, ...)
+{
+    va_list ap;
+    char text[400];
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
+    if (errs->lenient_secrets)
+        config_warning_add(errs, mark, "%s (k3lb serve and agent refuse this where they run)",
+                           text);
+    else
+        config_error_add(errs, mark, "%s", text);
 }
 
 struct config_node *config_node_new(enum config_node_type type, struct config_mark mark)

@@ -48,6 +48,13 @@ void config_node_free(struct config_node *node);
 /* Appends "file:line:col: message" (or "flag: message" for line 0) to errs. */
 void config_error_add(struct config_errors *errs, struct config_mark mark, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* The same as "file:line:col: warning: message": said, but the config still loads. */
+void config_warning_add(struct config_errors *errs, struct config_mark mark, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* A secret (a file or an environment variable) that cannot be read: an error, or a warning for
+ * `k3lb check` (errs->lenient_secrets), which operators run where the secrets are not. */
+void config_secret_absent(struct config_errors *errs, struct config_mark mark, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* Keeps file names alive for as long as the marks that point at them. */
 const char *config_intern(const char *s);

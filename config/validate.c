@@ -43,11 +43,11 @@ void config_first_equal(const char *const *keys, size_t n, bool nocase, size_t *
     do {                                                                                           \
         const char **names = xcalloc((c)->count, sizeof(*names));                                  \
         size_t *first = xcalloc((c)->count, sizeof(*first));                                       \
-        for (size_t i = 0; i < (c)->count; i++)                                                    \
-            names[i] = (c)->list[i].name;                                                          \
+        for (size_t i = 0; i < (c)->count; i++) /* "" for one whose name failed */                 \
+            names[i] = (c)->list[i].name ? (c)->list[i].name : "";                                 \
         config_first_equal(names, (c)->count, false, first);                                       \
         for (size_t i = 0; i < (c)->count; i++)                                                    \
-            if (first[i] != SIZE_MAX)                                                              \
+            if (first[i] != SIZE_MAX && names[i][0])                                               \
                 config_error_add(errs, config_mark_of(&(c)->list[i].obj, section, "name"),         \
                                  what " name '%s' is used twice (first at line %u)", names[i],     \
                                  (c)->list[first[i]].obj.mark.line);                               \
@@ -71,23 +71,25 @@ static void resolve_backends(struct config *c, struct config_errors *errs)
     const char **names = xcalloc(c->n_backends + 1, sizeof(*names));
     const char **sorted = xcalloc(c->n_backends + 1, sizeof(*sorted));
     for (size_t i = 0; i < c->n_backends; i++)
-        names[i] = sorted[i] = c->backends[i].name;
+        names[i] = sorted[i] = c->backends[i].name ? c->backends[i].name : "";
     qsort(sorted, c->n_backends, sizeof(*sorted), name_cmp);
     for (size_t i = 0; i < c->n_frontends; i++) {
         struct config_frontend *f = &c->frontends[i];
-        const char **hit = bsearch(&f->backend, sorted, c->n_backends, sizeof(*sorted), name_cmp);
+        const char **hit =
+            f->backend ? bsearch(&f->backend, sorted, c->n_backends, sizeof(*sorted), name_cmp)
+                       : NULL;
         size_t b = c->n_backends;
         if (hit) /* the first backend of that name, as a linear search would find */
-            for (b = 0; strcmp(c->backends[b].name, *hit) != 0; b++)
+            for (b = 0; strcmp(names[b], *hit) != 0; b++)
                 ;
         f->backend_index = b;
-        if (b < c->n_backends)
-            continue;
+        if (b < c->n_backends || !f->backend)
+            continue; /* found, or missing (said already) */
         const char *close = config_closest(f->backend, names);
         config_error_add(errs, config_mark_of(&f->obj, &config_frontend_section, "backend"),
-                         "frontend '%s' names backend '%s', which is not defined%s%s%s", f->name,
-                         f->backend, close ? " (did you mean '" : "", close ? close : "",
-                         close ? "'?)" : "");
+                         "frontend '%s' names backend '%s', which is not defined%s%s%s",
+                         f->name ? f->name : "?", f->backend, close ? " (did you mean '" : "",
+                         close ? close : "", close ? "'?)" : "");
     }
     free(sorted);
     free(names);
@@ -148,14 +150,18 @@ static void check_listen_overlaps(struct config *c, struct config_errors *errs)
         n += c->frontends[i].n_listen;
     struct listen_ref *v = xcalloc(n, sizeof(*v));
     for (size_t i = 0; i < c->n_frontends; i++)
-        for (size_t a = 0; a < c->frontends[i].n_listen; a++, k++) {
+        for (size_t a = 0; a < c->frontends[i].n_listen; a++) {
+            if (!c->frontends[i].listen[a].text)
+                continue; /* it failed to parse: said already */
             v[k] = (struct listen_ref){&c->frontends[i].listen[a], &c->frontends[i], k};
             if (c->admin.listen.port && config_addr_overlap(v[k].addr, &c->admin.listen))
                 config_error_add(
                     errs, config_mark_of(&c->frontends[i].obj, &config_frontend_section, "listen"),
                     "listen address '%s' of frontend '%s' collides with the admin listener '%s'",
                     v[k].addr->text, c->frontends[i].name, c->admin.listen.text);
+            k++;
         }
+    n = k;
     qsort(v, n, sizeof(*v), by_port_then_order);
     for (size_t start = 0, end; start < n; start = end) {
         for (end = start + 1; end < n && v[end].addr->kind == v[start].addr->kind &&
@@ -167,14 +173,38 @@ static void check_listen_overlaps(struct config *c, struct config_errors *errs)
     free(v);
 }
 
+/* What loads but is likely a mistake: a backend no frontend uses, and an etcd backend with an
+ * even member count (2k members tolerate no more failures than 2k - 1, with one more to
+ * fail). */
+static void warn_root(const struct config *c, struct config_errors *errs)
+{
+    for (size_t b = 0; b < c->n_backends; b++) {
+        const struct config_backend *cb = &c->backends[b];
+        bool used = false;
+        for (size_t f = 0; f < c->n_frontends && !used; f++)
+            used = c->frontends[f].backend_index == b;
+        if (!used && cb->name)
+            config_warning_add(errs, cb->obj.mark, "backend '%s' is not used by any frontend",
+                               cb->name);
+        bool etcd = cb->role == CONFIG_ROLE_ETCD || cb->health.kind == CONFIG_CHECK_ETCD;
+        if (etcd && cb->n_servers >= 2 && cb->n_servers % 2 == 0)
+            config_warning_add(errs, config_mark_of(&cb->obj, &config_backend_section, "servers"),
+                               "etcd backend '%s' lists %zu members: an even count survives "
+                               "as few failures (%zu) as one member less; use an odd count",
+                               cb->name ? cb->name : "?", cb->n_servers, cb->n_servers / 2 - 1);
+    }
+}
+
 void config_check_root(void *obj, struct config_errors *errs)
 {
     struct config *c = obj;
-    if (c->n_frontends == 0)
+    bool clean = errs->in_object == 0; /* a list that failed to parse is not an empty one */
+    if (c->n_frontends == 0 && clean)
         config_error_add(errs, c->obj.mark, "no frontends: nothing would listen");
-    if (c->n_backends == 0)
+    if (c->n_backends == 0 && clean)
         config_error_add(errs, c->obj.mark, "no backends: nothing to forward to");
     check_unique_names(c, errs);
     resolve_backends(c, errs);
     check_listen_overlaps(c, errs);
+    warn_root(c, errs);
 }

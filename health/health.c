@@ -449,6 +449,15 @@ void health_target_free(struct health_target *t)
     free(t);
 }
 
+void health_target_answered(struct health_target *t)
+{
+    if (t->probe || t->paused || !health_is_up(t) || t->fall_count || t->rise_count ||
+        t->p.kind == CONFIG_CHECK_NONE)
+        return;
+    evtimer_del(t->timer);
+    schedule_next(t);
+}
+
 void health_target_status(const struct health_target *t, struct health_status *out)
 {
     out->up = health_is_up(t);

@@ -53,6 +53,10 @@ static inline enum config_on_down health_on_down(const struct health_target *t)
  * server down at once; the main thread is told to log it and act. Any thread. */
 void health_report_connect(struct health_target *t, bool ok);
 
+/* Main thread: the server just answered a request as costly as a probe, for someone else
+ * (the agent's list poll): an up, settled target skips its next probe, so that each server
+ * sees at most one request per interval from this process. */
+void health_target_answered(struct health_target *t);
 void health_target_status(const struct health_target *t, struct health_status *out);
 
 /* The server's address became known (a host name resolved). */

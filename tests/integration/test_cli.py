@@ -54,6 +54,50 @@ def test_check_valid_and_invalid(tmp_path):
                for l in lines), r.stderr
 
 
+def test_check_reports_everything_in_one_pass(tmp_path):
+    """One run of `check` shows every error (an unknown key does not hide an undefined backend
+    or a duplicate server), and warns where a config loads but is likely wrong. A secret that
+    cannot be read where check runs is a warning there and an error for serve."""
+    f = tmp_path / "k3lb.yaml"
+    f.write_text("""frontends:
+  - name: api
+    listen: "127.0.0.1:%d"
+    backend: nosuch
+    bogus: 1
+backends:
+  - name: k3s
+    servers: ["127.0.0.1:1", "127.0.0.1:1", "not an address"]
+    health: {kind: k3s, token_env: K3LB_TEST_UNSET_TOKEN}
+  - name: etcd
+    role: etcd
+    servers: ["127.0.0.1:2379", "127.0.0.2:2379"]
+admin: {listen: "127.0.0.1:%d", token_file: /nonexistent/token}
+""" % (free_port(), free_port()))
+    r = run("check", "-c", str(f))
+    assert r.returncode == 1
+    errors = [l for l in r.stderr.splitlines() if "warning:" not in l]
+    warnings = [l for l in r.stderr.splitlines() if "warning:" in l]
+    assert any(":5:5: unknown key 'bogus'" in l for l in errors), r.stderr
+    assert any("listed twice in backend 'k3s'" in l for l in errors), r.stderr
+    assert any("'not an address'" in l or "not an address" in l for l in errors), r.stderr
+    assert any(":4:14: frontend 'api' names backend 'nosuch'" in l for l in errors), r.stderr
+    assert any("environment variable K3LB_TEST_UNSET_TOKEN is not set" in l for l in warnings)
+    assert any("cannot read '/nonexistent/token'" in l for l in warnings), r.stderr
+    assert any("backend 'etcd' is not used by any frontend" in l for l in warnings)
+    assert any("etcd backend 'etcd' lists 2 members" in l for l in warnings), r.stderr
+    assert not any("has no servers" in l or "no frontends" in l for l in errors), r.stderr
+
+    # the same file without its errors: check passes with its warnings; serve refuses the secret
+    text = f.read_text().replace("    bogus: 1\n", "").replace("nosuch", "k3s")
+    f.write_text(text.replace(', "127.0.0.1:1", "not an address"', ""))
+    r = run("check", "-c", str(f))
+    assert r.returncode == 0 and "ok (1 frontend, 2 backends, 4 warnings)" in r.stdout, r
+    r = run("serve", "-c", str(f))
+    assert r.returncode == 1
+    assert "environment variable K3LB_TEST_UNSET_TOKEN is not set" in r.stderr
+    assert "warning: environment variable" not in r.stderr, r.stderr
+
+
 def test_contrib_example_is_valid():
     example = os.path.join(os.path.dirname(__file__), "../../contrib/k3lb.yaml")
     r = run("check", "-c", example)

@@ -46,6 +46,18 @@ def test_example_config_names_every_key_and_checks():
     assert r.returncode == 0, r.stderr
 
 
+def test_example_keeps_its_promises():
+    """The example's header offers etcd to API servers on other machines, so its etcd frontend
+    must not listen on loopback only; and K3s's etcd answers /health only to a client
+    certificate, so the example's etcd check carries one (not commented out)."""
+    text = open(EXAMPLE).read()
+    assert "--etcd-servers=https://<this address>:2379" in text
+    front = re.search(r"- name: etcd\n\s+listen: \[([^\]]*)\]", text).group(1)
+    assert all(h not in front for h in ("127.", "::1", "localhost")), front
+    etcd = text[text.index("  - name: etcd\n    # role"):text.index("# Used by k3lb agent")]
+    assert re.search(r"^\s+tls:\n\s+ca: \S+\n\s+cert: \S+\n\s+key: \S+", etcd, re.M), etcd
+
+
 def test_health_kinds_everywhere():
     _, _, kinds = keys()
     section = README[README.index("## Health checks"):README.index("## Behaviour")]

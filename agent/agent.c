@@ -57,6 +57,9 @@ struct agent {
     struct config *cfg;            /* a reference */
     const struct config_agent *ac; /* cfg->agent */
     char default_addr[300];        /* the fixed address as host:port */
+    char via[NET_ADDRSTRLEN];      /* through a proxy: the agent's own listener, which its
+                                      requests go through (as K3s's agent's go through its
+                                      balancer); else "" */
     char host[256];                /* its host */
     char port[8];                  /* its port */
     struct tls_k3s_token token;    /* credentials, when a token is configured */
@@ -467,14 +470,21 @@ static void k3s_request(struct agent *a, const char *target, enum k3s_what what)
     a->k3s_call = call;
 }
 
-/* Asks the ACTIVE server (it is known to work), else the fixed address. */
+/* Where the next request goes: the ACTIVE server (it is known to work), else the fixed
+ * address; through a proxy, the agent's own listener (only the data path can tunnel). */
+static const char *k3s_target(struct agent *a)
+{
+    const char *active = lb_runtime_sticky_active(a->rt, "servers");
+    if (a->via[0])
+        return a->via;
+    return active ? active : a->default_addr;
+}
+
 static void k3s_poll(struct agent *a)
 {
-    const char *target = lb_runtime_sticky_active(a->rt, "servers");
+    const char *target = k3s_target(a);
     if (a->k3s_conn)
         return;
-    if (!target)
-        target = a->default_addr;
     if (a->token.ca_hash && !a->pinned)
         k3s_request(a, target, K3S_CACERTS);
     else if (!a->ports_checked)
@@ -541,7 +551,6 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 static void on_etcd_tick(evutil_socket_t fd, short what, void *arg)
 {
     struct agent *a = arg;
-    const char *target = lb_runtime_sticky_active(a->rt, "servers");
     (void)fd;
     (void)what;
     a->dbinfo_due = false;
@@ -551,7 +560,7 @@ static void on_etcd_tick(evutil_socket_t fd, short what, void *arg)
         a->dbinfo_due = a->k3s_conn != NULL; /* else the next period asks */
         return;
     }
-    k3s_request(a, target ? target : a->default_addr, K3S_DBINFO);
+    k3s_request(a, k3s_target(a), K3S_DBINFO);
 }
 
 /* Asks again now and from now on at the base period. */
@@ -642,6 +651,29 @@ static void start_members(struct agent *a)
     a->dbinfo_due = true; /* the first time right after the first answer */
 }
 
+/* Through a proxy, the agent's requests go to its own first listener (loopback when it
+ * listens on every address), and are verified against that name, as K3s's agent's requests
+ * to https://127.0.0.1:6444 are (K3s's server certificates carry 127.0.0.1). */
+static void set_via(struct agent *a, const struct config *cfg)
+{
+    char hostport[NET_ADDRSTRLEN], why[300], *auth = NULL;
+    const struct net_addr *l;
+    if (!a->ac->http_proxy || cfg->n_frontends == 0 || cfg->frontends[0].n_listen == 0)
+        return;
+    l = &cfg->frontends[0].listen[0];
+    if (config_addr_is_wildcard(l))
+        snprintf(a->via, sizeof(a->via), "127.0.0.1:%u", l->port);
+    else
+        snprintf(a->via, sizeof(a->via), "%s", l->text);
+    if (config_parse_proxy_url(a->ac->http_proxy, hostport, sizeof(hostport), &auth, why,
+                               sizeof(why)))
+        log_info("proxy",
+                 "servers are reached through the HTTP proxy %s%s; the agent's own requests go "
+                 "through its listener %s",
+                 hostport, auth ? " (with credentials)" : "", a->via);
+    free(auth);
+}
+
 struct agent *agent_new(struct event_base *base, struct lb_runtime *rt, struct config *cfg)
 {
     struct agent *a = xcalloc(1, sizeof(*a));
@@ -659,6 +691,7 @@ struct agent *agent_new(struct event_base *base, struct lb_runtime *rt, struct c
     for (size_t i = 0; i < cfg->n_backends; i++)
         a->etcd = a->etcd || strcmp(cfg->backends[i].name, "etcd") == 0;
     a->dns = lb_runtime_dns(rt);
+    set_via(a, cfg);
     read_token(a);
     a->insecure = tls_ctx_insecure();
     agent_state_load(a->ac->state_file, a->ac->server, &a->src[SRC_STATE]);

@@ -148,6 +148,51 @@ static bool add_apiserver(struct config_node *agent, const struct config_node *l
     return true;
 }
 
+/* Go's strconv.ParseBool true values, as K3s reads K3S_AGENT_HTTP_PROXY_ALLOWED. */
+static bool env_true(const char *name)
+{
+    static const char *const yes[] = {"1", "t", "T", "TRUE", "true", "True", NULL};
+    const char *v = getenv(name);
+    for (int i = 0; v && yes[i]; i++)
+        if (strcmp(v, yes[i]) == 0)
+            return true;
+    return false;
+}
+
+/* The proxy the servers are reached through: agent.http_proxy, else, as K3s's agent decides
+ * once for its server URL (pkg/agent/loadbalancer/httpproxy.go), HTTPS_PROXY when
+ * K3S_AGENT_HTTP_PROXY_ALLOWED is true and NO_PROXY does not exclude the fixed address. Every
+ * backend gets it: the learned servers are dialed the same way. */
+static void add_proxy(struct config_node *agent, const char *server, struct config_node *backs,
+                      struct config_mark m)
+{
+    const struct config_node *given = config_node_get(agent, "http_proxy");
+    const char *proxy = getenv("HTTPS_PROXY"), *no_proxy = getenv("NO_PROXY");
+    struct net_addr a;
+    char why[200];
+    struct config_node *value;
+    if (!proxy || !*proxy)
+        proxy = getenv("https_proxy");
+    if (!no_proxy || !*no_proxy)
+        no_proxy = getenv("no_proxy");
+    if (given) {
+        value = config_node_copy(given);
+    } else {
+        if (!env_true("K3S_AGENT_HTTP_PROXY_ALLOWED") || !proxy || !*proxy ||
+            !config_parse_addr(server, CONFIG_ADDR_TARGET, &a, why, sizeof(why)))
+            return;
+        bool direct = config_no_proxy(no_proxy, a.host ? a.host : "", a.port);
+        config_addr_free(&a);
+        if (direct)
+            return;
+        value = scalar(proxy, m);
+        put(agent, "http_proxy", config_node_copy(value));
+    }
+    for (size_t i = 0; i < backs->n; i++)
+        put(backs->items[i], "http_proxy", config_node_copy(value));
+    config_node_free(value);
+}
+
 bool config_agent_transform(struct config_node *root, const struct config_agent_defaults *d,
                             struct config_errors *errs)
 {
@@ -211,6 +256,7 @@ bool config_agent_transform(struct config_node *root, const struct config_agent_
         config_addr_with_port(server, 2379, etcd_server, sizeof(etcd_server));
         config_node_append(backs, backend("etcd", etcd_server, config_node_copy(timeout), eh, m));
     }
+    add_proxy(agent, server, backs, m);
     put(root, "frontends", fronts);
     put(root, "backends", backs);
     return true;

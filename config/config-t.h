@@ -138,6 +138,7 @@ struct config_backend {
     enum config_balance balance; /* how a server is picked */
     uint64_t connect_timeout_ms; /* a connect slower than this is retried elsewhere */
     uint64_t idle_timeout_ms;    /* 0 = never: watches and tunnels idle for hours */
+    char *http_proxy;            /* reach the servers through this proxy's CONNECT, or NULL */
     struct config_server *servers;
     size_t n_servers;
     struct config_health health;
@@ -183,6 +184,7 @@ struct config_agent {
     size_t n_servers_from;
     uint64_t dial_timeout_ms; /* connect timeout per server */
     uint64_t refresh_ms;      /* how often sources are polled */
+    char *http_proxy;         /* the servers are reached through this proxy (every backend) */
 };
 
 struct config_log {

@@ -6,6 +6,7 @@
 #include "common/xalloc.h"
 
 #include "config/node.h"
+#include "config/value.h"
 
 #include <arpa/inet.h>
 #include <stdlib.h>
@@ -182,6 +183,9 @@ static const struct config_key backend_keys[] = {
          .min = MS(10), .max = SEC(300), .help = "a slower connect is retried on the next server")},
     {KEY("idle_timeout", idle_timeout_ms, .type = CONFIG_T_DURATION, .def = "0", .min = 0,
          .max = 366 * 24 * HOUR, .help = "close after this long without data; 0 = never")},
+    {KEY("http_proxy", http_proxy, .type = CONFIG_T_STRING,
+         .help = "reach the servers (traffic and checks) through this HTTP proxy's CONNECT: "
+                 "http://[user:password@]host:port; default: direct")},
     {KEY("servers", servers, .type = CONFIG_T_SECTION, .sub = &config_server_section,
          LIST(n_servers), .flags = CONFIG_F_LIST | CONFIG_F_REQUIRED, .help = "the servers")},
     {KEY("health", health, .type = CONFIG_T_SECTION, .sub = &config_health_section,
@@ -299,6 +303,10 @@ static const struct config_key agent_keys[] = {
          .max = SEC(60), .help = "connect timeout per server")},
     {KEY("refresh", refresh_ms, .type = CONFIG_T_DURATION, .def = "5s", .min = MS(100), .max = HOUR,
          .help = "how often the server list is refreshed")},
+    {KEY("http_proxy", http_proxy, .type = CONFIG_T_STRING,
+         .help = "reach the servers through this HTTP proxy (CONNECT); default: HTTPS_PROXY "
+                 "when K3S_AGENT_HTTP_PROXY_ALLOWED is true and NO_PROXY does not exclude the "
+                 "server, as K3s's agent decides")},
 };
 #undef KEY_STRUCT
 
@@ -489,6 +497,12 @@ static void backend_check(void *obj, struct config_errors *errs)
 {
     struct config_backend *b = obj;
     const char *name = b->name ? b->name : "?";
+    char hostport[NET_ADDRSTRLEN], why[300], *auth = NULL;
+    if (b->http_proxy &&
+        !config_parse_proxy_url(b->http_proxy, hostport, sizeof(hostport), &auth, why, sizeof(why)))
+        config_error_add(errs, config_mark_of(&b->obj, &config_backend_section, "http_proxy"), "%s",
+                         why);
+    free(auth);
     if (b->n_servers == 0 && errs->in_object == 0)
         config_error_add(errs, config_mark_of(&b->obj, &config_backend_section, "servers"),
                          "backend '%s' has no servers", name);

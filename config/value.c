@@ -4,6 +4,8 @@
 #include "common/xalloc.h"
 
 #include <arpa/inet.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stdarg.h>
@@ -398,31 +400,171 @@ const char *config_closest(const char *word, const char *const *candidates)
     return best_d <= limit ? best : NULL;
 }
 
-bool config_parse_server_url(const char *s, char *out, size_t outlen, char *why, size_t whylen)
+/* The host[:port] part of a URL after its scheme, up to a path, with default_port added when
+ * it has none, normalised into out. */
+static bool url_hostport(const char *s, const char *p, unsigned default_port, char *out,
+                         size_t outlen, char *why, size_t whylen)
 {
-    const char *p = s, *end;
+    const char *end = p + strcspn(p, "/?#");
     struct net_addr a;
     char hostport[NET_ADDRSTRLEN];
     size_t n;
-
-    if (strncmp(p, "https://", 8) == 0)
-        p += 8;
-    else if (strstr(p, "://"))
-        return fail(why, whylen, "server URL '%s' must use https://", s);
-    end = p + strcspn(p, "/?#");
     if (*end && strcmp(end, "/") != 0)
-        return fail(why, whylen, "server URL '%s' must not have a path", s);
+        return fail(why, whylen, "URL '%s' must not have a path", s);
     n = (size_t)(end - p);
     if (n == 0 || n >= sizeof(hostport) - 6)
-        return fail(why, whylen, "server URL '%s' has no host", s);
+        return fail(why, whylen, "URL '%s' has no host", s);
     memcpy(hostport, p, n);
     hostport[n] = '\0';
     /* No port: a bracketed IPv6 ends with ']', anything else has no ':'. */
     if (hostport[n - 1] == ']' || !strchr(hostport, ':'))
-        snprintf(hostport + n, sizeof(hostport) - n, ":6443");
+        snprintf(hostport + n, sizeof(hostport) - n, ":%u", default_port);
     if (!config_parse_addr(hostport, CONFIG_ADDR_TARGET, &a, why, whylen))
         return false;
     snprintf(out, outlen, "%s", a.text);
     config_addr_free(&a);
     return true;
+}
+
+bool config_parse_server_url(const char *s, char *out, size_t outlen, char *why, size_t whylen)
+{
+    const char *p = s;
+    if (strncmp(p, "https://", 8) == 0)
+        p += 8;
+    else if (strstr(p, "://"))
+        return fail(why, whylen, "server URL '%s' must use https://", s);
+    return url_hostport(s, p, 6443, out, outlen, why, whylen);
+}
+
+/* %XX escapes of a URL's user information, decoded into out (NUL-terminated). */
+static bool percent_decode(const char *s, size_t n, char *out, size_t outlen)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned v;
+        if (o + 1 >= outlen)
+            return false;
+        if (s[i] == '%') {
+            if (i + 2 >= n || sscanf(s + i + 1, "%2x", &v) != 1 ||
+                !isxdigit((unsigned char)s[i + 1]) || !isxdigit((unsigned char)s[i + 2]))
+                return false;
+            out[o++] = (char)v;
+            i += 2;
+        } else {
+            out[o++] = s[i];
+        }
+    }
+    out[o] = '\0';
+    return true;
+}
+
+bool config_parse_proxy_url(const char *s, char *hostport, size_t len, char **auth, char *why,
+                            size_t whylen)
+{
+    const char *p = s, *at;
+    *auth = NULL;
+    if (strncmp(p, "http://", 7) == 0)
+        p += 7;
+    else if (strstr(p, "://")) /* the scheme only: the rest may hold a password */
+        return fail(why, whylen,
+                    "proxy URL: only http:// proxies (CONNECT over plain HTTP) are supported, not "
+                    "%.*s://",
+                    (int)(strstr(p, "://") - p > 16 ? 16 : strstr(p, "://") - p), p);
+    at = strchr(p, '@');
+    if (at && at < p + strcspn(p, "/?#")) {
+        char userinfo[512], basic[700];
+        size_t n = (size_t)(at - p);
+        if (!percent_decode(p, n, userinfo, sizeof(userinfo)) || !strchr(userinfo, ':'))
+            return fail(why, whylen, "proxy URL: the credentials before '@' must be user:password");
+        int b = EVP_EncodeBlock((unsigned char *)basic, (const unsigned char *)userinfo,
+                                (int)strlen(userinfo));
+        OPENSSL_cleanse(userinfo, sizeof(userinfo));
+        *auth = xmalloc((size_t)b + 7);
+        snprintf(*auth, (size_t)b + 7, "Basic %s", basic);
+        OPENSSL_cleanse(basic, sizeof(basic));
+        p = at + 1;
+    }
+    if (!url_hostport(p, p, 80, hostport, len, why, whylen)) { /* quoted without credentials */
+        free(*auth);
+        *auth = NULL;
+        return false;
+    }
+    return true;
+}
+
+/* One NO_PROXY entry against a host (lowercase, no brackets) and port, as Go's
+ * golang.org/x/net/http/httpproxy reads them (which K3s uses): an IP or CIDR matches the
+ * address; "example.com" and ".example.com" (or "*.example.com") match the name and every name
+ * under it; "host:port" matches that port only. */
+static bool no_proxy_entry(const char *entry, const char *host, unsigned port)
+{
+    char e[256], *colon;
+    unsigned char net[16], ip[16];
+    int bits = -1, fam = strchr(host, ':') ? AF_INET6 : AF_INET;
+    snprintf(e, sizeof(e), "%s", entry);
+    for (char *c = e; *c; c++)
+        *c = (char)tolower((unsigned char)*c);
+    char *slash = strchr(e, '/');
+    if (slash) { /* CIDR */
+        *slash = '\0';
+        bits = atoi(slash + 1);
+        if (inet_pton(fam, e, net) != 1 || inet_pton(fam, host, ip) != 1)
+            return false;
+        int max = fam == AF_INET ? 32 : 128;
+        if (bits < 0 || bits > max)
+            return false;
+        for (int i = 0; i < bits; i++)
+            if (((net[i / 8] ^ ip[i / 8]) >> (7 - i % 8)) & 1)
+                return false;
+        return true;
+    }
+    if (e[0] == '[') { /* [v6]:port */
+        char *close = strchr(e, ']');
+        if (!close)
+            return false;
+        if (close[1] == ':' && (unsigned)atoi(close + 2) != port)
+            return false;
+        *close = '\0';
+        return strcmp(e + 1, host) == 0;
+    }
+    colon = strchr(e, ':');
+    if (colon && !strchr(colon + 1, ':')) { /* name:port or v4:port; a bare v6 has more */
+        if ((unsigned)atoi(colon + 1) != port)
+            return false;
+        *colon = '\0';
+    }
+    const char *name = e[0] == '*' && e[1] == '.' ? e + 1 : e;
+    size_t hl = strlen(host), nl = strlen(name);
+    if (name[0] == '.')
+        return (hl > nl && strcmp(host + hl - nl, name) == 0) || strcmp(host, name + 1) == 0;
+    return strcmp(host, name) == 0 ||
+           (hl > nl && strcmp(host + hl - nl, name) == 0 && host[hl - nl - 1] == '.');
+}
+
+bool config_no_proxy(const char *no_proxy, const char *host, unsigned port)
+{
+    char h[256], list[4096], *save = NULL;
+    struct in_addr v4;
+    struct in6_addr v6;
+    snprintf(h, sizeof(h), "%s", host);
+    for (char *c = h; *c; c++)
+        *c = (char)tolower((unsigned char)*c);
+    /* Go never sends a loopback destination to a proxy. */
+    if (strcmp(h, "localhost") == 0 ||
+        (inet_pton(AF_INET, h, &v4) == 1 && (ntohl(v4.s_addr) >> 24) == 127) ||
+        (inet_pton(AF_INET6, h, &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6)))
+        return true;
+    if (!no_proxy)
+        return false;
+    snprintf(list, sizeof(list), "%s", no_proxy);
+    for (char *tok = strtok_r(list, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        while (*tok == ' ')
+            tok++;
+        size_t n = strlen(tok);
+        while (n && tok[n - 1] == ' ')
+            tok[--n] = '\0';
+        if (strcmp(tok, "*") == 0 || (n && no_proxy_entry(tok, h, port)))
+            return true;
+    }
+    return false;
 }

@@ -38,6 +38,14 @@ bool config_addr_overlap(const struct net_addr *a, const struct net_addr *b);
 /* "https://host[:port][/]" (the K3s form of --server) or a bare "host[:port]" -> "host:port"
  * (port 6443 when absent, IPv6 hosts in brackets), written into out. */
 bool config_parse_server_url(const char *s, char *out, size_t outlen, char *why, size_t whylen);
+/* An HTTP forward proxy's URL, "http://[user:password@]host[:port]" (port 80 when none): its
+ * host:port into hostport and, with credentials, the Proxy-Authorization value (malloc'd,
+ * "Basic ...") into *auth, else NULL. false with the reason (which never quotes a password). */
+bool config_parse_proxy_url(const char *s, char *hostport, size_t len, char **auth, char *why,
+                            size_t whylen);
+/* NO_PROXY (comma list) says host:port is reached directly; loopback always is (as Go's
+ * httpproxy decides for K3s). host without brackets. */
+bool config_no_proxy(const char *no_proxy, const char *host, unsigned port);
 
 /* Decimal integer in [min, max]; also accepts sizes with k/m/g suffixes when sizes is true. */
 bool config_parse_uint(const char *s, uint64_t min, uint64_t max, bool sizes, uint64_t *out,

@@ -37,6 +37,7 @@ struct health_probe {
     SSL_CTX *pending_ctx;         /* TLS context to start once the TCP connect is done */
     struct health_stream_cbs cbs; /* the kind's stream callbacks */
     void *ctx;                    /* the kind's own state (malloc'd; the engine frees it) */
+    void (*tunneled)(struct health_probe *p); /* what follows a proxy's CONNECT */
 };
 
 struct health_check_ops {
@@ -52,6 +53,9 @@ void health_probe_done(struct health_probe *p, enum health_result r, const char 
 /* Opens a non-blocking socket and starts a connect to the target; on success p->fd is set.
  * Returns 0, or an errno value (the probe is not yet reported). */
 int health_probe_connect(struct health_probe *p);
+/* Once p->fd is connected: through a proxy, asks it to CONNECT to the server and calls then
+ * when the tunnel is up (or reports the proxy's refusal); directly, calls then at once. */
+void health_probe_through(struct health_probe *p, void (*then)(struct health_probe *p));
 /* Maps a connect/socket errno to a result and a human detail, then reports. */
 void health_probe_fail_errno(struct health_probe *p, int err, const char *what);
 

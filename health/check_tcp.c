@@ -8,6 +8,12 @@
 #include <errno.h>
 #include <sys/socket.h>
 
+static void tcp_up(struct health_probe *p)
+{
+    health_probe_done(p, HEALTH_RESULT_OK,
+                      p->t->tunnel_target ? "connected through the proxy" : "connected");
+}
+
 static void tcp_ready(evutil_socket_t fd, short what, void *arg)
 {
     struct health_probe *p = arg;
@@ -19,7 +25,7 @@ static void tcp_ready(evutil_socket_t fd, short what, void *arg)
     if (err)
         health_probe_fail_errno(p, err, "connect");
     else
-        health_probe_done(p, HEALTH_RESULT_OK, "connected");
+        health_probe_through(p, tcp_up);
 }
 
 static void tcp_start(struct health_probe *p)
@@ -34,7 +40,7 @@ static void tcp_start(struct health_probe *p)
      * again tells at once and saves registering for an event and a loop iteration. */
     if (connect(p->fd, &sa->u.sa, sa->len) < 0) {
         if (errno == EISCONN) {
-            health_probe_done(p, HEALTH_RESULT_OK, "connected");
+            health_probe_through(p, tcp_up);
             return;
         }
         if (errno != EALREADY && errno != EINPROGRESS) {

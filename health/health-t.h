@@ -30,6 +30,7 @@ enum health_result {
                                      nothing of the server, so it counts neither way */
     HEALTH_RESULT_BUSY,           /* the server is alive but sheds load (K3s: 429 past 20
                                      agent requests in flight): counts neither way */
+    HEALTH_RESULT_PROXY_ERROR,    /* the HTTP proxy refused the CONNECT or broke it */
     HEALTH_RESULT_COUNT,
 };
 
@@ -86,6 +87,8 @@ struct health_target {
     char *label;                       /* "backend/address", for logs */
     struct health_params p;            /* current parameters */
     struct net_sockaddr addr;          /* where probes go; len 0 when unresolved */
+    const char *tunnel_target;         /* CONNECT to this through the proxy at addr, or NULL */
+    const char *tunnel_auth;           /* Proxy-Authorization for it (both: the server's) */
     unsigned rise_count;               /* consecutive successes while down */
     unsigned fall_count;               /* consecutive failures while up */
     enum health_result last;           /* result of the last probe */
@@ -95,6 +98,8 @@ struct health_target {
     uint64_t checks;                   /* probes run */
     uint64_t transitions;              /* up/down changes */
     struct event *timer;               /* next probe */
+    uint64_t next_ms;                  /* when it is due (monotonic) */
+    bool skip_done;                    /* the next probe was skipped once already */
     struct health_probe *probe;        /* the probe in flight, or NULL */
     char *host;                        /* the server's host as configured, for name checks */
     SSL_CTX *pinned;                   /* k3s: context trusting the CA fetched and pinned by hash */
@@ -127,8 +132,10 @@ struct health_endpoint {
     const char *host;                /* host part of the configured address */
     const char *const *sans;         /* frontends' tls_san names */
     size_t n_sans;
-    unsigned passive_fall; /* failed client connects that take it down; 0: fall */
-    bool start_down;       /* must pass rise probes before its first connection */
+    unsigned passive_fall;     /* failed client connects that take it down; 0: fall */
+    bool start_down;           /* must pass rise probes before its first connection */
+    const char *tunnel_target; /* through a proxy: CONNECT to this first (addr is the proxy) */
+    const char *tunnel_auth;   /* its Proxy-Authorization value, or NULL */
 };
 
 #endif

@@ -11,6 +11,7 @@
 #include "config/config.h"
 #include "config/value.h"
 #include "common/log.h"
+#include "common/tunnel.h"
 #include "common/mailbox.h"
 #include "common/net.h"
 
@@ -25,10 +26,9 @@
 #include <unistd.h>
 
 const char *const health_result_names[] = {
-    "none",       "ok",        "timeout",     "refused",      "unreachable",
-    "reset",      "tls_error", "bad_status",  "bad_body",     "protocol_error",
-    "unresolved", "passive",   "local_error", "no_resources", "busy",
-    NULL,
+    "none",        "ok",           "timeout",  "refused",        "unreachable", "reset",
+    "tls_error",   "bad_status",   "bad_body", "protocol_error", "unresolved",  "passive",
+    "local_error", "no_resources", "busy",     "proxy_error",    NULL,
 };
 
 const unsigned health_bucket_ms[HEALTH_BUCKETS - 1] = {1,   5,   10,   25,   50,  100,
@@ -84,6 +84,7 @@ static void arm(struct health_target *t, uint64_t ms)
 {
     uint64_t now = clock_now_ms(), at = (now + ms + GRID_MS - 1) / GRID_MS * GRID_MS;
     ms = at - now;
+    t->next_ms = at;
     struct timeval tv = {.tv_sec = (time_t)(ms / 1000), .tv_usec = (suseconds_t)(ms % 1000) * 1000};
     evtimer_add(t->timer, &tv);
 }
@@ -263,6 +264,43 @@ void health_probe_fail_errno(struct health_probe *p, int err, const char *what)
     health_probe_done(p, r, "%s: %s", what, strerror(err));
 }
 
+/* ---- through an HTTP proxy ----------------------------------------------------------------- */
+
+static void tunnel_read(evutil_socket_t fd, short what, void *arg)
+{
+    struct health_probe *p = arg;
+    char why[200];
+    int r = tunnel_recv(fd, why, sizeof(why));
+    (void)what;
+    if (r == 0)
+        return; /* more to come (the event persists) */
+    event_free(p->io);
+    p->io = NULL;
+    if (r < 0)
+        health_probe_done(p, HEALTH_RESULT_PROXY_ERROR, "%s", why);
+    else
+        p->tunneled(p);
+}
+
+void health_probe_through(struct health_probe *p, void (*then)(struct health_probe *p))
+{
+    int err;
+    if (!p->t->tunnel_target) {
+        then(p);
+        return;
+    }
+    err = tunnel_send(p->fd, p->t->tunnel_target, p->t->tunnel_auth);
+    if (err) {
+        health_probe_fail_errno(p, err, "proxy");
+        return;
+    }
+    p->tunneled = then;
+    if (p->io)
+        event_free(p->io);
+    p->io = event_new(p->base, p->fd, EV_READ | EV_PERSIST, tunnel_read, p);
+    event_add(p->io, NULL);
+}
+
 static void probe_start(evutil_socket_t fd, short what, void *arg)
 {
     struct health_target *t = arg;
@@ -272,6 +310,7 @@ static void probe_start(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
 
+    t->skip_done = false;
     if (!ops)
         return;
     if (!t->addr.len || t->p.setup_error) {
@@ -390,6 +429,8 @@ struct health_target *health_target_new(struct health *h, const char *label,
     t->label = xstrdup(label);
     t->host = xstrdup(ep->host ? ep->host : "");
     t->addr = *ep->addr;
+    t->tunnel_target = ep->tunnel_target;
+    t->tunnel_auth = ep->tunnel_auth;
     t->since_ms = clock_now_ms();
     health_params_build(&t->p, cfg, ep);
     if (t->p.setup_error)
@@ -451,11 +492,15 @@ void health_target_free(struct health_target *t)
 
 void health_target_answered(struct health_target *t)
 {
+    uint64_t now = clock_now_ms();
     if (t->probe || t->paused || !health_is_up(t) || t->fall_count || t->rise_count ||
-        t->p.kind == CONFIG_CHECK_NONE)
+        t->p.kind == CONFIG_CHECK_NONE || t->skip_done || t->next_ms < now)
         return;
+    /* The answer stands in for the probe now due: that one is skipped, the one after keeps its
+     * time, so the server sees the same number of requests as with probes alone. */
+    t->skip_done = true;
     evtimer_del(t->timer);
-    schedule_next(t);
+    arm(t, t->next_ms - now + t->p.interval_ms);
 }
 
 void health_target_status(const struct health_target *t, struct health_status *out)

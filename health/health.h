@@ -54,8 +54,8 @@ static inline enum config_on_down health_on_down(const struct health_target *t)
 void health_report_connect(struct health_target *t, bool ok);
 
 /* Main thread: the server just answered a request as costly as a probe, for someone else
- * (the agent's list poll): an up, settled target skips its next probe, so that each server
- * sees at most one request per interval from this process. */
+ * (the agent's list poll): an up, settled target skips the probe now due (once), so that the
+ * server sees no more requests than from probes alone. */
 void health_target_answered(struct health_target *t);
 void health_target_status(const struct health_target *t, struct health_status *out);
 

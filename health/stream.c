@@ -65,24 +65,11 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
                             (what & BEV_EVENT_READING) ? "read" : "connect");
 }
 
-/* The TCP connect is done here rather than by the bufferevent, so a refused or unreachable
- * server is reported with its exact errno; TLS starts on the connected socket. */
-static void on_connected(evutil_socket_t fd, short what, void *arg)
+/* The stream on the connected socket (past a proxy's CONNECT): TLS starts here. */
+static void stream_begin(struct health_probe *p)
 {
-    struct health_probe *p = arg;
     SSL_CTX *ctx = p->pending_ctx;
-    int err = 0, opts = BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS;
-    socklen_t len = sizeof(err);
-    (void)what;
-
-    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
-        err = errno;
-    if (err) {
-        health_probe_fail_errno(p, err, "connect");
-        return;
-    }
-    event_free(p->io);
-    p->io = NULL;
+    int fd = p->fd, opts = BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS;
     if (ctx) {
         p->ssl = tls_new(ctx, p->t->p.server_name, p->t->p.verify);
         p->bev = p->ssl ? bufferevent_openssl_socket_new(p->base, fd, p->ssl,
@@ -105,6 +92,26 @@ static void on_connected(evutil_socket_t fd, short what, void *arg)
     bufferevent_enable(p->bev, EV_READ | EV_WRITE);
     if (!ctx)
         on_event(p->bev, BEV_EVENT_CONNECTED, p); /* plain: up already */
+}
+
+/* The TCP connect is done here rather than by the bufferevent, so a refused or unreachable
+ * server is reported with its exact errno. */
+static void on_connected(evutil_socket_t fd, short what, void *arg)
+{
+    struct health_probe *p = arg;
+    int err = 0;
+    socklen_t len = sizeof(err);
+    (void)what;
+
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+        err = errno;
+    if (err) {
+        health_probe_fail_errno(p, err, "connect");
+        return;
+    }
+    event_free(p->io);
+    p->io = NULL;
+    health_probe_through(p, stream_begin); /* through a proxy: its CONNECT first */
 }
 
 /* Something happened on a kept connection between probes: the server closed it, or sent what

@@ -15,6 +15,7 @@
  */
 enum lb_conn_state {
     LB_CONN_CONNECTING = 0, /* picking a server and waiting for its connect */
+    LB_CONN_TUNNELING,      /* connected to the server's proxy, waiting for its CONNECT answer */
     LB_CONN_FORWARDING,     /* both directions open */
     LB_CONN_HALF_CLOSED,    /* one side sent FIN, passed on; the other direction still flows */
     LB_CONN_CLOSED,         /* finished; the struct goes back to the pool */

@@ -10,6 +10,7 @@
 #include "lb/view.h"
 #include "common/log.h"
 #include "common/net.h"
+#include "common/tunnel.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -254,8 +255,31 @@ static enum lb_conn_state conn_pump(struct lb_conn *c, enum lb_conn_end *end)
     return up == LB_FLOW_DONE || down == LB_FLOW_DONE ? LB_CONN_HALF_CLOSED : LB_CONN_FORWARDING;
 }
 
+/* Picks the next server; ends the connection when none is left. */
+static void conn_retry(struct lb_conn *c)
+{
+    enum lb_conn_end end;
+    c->state = LB_CONN_CONNECTING;
+    end = conn_connect_next(c);
+    if (end != LB_END_NONE)
+        conn_finish(c, end, false);
+}
+
+/* The proxy's answer to CONNECT arrived (or part of it): true once the tunnel is up. */
+static bool conn_tunnel_answered(struct lb_conn *c, bool *failed)
+{
+    char why[200];
+    int r = tunnel_recv(c->ss.fd, why, sizeof(why));
+    *failed = r < 0;
+    if (r < 0)
+        log_debug("proxy", "%s: %s", c->server->address, why);
+    c->ss.readable = r > 0; /* 0: wait for the next edge; after the answer, read on */
+    return r > 0;
+}
+
 static void drive_connecting(struct lb_conn *c, enum lb_conn_event ev)
 {
+    bool failed = false;
     if (ev == LB_CONN_EV_KILL) {
         if (c->end != LB_END_KILLED) {
             conn_finish(c, c->end, true);
@@ -265,6 +289,13 @@ static void drive_connecting(struct lb_conn *c, enum lb_conn_event ev)
         conn_abandon_connect(c);
         c->end = LB_END_NONE;
         ev = LB_CONN_EV_START;
+    } else if (ev == LB_CONN_EV_IO && c->state == LB_CONN_TUNNELING) {
+        if (!c->ss.readable || !conn_tunnel_answered(c, &failed)) {
+            if (!failed)
+                return;
+            conn_connect_failed(c);
+            ev = LB_CONN_EV_START;
+        }
     } else if (ev == LB_CONN_EV_IO) {
         if (!c->ss.writable && !c->ss.readable)
             return; /* only the client stirred; its flags wait for forwarding */
@@ -277,12 +308,21 @@ static void drive_connecting(struct lb_conn *c, enum lb_conn_event ev)
         ev = LB_CONN_EV_START;
     }
     if (ev == LB_CONN_EV_START) {
-        enum lb_conn_end end = conn_connect_next(c);
-        if (end != LB_END_NONE)
-            conn_finish(c, end, false);
+        conn_retry(c);
         return;
     }
-    /* Connected. */
+    if (c->state == LB_CONN_CONNECTING && c->server->tunnel_target) {
+        /* Connected to the proxy: ask it for the server (the connect timeout still runs). */
+        if (tunnel_send(c->ss.fd, c->server->tunnel_target, c->server->tunnel_auth) != 0) {
+            conn_connect_failed(c);
+            conn_retry(c);
+            return;
+        }
+        c->state = LB_CONN_TUNNELING;
+        c->ss.readable = false;
+        return;
+    }
+    /* Connected (through the proxy, when there is one). */
     event_del(&c->timer);
     atomic_fetch_add_explicit(&c->server->c.total, 1, memory_order_relaxed);
     dial_observe(&c->server->c.dial_ok, clock_now_us() - c->dial_us);
@@ -318,12 +358,14 @@ static void drive_forwarding(struct lb_conn *c, enum lb_conn_event ev)
 
 static void conn_drive(struct lb_conn *c, enum lb_conn_event ev)
 {
-    if (ev == LB_CONN_EV_KILL && c->state != LB_CONN_CLOSED && c->state != LB_CONN_CONNECTING) {
+    if (ev == LB_CONN_EV_KILL && c->state != LB_CONN_CLOSED && c->state != LB_CONN_CONNECTING &&
+        c->state != LB_CONN_TUNNELING) {
         conn_finish(c, c->end, true);
         return;
     }
     switch (c->state) {
     case LB_CONN_CONNECTING:
+    case LB_CONN_TUNNELING:
         drive_connecting(c, ev);
         break;
     case LB_CONN_FORWARDING:

@@ -79,6 +79,8 @@ struct lb_server {
     struct lb_server_counters c;  /* counters */
     atomic_bool resolved;         /* sa is valid (stored with release after sa is written) */
     struct lb_dns_ticket *dns;    /* a host name's lookups (main thread); NULL for literals */
+    char *tunnel_target;          /* through a proxy: what to CONNECT to (sa is the proxy's) */
+    char *tunnel_auth;            /* its Proxy-Authorization value, or NULL */
 };
 
 #endif

@@ -3,6 +3,7 @@
 #include "common/xalloc.h"
 
 #include "config/config-t.h"
+#include "config/value.h"
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/net.h"
@@ -210,8 +211,32 @@ static struct health_endpoint endpoint_of(const struct lb_server *s,
                                           const struct lb_server_ctx *ctx,
                                           const struct config_server *cfg)
 {
-    return (struct health_endpoint){&s->sa,      cfg->address.host,   ctx->sans,
-                                    ctx->n_sans, ctx->sticky ? 1 : 0, ctx->added};
+    return (struct health_endpoint){.addr = &s->sa,
+                                    .host = cfg->address.host,
+                                    .sans = ctx->sans,
+                                    .n_sans = ctx->n_sans,
+                                    .passive_fall = ctx->sticky ? 1 : 0,
+                                    .start_down = ctx->added,
+                                    .tunnel_target = s->tunnel_target,
+                                    .tunnel_auth = s->tunnel_auth};
+}
+
+/* Through a proxy the server's socket address is the proxy's, and the server's own address
+ * is what the proxy is asked to CONNECT to (the proxy resolves a name). */
+static const struct net_addr *dial_address(struct lb_server *s, const struct lb_server_ctx *ctx,
+                                           const struct config_server *cfg, struct net_addr *proxy)
+{
+    char hostport[NET_ADDRSTRLEN], why[300];
+    if (!ctx->proxy)
+        return &cfg->address;
+    if (!config_parse_proxy_url(ctx->proxy, hostport, sizeof(hostport), &s->tunnel_auth, why,
+                                sizeof(why)) ||
+        !config_parse_addr(hostport, CONFIG_ADDR_TARGET, proxy, why, sizeof(why))) {
+        log_error("proxy", "%s/%s: %s", s->backend, s->address, why); /* checked at load */
+        return &cfg->address;
+    }
+    s->tunnel_target = xstrdup(s->address);
+    return proxy;
 }
 
 struct lb_server *lb_server_new(const struct lb_server_ctx *ctx, const struct config_server *cfg,
@@ -231,11 +256,14 @@ struct lb_server *lb_server_new(const struct lb_server_ctx *ctx, const struct co
     atomic_store(&s->weight, cfg->weight);
     atomic_store(&s->backup, cfg->backup);
     snprintf(label, sizeof(label), "%s/%s", backend, s->address);
+    struct net_addr proxy = {0};
+    const struct net_addr *dial = dial_address(s, ctx, cfg, &proxy);
     if (engine) {
         struct health_endpoint ep = endpoint_of(s, ctx, cfg);
         s->health = health_target_new(engine, label, ctx->hc, &ep, s);
     }
-    resolve(s, &cfg->address, ctx);
+    resolve(s, dial, ctx);
+    config_addr_free(&proxy);
     return s;
 }
 
@@ -266,6 +294,10 @@ void lb_server_unref(struct lb_server *s)
         health_target_free(s->health);
     free(s->backend);
     free(s->address);
+    free(s->tunnel_target);
+    if (s->tunnel_auth)
+        explicit_bzero(s->tunnel_auth, strlen(s->tunnel_auth));
+    free(s->tunnel_auth);
     free(s);
 }
 

@@ -27,6 +27,7 @@ struct lb_server_ctx {
     struct evdns_base *dns;    /* resolves host names without blocking; NULL: getaddrinfo */
     struct event_base *base;   /* where lookups are retried (with dns) */
     uint64_t resolve_every_ms; /* a host name is resolved again this often (and when down) */
+    const char *proxy;         /* the backend's http_proxy URL, or NULL: servers are direct */
 };
 
 /* Main thread: resolves the address and starts health probing (engine may be NULL in tests:

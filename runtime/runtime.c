@@ -159,7 +159,8 @@ static void build_pools(struct lb_runtime *rt, struct lb_view *v, struct lb_serv
                                     .sticky = cb->balance == CONFIG_BALANCE_STICKY,
                                     .dns = rt->dns,
                                     .base = rt->base,
-                                    .resolve_every_ms = cfg->resolve_interval_ms};
+                                    .resolve_every_ms = cfg->resolve_interval_ms,
+                                    .proxy = cb->http_proxy};
         const char **sans = sans_of(cfg, b, &ctx.n_sans);
         ctx.sans = sans;
         fill_pool(rt, p, &ctx, servers, n_servers);

@@ -433,6 +433,83 @@ def dns_responder(names, silent=()):
     return sock
 
 
+class ConnectProxy:
+    """An HTTP forward proxy on 127.0.0.1 that only tunnels (CONNECT), as corporate proxies in
+    front of K3s servers do: names maps host names to addresses (it resolves them, the client
+    does not); with auth ("Basic ..."), a request without it gets 407. It records every CONNECT
+    target and Proxy-Authorization seen; a target that refuses gets 502."""
+
+    def __init__(self, names=None, auth=None):
+        self.names, self.auth = names or {}, auth
+        self.targets, self.auths = [], []
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(128)
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+
+    def _serve(self, c):
+        head = b""
+        while b"\r\n\r\n" not in head and len(head) < 8192:
+            d = c.recv(1)  # byte by byte: nothing after the request is taken
+            if not d:
+                c.close()
+                return
+            head += d
+        lines = head.decode("latin-1").split("\r\n")
+        method, target = lines[0].split(" ")[:2]
+        hdrs = {l.split(":", 1)[0].lower(): l.split(":", 1)[1].strip() for l in lines[1:] if ":" in l}
+        self.targets.append(target)
+        self.auths.append(hdrs.get("proxy-authorization"))
+        if method != "CONNECT":
+            c.sendall(b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n")
+            c.close()
+            return
+        if self.auth and hdrs.get("proxy-authorization") != self.auth:
+            c.sendall(b"HTTP/1.1 407 Proxy Authentication Required\r\n"
+                      b"Proxy-Authenticate: Basic\r\nContent-Length: 0\r\n\r\n")
+            c.close()
+            return
+        host, _, port = target.rpartition(":")
+        host = host.strip("[]")
+        try:
+            up = socket.create_connection((self.names.get(host, host), int(port)), timeout=5)
+        except OSError:
+            c.sendall(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
+            c.close()
+            return
+        up.settimeout(None)
+        c.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
+
+        def pipe(a, b):
+            try:
+                while True:
+                    d = a.recv(65536)
+                    if not d:
+                        break
+                    b.sendall(d)
+            except OSError:
+                pass
+            for x in (a, b):
+                try:
+                    x.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+        threading.Thread(target=pipe, args=(up, c), daemon=True).start()
+        pipe(c, up)
+
+    def close(self):
+        self.sock.close()
+
+
 def read_all(sock):
     """Everything a peer sends until it closes."""
     data = b""

@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from k3lbtest import (BIN, ApiServer, WebSocket, ask_name, dns_responder, free_port,
-                      https_get)
+from k3lbtest import (BIN, ApiServer, ConnectProxy, WebSocket, ask_name, dns_responder,
+                      free_port, https_get)
 
 INTERVAL, TIMEOUT, FALL, RISE = 0.2, 0.15, 2, 2
 
@@ -339,6 +339,55 @@ def test_etcd_members_from_db_info(k3lb, lab, tmp_path, pki, backends):
         "/v1-k3s/apiservers"] >= before["/v1-k3s/apiservers"] + 2, what="two list requests")
     assert json.loads(supervisor_get(s, "/stats", lab.ca)[1]).get("/db/info") == \
         before.get("/db/info")  # never asked with a token that cannot
+
+
+def test_http_proxy_as_k3s_agent(k3lb, tmp_path, pki):
+    """K3S_AGENT_HTTP_PROXY_ALLOWED=true with HTTPS_PROXY: every server (the fixed address by
+    name, which only the proxy can resolve, and the learned ones) is reached through the
+    proxy's CONNECT with its credentials: traffic, health checks and the agent's own requests
+    (through its listener). Wrong credentials show as the proxy's refusal in the checks."""
+    import base64
+    with open(pki.ca_crt, "rb") as f:
+        ca_hash = hashlib.sha256(f.read()).hexdigest()
+    cert, key = pki.issue("k3s-proxied", ["IP:127.0.0.1", "DNS:k3s.proxy.test"])
+    listing = tmp_path / "apiservers"
+    made = [ApiServer(str(tmp_path), cert, key, ca=pki.ca_crt, name="p%d" % i, password="pw",
+                      apiservers_file=str(listing)) for i in range(2)]
+    listing.write_text(",".join(x.addr for x in made))
+    proxy = ConnectProxy({"k3s.proxy.test": "127.0.0.1"},
+                         auth="Basic " + base64.b64encode(b"proxy-user:s3cret/p").decode())
+    fixed = "k3s.proxy.test:%d" % made[0].port
+    env = {"K3S_TOKEN": "K10%s::server:pw" % ca_hash, "K3S_AGENT_HTTP_PROXY_ALLOWED": "true",
+           "HTTPS_PROXY": "http://proxy-user:s3cret%%2Fp@127.0.0.1:%d" % proxy.port,
+           "NO_PROXY": "10.0.0.0/8,.cluster.local"}
+    try:
+        k = agent(k3lb, tmp_path, fixed, env=env)
+        k.wait_for(lambda st: {x.addr for x in made} <= set(states(k)), what="learned list")
+        k.wait_for(lambda st: active(k) and active(k)[0] in {x.addr for x in made},
+                   what="an active learned server")
+        assert name_via(k.port, pki.ca_crt) in {"p0", "p1"}
+        assert set(proxy.targets) >= {fixed} | {x.addr for x in made}, proxy.targets
+        assert set(proxy.auths) == {proxy.auth}, proxy.auths
+        assert "through the HTTP proxy 127.0.0.1:%d (with credentials)" % proxy.port in k.log()
+        assert "s3cret" not in k.log()
+        k.close()
+
+        env["HTTPS_PROXY"] = "http://proxy-user:wrong@127.0.0.1:%d" % proxy.port
+        k = agent(k3lb, tmp_path, fixed, env=env)
+        k.wait_for(lambda st: any(s["check"]["result"] == "proxy_error" and
+                                  "407" in s["check"]["detail"]
+                                  for s in st["backends"][0]["servers"]),
+                   what="the proxy's 407 in the check")
+        k.close()
+
+        # a loopback fixed address is never proxied (Go's rule; NO_PROXY: the unit tests)
+        k = agent(k3lb, tmp_path, made[0].addr, env=env)
+        assert "through the HTTP proxy" not in k.log()
+        k.wait_for(lambda st: active(k), what="an active server, directly")
+    finally:
+        proxy.close()
+        for x in made:
+            x.close()
 
 
 def supervisor_get(server, path, ca, auth=None):

@@ -7,6 +7,7 @@
 
 #include "config/value.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 static void duration_ok(const char *s, uint64_t want)
@@ -172,12 +173,66 @@ static void test_enum_and_closest(void **state)
     assert_null(config_closest("zzzzzz", (const char *const[]){"balance", "name", NULL}));
 }
 
+/* Proxy URLs as HTTPS_PROXY holds them; credentials become Proxy-Authorization and are never
+ * quoted in an error. */
+static void test_proxy_url(void **state)
+{
+    char hp[300], why[300], *auth = NULL;
+    (void)state;
+    assert_true(
+        config_parse_proxy_url("http://proxy.corp:3128", hp, sizeof(hp), &auth, why, sizeof(why)));
+    assert_string_equal(hp, "proxy.corp:3128");
+    assert_null(auth);
+    assert_true(config_parse_proxy_url("10.0.0.1", hp, sizeof(hp), &auth, why, sizeof(why)));
+    assert_string_equal(hp, "10.0.0.1:80");
+    assert_true(config_parse_proxy_url("http://u%40x:p%2Fw@[fd00::1]:8080/", hp, sizeof(hp), &auth,
+                                       why, sizeof(why)));
+    assert_string_equal(hp, "[fd00::1]:8080");
+    assert_string_equal(auth, "Basic dUB4OnAvdw=="); /* base64("u@x:p/w") */
+    free(auth);
+    assert_false(
+        config_parse_proxy_url("https://u:topsecret@p:1", hp, sizeof(hp), &auth, why, sizeof(why)));
+    assert_non_null(strstr(why, "only http://"));
+    assert_null(strstr(why, "topsecret"));
+    assert_false(config_parse_proxy_url("http://u:topsecret@p:1/path", hp, sizeof(hp), &auth, why,
+                                        sizeof(why)));
+    assert_null(strstr(why, "topsecret"));
+    assert_null(auth);
+    assert_false(
+        config_parse_proxy_url("http://nopassword@p:1", hp, sizeof(hp), &auth, why, sizeof(why)));
+}
+
+/* NO_PROXY as Go's httpproxy (and so K3s) reads it. */
+static void test_no_proxy(void **state)
+{
+    (void)state;
+    assert_true(config_no_proxy(NULL, "127.0.0.5", 6443)); /* loopback never */
+    assert_true(config_no_proxy(NULL, "localhost", 6443));
+    assert_true(config_no_proxy(NULL, "::1", 6443));
+    assert_false(config_no_proxy(NULL, "10.0.0.1", 6443));
+    assert_false(config_no_proxy("", "10.0.0.1", 6443));
+    assert_true(config_no_proxy("*", "k3s.example", 6443));
+    assert_true(config_no_proxy("10.0.0.0/8", "10.2.3.4", 6443));
+    assert_false(config_no_proxy("10.0.0.0/8", "11.2.3.4", 6443));
+    assert_true(config_no_proxy("fd00::/8", "fd12::1", 6443));
+    assert_true(config_no_proxy(" a.example , .corp.example", "k3s.corp.example", 6443));
+    assert_true(config_no_proxy("corp.example", "corp.example", 6443));
+    assert_true(config_no_proxy("corp.example", "k3s.corp.example", 6443));
+    assert_false(config_no_proxy("corp.example", "xcorp.example", 6443));
+    assert_true(config_no_proxy("*.corp.example", "k3s.corp.example", 6443));
+    assert_true(config_no_proxy("K3S.Example:6443", "k3s.example", 6443));
+    assert_false(config_no_proxy("k3s.example:9345", "k3s.example", 6443));
+    assert_true(config_no_proxy("10.0.0.1", "10.0.0.1", 6443));
+    assert_true(config_no_proxy("[fd00::1]:6443", "fd00::1", 6443));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_durations), cmocka_unit_test(test_duration_format),
         cmocka_unit_test(test_addresses), cmocka_unit_test(test_overlap),
         cmocka_unit_test(test_numbers),   cmocka_unit_test(test_enum_and_closest),
+        cmocka_unit_test(test_proxy_url), cmocka_unit_test(test_no_proxy),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -35,6 +35,10 @@ const char *config_intern(const char *s)
 
 static void error_vadd(struct config_error **list, size_t *n, struct config_mark mark,
                        const char *label, const char *fmt, va_list ap)
+    __attribute__((format(printf, 5, 0)));
+
+static void error_vadd(struct config_error **list, size_t *n, struct config_mark mark,
+                       const char *label, const char *fmt, va_list ap)
 {
     struct config_error *e;
     int used;

@@ -2,8 +2,8 @@
 """Benchmark: what k3lb agents cost the servers they protect (issue: 1,000 agents must not flap
 their servers). N `k3lb agent` processes (default 100) against three stand-in K3s servers
 (contrib/lab/apiserver.py, which counts requests per path and accepted TLS connections) with
-the agent's defaults (k3s check every second, /v1-k3s/apiservers refresh 5 s backing off to
-60 s). After a settling time, counts over --seconds and prints, per agent per server:
+the agent's defaults (k3s check every 10 s over one kept-alive connection per server, a list
+answer standing in for the probe due; /v1-k3s/apiservers refresh 5 s backing off to 60 s). After a settling time, counts over --seconds and prints, per agent per server:
 requests/s (all paths), /v1-k3s/readyz/s, /v1-k3s/apiservers/s and new TLS handshakes/s.
 Goals: <= 0.1 requests/s and <= 0.01 handshakes/s per agent per server once settled.
 Not a test: prints figures, asserts nothing. Loopback only."""

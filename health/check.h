@@ -53,6 +53,9 @@ void health_probe_done(struct health_probe *p, enum health_result r, const char 
 /* Opens a non-blocking socket and starts a connect to the target; on success p->fd is set.
  * Returns 0, or an errno value (the probe is not yet reported). */
 int health_probe_connect(struct health_probe *p);
+/* Waits for the connect started on p->fd: reports a failure with its exact errno, else goes
+ * on as health_probe_through does. */
+void health_probe_await_connect(struct health_probe *p, void (*then)(struct health_probe *p));
 /* Once p->fd is connected: through a proxy, asks it to CONNECT to the server and calls then
  * when the tunnel is up (or reports the proxy's refusal); directly, calls then at once. */
 void health_probe_through(struct health_probe *p, void (*then)(struct health_probe *p));

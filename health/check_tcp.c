@@ -14,20 +14,6 @@ static void tcp_up(struct health_probe *p)
                       p->t->tunnel_target ? "connected through the proxy" : "connected");
 }
 
-static void tcp_ready(evutil_socket_t fd, short what, void *arg)
-{
-    struct health_probe *p = arg;
-    int err = 0;
-    socklen_t len = sizeof(err);
-    (void)what;
-    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
-        err = errno;
-    if (err)
-        health_probe_fail_errno(p, err, "connect");
-    else
-        health_probe_through(p, tcp_up);
-}
-
 static void tcp_start(struct health_probe *p)
 {
     const struct net_sockaddr *sa = &p->t->addr;
@@ -49,8 +35,7 @@ static void tcp_start(struct health_probe *p)
             return;
         }
     }
-    p->io = event_new(p->base, p->fd, EV_WRITE, tcp_ready, p);
-    event_add(p->io, NULL);
+    health_probe_await_connect(p, tcp_up);
 }
 
 static void tcp_abort(struct health_probe *p)

@@ -16,6 +16,7 @@
 #include "common/net.h"
 
 #include <errno.h>
+#include <sys/socket.h>
 #include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -280,6 +281,30 @@ static void tunnel_read(evutil_socket_t fd, short what, void *arg)
         health_probe_done(p, HEALTH_RESULT_PROXY_ERROR, "%s", why);
     else
         p->tunneled(p);
+}
+
+/* The socket became writable: the connect is done, one way or the other. */
+static void connect_done(evutil_socket_t fd, short what, void *arg)
+{
+    struct health_probe *p = arg;
+    int err = 0;
+    socklen_t len = sizeof(err);
+    (void)what;
+    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+        err = errno;
+    event_free(p->io);
+    p->io = NULL;
+    if (err)
+        health_probe_fail_errno(p, err, "connect");
+    else
+        health_probe_through(p, p->tunneled);
+}
+
+void health_probe_await_connect(struct health_probe *p, void (*then)(struct health_probe *p))
+{
+    p->tunneled = then;
+    p->io = event_new(p->base, p->fd, EV_WRITE, connect_done, p);
+    event_add(p->io, NULL);
 }
 
 void health_probe_through(struct health_probe *p, void (*then)(struct health_probe *p))

@@ -45,7 +45,7 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
         return;
     }
     if (!p->connected) {
-        /* The TCP connection was up (see on_connected): this is the TLS handshake failing. */
+        /* The TCP connection was up (see stream_begin): this is the TLS handshake failing. */
         if (what & BEV_EVENT_EOF) {
             health_probe_done(p, HEALTH_RESULT_RESET, "closed during the %s",
                               p->ssl ? "TLS handshake" : "connect");
@@ -92,26 +92,6 @@ static void stream_begin(struct health_probe *p)
     bufferevent_enable(p->bev, EV_READ | EV_WRITE);
     if (!ctx)
         on_event(p->bev, BEV_EVENT_CONNECTED, p); /* plain: up already */
-}
-
-/* The TCP connect is done here rather than by the bufferevent, so a refused or unreachable
- * server is reported with its exact errno. */
-static void on_connected(evutil_socket_t fd, short what, void *arg)
-{
-    struct health_probe *p = arg;
-    int err = 0;
-    socklen_t len = sizeof(err);
-    (void)what;
-
-    if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
-        err = errno;
-    if (err) {
-        health_probe_fail_errno(p, err, "connect");
-        return;
-    }
-    event_free(p->io);
-    p->io = NULL;
-    health_probe_through(p, stream_begin); /* through a proxy: its CONNECT first */
 }
 
 /* Something happened on a kept connection between probes: the server closed it, or sent what
@@ -185,6 +165,7 @@ void health_stream_open(struct health_probe *p, SSL_CTX *ctx, const struct healt
         health_probe_fail_errno(p, err, "connect");
         return;
     }
-    p->io = event_new(p->base, p->fd, EV_WRITE, on_connected, p);
-    event_add(p->io, NULL);
+    /* The TCP connect is done by the engine rather than by the bufferevent, so a refused or
+     * unreachable server is reported with its exact errno; TLS starts once it is up. */
+    health_probe_await_connect(p, stream_begin);
 }

@@ -366,7 +366,8 @@ def test_http_proxy_as_k3s_agent(k3lb, tmp_path, pki):
         k.wait_for(lambda st: active(k) and active(k)[0] in {x.addr for x in made},
                    what="an active learned server")
         assert name_via(k.port, pki.ca_crt) in {"p0", "p1"}
-        assert set(proxy.targets) >= {fixed} | {x.addr for x in made}, proxy.targets
+        k.wait_for(lambda st: set(proxy.targets) >= {fixed} | {x.addr for x in made},
+                   what="every server reached through the proxy")
         assert set(proxy.auths) == {proxy.auth}, proxy.auths
         assert "through the HTTP proxy 127.0.0.1:%d (with credentials)" % proxy.port in k.log()
         assert "s3cret" not in k.log()

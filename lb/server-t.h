@@ -81,6 +81,7 @@ struct lb_server {
     struct lb_dns_ticket *dns;    /* a host name's lookups (main thread); NULL for literals */
     char *tunnel_target;          /* through a proxy: what to CONNECT to (sa is the proxy's) */
     char *tunnel_auth;            /* its Proxy-Authorization value, or NULL */
+    char *proxy_url;              /* the backend's http_proxy it was made with, or NULL */
 };
 
 #endif

@@ -229,6 +229,7 @@ static const struct net_addr *dial_address(struct lb_server *s, const struct lb_
     char hostport[NET_ADDRSTRLEN], why[300];
     if (!ctx->proxy)
         return &cfg->address;
+    s->proxy_url = xstrdup(ctx->proxy);
     if (!config_parse_proxy_url(ctx->proxy, hostport, sizeof(hostport), &s->tunnel_auth, why,
                                 sizeof(why)) ||
         !config_parse_addr(hostport, CONFIG_ADDR_TARGET, proxy, why, sizeof(why))) {
@@ -279,6 +280,19 @@ void lb_server_configure(struct lb_server *s, const struct lb_server_ctx *ctx,
     }
 }
 
+/* Frees a string holding credentials, wiped first. */
+static void free_secret(char *secret)
+{
+    if (secret)
+        explicit_bzero(secret, strlen(secret));
+    free(secret);
+}
+
+bool lb_server_same_proxy(const struct lb_server *s, const char *proxy)
+{
+    return s->proxy_url ? proxy && strcmp(s->proxy_url, proxy) == 0 : !proxy;
+}
+
 struct lb_server *lb_server_ref(struct lb_server *s)
 {
     atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
@@ -295,9 +309,8 @@ void lb_server_unref(struct lb_server *s)
     free(s->backend);
     free(s->address);
     free(s->tunnel_target);
-    if (s->tunnel_auth)
-        explicit_bzero(s->tunnel_auth, strlen(s->tunnel_auth));
-    free(s->tunnel_auth);
+    free_secret(s->tunnel_auth);
+    free_secret(s->proxy_url);
     free(s);
 }
 

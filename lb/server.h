@@ -41,6 +41,8 @@ struct lb_server *lb_server_ref(struct lb_server *s);
 /* Main thread only: the last reference stops the probes. */
 void lb_server_unref(struct lb_server *s);
 
+/* It is reached through the proxy URL (NULL: directly), as when it was made. */
+bool lb_server_same_proxy(const struct lb_server *s, const char *proxy);
 /* Where to connect, copied under the server's address lock (any thread). */
 void lb_server_addr(struct lb_server *s, struct net_sockaddr *out);
 /* Main thread: a host name is resolved again now (its server went down: it may have moved). */

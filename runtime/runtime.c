@@ -54,8 +54,9 @@ static struct lb_server *get_server(struct lb_runtime *rt, const struct lb_serve
     struct lb_server *s = NULL;
     for (size_t i = 0; i < rt->n_servers && !s; i++)
         if (strcmp(rt->servers[i]->backend, ctx->backend) == 0 &&
-            strcmp(rt->servers[i]->address, cs->address.text) == 0)
-            s = lb_server_ref(rt->servers[i]);
+            strcmp(rt->servers[i]->address, cs->address.text) == 0 &&
+            lb_server_same_proxy(rt->servers[i], ctx->proxy))
+            s = lb_server_ref(rt->servers[i]); /* a new proxy makes a new server */
     if (s)
         lb_server_configure(s, ctx, cs);
     else

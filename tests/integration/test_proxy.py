@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from k3lbtest import (addr, ask_name, connect, dns_responder, free_port, integrity_client,
-                      read_line, simple_config)
+from k3lbtest import (BIN, ConnectProxy, addr, ask_name, connect, dns_responder, free_port,
+                      integrity_client, read_line, simple_config)
 
 MiB = 1 << 20
 
@@ -304,6 +304,35 @@ def test_server_host_name_followed_when_it_moves(k3lb, backends, interval):
         assert "moved: now %s (was %s)" % (b.addr, a.addr) in k.log()
     finally:
         dns.close()
+
+
+def test_backend_through_http_proxy_and_reload_without(k3lb, backends):
+    """http_proxy: traffic and checks go through the proxy's CONNECT; a reload that drops the
+    proxy makes the same address a direct server (a server is its address and its proxy)."""
+    b = backends("name", name="b")
+    proxy = ConnectProxy()
+    name = b.addr
+    try:
+        k = start(k3lb, [name], backend_extra='http_proxy: "http://127.0.0.1:%d"' % proxy.port,
+                  health="kind: tcp, interval: 200ms, timeout: 150ms")
+        k.wait_for(lambda st: k.server(name)["check"]["detail"] == "connected through the proxy",
+                   what="checked through the proxy")
+        assert ask_name(k.port) == "b"
+        assert proxy.targets.count(name) >= 2  # a probe and the client
+        with open(os.path.join(k.dir, "k3lb.yaml"), "w") as f:
+            f.write(simple_config(["127.0.0.1:%d" % k.port], [b.addr], k.admin_port,
+                                  health="kind: tcp, interval: 200ms, timeout: 150ms",
+                                  top_extra="workers: 2"))
+        r = subprocess.run([BIN, "ctl", "--admin", "127.0.0.1:%d" % k.admin_port, "reload"],
+                           capture_output=True, text=True, timeout=20)
+        assert r.returncode == 0, r.stderr
+        k.wait_for(lambda st: k.server(b.addr)["check"]["detail"] == "connected",
+                   what="checked directly")
+        before = len(proxy.targets)
+        assert ask_name(k.port) == "b"
+        assert len(proxy.targets) == before
+    finally:
+        proxy.close()
 
 
 @pytest.mark.parametrize("splice", ["true", "false"])

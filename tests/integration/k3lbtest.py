@@ -531,6 +531,8 @@ def https_get(port, path, ca, auth=None, host="127.0.0.1", timeout=10):
             s.sendall((head + "\r\n").encode())
             data = read_all(s)
     head, _, body = data.partition(b"\r\n\r\n")
+    if not head.startswith(b"HTTP/"):
+        raise ConnectionError("closed before answering")
     return int(head.split()[1]), body.decode()
 
 

@@ -1,10 +1,19 @@
 """Loopback helpers shared by the lab and the tests."""
 import socket
 
+_handed_out = set()
+
 
 def free_port(host="127.0.0.1"):
-    """A port the kernel just handed out and released, for a server started right after."""
+    """A port the kernel just handed out and released, for a server started right after. Never
+    the same port twice in one process: two calls in a row (a listener and an admin port) could
+    otherwise get the same one back before either is bound."""
     fam = socket.AF_INET6 if ":" in host else socket.AF_INET
-    with socket.socket(fam, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
+    for _ in range(100):
+        with socket.socket(fam, socket.SOCK_STREAM) as s:
+            s.bind((host, 0))
+            port = s.getsockname()[1]
+        if port not in _handed_out:
+            _handed_out.add(port)
+            return port
+    raise OSError("no fresh port after 100 tries")

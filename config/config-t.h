@@ -220,14 +220,18 @@ struct config_error {
 };
 
 /* Diagnostics of one load; a load fails when n > 0. */
+/* At most this many errors (and as many warnings) are kept; the rest are only counted. */
+#define CONFIG_ERRORS_KEPT 200
+
 struct config_errors {
     struct config_error *list;
     size_t n;
     struct config_error *warnings; /* said, but the config loads */
     size_t n_warnings;
-    bool lenient_secrets; /* `k3lb check`: a secret that cannot be read here is a warning */
-    size_t in_object;     /* errors in the object a section check is looking at: checks that
-                             derive an error from other values say nothing when they are bad */
+    size_t more, more_warnings; /* counted past CONFIG_ERRORS_KEPT */
+    bool lenient_secrets;       /* `k3lb check`: a secret that cannot be read here is a warning */
+    size_t in_object;           /* errors in the object a section check is looking at: checks that
+                                   derive an error from other values say nothing when they are bad */
 };
 
 /* A value set from a flag or the environment, laid over the YAML before validation. */

@@ -173,8 +173,13 @@ void config_errors_print(const struct config_errors *errs, FILE *out)
 {
     for (size_t i = 0; i < errs->n; i++)
         fprintf(out, "%s\n", errs->list[i].text);
+    if (errs->more)
+        fprintf(out, "... and %zu more error%s\n", errs->more, errs->more == 1 ? "" : "s");
     for (size_t i = 0; i < errs->n_warnings; i++)
         fprintf(out, "%s\n", errs->warnings[i].text);
+    if (errs->more_warnings)
+        fprintf(out, "... and %zu more warning%s\n", errs->more_warnings,
+                errs->more_warnings == 1 ? "" : "s");
 }
 
 void config_errors_free(struct config_errors *errs)
@@ -182,7 +187,7 @@ void config_errors_free(struct config_errors *errs)
     free(errs->list);
     free(errs->warnings);
     errs->list = errs->warnings = NULL;
-    errs->n = errs->n_warnings = 0;
+    errs->n = errs->n_warnings = errs->more = errs->more_warnings = 0;
 }
 
 static bool same_string(const char *a, const char *b)

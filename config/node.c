@@ -33,16 +33,22 @@ const char *config_intern(const char *s)
     return found;
 }
 
-static void error_vadd(struct config_error **list, size_t *n, struct config_mark mark,
+static void error_vadd(struct config_error **list, size_t *n, size_t *more, struct config_mark mark,
                        const char *label, const char *fmt, va_list ap)
-    __attribute__((format(printf, 5, 0)));
+    __attribute__((format(printf, 6, 0)));
 
-static void error_vadd(struct config_error **list, size_t *n, struct config_mark mark,
+/* Keeps the first CONFIG_ERRORS_KEPT: a file of 100,000 bad lines costs a count, not a list. */
+static void error_vadd(struct config_error **list, size_t *n, size_t *more, struct config_mark mark,
                        const char *label, const char *fmt, va_list ap)
 {
     struct config_error *e;
     int used;
-    *list = xreallocarray(*list, *n + 1, sizeof(**list));
+    if (*n >= CONFIG_ERRORS_KEPT) {
+        (*more)++;
+        return;
+    }
+    if (*n == 0)
+        *list = xreallocarray(*list, CONFIG_ERRORS_KEPT, sizeof(**list));
     e = &(*list)[(*n)++];
     if (mark.line)
         used = snprintf(e->text, sizeof(e->text), "%s:%u:%u: %s", mark.file, mark.line, mark.col,
@@ -57,7 +63,7 @@ void config_error_add(struct config_errors *errs, struct config_mark mark, const
 {
     va_list ap;
     va_start(ap, fmt);
-    error_vadd(&errs->list, &errs->n, mark, "", fmt, ap);
+    error_vadd(&errs->list, &errs->n, &errs->more, mark, "", fmt, ap);
     va_end(ap);
 }
 
@@ -65,7 +71,8 @@ void config_warning_add(struct config_errors *errs, struct config_mark mark, con
 {
     va_list ap;
     va_start(ap, fmt);
-    error_vadd(&errs->warnings, &errs->n_warnings, mark, "warning: ", fmt, ap);
+    error_vadd(&errs->warnings, &errs->n_warnings, &errs->more_warnings, mark, "warning: ", fmt,
+               ap);
     va_end(ap);
 }
 
@@ -101,7 +108,10 @@ struct config_node *config_node_scalar(const char *value, struct config_mark mar
 
 void config_node_append(struct config_node *parent, struct config_node *child)
 {
-    parent->items = xreallocarray(parent->items, parent->n + 1, sizeof(*parent->items));
+    if (parent->n == parent->cap) {
+        parent->cap = parent->cap ? parent->cap * 2 : 4;
+        parent->items = xreallocarray(parent->items, parent->cap, sizeof(*parent->items));
+    }
     parent->items[parent->n++] = child;
 }
 

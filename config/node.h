@@ -24,6 +24,8 @@ struct config_node {
     bool plain;                 /* SCALAR: unquoted (so "~"/"null" mean null) */
     struct config_node **items; /* MAP: key, value, key, value...; SEQ: elements */
     size_t n;                   /* number of entries in items */
+    size_t cap;                 /* room in items: it doubles, so 100,000 servers are not
+                                   100,000 copies of a growing array */
 };
 
 /* Parses YAML text into a tree. "file" names the source in marks and is copied into pool.

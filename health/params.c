@@ -49,8 +49,10 @@ static void parse_k3s_token(struct health_params *p, const char *token)
         setup_error(p, "%s", why);
         return;
     }
-    p->token_hash = t.ca_hash;
+    p->token_hash = t.ca_hash; /* taken over; the rest is not needed by a probe */
     p->authorization = t.authorization;
+    t.ca_hash = t.authorization = NULL;
+    tls_k3s_token_free(&t);
 }
 
 static void read_auth(struct health_params *p, const struct config_health *c)

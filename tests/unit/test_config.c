@@ -241,6 +241,25 @@ static void test_many_servers(void **state)
     free(yaml);
 }
 
+/* Errors past the first CONFIG_ERRORS_KEPT are counted, not kept: a hostile file costs a
+ * number, not memory per line. */
+static void test_errors_are_bounded(void **state)
+{
+    struct config_errors errs = {0};
+    size_t n = 301;
+    char *yaml = malloc(n * 16 + 256), *p = yaml;
+    (void)state;
+    p += sprintf(p, FRONTEND "backends: [{name: b, servers: [");
+    for (size_t i = 0; i < n; i++)
+        p += sprintf(p, "\"10.0.0.1:1\", ");
+    sprintf(p, "\"10.0.0.2:1\"]}]\n");
+    assert_null(load_text(yaml, &errs));
+    assert_int_equal(errs.n, CONFIG_ERRORS_KEPT);
+    assert_int_equal(errs.more, n - 1 - CONFIG_ERRORS_KEPT);
+    config_errors_free(&errs);
+    free(yaml);
+}
+
 /* Deep nesting is refused at the level that passes the bound, without building the rest. */
 static void test_deep_nesting(void **state)
 {
@@ -401,15 +420,16 @@ static void test_restart_keys(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_valid_full),        cmocka_unit_test(test_yaml_syntax),
-        cmocka_unit_test(test_unknown_key),       cmocka_unit_test(test_wrong_type),
-        cmocka_unit_test(test_missing_required),  cmocka_unit_test(test_undefined_backend),
-        cmocka_unit_test(test_duplicates),        cmocka_unit_test(test_bad_values),
-        cmocka_unit_test(test_listen_collisions), cmocka_unit_test(test_alias_bomb),
-        cmocka_unit_test(test_alias_byte_bomb),   cmocka_unit_test(test_deep_nesting),
-        cmocka_unit_test(test_many_servers),      cmocka_unit_test(test_secrets),
-        cmocka_unit_test(test_missing_file),      cmocka_unit_test(test_overrides),
-        cmocka_unit_test(test_restart_keys),      cmocka_unit_test(test_health_keys),
+        cmocka_unit_test(test_valid_full),         cmocka_unit_test(test_yaml_syntax),
+        cmocka_unit_test(test_unknown_key),        cmocka_unit_test(test_wrong_type),
+        cmocka_unit_test(test_missing_required),   cmocka_unit_test(test_undefined_backend),
+        cmocka_unit_test(test_duplicates),         cmocka_unit_test(test_bad_values),
+        cmocka_unit_test(test_listen_collisions),  cmocka_unit_test(test_alias_bomb),
+        cmocka_unit_test(test_alias_byte_bomb),    cmocka_unit_test(test_deep_nesting),
+        cmocka_unit_test(test_many_servers),       cmocka_unit_test(test_secrets),
+        cmocka_unit_test(test_errors_are_bounded), cmocka_unit_test(test_missing_file),
+        cmocka_unit_test(test_overrides),          cmocka_unit_test(test_restart_keys),
+        cmocka_unit_test(test_health_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -120,7 +120,9 @@ static void test_journal_priority_prefix(void **state)
     (void)state;
     char *out = capture_as(LOG_FORMAT_JSON, "x", true);
     assert_true(strncmp(out, "<4>{", 4) == 0);
-    assert_non_null(cJSON_Parse(out + 3));
+    cJSON *doc = cJSON_Parse(out + 3);
+    assert_non_null(doc);
+    cJSON_Delete(doc);
     free(out);
     out = capture_as(LOG_FORMAT_TEXT, "x", true);
     assert_true(strncmp(out, "<4>20", 5) == 0);

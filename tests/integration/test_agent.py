@@ -116,7 +116,10 @@ def test_failover_on_kill_and_stop(k3lb, lab, tmp_path):
         killed.set()
         took = ws.wait_closed(5)
         assert took < 1.0, took
-        ws2 = WebSocket(k.port, lab.ca)
+        try:
+            ws2 = WebSocket(k.port, lab.ca)
+        except OSError as e:
+            raise AssertionError("%r\n%s" % (e, k.log()))
         second = ws2.server
         assert second != first
         time.sleep(0.5)

@@ -574,7 +574,10 @@ def test_descriptor_shortage_never_counts_against_servers(k3lb, backends):
     wait_log(k, "probes run again")
     log = k.log()
     assert log.count("admin_accept_paused") == 1, log
-    assert log.count("probes cannot run") == 1 and n >= 1, log
+    # One line per shortage and one at its end, never one per probe: while the hogs connect,
+    # a descriptor can come free for a moment, so there may be a second short shortage.
+    assert 1 <= log.count("probes cannot run") == log.count("probes run again") <= 2, log
+    assert n >= 1
     assert "Error from accept" not in log and "server_down" not in log
     held.sendall(b"after\n")
     assert read_line(held) == "after"

@@ -78,7 +78,8 @@ def test_api_routes(k3lb, backends):
     assert h("GET", "/nothing")[0] == 404
     assert h("GET", "/backends/pool/other/x")[0] == 404
     assert h("POST", "/backends/pool/servers", "x" * (70 * 1024))[0] == 413
-    # remove: an idle server goes at once
+    # remove: an idle server goes at once (once k3lb has seen the test's connections close)
+    k.wait_for(lambda st: k.server(b[1].addr)["connections_active"] == 0, what="idle")
     assert h("DELETE", "/backends/pool/servers/%s" % b[1].addr)[0] == 200
     assert h("DELETE", "/backends/pool/servers/%s" % b[1].addr)[0] == 404
     err = json.loads(h("DELETE", "/backends/pool/servers/9.9.9.9:9")[1])

@@ -8,7 +8,6 @@
 #include "config/node.h"
 #include "config/value.h"
 
-#include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -465,18 +464,9 @@ static void health_check(void *obj, struct config_errors *errs)
     }
 }
 
-/* Only a literal loopback address counts: a name ("localhost", "127.x.example") could resolve
+/* The API changes what k3lb does: off loopback and unix sockets it must ask for a token. Only
+ * a literal loopback address counts: a name ("localhost", "127.x.example") could resolve
  * anywhere, so it needs a token like any other address. */
-static bool loopback_host(const char *h)
-{
-    struct in_addr v4;
-    struct in6_addr v6;
-    if (h && inet_pton(AF_INET, h, &v4) == 1)
-        return (ntohl(v4.s_addr) >> 24) == 127;
-    return h && inet_pton(AF_INET6, h, &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6);
-}
-
-/* The API changes what k3lb does: off loopback and unix sockets it must ask for a token. */
 static void admin_check(void *obj, struct config_errors *errs)
 {
     struct config_admin *a = obj;
@@ -485,8 +475,8 @@ static void admin_check(void *obj, struct config_errors *errs)
         config_error_add(errs, config_mark_of(&a->obj, sec, "token_env"),
                          "give token_file or token_env, not both");
     check_env(&a->obj, sec, "token_env", a->token_env, errs);
-    if (a->listen.kind == NET_ADDR_INET && a->listen.port && !loopback_host(a->listen.host) &&
-        !a->token_file && !a->token_env)
+    if (a->listen.kind == NET_ADDR_INET && a->listen.port &&
+        !config_loopback_literal(a->listen.host) && !a->token_file && !a->token_env)
         config_error_add(errs, config_mark_of(&a->obj, sec, "listen"),
                          "admin listener %s is not a loopback address (127.0.0.0/8 or ::1): set "
                          "admin.token_file or admin.token_env so that the API asks for a token",

@@ -541,18 +541,23 @@ static bool no_proxy_entry(const char *entry, const char *host, unsigned port)
            (hl > nl && strcmp(host + hl - nl, name) == 0 && host[hl - nl - 1] == '.');
 }
 
+bool config_loopback_literal(const char *h)
+{
+    struct in_addr v4;
+    struct in6_addr v6;
+    if (h && inet_pton(AF_INET, h, &v4) == 1)
+        return (ntohl(v4.s_addr) >> 24) == 127;
+    return h && inet_pton(AF_INET6, h, &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6);
+}
+
 bool config_no_proxy(const char *no_proxy, const char *host, unsigned port)
 {
     char h[256], list[4096], *save = NULL;
-    struct in_addr v4;
-    struct in6_addr v6;
     snprintf(h, sizeof(h), "%s", host);
     for (char *c = h; *c; c++)
         *c = (char)tolower((unsigned char)*c);
     /* Go never sends a loopback destination to a proxy. */
-    if (strcmp(h, "localhost") == 0 ||
-        (inet_pton(AF_INET, h, &v4) == 1 && (ntohl(v4.s_addr) >> 24) == 127) ||
-        (inet_pton(AF_INET6, h, &v6) == 1 && IN6_IS_ADDR_LOOPBACK(&v6)))
+    if (strcmp(h, "localhost") == 0 || config_loopback_literal(h))
         return true;
     if (!no_proxy)
         return false;

@@ -43,6 +43,8 @@ bool config_parse_server_url(const char *s, char *out, size_t outlen, char *why,
  * "Basic ...") into *auth, else NULL. false with the reason (which never quotes a password). */
 bool config_parse_proxy_url(const char *s, char *hostport, size_t len, char **auth, char *why,
                             size_t whylen);
+/* A literal loopback address: 127.0.0.0/8 or ::1 (a name such as "localhost" is not). */
+bool config_loopback_literal(const char *host);
 /* NO_PROXY (comma list) says host:port is reached directly; loopback always is (as Go's
  * httpproxy decides for K3s). host without brackets. */
 bool config_no_proxy(const char *no_proxy, const char *host, unsigned port);

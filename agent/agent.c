@@ -243,18 +243,9 @@ static bool k3s_pin(struct agent *a, const char *target, const char *body, size_
 static bool member_address(const char *url, char *out, size_t len)
 {
     const char *h = strstr(url, "://");
-    char hostport[NET_ADDRSTRLEN];
-    size_t n;
+    char why[200];
     h = h ? h + 3 : url;
-    n = strcspn(h, "/?#");
-    if (n == 0 || n >= sizeof(hostport) - 6)
-        return false;
-    snprintf(hostport, sizeof(hostport), "%.*s", (int)n, h);
-    const char *close = strrchr(hostport, ']'), *colon = strrchr(hostport, ':');
-    bool v6 = hostport[0] == '[';
-    if (v6 ? !(close && colon > close) : !colon)
-        snprintf(hostport + n, sizeof(hostport) - n, ":2379");
-    return agent_valid_address(hostport, out, len);
+    return config_hostport_default(h, strcspn(h, "/?#"), 2379, out, len, why, sizeof(why));
 }
 
 /* The answer of /db/info: every voting member's client URLs (learners are left out, as K3s

@@ -400,20 +400,13 @@ const char *config_closest(const char *word, const char *const *candidates)
     return best_d <= limit ? best : NULL;
 }
 
-/* The host[:port] part of a URL after its scheme, up to a path, with default_port added when
- * it has none, normalised into out. */
-static bool url_hostport(const char *s, const char *p, unsigned default_port, char *out,
-                         size_t outlen, char *why, size_t whylen)
+bool config_hostport_default(const char *p, size_t n, unsigned default_port, char *out,
+                             size_t outlen, char *why, size_t whylen)
 {
-    const char *end = p + strcspn(p, "/?#");
     struct net_addr a;
     char hostport[NET_ADDRSTRLEN];
-    size_t n;
-    if (*end && strcmp(end, "/") != 0)
-        return fail(why, whylen, "URL '%s' must not have a path", s);
-    n = (size_t)(end - p);
     if (n == 0 || n >= sizeof(hostport) - 6)
-        return fail(why, whylen, "URL '%s' has no host", s);
+        return fail(why, whylen, "'%.*s' has no host", (int)(n > 64 ? 64 : n), p);
     memcpy(hostport, p, n);
     hostport[n] = '\0';
     /* No port: a bracketed IPv6 ends with ']', anything else has no ':'. */
@@ -424,6 +417,19 @@ static bool url_hostport(const char *s, const char *p, unsigned default_port, ch
     snprintf(out, outlen, "%s", a.text);
     config_addr_free(&a);
     return true;
+}
+
+/* The host[:port] part of a URL after its scheme, up to a path, with default_port added when
+ * it has none, normalised into out. */
+static bool url_hostport(const char *s, const char *p, unsigned default_port, char *out,
+                         size_t outlen, char *why, size_t whylen)
+{
+    const char *end = p + strcspn(p, "/?#");
+    if (*end && strcmp(end, "/") != 0)
+        return fail(why, whylen, "URL '%s' must not have a path", s);
+    if (end == p || end - p >= NET_ADDRSTRLEN - 6)
+        return fail(why, whylen, "URL '%s' has no host", s);
+    return config_hostport_default(p, (size_t)(end - p), default_port, out, outlen, why, whylen);
 }
 
 bool config_parse_server_url(const char *s, char *out, size_t outlen, char *why, size_t whylen)

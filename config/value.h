@@ -38,6 +38,10 @@ bool config_addr_overlap(const struct net_addr *a, const struct net_addr *b);
 /* "https://host[:port][/]" (the K3s form of --server) or a bare "host[:port]" -> "host:port"
  * (port 6443 when absent, IPv6 hosts in brackets), written into out. */
 bool config_parse_server_url(const char *s, char *out, size_t outlen, char *why, size_t whylen);
+/* The n bytes at p as host[:port], with default_port when they name none, normalised into out
+ * ("host:port" or "[v6]:port"); false with the reason. */
+bool config_hostport_default(const char *p, size_t n, unsigned default_port, char *out,
+                             size_t outlen, char *why, size_t whylen);
 /* An HTTP forward proxy's URL, "http://[user:password@]host[:port]" (port 80 when none): its
  * host:port into hostport and, with credentials, the Proxy-Authorization value (malloc'd,
  * "Basic ...") into *auth, else NULL. false with the reason (which never quotes a password). */

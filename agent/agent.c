@@ -116,7 +116,6 @@ static void apply(struct agent *a, enum agent_source why)
     struct agent_list next = {0};
     bool live = false;
     char err[256], text[1024];
-    size_t used = 0;
 
     for (int s = SRC_STATIC; s < SRC_COUNT; s++)
         live = live || a->src[s].set;
@@ -137,9 +136,7 @@ static void apply(struct agent *a, enum agent_source why)
     a->applied = next;
     a->applied.set = true;
     refresh_soon(a, false); /* it moves: keep asking at the base period */
-    for (size_t i = 0; i < next.n && used < sizeof(text); i++)
-        used +=
-            (size_t)snprintf(text + used, sizeof(text) - used, "%s%s", i ? ", " : "", next.v[i]);
+    agent_list_join(&next, text, sizeof(text));
     log_info("server_list", "learned servers (from %s): %s", source_names[why],
              next.n ? text : "none");
     if (a->etcd && !a->members.set)
@@ -256,7 +253,6 @@ static void k3s_members(struct agent *a, const char *target, const char *body, s
     cJSON *list = cJSON_GetObjectItemCaseSensitive(doc, "members");
     struct agent_list l = {0};
     char addr[NET_ADDRSTRLEN], err[256], text[1024];
-    size_t used = 0;
     if (!cJSON_IsArray(list))
         list = NULL;
     cJSON_ArrayForEach(m, list)
@@ -285,8 +281,7 @@ static void k3s_members(struct agent *a, const char *target, const char *body, s
         agent_list_clear(&l);
         return;
     }
-    for (size_t i = 0; i < l.n && used < sizeof(text); i++)
-        used += (size_t)snprintf(text + used, sizeof(text) - used, "%s%s", i ? ", " : "", l.v[i]);
+    agent_list_join(&l, text, sizeof(text));
     log_info("etcd_members", "etcd members (from %s /db/info): %s", target, text);
     agent_list_clear(&a->members);
     a->members = l;

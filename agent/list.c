@@ -64,6 +64,14 @@ bool agent_list_same_set(const struct agent_list *a, const struct agent_list *b)
 }
 
 /* Normalises "host:port" (or "[v6]:port"); false when it is not one. */
+void agent_list_join(const struct agent_list *l, char *out, size_t len)
+{
+    size_t used = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < l->n && used < len; i++)
+        used += (size_t)snprintf(out + used, len - used, "%s%s", i ? ", " : "", l->v[i]);
+}
+
 bool agent_valid_address(const char *s, char *out, size_t len)
 {
     struct net_addr a;

@@ -25,6 +25,8 @@ bool agent_list_same_set(const struct agent_list *a, const struct agent_list *b)
 /* Sorts the entries: K3s answers in random order, and a stable order keeps the promotion order
  * and the state file the same from one answer to the next. */
 void agent_list_sort(struct agent_list *l);
+/* The entries as "a, b, c" for a log line (cut at len). */
+void agent_list_join(const struct agent_list *l, char *out, size_t len);
 /* Normalises "host:port" (or "[v6]:port") into out; false when it is not one. */
 bool agent_valid_address(const char *s, char *out, size_t len);
 

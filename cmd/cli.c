@@ -2,6 +2,8 @@
  * snapshot (reloads take it again). */
 #include "cmd/cli.h"
 
+#include "common/log.h"
+
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -98,6 +100,14 @@ const struct config_flag cli_check_flags[] = {
 };
 const size_t cli_n_check_flags = sizeof(cli_check_flags) / sizeof(cli_check_flags[0]);
 
+void cli_log_warnings(const struct config_errors *errs)
+{
+    for (size_t i = 0; i < errs->n_warnings; i++)
+        log_warn("config_warning", "%s", errs->warnings[i].text);
+    if (errs->more_warnings)
+        log_warn("config_warning", "... and %zu more warnings", errs->more_warnings);
+}
+
 int cli_usage_error(const char *cmd, const char *msg)
 {
     fprintf(stderr, "k3lb %s: %s (try 'k3lb %s --help')\n", cmd, msg, cmd);
@@ -184,10 +194,14 @@ struct config *cli_load(struct cli *c, int argc, char **argv, bool file_required
     }
     errs.lenient_secrets = c->check;
     cfg = cli_build(c, &errs);
-    config_errors_print(&errs, stderr); /* errors, then warnings: a loaded config may have some */
+    c->n_warnings = errs.n_warnings;
+    if (cfg && !c->check) {
+        c->notes = errs; /* the log is not set up yet: serve logs them */
+        return cfg;
+    }
+    config_errors_print(&errs, stderr); /* errors, then warnings */
     if (!cfg)
         *rc = c->path ? 1 : CLI_EXIT_USAGE; /* without a file, every value came from a flag */
-    c->n_warnings = errs.n_warnings;
     config_errors_free(&errs);
     return cfg;
 }

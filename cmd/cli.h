@@ -24,8 +24,10 @@ struct cli {
     bool agent;                  /* build an agent config */
     const char *agent_listen[2]; /* agent's default listeners */
     size_t n_agent_listen;
-    bool check;        /* `k3lb check`: secrets that cannot be read here are warnings */
-    size_t n_warnings; /* what the load warned about */
+    bool check;                 /* `k3lb check`: secrets that cannot be read here are warnings */
+    size_t n_warnings;          /* what the load warned about */
+    struct config_errors notes; /* serve and agent: the load's warnings, for the log once it
+                                   is set up (check prints them) */
 };
 
 extern const struct config_flag cli_serve_flags[], cli_agent_flags[], cli_check_flags[];
@@ -34,6 +36,8 @@ extern const size_t cli_n_serve_flags, cli_n_agent_flags, cli_n_check_flags;
 /* argv as the process was started: a binary upgrade starts its successor with it. */
 extern char **cli_argv;
 
+/* Logs a load's warnings, one config_warning event each. */
+void cli_log_warnings(const struct config_errors *errs);
 /* Prints "k3lb CMD: msg (try ...)" and returns CLI_EXIT_USAGE. */
 int cli_usage_error(const char *cmd, const char *msg);
 /* Parses flags and builds the snapshot. Returns NULL and sets *rc (1 config, 2 usage, 0 help). */

@@ -176,8 +176,7 @@ static int reload(struct serve *s, char *err, size_t errlen)
     }
     notify_send("RELOADING=1");
     cfg = cli_build(s->cli, &errs);
-    for (size_t i = 0; i < errs.n_warnings; i++)
-        log_warn("config_warning", "%s", errs.warnings[i].text);
+    cli_log_warnings(&errs);
     if (!cfg) {
         for (size_t i = 0; i < errs.n; i++) {
             log_error("reload_failed", "%s", errs.list[i].text);
@@ -359,6 +358,8 @@ int serve_main(struct cli *c, int argc, char **argv)
         return rc;
     }
     log_setup((enum log_level)s.cfg->log.level, (enum log_format)s.cfg->log.format);
+    cli_log_warnings(&c->notes);
+    config_errors_free(&c->notes);
     signal(SIGPIPE, SIG_IGN);
     raise_fd_limit();
     s.base = event_base_new();

@@ -189,9 +189,9 @@ static void warn_root(const struct config *c, struct config_errors *errs)
         bool etcd = cb->role == CONFIG_ROLE_ETCD || cb->health.kind == CONFIG_CHECK_ETCD;
         if (etcd && cb->n_servers >= 2 && cb->n_servers % 2 == 0)
             config_warning_add(errs, config_mark_of(&cb->obj, &config_backend_section, "servers"),
-                               "etcd backend '%s' lists %zu members: an even count survives "
-                               "as few failures (%zu) as one member less; use an odd count",
-                               cb->name ? cb->name : "?", cb->n_servers, cb->n_servers / 2 - 1);
+                               "backend '%s' has %zu etcd members: an even number survives "
+                               "no more failures than %zu members would; use an odd number",
+                               cb->name ? cb->name : "?", cb->n_servers, cb->n_servers - 1);
     }
 }
 

@@ -214,18 +214,6 @@ static void release_registry(struct lb_runtime *rt)
     free(rt->listens);
 }
 
-static void warn_even_members(const struct config *cfg)
-{
-    for (size_t i = 0; i < cfg->n_backends; i++) {
-        const struct config_backend *b = &cfg->backends[i];
-        if (b->role == CONFIG_ROLE_ETCD && b->n_servers % 2 == 0)
-            log_warn("quorum_even",
-                     "backend '%s' has %zu etcd members: an even number survives "
-                     "no more failures than %zu members would; use an odd number",
-                     b->name, b->n_servers, b->n_servers - 1);
-    }
-}
-
 void rt_close_server_conns(struct lb_runtime *rt, struct lb_server *s)
 {
     for (unsigned i = 0; i < rt->n_workers; i++)
@@ -302,7 +290,6 @@ int rt_install(struct lb_runtime *rt, struct config *cfg, bool close_gone, char 
         return -1;
     }
     build_pools(rt, v, servers, &n_servers);
-    warn_even_members(cfg);
     lb_listens_refuse_removed(rt->listens, rt->n_listens, listens, n_listens);
     release_registry(rt);
     rt->servers = servers;

@@ -84,7 +84,7 @@ admin: {listen: "127.0.0.1:%d", token_file: /nonexistent/token}
     assert any("environment variable K3LB_TEST_UNSET_TOKEN is not set" in l for l in warnings)
     assert any("cannot read '/nonexistent/token'" in l for l in warnings), r.stderr
     assert any("backend 'etcd' is not used by any frontend" in l for l in warnings)
-    assert any("etcd backend 'etcd' lists 2 members" in l for l in warnings), r.stderr
+    assert any("backend 'etcd' has 2 etcd members" in l for l in warnings), r.stderr
     assert not any("has no servers" in l or "no frontends" in l for l in errors), r.stderr
 
     # the same file without its errors: check passes with its warnings; serve refuses the secret

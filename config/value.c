@@ -464,6 +464,14 @@ static bool percent_decode(const char *s, size_t n, char *out, size_t outlen)
     return true;
 }
 
+char *config_auth_basic(const char *creds, size_t n)
+{
+    char *out = xmalloc(6 + 4 * (n + 2) / 3 + 1);
+    memcpy(out, "Basic ", 6);
+    EVP_EncodeBlock((unsigned char *)out + 6, (const unsigned char *)creds, (int)n);
+    return out;
+}
+
 bool config_parse_proxy_url(const char *s, char *hostport, size_t len, char **auth, char *why,
                             size_t whylen)
 {
@@ -478,16 +486,12 @@ bool config_parse_proxy_url(const char *s, char *hostport, size_t len, char **au
                     (int)(strstr(p, "://") - p > 16 ? 16 : strstr(p, "://") - p), p);
     at = strchr(p, '@');
     if (at && at < p + strcspn(p, "/?#")) {
-        char userinfo[512], basic[700];
+        char userinfo[512];
         size_t n = (size_t)(at - p);
         if (!percent_decode(p, n, userinfo, sizeof(userinfo)) || !strchr(userinfo, ':'))
             return fail(why, whylen, "proxy URL: the credentials before '@' must be user:password");
-        int b = EVP_EncodeBlock((unsigned char *)basic, (const unsigned char *)userinfo,
-                                (int)strlen(userinfo));
+        *auth = config_auth_basic(userinfo, strlen(userinfo));
         OPENSSL_cleanse(userinfo, sizeof(userinfo));
-        *auth = xmalloc((size_t)b + 7);
-        snprintf(*auth, (size_t)b + 7, "Basic %s", basic);
-        OPENSSL_cleanse(basic, sizeof(basic));
         p = at + 1;
     }
     if (!url_hostport(p, p, 80, hostport, len, why, whylen)) { /* quoted without credentials */

@@ -42,6 +42,9 @@ bool config_parse_server_url(const char *s, char *out, size_t outlen, char *why,
  * ("host:port" or "[v6]:port"); false with the reason. */
 bool config_hostport_default(const char *p, size_t n, unsigned default_port, char *out,
                              size_t outlen, char *why, size_t whylen);
+/* "Basic base64(creds)", an Authorization or Proxy-Authorization value for the n bytes
+ * "user:password" (malloc'd). */
+char *config_auth_basic(const char *creds, size_t n);
 /* An HTTP forward proxy's URL, "http://[user:password@]host[:port]" (port 80 when none): its
  * host:port into hostport and, with credentials, the Proxy-Authorization value (malloc'd,
  * "Basic ...") into *auth, else NULL. false with the reason (which never quotes a password). */

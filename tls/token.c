@@ -1,6 +1,7 @@
 /* K3s token parsing and the credentials it carries. */
 #include "tls/token.h"
 #include "common/xalloc.h"
+#include "config/value.h"
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
@@ -13,12 +14,11 @@
 char *tls_auth_basic(const char *user, size_t user_len, const char *password)
 {
     size_t n = user_len + 1 + strlen(password);
-    char *creds = xmalloc(n + 1), *out = xmalloc(6 + 4 * (n + 2) / 3 + 1);
+    char *creds = xmalloc(n + 1), *out;
     memcpy(creds, user, user_len);
     creds[user_len] = ':';
     memcpy(creds + user_len + 1, password, strlen(password) + 1);
-    memcpy(out, "Basic ", 6);
-    EVP_EncodeBlock((unsigned char *)out + 6, (const unsigned char *)creds, (int)n);
+    out = config_auth_basic(creds, n);
     OPENSSL_cleanse(creds, n);
     free(creds);
     return out;

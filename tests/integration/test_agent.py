@@ -175,7 +175,10 @@ def test_admin_api_list_changes(k3lb, lab, tmp_path):
     k = agent(k3lb, tmp_path, s["a"].addr)
     status, body = k.http("PUT", "/servers", json.dumps([s["a"].addr, s["b"].addr]))
     assert status == 200, body
-    k.wait_for(lambda st: active(k), what="an active server")
+    # both checked first: with the other one still unchecked, the active one (the fixed
+    # address) would stay as the last resort until the other passed its checks
+    k.wait_for(lambda st: sorted(states(k).values()) == ["active", "healthy"],
+               what="one active server, one healthy")
     x, y = (s["a"], s["b"]) if active(k) == [s["a"].addr] else (s["b"], s["a"])
     ws = WebSocket(k.port, lab.ca)
     assert ws.server == x.name

@@ -3,6 +3,7 @@
  * do. */
 #include "admin/admin.h"
 #include "admin/api.h"
+#include "admin/healthz.h"
 #include "common/xalloc.h"
 
 #include "config/secret.h"
@@ -20,6 +21,7 @@
 #include <event2/http.h>
 #include <event2/listener.h>
 #include <event2/keyvalq_struct.h>
+#include <sys/queue.h>
 #include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -257,6 +259,39 @@ static bool query_flag(const char *query, const char *name)
     return on;
 }
 
+/* GET /healthz[?frontend=NAME...]: 200 with {"result": why} or 503/404 with {"error": why}. */
+static void healthz(struct admin *a, struct evhttp_request *req, const char *query)
+{
+    struct evkeyvalq q;
+    struct evkeyval *kv;
+    const char *names[64];
+    size_t n = 0;
+    char msg[1024];
+    int code;
+
+    TAILQ_INIT(&q);
+    if (query && evhttp_parse_query_str(query, &q) != 0) {
+        reply_error(req, 400, "malformed query", "use ?frontend=NAME, once per frontend");
+        return;
+    }
+    TAILQ_FOREACH(kv, &q, next)
+    {
+        if (strcmp(kv->key, "frontend") != 0 || n == sizeof(names) / sizeof(names[0])) {
+            reply_error(req, 400, "the query takes up to 64 frontend=NAME", NULL);
+            evhttp_clear_headers(&q);
+            return;
+        }
+        names[n++] = kv->value;
+    }
+    code = admin_healthz(a->rt, a->hooks.stopping && a->hooks.stopping(a->hooks.arg), names, n, msg,
+                         sizeof(msg));
+    if (code == 200)
+        reply_ok(req, code, msg);
+    else
+        reply_error(req, code, msg, NULL);
+    evhttp_clear_headers(&q);
+}
+
 static void run_op(struct admin *a, struct evhttp_request *req, enum admin_op op,
                    const struct admin_path_args *args, const char *query)
 {
@@ -288,6 +323,9 @@ static void run_op(struct admin *a, struct evhttp_request *req, enum admin_op op
     case ADMIN_OP_REMOVE:
         remove_server(a, req, args->backend, args->server, query_flag(query, "force"));
         break;
+    case ADMIN_OP_HEALTH:
+        healthz(a, req, query);
+        break;
     case ADMIN_OP_COUNT:
         break;
     }
@@ -309,8 +347,9 @@ static const char *method_name(enum evhttp_cmd_type m)
     }
 }
 
-/* Finds the route for a decoded path and method: 404 when no route has the path, 405 (naming
- * what the path takes) when none has the method. */
+/* Finds the route for a decoded path and method: 401 without the token (unless the route is
+ * open), 404 when no route has the path, 405 (naming what the path takes) when none has the
+ * method. */
 static void dispatch(struct admin *a, struct evhttp_request *req, const char *path,
                      const char *query)
 {
@@ -318,23 +357,27 @@ static void dispatch(struct admin *a, struct evhttp_request *req, const char *pa
     const struct admin_route *shape = NULL;
     struct admin_path_args args;
     char allowed[128];
+    bool auth = authorized(a, req);
     for (size_t i = 0; i < admin_n_routes; i++) {
         const struct admin_route *r = &admin_routes[i];
         if (!admin_route_match(r, path, &args))
             continue;
-        if (strcmp(r->method, method) == 0) {
+        if (strcmp(r->method, method) == 0 && (auth || r->open)) {
             run_op(a, req, r->op, &args, query);
             return;
         }
         if (!shape)
             shape = r;
     }
-    if (!shape) {
+    if (!auth) {
+        evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate", "Bearer");
+        reply_error(req, 401, "missing or wrong token", "send Authorization: Bearer <token>");
+    } else if (!shape) {
         reply_error(req, 404, "no such endpoint", "try GET /status");
-        return;
+    } else {
+        snprintf(allowed, sizeof(allowed), "use %s %s", shape->method, shape->path);
+        reply_error(req, 405, "method not allowed", allowed);
     }
-    snprintf(allowed, sizeof(allowed), "use %s %s", shape->method, shape->path);
-    reply_error(req, 405, "method not allowed", allowed);
 }
 
 static void forget_closed(struct admin *a);
@@ -355,9 +398,6 @@ static void route(struct evhttp_request *req, void *arg)
 
     if (!path) {
         reply_error(req, 400, "malformed request URI", NULL);
-    } else if (!authorized(a, req)) {
-        evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate", "Bearer");
-        reply_error(req, 401, "missing or wrong token", "send Authorization: Bearer <token>");
     } else {
         dispatch(a, req, path, evhttp_uri_get_query(parsed));
     }

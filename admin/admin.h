@@ -6,6 +6,7 @@
 
 #include "config/config-t.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 
 struct event_base;
@@ -18,6 +19,8 @@ struct admin_hooks {
     int (*put_servers)(void *arg, const char *const *addresses, size_t n, char *err, size_t errlen);
     /* POST /reload: re-read the config; 0, or -1 with the errors as lines in err. */
     int (*reload)(void *arg, char *err, size_t errlen);
+    /* GET /healthz: true once k3lb is stopping (no new connections). */
+    bool (*stopping)(void *arg);
     void *arg;
 };
 

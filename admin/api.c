@@ -26,6 +26,8 @@ const struct admin_route admin_routes[] = {
      "drain, then remove once the last connection ends (--force: now)"},
     {"GET", "/status", ADMIN_OP_STATUS, "wait-drained", "BACKEND SERVER [--timeout DUR]",
      "wait until a server has no connection left"},
+    {"GET", "/healthz", ADMIN_OP_HEALTH, "health", "[FRONTEND...]",
+     "exit 0 when serving and each frontend (all by default) has a usable server", true},
 };
 const size_t admin_n_routes = sizeof(admin_routes) / sizeof(admin_routes[0]);
 
@@ -113,6 +115,19 @@ static bool encode(const char *in, char *out, size_t len, size_t *used)
             out[(*used)++] = hex[c & 15];
         }
     }
+    return true;
+}
+
+bool admin_query_append(char *path, size_t len, const char *key, const char *value)
+{
+    size_t used = strlen(path);
+    int n = snprintf(path + used, len - used, "%c%s=", strchr(path, '?') ? '&' : '?', key);
+    if (n < 0 || (size_t)n >= len - used)
+        return false;
+    used += (size_t)n;
+    if (!encode(value, path, len, &used))
+        return false;
+    path[used] = '\0';
     return true;
 }
 

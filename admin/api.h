@@ -16,6 +16,7 @@ enum admin_op {
     ADMIN_OP_ADD,        /* add a server to a backend */
     ADMIN_OP_SET,        /* change a server's state or weight */
     ADMIN_OP_REMOVE,     /* drain, then remove a server */
+    ADMIN_OP_HEALTH,     /* yes or no for the virtual IP's owner */
     ADMIN_OP_COUNT,
 };
 
@@ -26,6 +27,7 @@ struct admin_route {
     const char *verb; /* the ctl verb that uses it, or NULL */
     const char *args; /* the verb's arguments, for help */
     const char *help; /* one line */
+    bool open;        /* answered without the token: it tells nothing and changes nothing */
 };
 
 /* Rows of one route with several verbs (drain, ready, maint, weight) share method and path. */
@@ -45,5 +47,9 @@ bool admin_route_match(const struct admin_route *r, const char *path, struct adm
  * False when it does not fit in len. */
 bool admin_route_path(const struct admin_route *r, const char *backend, const char *server,
                       char *out, size_t len);
+
+/* Appends "?key=value" (or "&key=value" after a first one) to a path, the value
+ * percent-encoded. False when it does not fit in len. */
+bool admin_query_append(char *path, size_t len, const char *key, const char *value);
 
 #endif

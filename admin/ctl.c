@@ -32,15 +32,18 @@ static const struct config_flag ctl_flags[] = {
     {"json", 0, CONFIG_FLAG_SWITCH, NULL, NULL, NULL, "print the raw JSON"},
     {"weight", 0, CONFIG_FLAG_VALUE, NULL, NULL, "N", "add: the new server's weight"},
     {"force", 0, CONFIG_FLAG_SWITCH, NULL, NULL, NULL, "remove: close connections now"},
-    {"timeout", 0, CONFIG_FLAG_VALUE, NULL, NULL, "DUR", "wait-drained: give up after (5m)"},
+    {"timeout", 0, CONFIG_FLAG_VALUE, NULL, NULL, "DUR",
+     "give up after (wait-drained 5m, health 2s, others 10s)"},
     {"help", 'h', CONFIG_FLAG_SWITCH, NULL, NULL, NULL, "show this help"},
 };
 #define N_CTL_FLAGS (sizeof(ctl_flags) / sizeof(ctl_flags[0]))
 
 struct ctl {
-    const char *admin; /* where the API listens */
-    char token[4096];  /* bearer token, "" for none */
-    bool json;         /* raw output */
+    const char *admin;   /* where the API listens */
+    char token[4096];    /* bearer token, "" for none */
+    bool json;           /* raw output */
+    uint64_t io_ms;      /* a request without an answer for this long fails */
+    uint64_t timeout_ms; /* --timeout, 0 when not given */
 };
 
 struct response {
@@ -69,7 +72,16 @@ static void help(void)
     config_flags_usage(ctl_flags, N_CTL_FLAGS, stdout);
 }
 
-static int connect_admin(const char *admin)
+/* A daemon that is stopped (SIGSTOP) or stuck must fail the request, not hang its caller
+ * (keepalived's check script, a deploy script). */
+static void set_io_timeout(int fd, uint64_t ms)
+{
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000 * 1000)};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)); /* bounds connect() too */
+}
+
+static int connect_admin(const char *admin, uint64_t io_ms)
 {
     struct net_addr a;
     char why[256];
@@ -85,6 +97,8 @@ static int connect_admin(const char *admin)
         struct sockaddr_un sun = {.sun_family = AF_UNIX};
         snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", a.path);
         fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (fd >= 0)
+            set_io_timeout(fd, io_ms);
         if (fd >= 0 && connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
             close(fd);
             fd = -1;
@@ -95,6 +109,8 @@ static int connect_admin(const char *admin)
         snprintf(port, sizeof(port), "%u", a.port);
         if (getaddrinfo(a.host, port, &hints, &res) == 0) {
             fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+            if (fd >= 0)
+                set_io_timeout(fd, io_ms);
             if (fd >= 0 && connect(fd, res->ai_addr, res->ai_addrlen) < 0) {
                 close(fd);
                 fd = -1;
@@ -128,7 +144,7 @@ static struct response request(const struct ctl *c, const char *method, const ch
     struct response r = {0};
     char head[8192];
     size_t cap = 65536, len = 0;
-    int fd = connect_admin(c->admin), n;
+    int fd = connect_admin(c->admin, c->io_ms), n;
     char *buf;
 
     if (fd < 0)
@@ -139,8 +155,8 @@ static struct response request(const struct ctl *c, const char *method, const ch
                  method, path, body ? strlen(body) : 0, c->token[0] ? "Authorization: Bearer " : "",
                  c->token, c->token[0] ? "\r\n" : "");
     buf = xmalloc(cap);
+    ssize_t got = -1;
     if (send_all(fd, head, (size_t)n) == 0 && (!body || send_all(fd, body, strlen(body)) == 0)) {
-        ssize_t got;
         while ((got = recv(fd, buf + len, cap - len - 1, 0)) > 0) {
             len += (size_t)got;
             if (len + 1 == cap && cap < RESPONSE_MAX) {
@@ -149,10 +165,14 @@ static struct response request(const struct ctl *c, const char *method, const ch
             }
         }
     }
+    bool timed_out = got < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
     close(fd);
     buf[len] = '\0';
     char *sep = strstr(buf, "\r\n\r\n");
-    if (sep && sscanf(buf, "HTTP/%*d.%*d %d", &r.status) == 1) {
+    if (timed_out) {
+        fprintf(stderr, "k3lb ctl: no answer from %s within %llu ms\n", c->admin,
+                (unsigned long long)c->io_ms);
+    } else if (sep && sscanf(buf, "HTTP/%*d.%*d %d", &r.status) == 1) {
         r.body = xstrdup(sep + 4);
     } else {
         fprintf(stderr, "k3lb ctl: no HTTP answer from %s\n", c->admin);
@@ -316,16 +336,15 @@ static const struct admin_route *verb_route(const char *verb)
 }
 
 /* How many positional arguments a verb takes: the words of its args before any "[--flag]";
- * -1 for "ADDRESS..." (any number). */
+ * -1 for "ADDRESS..." or "[FRONTEND...]" (any number). */
 static int verb_arity(const struct admin_route *r)
 {
     int n = 0;
+    if (strstr(r->args, "..."))
+        return -1;
     for (const char *p = r->args; *p && *p != '[';) {
-        size_t w = strcspn(p, " ");
-        if (w >= 3 && strncmp(p + w - 3, "...", 3) == 0)
-            return -1;
         n++;
-        p += w;
+        p += strcspn(p, " ");
         p += strspn(p, " ");
     }
     return n;
@@ -372,7 +391,7 @@ static int dispatch(struct ctl *c, const char **pos, size_t n, const struct conf
 {
     const struct admin_route *r = verb_route(pos[0]);
     char path[1024], why[256];
-    uint64_t timeout_ms = 300000;
+    bool wait = false;
     int arity, rc;
 
     if (!r)
@@ -382,18 +401,20 @@ static int dispatch(struct ctl *c, const char **pos, size_t n, const struct conf
         snprintf(why, sizeof(why), "%s takes %s", r->verb, r->args[0] ? r->args : "no arguments");
         return usage(why);
     }
+    wait = strcmp(r->verb, "wait-drained") == 0; /* --timeout bounds the wait, not a request */
+    c->io_ms = c->timeout_ms && !wait ? c->timeout_ms : r->op == ADMIN_OP_HEALTH ? 2000 : 10000;
     if (strcmp(r->verb, "status") == 0)
         return status(c);
-    if (strcmp(r->verb, "wait-drained") == 0) {
-        const char *t = config_flag_get(ctl_flags, N_CTL_FLAGS, v, "timeout");
-        if (t && !config_parse_duration(t, &timeout_ms, why, sizeof(why)))
-            return usage(why);
-        return wait_drained(c, pos[1], pos[2], timeout_ms);
-    }
+    if (wait)
+        return wait_drained(c, pos[1], pos[2], c->timeout_ms ? c->timeout_ms : 300000);
     if (!admin_route_path(r, n > 1 ? pos[1] : "", n > 2 ? pos[2] : "", path, sizeof(path)))
         return usage("backend or server name too long");
-    if (r->op == ADMIN_OP_REMOVE && config_flag_get(ctl_flags, N_CTL_FLAGS, v, "force"))
-        strncat(path, "?force=true", sizeof(path) - strlen(path) - 1);
+    if (r->op == ADMIN_OP_REMOVE && config_flag_get(ctl_flags, N_CTL_FLAGS, v, "force") &&
+        !admin_query_append(path, sizeof(path), "force", "true"))
+        return usage("backend or server name too long");
+    for (size_t i = 1; r->op == ADMIN_OP_HEALTH && i < n; i++)
+        if (!admin_query_append(path, sizeof(path), "frontend", pos[i]))
+            return usage("frontend names too long");
     char *body = verb_body(r, pos, n, v, &rc);
     if (rc)
         return rc;
@@ -424,10 +445,16 @@ int admin_ctl(int argc, char **argv)
         if (!c.admin)
             c.admin = "unix:/run/k3lb/admin.sock";
         c.json = config_flag_get(ctl_flags, N_CTL_FLAGS, vals, "json") != NULL;
-        rc = load_token(&c, config_flag_get(ctl_flags, N_CTL_FLAGS, vals, "admin-token"),
-                        config_flag_get(ctl_flags, N_CTL_FLAGS, vals, "admin-token-file")) < 0
-                 ? 1
-                 : dispatch(&c, pos, n_pos, vals);
+        const char *t = config_flag_get(ctl_flags, N_CTL_FLAGS, vals, "timeout");
+        if (t && !config_parse_duration(t, &c.timeout_ms, err, sizeof(err)))
+            rc = usage(err);
+        else if (t && !c.timeout_ms)
+            rc = usage("--timeout must be more than 0");
+        else
+            rc = load_token(&c, config_flag_get(ctl_flags, N_CTL_FLAGS, vals, "admin-token"),
+                            config_flag_get(ctl_flags, N_CTL_FLAGS, vals, "admin-token-file")) < 0
+                     ? 1
+                     : dispatch(&c, pos, n_pos, vals);
     }
     config_flags_free(vals, N_CTL_FLAGS);
     return rc;

@@ -222,6 +222,12 @@ static int api_reload(void *arg, char *err, size_t errlen)
     return reload(s, err, errlen);
 }
 
+static bool api_stopping(void *arg)
+{
+    const struct serve *s = arg;
+    return s->stopping;
+}
+
 /* One socket per connection side: let k3lb use every descriptor the hard limit allows. */
 static void raise_fd_limit(void)
 {
@@ -278,8 +284,10 @@ static int start_parts(struct serve *s)
     if (s->cli->agent)
         s->agent = agent_new(s->base, s->rt, s->cfg);
     if (s->cfg->admin.listen.text && strcmp(s->cfg->admin.listen.text, "off") != 0) {
-        struct admin_hooks hooks = {
-            .put_servers = s->agent ? put_servers : NULL, .reload = api_reload, .arg = s};
+        struct admin_hooks hooks = {.put_servers = s->agent ? put_servers : NULL,
+                                    .reload = api_reload,
+                                    .stopping = api_stopping,
+                                    .arg = s};
         s->admin = admin_new(s->base, &s->cfg->admin, s->rt, &hooks, err, sizeof(err));
         if (!s->admin && s->cfg->admin.obj.keys[0].file) {
             log_error("start_failed", "admin listener %s", err);

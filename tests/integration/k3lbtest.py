@@ -123,6 +123,7 @@ class K3lb:
         self.dir = workdir
         self.proc = None
         self.admin_port = None
+        self.admin_headers = {}  # sent when a request names none (the token, say)
 
     def start(self, config=None, args=(), env=None, expect_ready=True, timeout=15, command="serve"):
         cmd = [BIN, command]
@@ -171,7 +172,8 @@ class K3lb:
 
     def http(self, method, path, body=None, port=None, headers=None):
         c = http.client.HTTPConnection("127.0.0.1", port or self.admin_port, timeout=10)
-        c.request(method, path, body=body, headers=headers or {})
+        c.request(method, path, body=body,
+                  headers=self.admin_headers if headers is None else headers)
         r = c.getresponse()
         data = r.read()
         c.close()

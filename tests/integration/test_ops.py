@@ -643,3 +643,70 @@ def test_admin_connections_are_capped(k3lb, backends):
     assert k.log().count("admin_full") == 1
     for s in hogs[40:]:
         s.close()
+
+
+def test_health_for_the_virtual_ip_owner(k3lb, backends, tmp_path):
+    """GET /healthz and `k3lb ctl health`: what keepalived's check script runs. It fails when a
+    frontend (each, or the named ones) has no usable server, or when k3lb is stopping; it needs
+    no token; ctl gives up on a daemon that does not answer instead of hanging its caller."""
+    b = backends("name", name="s0")
+    tok = tmp_path / "token"
+    tok.write_text("s3cret-token\n")
+    k = k3lb()
+    k.port, k.admin_port, db_port = free_port(), free_port(), free_port()
+    k.admin_headers = {"Authorization": "Bearer s3cret-token"}
+    k.start("admin: {listen: \"127.0.0.1:%d\", token_file: %s}\ngrace: 30s\n"
+            "frontends:\n"
+            "  - {name: api, listen: [\"127.0.0.1:%d\"], backend: servers}\n"
+            "  - {name: db, listen: [\"127.0.0.1:%d\"], backend: gone}\n"
+            "backends:\n"
+            "  - name: servers\n    servers: [\"%s\"]\n"
+            "    health: {interval: 200ms, timeout: 150ms, rise: 1}\n"
+            "  - name: gone\n    servers: [\"127.0.0.1:%d\"]\n"
+            "    health: {interval: 200ms, timeout: 150ms, fall: 1}\n"
+            % (k.admin_port, tok, k.port, db_port, b.addr, free_port()))
+    k.wait_for(lambda s: s["backends"][0]["servers"][0]["check"]["result"] == "ok" and
+               s["backends"][1]["servers"][0]["state"] == "down", what="both checked")
+
+    def health(*names):
+        r = ctl(k, "health", *names)
+        return r.returncode, (r.stdout + r.stderr).strip()
+
+    assert health("api") == (0, "ok: api 1/1 servers usable")
+    rc, out = health()  # every frontend: db has no server that answers
+    assert rc == 1 and out == ("k3lb ctl: frontend 'db': no usable server in backend 'gone' "
+                               "(0 of 1) (HTTP 503)"), out
+    assert health("api", "db")[0] == 1
+    rc, out = health("nope")
+    assert rc == 1 and "no frontend 'nope' (HTTP 404)" in out, out
+    # open without the token; everything else still needs it
+    assert k.http("GET", "/healthz?frontend=api", headers={})[0] == 200
+    assert k.http("GET", "/healthz?frontend=db", headers={})[0] == 503
+    assert k.http("GET", "/healthz?other=x", headers={})[0] == 400
+    assert k.http("GET", "/status", headers={})[0] == 401
+    assert k.http("POST", "/healthz", headers={})[0] == 401
+    assert k.http("POST", "/healthz")[0] == 405
+    # the api frontend loses its only server
+    b.kill()
+    k.wait_for(lambda s: s["backends"][0]["servers"][0]["state"] == "down", what="server down")
+    rc, out = health("api")
+    assert rc == 1 and "frontend 'api': no usable server" in out, out
+    # a daemon that does not answer: ctl gives up after its timeout, with exit 1
+    k.signal(signal.SIGSTOP)
+    try:
+        r = ctl(k, "--timeout", "300ms", "health")
+        assert r.returncode == 1 and "no answer from" in r.stderr, r.stderr
+    finally:
+        k.signal(signal.SIGCONT)
+    # stopping: an open connection keeps k3lb in its grace period, and the VIP should go
+    b2 = backends("name", name="s1")
+    assert k.http("POST", "/backends/servers/servers", json.dumps({"address": b2.addr}))[0] == 200
+    k.wait_for(lambda s: s["backends"][0]["servers"][1]["state"] == "up", what="s1 up")
+    assert health("api")[0] == 0
+    held = connect(k.port)
+    assert read_line(held) == "s1"
+    k.signal(signal.SIGTERM)
+    k.wait_notify("STOPPING=1")
+    rc, out = health("api")
+    assert rc == 1 and "k3lb is stopping (HTTP 503)" in out, out
+    held.close()

@@ -1,0 +1,87 @@
+/* GET /healthz. A process check (keepalived's "killall -0") cannot see a balancer that runs
+ * but has lost every server behind a frontend; this answer can, so the virtual IP moves to
+ * the peer that still reaches them. A server counts when it would take a new connection now:
+ * ready, weighted and passing its checks (a last-resort pick of a down server does not). */
+#include "admin/healthz.h"
+
+#include "config/config.h"
+#include "lb/server.h"
+#include "lb/view.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+/* Appends to msg like snprintf, never past len. */
+static void say(char *msg, size_t len, size_t *used, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+    if (*used >= len)
+        return;
+    va_start(ap, fmt);
+    n = vsnprintf(msg + *used, len - *used, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        *used += (size_t)n < len - *used ? (size_t)n : len - *used - 1;
+}
+
+static const struct lb_view_front *find_front(const struct lb_view *v, const char *name)
+{
+    for (size_t i = 0; i < v->n_fronts; i++)
+        if (strcmp(v->fronts[i].cfg->name, name) == 0)
+            return &v->fronts[i];
+    return NULL;
+}
+
+static size_t usable_servers(const struct lb_pool *p)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < p->n; i++)
+        n += lb_server_usable(p->srv[i]);
+    return n;
+}
+
+/* The i-th frontend asked about: the named ones, or every one when none is named. */
+static const struct lb_view_front *asked(const struct lb_view *v, const char *const *names,
+                                         size_t n_names, size_t i)
+{
+    return n_names ? find_front(v, names[i]) : &v->fronts[i];
+}
+
+int admin_healthz(const struct lb_runtime *rt, bool stopping, const char *const *names,
+                  size_t n_names, char *msg, size_t len)
+{
+    const struct lb_view *v = lb_runtime_view(rt);
+    size_t n = n_names ? n_names : v->n_fronts, used = 0, bad = 0;
+
+    msg[0] = '\0';
+    if (stopping) {
+        say(msg, len, &used, "k3lb is stopping");
+        return 503;
+    }
+    for (size_t i = 0; i < n_names; i++) {
+        if (!find_front(v, names[i])) {
+            say(msg, len, &used, "no frontend '%s'", names[i]);
+            return 404;
+        }
+    }
+    for (size_t i = 0; i < n; i++) { /* the failing ones only: they are the news */
+        const struct lb_view_front *f = asked(v, names, n_names, i);
+        const struct lb_pool *p = &v->pools[f->pool];
+        if (usable_servers(p) == 0)
+            say(msg, len, &used, "%sfrontend '%s': no usable server in backend '%s' (0 of %zu)",
+                bad++ ? "; " : "", f->cfg->name, p->cfg->name, p->n);
+    }
+    if (bad)
+        return 503;
+    say(msg, len, &used, "ok");
+    for (size_t i = 0; i < n; i++) {
+        const struct lb_view_front *f = asked(v, names, n_names, i);
+        const struct lb_pool *p = &v->pools[f->pool];
+        say(msg, len, &used, "%s %s %zu/%zu", i ? "," : ":", f->cfg->name, usable_servers(p), p->n);
+    }
+    if (n)
+        say(msg, len, &used, " servers usable");
+    return 200;
+}

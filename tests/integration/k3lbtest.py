@@ -125,8 +125,10 @@ class K3lb:
         self.admin_port = None
         self.admin_headers = {}  # sent when a request names none (the token, say)
 
-    def start(self, config=None, args=(), env=None, expect_ready=True, timeout=15, command="serve"):
-        cmd = [BIN, command]
+    def start(self, config=None, args=(), env=None, expect_ready=True, timeout=15, command="serve",
+              wrap=()):
+        """wrap: a command prefix, such as `ip netns exec NS`."""
+        cmd = [*wrap, BIN, command]
         if config is not None:
             path = os.path.join(self.dir, "k3lb.yaml")
             with open(path, "w") as f:

@@ -2,6 +2,7 @@
 #ifndef K3LB_COMMON_NET_T_H
 #define K3LB_COMMON_NET_T_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
@@ -21,6 +22,7 @@ struct net_addr {
     char *host;              /* host name or literal; NULL for ":port" (every address) */
     uint16_t port;           /* inet port, 1..65535 */
     char *path;              /* unix socket path */
+    bool freebind;           /* bind even before the address is on the host (a virtual IP) */
 };
 
 /* A resolved address: big enough for IPv4, IPv6 and unix sockets. */

@@ -131,6 +131,9 @@ int net_listen(const struct net_addr *a, bool reuseport, int backlog, char *why,
         goto fail;
     if (sa.u.sa.sa_family == AF_INET6 && !a->host)
         setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof(zero));
+    /* IP_FREEBIND serves IPv6 sockets too (Linux reads it for both families). */
+    if (a->freebind && setsockopt(fd, IPPROTO_IP, IP_FREEBIND, &one, sizeof(one)) < 0)
+        goto fail;
     if (bind(fd, &sa.u.sa, sa.len) < 0 || listen(fd, backlog) < 0)
         goto fail;
     net_tune_listener(fd); /* accepted sockets inherit the options: no call per client */

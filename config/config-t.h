@@ -153,6 +153,7 @@ struct config_frontend {
     char **tls_san; /* names clients use for it; server certificates must cover them */
     size_t n_tls_san;
     bool access_log;      /* log one line per finished connection */
+    bool freebind;        /* listen addresses may be absent from the host (yet) */
     size_t backend_index; /* resolved index into config.backends */
 };
 

@@ -214,10 +214,23 @@ static const struct config_key frontend_keys[] = {
          .help = "names clients use for this address; servers' certificates must cover them")},
     {KEY("access_log", access_log, .type = CONFIG_T_BOOL, .def = "false",
          .help = "log one line per finished connection")},
+    {KEY("freebind", freebind, .type = CONFIG_T_BOOL, .def = "false",
+         .help = "listen on addresses the host does not have (yet), such as a virtual IP held "
+                 "by the peer; restart to change")},
 };
 #undef KEY_STRUCT
 
+/* The listen addresses carry the frontend's freebind to where the sockets are made. */
+static void frontend_check(void *obj, struct config_errors *errs)
+{
+    struct config_frontend *f = obj;
+    (void)errs;
+    for (size_t i = 0; i < f->n_listen; i++)
+        f->listen[i].freebind = f->freebind;
+}
+
 const struct config_section config_frontend_section = {
+    .check = frontend_check,
     .name = "frontend",
     .size = sizeof(struct config_frontend),
     .keys = frontend_keys,

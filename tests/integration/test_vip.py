@@ -41,11 +41,13 @@ pytestmark = pytest.mark.skipif(
 def k3lb_config(admin):
     servers = ", ".join('"10.102.0.%d:6443"' % (11 + i) for i in range(3))
     return ("admin: {listen: \"unix:%s\"}\n"
-            "frontends:\n  - {name: apiserver, listen: [\":6443\"], backend: servers}\n"
+            # the VIP itself, on the BACKUP too, where it is not (yet): freebind
+            "frontends:\n  - {name: apiserver, listen: [\"%s:6443\"], backend: servers,"
+            " freebind: true}\n"
             "backends:\n  - name: servers\n    servers: [%s]\n"
             "    health: {kind: tcp, interval: 500ms, timeout: 400ms, rise: 2, fall: 2,\n"
             "             down_interval: 500ms}\n"
-            % (admin, servers))
+            % (admin, VIP, servers))
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,91 @@
+"""Every shipped recipe is exercised: each example config passes `k3lb check`, the systemd
+units pass `systemd-analyze verify` with nothing to say, the static pod's manifest is a pod that
+k3lb can run as written, and its image installs exactly the libraries the binary links. (The
+keepalived configs run for real in test_vip.py.) These configs name addresses of a real
+network: they are only checked here, never served."""
+import glob
+import os
+import re
+import shutil
+import subprocess
+
+import pytest
+import yaml
+
+from k3lbtest import BIN
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "../.."))
+CONFIGS = sorted(glob.glob(os.path.join(ROOT, "contrib/examples/*.yaml"))) + [
+    os.path.join(ROOT, "contrib/k3lb.yaml"), os.path.join(ROOT, "deploy/kubernetes/k3lb.yaml")]
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: os.path.relpath(p, ROOT))
+def test_shipped_config_passes_check(path):
+    r = subprocess.run([BIN, "check", "-c", path], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stdout + r.stderr
+    # only warnings about secrets and files that live on the operator's machine
+    for line in r.stderr.splitlines():
+        assert re.search(r": warning: .*(cannot read|is not set)", line), line
+    assert open(path).read().startswith("#"), "a recipe opens with what it is for"
+
+
+def test_examples_cover_every_seed_scenario():
+    names = {os.path.basename(p) for p in glob.glob(os.path.join(ROOT, "contrib/examples/*"))}
+    assert {"k3s-external-datastore.yaml", "k3s-embedded-etcd.yaml", "external-etcd.yaml",
+            "rke2.yaml", "datastore-mariadb.yaml", "edge-gateway.yaml"} <= names
+
+
+@pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="needs systemd-analyze")
+def test_systemd_units_verify_clean(tmp_path):
+    """systemd-analyze exits 0 even on unknown keys: its output must be empty."""
+    units = []
+    for unit in glob.glob(os.path.join(ROOT, "deploy/systemd/*.service")):
+        text = open(unit).read()
+        assert "/usr/local/bin/k3lb" in text
+        dst = tmp_path / os.path.basename(unit)
+        dst.write_text(text.replace("/usr/local/bin/k3lb", os.path.abspath(BIN)))
+        units.append(str(dst))
+    assert len(units) == 2
+    r = subprocess.run(["systemd-analyze", "verify", *units], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0 and not (r.stdout + r.stderr).strip(), r.stdout + r.stderr
+
+
+def test_static_pod_runs_the_shipped_config():
+    pod = yaml.safe_load(open(os.path.join(ROOT, "deploy/kubernetes/k3lb-static-pod.yaml")))
+    assert pod["kind"] == "Pod" and pod["metadata"]["namespace"] == "kube-system"
+    spec = pod["spec"]
+    assert spec["hostNetwork"] is True
+    (c,) = spec["containers"]
+    assert c["command"][:3] == ["/usr/local/bin/k3lb", "serve", "-c"]
+    config = c["command"][3]
+    mount = next(m for m in c["volumeMounts"] if config.startswith(m["mountPath"] + "/"))
+    vol = next(v for v in spec["volumes"] if v["name"] == mount["name"])
+    assert "hostPath" in vol
+    # the probe asks the admin listener the shipped config opens
+    cfg = yaml.safe_load(open(os.path.join(ROOT, "deploy/kubernetes/k3lb.yaml")))
+    probe = c["livenessProbe"]["httpGet"]
+    assert cfg["admin"]["listen"] == "%s:%d" % (probe["host"], probe["port"])
+    assert probe["path"] == "/healthz"
+    # it binds only chosen addresses, never a whole port K3s holds on every address
+    for f in cfg["frontends"]:
+        assert f["freebind"] is True
+        for addr in f["listen"]:
+            assert not addr.startswith(":") and not addr.endswith(":6443"), addr
+
+
+def test_container_image_installs_what_the_binary_links():
+    libs = subprocess.run(["ldd", BIN], capture_output=True, text=True, check=True).stdout
+    pkgs = set()
+    for path in re.findall(r"=> (/\S+)", libs):
+        owner = subprocess.run(["dpkg", "-S", os.path.realpath(path)], capture_output=True,
+                               text=True)
+        if owner.returncode == 0:
+            pkgs.add(owner.stdout.split(":")[0])
+    pkgs -= {"libc6", "libgcc-s1", "libstdc++6"}  # in the base image
+    pkgs = {p for p in pkgs if not p.startswith(("libclang", "llvm", "libubsan", "libasan"))}
+    text = open(os.path.join(ROOT, "deploy/kubernetes/Containerfile")).read()
+    installed = set(re.search(r"apt-get install -y --no-install-recommends([^&]*)&&", text,
+                              re.S).group(1).replace("\\", " ").split())
+    assert pkgs and pkgs <= installed, "missing from the image: %s" % (pkgs - installed)
+    assert installed <= pkgs, "installed but not linked: %s" % (installed - pkgs)

@@ -76,6 +76,8 @@ def test_static_pod_runs_the_shipped_config():
 
 def test_container_image_installs_what_the_binary_links():
     libs = subprocess.run(["ldd", BIN], capture_output=True, text=True, check=True).stdout
+    if "libasan" in libs:
+        pytest.skip("a sanitized build links more than the shipped binary")
     pkgs = set()
     for path in re.findall(r"=> (/\S+)", libs):
         owner = subprocess.run(["dpkg", "-S", os.path.realpath(path)], capture_output=True,
@@ -83,7 +85,6 @@ def test_container_image_installs_what_the_binary_links():
         if owner.returncode == 0:
             pkgs.add(owner.stdout.split(":")[0])
     pkgs -= {"libc6", "libgcc-s1", "libstdc++6"}  # in the base image
-    pkgs = {p for p in pkgs if not p.startswith(("libclang", "llvm", "libubsan", "libasan"))}
     text = open(os.path.join(ROOT, "deploy/kubernetes/Containerfile")).read()
     installed = set(re.search(r"apt-get install -y --no-install-recommends([^&]*)&&", text,
                               re.S).group(1).replace("\\", " ").split())

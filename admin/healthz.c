@@ -14,6 +14,9 @@
 
 /* Appends to msg like snprintf, never past len. */
 static void say(char *msg, size_t len, size_t *used, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void say(char *msg, size_t len, size_t *used, const char *fmt, ...)
 {
     va_list ap;
     int n;

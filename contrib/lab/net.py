@@ -17,3 +17,14 @@ def free_port(host="127.0.0.1"):
             _handed_out.add(port)
             return port
     raise OSError("no fresh port after 100 tries")
+
+
+def reserve_port(host="127.0.0.1"):
+    """A port held by a bound socket that does not listen: connects to it are refused, and no
+    other process (a test running beside this one) can listen on it meanwhile, as it could on
+    a port from free_port(). Close the socket right before starting the server meant for it."""
+    fam = socket.AF_INET6 if ":" in host else socket.AF_INET
+    s = socket.socket(fam, socket.SOCK_STREAM)  # no SO_REUSEADDR: nobody else may bind it
+    s.bind((host, 0))
+    _handed_out.add(s.getsockname()[1])
+    return s.getsockname()[1], s

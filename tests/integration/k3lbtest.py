@@ -20,7 +20,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../.."))
-from contrib.lab.net import free_port  # noqa: E402,F401  (tests import it from here)
+from contrib.lab.net import free_port, reserve_port  # noqa: E402,F401  (tests import them here)
 
 BIN = os.environ.get("K3LB_BIN", os.path.join(os.path.dirname(__file__), "../../build/k3lb"))
 TOOLS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tools")

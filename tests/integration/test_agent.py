@@ -13,7 +13,7 @@ import time
 import pytest
 
 from k3lbtest import (BIN, ApiServer, ConnectProxy, WebSocket, ask_name, dns_responder,
-                      free_port, https_get)
+                      free_port, https_get, reserve_port)
 
 INTERVAL, TIMEOUT, FALL, RISE = 0.2, 0.15, 2, 2
 
@@ -150,7 +150,9 @@ def test_failover_on_kill_and_stop(k3lb, lab, tmp_path):
 
 def test_fixed_address_is_last_resort_with_failback(k3lb, lab, tmp_path):
     fixed = lab.server("fixed")
-    learned_port = free_port()
+    # held, not just free: a server of a test running beside this one could otherwise listen
+    # on it, pass the agent's /ping check, and take the traffic before its time (seen in CI)
+    learned_port, hold = reserve_port()
     k = agent(k3lb, tmp_path, fixed.addr,
               ["--servers-from", "static:127.0.0.1:%d" % learned_port])
     # the learned server is not running: the fixed address carries the traffic
@@ -161,6 +163,7 @@ def test_fixed_address_is_last_resort_with_failback(k3lb, lab, tmp_path):
     assert ws.server == "fixed"
     # the learned server starts: after rise checks traffic moves to it, and the tunnel through
     # the fixed address is closed so that it reconnects there
+    hold.close()
     learned = lab.server("learned", port=learned_port)
     took = ws.wait_closed(10)
     assert took < 10

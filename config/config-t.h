@@ -95,6 +95,11 @@ struct config_auth {
     struct config_basic_auth basic; /* or basic auth */
 };
 
+enum config_all_down {
+    CONFIG_ALL_DOWN_LAST_RESORT = 0, /* try a down server: its check may be wrong or behind */
+    CONFIG_ALL_DOWN_REFUSE,          /* close the client: a down server is worse than none */
+};
+
 enum config_on_down {
     CONFIG_ON_DOWN_CLOSE = 0, /* close a server's connections when it goes down */
     CONFIG_ON_DOWN_KEEP,      /* let them run until they end by themselves */
@@ -109,6 +114,7 @@ struct config_health {
     unsigned rise;               /* consecutive successes that bring a server up */
     unsigned fall;               /* consecutive failures (probes or connects) that take it down */
     enum config_on_down on_down; /* fate of open connections of a server going down */
+    unsigned port;               /* probes go to this port; 0: the server's own */
     char *path;                  /* HTTP path; NULL: the kind's default */
     unsigned *expect_status;     /* accepted HTTP statuses */
     size_t n_expect_status;
@@ -124,6 +130,7 @@ struct config_server {
     struct net_addr address; /* where to connect */
     unsigned weight;         /* share of new connections, 1..256; 0 keeps it out */
     bool backup;             /* used only when no normal server is usable */
+    unsigned check_port;     /* probes go to this port; 0: the backend's health.port */
 };
 
 enum config_role {
@@ -139,6 +146,7 @@ struct config_backend {
     uint64_t connect_timeout_ms; /* a connect slower than this is retried elsewhere */
     uint64_t idle_timeout_ms;    /* 0 = never: watches and tunnels idle for hours */
     char *http_proxy;            /* reach the servers through this proxy's CONNECT, or NULL */
+    enum config_all_down when_all_down; /* when no server passes its checks */
     struct config_server *servers;
     size_t n_servers;
     struct config_health health;

@@ -27,6 +27,7 @@ const struct config_check_kind_info config_check_kinds[CONFIG_CHECK_COUNT] = {
 #undef KIND_INFO
 const char *const config_role_names[] = {"generic", "etcd", NULL};
 const char *const config_on_down_names[] = {"close", "keep", NULL};
+const char *const config_all_down_names[] = {"last_resort", "refuse", NULL};
 static const char *const level_names[] = {"debug", "info", "warn", "error", NULL};
 static const char *const format_names[] = {"text", "json", NULL};
 
@@ -114,6 +115,9 @@ static const struct config_key health_keys[] = {
          .help = "consecutive failures that take a server down")},
     {KEY("on_down", on_down, .type = CONFIG_T_ENUM, .names = config_on_down_names, .def = "close",
          .help = "close or keep the open connections of a server that goes down")},
+    {KEY("port", port, .type = CONFIG_T_UINT, .def = "0", .min = 0, .max = 65535,
+         .help = "probe this port of every server instead of its own (traffic still goes to "
+                 "the server's port); 0: the server's")},
     {KEY("path", path, .type = CONFIG_T_STRING, .help = "HTTP path; default per kind (below)")},
     {KEY("expect_status", expect_status, .type = CONFIG_T_UINT, LIST(n_expect_status),
          .flags = CONFIG_F_LIST, .def = "200", .min = 100, .max = 599,
@@ -152,6 +156,9 @@ static const struct config_key server_keys[] = {
          .help = "share of new connections (0..256); 0 takes none")},
     {KEY("backup", backup, .type = CONFIG_T_BOOL, .def = "false",
          .help = "used only when no normal server is usable")},
+    {KEY("check_port", check_port, .type = CONFIG_T_UINT, .def = "0", .min = 0, .max = 65535,
+         .help = "probe this port instead (Patroni's REST API beside PostgreSQL); 0: "
+                 "health.port")},
 };
 #undef KEY_STRUCT
 
@@ -173,6 +180,10 @@ static const struct config_key backend_keys[] = {
          .help = "unique backend name")},
     {KEY("role", role, .type = CONFIG_T_ENUM, .names = config_role_names, .def = "generic",
          .help = "etcd: warn when members are even or fewer than a majority are healthy")},
+    {KEY("when_all_down", when_all_down, .type = CONFIG_T_ENUM, .names = config_all_down_names,
+         .def = "last_resort",
+         .help = "no server passes its checks: try one anyway (a check can be wrong), or "
+                 "refuse the client (a role-checked datastore: never write to a replica)")},
     {KEY("balance", balance, .type = CONFIG_T_ENUM, .names = config_balance_names,
          .def = "roundrobin",
          .help = "how a server is picked: smooth weighted round-robin, fewest connections per "

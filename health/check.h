@@ -29,6 +29,7 @@ struct health_probe {
     struct event *deadline;       /* the engine's timeout */
     uint64_t start_ms;            /* for latency */
     int fd;                       /* the kind's raw socket, -1 if none */
+    struct net_sockaddr sa;       /* where health_probe_connect dialled (the check port's) */
     struct event *io;             /* the kind's raw socket event, or NULL */
     struct bufferevent *bev;      /* or the kind's stream, plain or TLS */
     SSL *ssl;                     /* the stream's TLS state, owned by bev */

@@ -16,7 +16,7 @@ static void tcp_up(struct health_probe *p)
 
 static void tcp_start(struct health_probe *p)
 {
-    const struct net_sockaddr *sa = &p->t->addr;
+    const struct net_sockaddr *sa = &p->sa;
     int err = health_probe_connect(p);
     if (err) {
         health_probe_fail_errno(p, err, "connect");

@@ -52,6 +52,7 @@ struct health_params {
     unsigned fall;               /* failures to go down */
     unsigned passive_fall;       /* failed client connects to go down */
     enum config_on_down on_down; /* what happens to open connections on down */
+    unsigned port;               /* probes go to this port, 0: the server's */
     char *path;                  /* HTTP path (the kind's default filled in) */
     unsigned *expect_status;     /* accepted statuses */
     size_t n_expect_status;
@@ -133,6 +134,7 @@ struct health_endpoint {
     const char *const *sans;         /* frontends' tls_san names */
     size_t n_sans;
     unsigned passive_fall;     /* failed client connects that take it down; 0: fall */
+    unsigned check_port;       /* the server's own probe port, 0: the backend's */
     bool start_down;           /* must pass rise probes before its first connection */
     const char *tunnel_target; /* through a proxy: CONNECT to this first (addr is the proxy) */
     const char *tunnel_auth;   /* its Proxy-Authorization value, or NULL */

@@ -222,9 +222,23 @@ static void deadline_cb(evutil_socket_t fd, short what, void *arg)
     health_probe_done(p, HEALTH_RESULT_TIMEOUT, "no answer within %s", d);
 }
 
+/* The server's address, on health.port / check_port when one is set. Through a proxy the
+ * address is the proxy's: the port then goes into the CONNECT target instead. */
+static void probe_addr(const struct health_target *t, struct net_sockaddr *out)
+{
+    *out = t->addr;
+    if (!t->p.port || t->tunnel_target)
+        return;
+    if (out->u.sa.sa_family == AF_INET)
+        ((struct sockaddr_in *)&out->u.ss)->sin_port = htons((uint16_t)t->p.port);
+    else if (out->u.sa.sa_family == AF_INET6)
+        ((struct sockaddr_in6 *)&out->u.ss)->sin6_port = htons((uint16_t)t->p.port);
+}
+
 int health_probe_connect(struct health_probe *p)
 {
-    const struct net_sockaddr *sa = &p->t->addr;
+    const struct net_sockaddr *sa = &p->sa;
+    probe_addr(p->t, &p->sa);
     p->fd = socket(sa->u.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (p->fd < 0)
         return errno;
@@ -309,12 +323,17 @@ void health_probe_await_connect(struct health_probe *p, void (*then)(struct heal
 
 void health_probe_through(struct health_probe *p, void (*then)(struct health_probe *p))
 {
+    char target[NET_ADDRSTRLEN + 8];
     int err;
     if (!p->t->tunnel_target) {
         then(p);
         return;
     }
-    err = tunnel_send(p->fd, p->t->tunnel_target, p->t->tunnel_auth);
+    if (p->t->p.port)
+        config_addr_with_port(p->t->tunnel_target, p->t->p.port, target, sizeof(target));
+    else
+        snprintf(target, sizeof(target), "%s", p->t->tunnel_target);
+    err = tunnel_send(p->fd, target, p->t->tunnel_auth);
     if (err) {
         health_probe_fail_errno(p, err, "proxy");
         return;

@@ -107,6 +107,7 @@ void health_params_build(struct health_params *p, const struct config_health *c,
     p->fall = c->fall;
     p->passive_fall = ep->passive_fall ? ep->passive_fall : c->fall;
     p->on_down = c->on_down;
+    p->port = ep->check_port ? ep->check_port : c->port;
     if (c->path || default_path(c)) /* only the kinds that speak HTTP have one */
         p->path = xstrdup(c->path ? c->path : default_path(c));
     p->n_expect_status = c->n_expect_status;

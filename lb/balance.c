@@ -251,7 +251,9 @@ int balance_pick(const struct lb_pool *pool, struct balance_state *st, uint64_t 
     i = pick_tier(pool, st, client_hash, false, tried);
     if (i < 0)
         i = pick_tier(pool, st, client_hash, true, tried);
-    return i >= 0 ? i : pick_last_resort(pool, st, tried);
+    if (i >= 0 || pool->cfg->when_all_down == CONFIG_ALL_DOWN_REFUSE)
+        return i;
+    return pick_last_resort(pool, st, tried);
 }
 
 struct lb_quorum lb_pool_quorum(const struct lb_pool *pool)

@@ -217,6 +217,7 @@ static struct health_endpoint endpoint_of(const struct lb_server *s,
                                     .n_sans = ctx->n_sans,
                                     .passive_fall = ctx->sticky ? 1 : 0,
                                     .start_down = ctx->added,
+                                    .check_port = cfg->check_port,
                                     .tunnel_target = s->tunnel_target,
                                     .tunnel_auth = s->tunnel_auth};
 }

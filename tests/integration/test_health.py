@@ -351,3 +351,52 @@ def test_https_check_basic_auth(k3lb, api_factory, pki, tmp_path):
     s = wait_server(k, "bad", a.addr, "down", "bad_status")
     assert s["check"]["detail"].startswith("HTTP 401 from /v1-k3s/readyz")
     assert "s3cret" not in k.log() and "wrong" not in k.log()
+
+
+def test_check_port_and_when_all_down(k3lb, backends, tmp_path):
+    """health.port and check_port: probes ask another port (as Patroni's REST API beside
+    PostgreSQL) while traffic goes to the server's own. when_all_down: refuse closes the client
+    instead of trying a down server (a replica must never take K3s's writes)."""
+    modes = [str(tmp_path / ("mode%d" % i)) for i in range(2)]
+    for m, status in zip(modes, ("200", "503")):
+        open(m, "w").write(status)
+    db = [backends("name", name="db%d" % i) for i in range(2)]
+    rest = [backends("httpecho", name="rest%d" % i, args=["--mode-file", modes[i]])
+            for i in range(2)]
+    k = k3lb()
+    k.port, k.admin_port, one_port = free_port(), free_port(), free_port()
+    health = "interval: 200ms, timeout: 150ms, rise: 1, fall: 1, down_interval: 200ms"
+    k.start("admin: {listen: \"127.0.0.1:%d\"}\nfrontends:\n"
+            "  - {name: db, listen: [\"127.0.0.1:%d\"], backend: db}\n"
+            "  - {name: one, listen: [\"127.0.0.1:%d\"], backend: one}\n"
+            "backends:\n"
+            "  - name: db\n    when_all_down: refuse\n"
+            "    servers: [{address: \"%s\", check_port: %d}, {address: \"%s\", check_port: %d}]\n"
+            "    health: {kind: http, path: /primary, %s}\n"
+            "  - name: one\n    servers: [\"%s\"]\n"
+            "    health: {kind: http, path: /primary, port: %d, %s}\n"
+            % (k.admin_port, k.port, one_port, db[0].addr, rest[0].port, db[1].addr,
+               rest[1].port, health, db[0].addr, rest[1].port, health))
+
+    def states():
+        st = k.status()["backends"]
+        return [s["state"] for s in st[0]["servers"]], st[1]["servers"][0]["state"]
+
+    k.wait_for(lambda st: states() == (["up", "down"], "down"), what="db0 primary")
+    assert {read_line(connect(k.port)) for _ in range(6)} == {"db0"}
+    detail = k.server(db[1].addr)["check"]["detail"]
+    assert "503" in detail, detail
+    # the roles swap: traffic follows the REST answers, not the traffic ports
+    open(modes[0], "w").write("503")
+    open(modes[1], "w").write("200")
+    k.wait_for(lambda st: states() == (["down", "up"], "up"), what="db1 primary")
+    assert {read_line(connect(k.port)) for _ in range(6)} == {"db1"}
+    # no primary: refused, not sent to a replica; the other backend keeps its last resort
+    open(modes[1], "w").write("503")
+    k.wait_for(lambda st: states() == (["down", "down"], "down"), what="no primary")
+    before = k.status()["frontends"][0]["no_server"]
+    c = connect(k.port)
+    c.settimeout(5)
+    assert c.recv(100) == b""  # closed without a byte from any server
+    assert k.status()["frontends"][0]["no_server"] == before + 1
+    assert read_line(connect(one_port)) == "db0"

@@ -32,7 +32,8 @@ def test_shipped_config_passes_check(path):
 def test_examples_cover_every_seed_scenario():
     names = {os.path.basename(p) for p in glob.glob(os.path.join(ROOT, "contrib/examples/*"))}
     assert {"k3s-external-datastore.yaml", "k3s-embedded-etcd.yaml", "external-etcd.yaml",
-            "rke2.yaml", "datastore-mariadb.yaml", "edge-gateway.yaml"} <= names
+            "rke2.yaml", "datastore-mariadb.yaml", "edge-gateway.yaml",
+            "k3s-patroni-datastore.yaml"} <= names
 
 
 @pytest.mark.skipif(not shutil.which("systemd-analyze"), reason="needs systemd-analyze")

@@ -166,7 +166,11 @@ def test_writes_follow_the_patroni_primary(cluster, tmp_path, capsys):
         k.wait_for(lambda st: [s["state"] for s in st["backends"][0]["servers"]] ==
                    ["up" if n is new else "down" for n in nodes], what="k3lb on the new primary")
 
-        # a planned switchover back
+        # a planned switchover back; an idle session on the primary that is about to be
+        # demoted must be closed by k3lb (on_down: close), so K3s reconnects to the new one
+        idle = psycopg2.connect(host="127.0.0.1", port=k.port, user="postgres",
+                                dbname="postgres", connect_timeout=5)
+        idle.autocommit = True
         t_asked = time.monotonic()
         r = cluster.patronictl("switchover", "--leader", new.name, "--candidate", leader.name,
                                "--force", cluster.scope)
@@ -174,6 +178,10 @@ def test_writes_follow_the_patroni_primary(cluster, tmp_path, capsys):
         cluster.wait(lambda: leader.role() == "primary", 60, "the switchover")
         t_switch = time.monotonic()  # the new primary answers /primary from here
         time.sleep(2 * CHECK_INTERVAL_S)  # writes after it, to see none fails any more
+        with pytest.raises((psycopg2.OperationalError, psycopg2.InterfaceError)):
+            with idle.cursor() as c:  # would answer (read-only) had it stayed open
+                c.execute("SELECT 1")
+        idle.close()
         for w in writers:
             w.stop.set()
             w.join(30)

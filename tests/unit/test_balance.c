@@ -233,7 +233,8 @@ static void on_change(void *arg, struct health_target *t, enum health_event ev)
     (void)ev;
 }
 
-/* With every server down, the client still gets a try at one, never at a drained one. */
+/* With every server down, the client still gets a try at one, never at a drained one; with
+ * when_all_down: refuse, it gets none. */
 static void test_last_resort_when_all_down(void **state)
 {
     struct event_base *base = event_base_new();
@@ -248,7 +249,8 @@ static void test_last_resort_when_all_down(void **state)
                                .n_expect_status = 1,
                                .tls = {.verify = true}};
     struct lb_server_ctx ctx = {.backend = "b", .hc = &hc};
-    struct lb_pool pool = {.balance = CONFIG_BALANCE_ROUNDROBIN, .n = 3};
+    struct config_backend backend = {.name = "b"};
+    struct lb_pool pool = {.cfg = &backend, .balance = CONFIG_BALANCE_ROUNDROBIN, .n = 3};
     struct lb_server *srv[3];
     struct balance_state st;
     struct balance_tried tried = {0};
@@ -272,6 +274,8 @@ static void test_last_resort_when_all_down(void **state)
     assert_int_equal(seen[2], 0);
     assert_int_equal(seen[0], 5);
     assert_int_equal(seen[1], 5);
+    backend.when_all_down = CONFIG_ALL_DOWN_REFUSE;
+    assert_int_equal(balance_pick(&pool, &st, 0, NULL), -1);
     /* an up server always wins over the last resort */
     atomic_store(&srv[1]->health->up, true);
     for (int k = 0; k < 5; k++)

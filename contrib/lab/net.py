@@ -1,5 +1,6 @@
 """Loopback helpers shared by the lab and the tests."""
 import socket
+import time
 
 _handed_out = set()
 
@@ -28,3 +29,14 @@ def reserve_port(host="127.0.0.1"):
     s.bind((host, 0))
     _handed_out.add(s.getsockname()[1])
     return s.getsockname()[1], s
+
+
+def wait_until(predicate, timeout, what, every=0.05):
+    """Polls predicate until it is true, for states that change on another process's clock
+    (a VRRP election, a Patroni promotion) where there is nothing to wait on."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(every)
+    raise AssertionError("timed out waiting for " + what)

@@ -7,12 +7,11 @@ import os
 import shutil
 import signal
 import subprocess
-import time
 import urllib.error
 import urllib.request
 
 from contrib.lab.databases import _owned_tmpdir, _user_kw, _wait_port
-from contrib.lab.net import free_port
+from contrib.lab.net import free_port, wait_until
 
 BINDIR = "/usr/lib/postgresql/15/bin"
 
@@ -172,14 +171,7 @@ class PatroniCluster:
                               capture_output=True, text=True, timeout=60,
                               **_user_kw("postgres"))
 
-    @staticmethod
-    def wait(predicate, timeout, what):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if predicate():
-                return
-            time.sleep(0.2)
-        raise RuntimeError("timed out waiting for " + what)
+    wait = staticmethod(wait_until)
 
     def logs(self):
         out = []

@@ -13,7 +13,6 @@ import os
 import queue
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -25,6 +24,7 @@ import pytest
 from k3lbtest import BIN, TOOLS, K3lb
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "../.."))
+from contrib.lab.net import wait_until as wait  # noqa: E402
 from contrib.lab.netns import Lab  # noqa: E402
 
 ROOT = os.path.join(os.path.dirname(__file__), "../..")
@@ -196,15 +196,6 @@ class Node:
                 self.keepalived.kill()
         self.ka_log.close()
         self.k3lb.close()
-
-
-def wait(predicate, timeout, what):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError("timed out waiting for " + what)
 
 
 def test_shipped_keepalived_configs_pass_keepalived_check(tmp_path, script_bin):

@@ -45,46 +45,37 @@ static size_t usable_servers(const struct lb_pool *p)
     return n;
 }
 
-/* The i-th frontend asked about: the named ones, or every one when none is named. */
-static const struct lb_view_front *asked(const struct lb_view *v, const char *const *names,
-                                         size_t n_names, size_t i)
-{
-    return n_names ? find_front(v, names[i]) : &v->fronts[i];
-}
-
 int admin_healthz(const struct lb_runtime *rt, bool stopping, const char *const *names,
                   size_t n_names, char *msg, size_t len)
 {
     const struct lb_view *v = lb_runtime_view(rt);
-    size_t n = n_names ? n_names : v->n_fronts, used = 0, bad = 0;
+    size_t n = n_names ? n_names : v->n_fronts, used = 0, bad = 0, ok_used = 0;
+    char ok[1024]; /* the passing ones, said only when none fails */
 
-    msg[0] = '\0';
+    msg[0] = ok[0] = '\0';
     if (stopping) {
         say(msg, len, &used, "k3lb is stopping");
         return 503;
     }
-    for (size_t i = 0; i < n_names; i++) {
-        if (!find_front(v, names[i])) {
+    /* one pass: each frontend asked about (the named ones, or every one) is looked up and
+     * counted once */
+    for (size_t i = 0; i < n; i++) {
+        const struct lb_view_front *f = n_names ? find_front(v, names[i]) : &v->fronts[i];
+        if (!f) {
+            used = 0;
             say(msg, len, &used, "no frontend '%s'", names[i]);
             return 404;
         }
-    }
-    for (size_t i = 0; i < n; i++) { /* the failing ones only: they are the news */
-        const struct lb_view_front *f = asked(v, names, n_names, i);
         const struct lb_pool *p = &v->pools[f->pool];
-        if (usable_servers(p) == 0)
+        size_t u = usable_servers(p);
+        if (u == 0)
             say(msg, len, &used, "%sfrontend '%s': no usable server in backend '%s' (0 of %zu)",
                 bad++ ? "; " : "", f->cfg->name, p->cfg->name, p->n);
+        else
+            say(ok, sizeof(ok), &ok_used, "%s %s %zu/%zu", i ? "," : ":", f->cfg->name, u, p->n);
     }
     if (bad)
         return 503;
-    say(msg, len, &used, "ok");
-    for (size_t i = 0; i < n; i++) {
-        const struct lb_view_front *f = asked(v, names, n_names, i);
-        const struct lb_pool *p = &v->pools[f->pool];
-        say(msg, len, &used, "%s %s %zu/%zu", i ? "," : ":", f->cfg->name, usable_servers(p), p->n);
-    }
-    if (n)
-        say(msg, len, &used, " servers usable");
+    say(msg, len, &used, "ok%s%s", ok, n ? " servers usable" : "");
     return 200;
 }

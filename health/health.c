@@ -323,16 +323,17 @@ void health_probe_await_connect(struct health_probe *p, void (*then)(struct heal
 
 void health_probe_through(struct health_probe *p, void (*then)(struct health_probe *p))
 {
-    char target[NET_ADDRSTRLEN + 8];
+    char with_port[NET_ADDRSTRLEN + 8];
+    const char *target = p->t->tunnel_target;
     int err;
-    if (!p->t->tunnel_target) {
+    if (!target) {
         then(p);
         return;
     }
-    if (p->t->p.port)
-        config_addr_with_port(p->t->tunnel_target, p->t->p.port, target, sizeof(target));
-    else
-        snprintf(target, sizeof(target), "%s", p->t->tunnel_target);
+    if (p->t->p.port) { /* health.port / check_port: the proxy is asked for that port */
+        config_addr_with_port(target, p->t->p.port, with_port, sizeof(with_port));
+        target = with_port;
+    }
     err = tunnel_send(p->fd, target, p->t->tunnel_auth);
     if (err) {
         health_probe_fail_errno(p, err, "proxy");

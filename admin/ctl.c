@@ -391,7 +391,7 @@ static int dispatch(struct ctl *c, const char **pos, size_t n, const struct conf
 {
     const struct admin_route *r = verb_route(pos[0]);
     char path[1024], why[256];
-    bool wait = false;
+    bool wait;
     int arity, rc;
 
     if (!r)

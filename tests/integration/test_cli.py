@@ -98,12 +98,6 @@ admin: {listen: "127.0.0.1:%d", token_file: /nonexistent/token}
     assert "warning: environment variable" not in r.stderr, r.stderr
 
 
-def test_contrib_example_is_valid():
-    example = os.path.join(os.path.dirname(__file__), "../../contrib/k3lb.yaml")
-    r = run("check", "-c", example)
-    assert r.returncode == 0, r.stderr
-
-
 def test_config_from_env(tmp_path):
     good = tmp_path / "k.yaml"
     good.write_text(simple_config([":6443"], ["10.0.0.11:6443"], 8404))

@@ -51,8 +51,12 @@ enum config_balance {
     X(K3S, "k3s", true, true, "/ping",                                                             \
       "K3s supervisor: /ping, or /v1-k3s/readyz with a token (CA pinned to the token's hash)")     \
     X(ETCD, "etcd", true, true, "/health", "etcd /health says health true (client certificate)")   \
-    X(POSTGRES, "postgres", false, false, NULL, "the server answers a startup message")            \
-    X(MYSQL, "mysql", false, false, NULL, "the server greets with a protocol-10 handshake")
+    X(POSTGRES, "postgres", false, false, NULL,                                                    \
+      "the server answers a startup message; with database.user, libpq logs in and the role "      \
+      "(pg_is_in_recovery) must match")                                                            \
+    X(MYSQL, "mysql", false, false, NULL,                                                          \
+      "the server greets with a protocol-10 handshake; with database.user, it logs in and the "    \
+      "role (read_only, Galera sync) must match")
 
 enum config_check_kind {
 #define CONFIG_CHECK_ENUM(e, name, http, tls, path, help) CONFIG_CHECK_##e,
@@ -95,6 +99,35 @@ struct config_auth {
     struct config_basic_auth basic; /* or basic auth */
 };
 
+/* How a database check uses TLS, with libpq's sslmode words and meanings. */
+enum config_sslmode {
+    CONFIG_SSLMODE_DISABLE = 0, /* plain TCP */
+    CONFIG_SSLMODE_PREFER,      /* TLS when the server offers it, unverified */
+    CONFIG_SSLMODE_REQUIRE,     /* TLS or fail, unverified */
+    CONFIG_SSLMODE_VERIFY_CA,   /* TLS, the chain verified against tls.ca */
+    CONFIG_SSLMODE_VERIFY_FULL, /* TLS, the chain and the server's name verified */
+};
+
+/* Which servers a database check passes. */
+enum config_db_role {
+    CONFIG_DB_ROLE_ANY = 0, /* any server that lets the check log in and query */
+    CONFIG_DB_ROLE_PRIMARY, /* only a writable one (PostgreSQL: not in recovery; MySQL: not
+                               read_only) */
+    CONFIG_DB_ROLE_REPLICA, /* only a read-only one */
+};
+
+/* A database check's login: with a user, postgres and mysql checks log in and query. */
+struct config_database {
+    struct config_obj obj;
+    char *user;                        /* log in as this user; NULL: the protocol probe only */
+    char *password_file;               /* file holding its password */
+    char *password_env;                /* or an environment variable holding it */
+    char *name;                        /* database to connect to, or NULL */
+    enum config_sslmode sslmode;       /* TLS use */
+    enum config_db_role role_required; /* which servers pass */
+    bool galera;                       /* mysql: also require a synced Galera node */
+};
+
 enum config_all_down {
     CONFIG_ALL_DOWN_LAST_RESORT = 0, /* try a down server: its check may be wrong or behind */
     CONFIG_ALL_DOWN_REFUSE,          /* close the client: a down server is worse than none */
@@ -118,11 +151,12 @@ struct config_health {
     char *path;                  /* HTTP path; NULL: the kind's default */
     unsigned *expect_status;     /* accepted HTTP statuses */
     size_t n_expect_status;
-    char *expect_body;       /* substring the body must contain, or NULL */
-    struct config_tls tls;   /* TLS client settings */
-    struct config_auth auth; /* HTTP credentials */
-    char *token_file;        /* k3s: file holding the K3s token */
-    char *token_env;         /* k3s: or an environment variable holding it */
+    char *expect_body;               /* substring the body must contain, or NULL */
+    struct config_tls tls;           /* TLS client settings */
+    struct config_auth auth;         /* HTTP credentials */
+    struct config_database database; /* postgres, mysql: login and role */
+    char *token_file;                /* k3s: file holding the K3s token */
+    char *token_env;                 /* k3s: or an environment variable holding it */
 };
 
 struct config_server {
@@ -131,6 +165,7 @@ struct config_server {
     unsigned weight;         /* share of new connections, 1..256; 0 keeps it out */
     bool backup;             /* used only when no normal server is usable */
     unsigned check_port;     /* probes go to this port; 0: the backend's health.port */
+    char *check_address;     /* probes go to this IP address; NULL: the server's */
 };
 
 enum config_role {

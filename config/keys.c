@@ -8,6 +8,7 @@
 #include "config/node.h"
 #include "config/value.h"
 
+#include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,6 +29,9 @@ const struct config_check_kind_info config_check_kinds[CONFIG_CHECK_COUNT] = {
 const char *const config_role_names[] = {"generic", "etcd", NULL};
 const char *const config_on_down_names[] = {"close", "keep", NULL};
 const char *const config_all_down_names[] = {"last_resort", "refuse", NULL};
+const char *const config_sslmode_names[] = {"disable",   "prefer",      "require",
+                                            "verify-ca", "verify-full", NULL};
+const char *const config_db_role_names[] = {"any", "primary", "replica", NULL};
 static const char *const level_names[] = {"debug", "info", "warn", "error", NULL};
 static const char *const format_names[] = {"text", "json", NULL};
 
@@ -95,6 +99,38 @@ const struct config_section config_auth_section = {
     .check = auth_check,
 };
 
+static void database_check(void *obj, struct config_errors *errs);
+
+#define KEY_STRUCT struct config_database
+static const struct config_key database_keys[] = {
+    {KEY("user", user, .type = CONFIG_T_STRING,
+         .help = "log in as this user and query; without it the check only sees the server speak "
+                 "its protocol")},
+    {KEY("password_file", password_file, .type = CONFIG_T_FILE, .help = "file with the password")},
+    {KEY("password_env", password_env, .type = CONFIG_T_STRING,
+         .help = "environment variable with the password")},
+    {KEY("name", name, .type = CONFIG_T_STRING,
+         .help = "database to connect to; default: postgres for postgres, none for mysql")},
+    {KEY("sslmode", sslmode, .type = CONFIG_T_ENUM, .names = config_sslmode_names, .def = "prefer",
+         .help = "TLS as libpq's sslmode; verify-ca and verify-full need tls.ca (mysql: no "
+                 "verify-ca, and verify-full checks the address connected to)")},
+    {KEY("role_required", role_required, .type = CONFIG_T_ENUM, .names = config_db_role_names,
+         .def = "any",
+         .help = "primary: only a writable server passes (postgres: not pg_is_in_recovery(); "
+                 "mysql: neither read_only nor innodb_read_only); replica: only a read-only one")},
+    {KEY("galera", galera, .type = CONFIG_T_BOOL, .def = "false",
+         .help = "mysql: also require a synced Galera node (wsrep_local_state 4, wsrep_ready ON)")},
+};
+#undef KEY_STRUCT
+
+static const struct config_section database_section = {
+    .name = "database",
+    .size = sizeof(struct config_database),
+    .keys = database_keys,
+    .n_keys = sizeof(database_keys) / sizeof(database_keys[0]),
+    .check = database_check,
+};
+
 /* ---- health: one per backend ---------------------------------------------------------------- */
 
 static void health_check(void *obj, struct config_errors *errs);
@@ -128,6 +164,8 @@ static const struct config_key health_keys[] = {
          .help = "TLS client settings")},
     {KEY("auth", auth, .type = CONFIG_T_SECTION, .sub = &config_auth_section,
          .help = "HTTP credentials")},
+    {KEY("database", database, .type = CONFIG_T_SECTION, .sub = &database_section,
+         .help = "postgres, mysql: log in (libpq, MariaDB Connector/C) and require a role")},
     {KEY("token_file", token_file, .type = CONFIG_T_FILE,
          .help = "k3s: file with the K3s token (K10<hash>::user:password, or a password); the "
                  "cluster CA is pinned to the token's hash")},
@@ -159,8 +197,13 @@ static const struct config_key server_keys[] = {
     {KEY("check_port", check_port, .type = CONFIG_T_UINT, .def = "0", .min = 0, .max = 65535,
          .help = "probe this port instead (Patroni's REST API beside PostgreSQL); 0: "
                  "health.port")},
+    {KEY("check_address", check_address, .type = CONFIG_T_STRING,
+         .help = "probe this IP address instead of the server's (a management address); the "
+                 "port is check_port, health.port or the server's")},
 };
 #undef KEY_STRUCT
+
+static void server_check(void *obj, struct config_errors *errs);
 
 const struct config_section config_server_section = {
     .name = "server",
@@ -168,6 +211,7 @@ const struct config_section config_server_section = {
     .keys = server_keys,
     .n_keys = sizeof(server_keys) / sizeof(server_keys[0]),
     .shorthand = "address",
+    .check = server_check,
 };
 
 /* ---- backend -------------------------------------------------------------------------------- */
@@ -455,6 +499,66 @@ static void auth_check(void *obj, struct config_errors *errs)
     check_env(&a->basic.obj, &basic_section, "password_env", a->basic.password_env, errs);
 }
 
+static void database_check(void *obj, struct config_errors *errs)
+{
+    struct config_database *d = obj;
+    if (d->password_file && d->password_env)
+        config_error_add(errs, config_mark_of(&d->obj, &database_section, "password_env"),
+                         "give password_file or password_env, not both");
+    check_env(&d->obj, &database_section, "password_env", d->password_env, errs);
+}
+
+static bool key_given(const struct config_obj *obj, const struct config_section *sec,
+                      const char *key)
+{
+    return obj->keys[config_key_index(sec, key)].file != NULL;
+}
+
+/* What the database section may say depends on the check kind and on a login. */
+static void health_database_check(const struct config_health *h, struct config_errors *errs)
+{
+    const struct config_database *d = &h->database;
+    const struct config_section *ds = &database_section;
+    bool mysql = h->kind == CONFIG_CHECK_MYSQL;
+    if (!key_given(&h->obj, &config_health_section, "database"))
+        return;
+    if (h->kind != CONFIG_CHECK_POSTGRES && !mysql) {
+        config_error_add(errs, config_mark_of(&h->obj, &config_health_section, "database"),
+                         "database is only used by postgres and mysql checks");
+        return;
+    }
+    for (size_t i = 1; !d->user && i < ds->n_keys; i++)
+        if (key_given(&d->obj, ds, ds->keys[i].name))
+            config_error_add(errs, d->obj.keys[i], "%s needs database.user: the check must log in",
+                             ds->keys[i].name);
+    if (d->galera && !mysql)
+        config_error_add(errs, config_mark_of(&d->obj, ds, "galera"),
+                         "galera applies to mysql checks only");
+    if (mysql && d->sslmode == CONFIG_SSLMODE_VERIFY_CA)
+        config_error_add(errs, config_mark_of(&d->obj, ds, "sslmode"),
+                         "a mysql check verifies the name with the chain: use verify-full");
+    if (d->sslmode >= CONFIG_SSLMODE_VERIFY_CA && !h->tls.ca)
+        config_error_add(errs, config_mark_of(&d->obj, ds, "sslmode"),
+                         "sslmode %s needs tls.ca, the CA the server's certificate chains to",
+                         config_sslmode_names[d->sslmode]);
+    if (mysql && h->tls.server_name)
+        config_error_add(errs, config_mark_of(&h->tls.obj, &config_tls_section, "server_name"),
+                         "a mysql check verifies the address it connects to, not server_name");
+    if (d->user && key_given(&h->tls.obj, &config_tls_section, "verify"))
+        config_error_add(errs, config_mark_of(&h->tls.obj, &config_tls_section, "verify"),
+                         "database.sslmode decides what a logged-in check verifies");
+}
+
+static void server_check(void *obj, struct config_errors *errs)
+{
+    struct config_server *s = obj;
+    unsigned char ip[sizeof(struct in6_addr)];
+    if (s->check_address && inet_pton(AF_INET, s->check_address, ip) != 1 &&
+        inet_pton(AF_INET6, s->check_address, ip) != 1)
+        config_error_add(errs, config_mark_of(&s->obj, &config_server_section, "check_address"),
+                         "check_address '%s' is not an IPv4 or IPv6 address", s->check_address);
+}
+
 static void health_check(void *obj, struct config_errors *errs)
 {
     struct config_health *h = obj;
@@ -479,6 +583,7 @@ static void health_check(void *obj, struct config_errors *errs)
         config_error_add(errs, config_mark_of(&h->obj, sec, "token_env"),
                          "give token_file or token_env, not both");
     check_env(&h->obj, sec, "token_env", h->token_env, errs);
+    health_database_check(h, errs);
     if (h->timeout_ms > h->interval_ms) {
         config_format_duration(h->timeout_ms, t, sizeof(t));
         config_format_duration(h->interval_ms, iv, sizeof(iv));
@@ -517,6 +622,10 @@ static void backend_check(void *obj, struct config_errors *errs)
         config_error_add(errs, config_mark_of(&b->obj, &config_backend_section, "http_proxy"), "%s",
                          why);
     free(auth);
+    if (b->http_proxy && b->health.database.user)
+        config_error_add(errs, config_mark_of(&b->obj, &config_backend_section, "http_proxy"),
+                         "a database check that logs in cannot go through http_proxy (its "
+                         "client library dials the server itself)");
     if (b->n_servers == 0 && errs->in_object == 0)
         config_error_add(errs, config_mark_of(&b->obj, &config_backend_section, "servers"),
                          "backend '%s' has no servers", name);

@@ -38,7 +38,8 @@ struct health_probe {
     SSL_CTX *pending_ctx;         /* TLS context to start once the TCP connect is done */
     struct health_stream_cbs cbs; /* the kind's stream callbacks */
     void *ctx;                    /* the kind's own state (malloc'd; the engine frees it) */
-    void (*tunneled)(struct health_probe *p); /* what follows a proxy's CONNECT */
+    void (*tunneled)(struct health_probe *p);          /* what follows a proxy's CONNECT */
+    void (*on_io)(struct health_probe *p, short what); /* health_probe_wait's continuation */
 };
 
 struct health_check_ops {
@@ -60,6 +61,15 @@ void health_probe_await_connect(struct health_probe *p, void (*then)(struct heal
 /* Once p->fd is connected: through a proxy, asks it to CONNECT to the server and calls then
  * when the tunnel is up (or reports the proxy's refusal); directly, calls then at once. */
 void health_probe_through(struct health_probe *p, void (*then)(struct health_probe *p));
+/* For kinds whose client library dials by itself (libpq, MariaDB Connector/C): where the
+ * probe goes (check_address, check port applied), as an IP literal and a port. */
+void health_probe_host(const struct health_probe *p, char *host, size_t len, unsigned *port);
+/* Waits once until the library's socket fd is ready for what (EV_READ, EV_WRITE, both), then
+ * calls then with what happened. The socket stays the library's: the kind's abort must call
+ * health_probe_unwait before the library closes it. */
+void health_probe_wait(struct health_probe *p, int fd, short what,
+                       void (*then)(struct health_probe *p, short what));
+void health_probe_unwait(struct health_probe *p);
 /* Maps a connect/socket errno to a result and a human detail, then reports. */
 void health_probe_fail_errno(struct health_probe *p, int err, const char *what);
 

@@ -20,7 +20,8 @@ enum health_result {
     HEALTH_RESULT_UNREACHABLE,    /* no route, network down */
     HEALTH_RESULT_RESET,          /* connection reset or closed early */
     HEALTH_RESULT_TLS_ERROR,      /* handshake or certificate verification failed */
-    HEALTH_RESULT_BAD_STATUS,     /* HTTP status not expected */
+    HEALTH_RESULT_BAD_STATUS,     /* HTTP status not expected, or a database refused the
+                                     login or query with an error */
     HEALTH_RESULT_BAD_BODY,       /* body or protocol answer not expected */
     HEALTH_RESULT_PROTOCOL_ERROR, /* the server spoke something else */
     HEALTH_RESULT_UNRESOLVED,     /* the server's host name does not resolve */
@@ -31,6 +32,8 @@ enum health_result {
     HEALTH_RESULT_BUSY,           /* the server is alive but sheds load (K3s: 429 past 20
                                      agent requests in flight): counts neither way */
     HEALTH_RESULT_PROXY_ERROR,    /* the HTTP proxy refused the CONNECT or broke it */
+    HEALTH_RESULT_WRONG_ROLE,     /* a database answered, in a role the check does not want
+                                     (a replica when the primary is required) */
     HEALTH_RESULT_COUNT,
 };
 
@@ -39,6 +42,17 @@ struct health_probe;
 
 typedef struct ssl_ctx_st SSL_CTX;
 struct bufferevent;
+
+/* A database check's login (postgres, mysql with database.user). */
+struct health_db {
+    char *user;                  /* NULL: the protocol probe without a login */
+    char *password;              /* secret, or NULL (trust / no password) */
+    char *name;                  /* database, or NULL */
+    char *ca, *cert, *key;       /* tls.ca, tls.cert, tls.key paths, or NULL */
+    enum config_sslmode sslmode; /* TLS use */
+    enum config_db_role role;    /* which servers pass */
+    bool galera;                 /* mysql: require a synced Galera node */
+};
 
 /* The parameters of a check, copied from the config so a target never points into a snapshot
  * that a reload may free. Secrets are read from their files or variables when the target is
@@ -53,6 +67,7 @@ struct health_params {
     unsigned passive_fall;       /* failed client connects to go down */
     enum config_on_down on_down; /* what happens to open connections on down */
     unsigned port;               /* probes go to this port, 0: the server's */
+    char *check_address;         /* probes go to this IP literal, NULL: the server's */
     char *path;                  /* HTTP path (the kind's default filled in) */
     unsigned *expect_status;     /* accepted statuses */
     size_t n_expect_status;
@@ -66,6 +81,7 @@ struct health_params {
                             PEM), reported by every probe; NULL when fine */
     char **sans;         /* names server certificates must cover (SAN guard) */
     size_t n_sans;
+    struct health_db db; /* postgres, mysql: login and role */
 };
 
 /* Probe durations, for the metrics histogram (upper bounds in ms; the last bucket is +Inf). */
@@ -135,6 +151,7 @@ struct health_endpoint {
     size_t n_sans;
     unsigned passive_fall;     /* failed client connects that take it down; 0: fall */
     unsigned check_port;       /* the server's own probe port, 0: the backend's */
+    const char *check_address; /* the server's own probe address, NULL: its own */
     bool start_down;           /* must pass rise probes before its first connection */
     const char *tunnel_target; /* through a proxy: CONNECT to this first (addr is the proxy) */
     const char *tunnel_auth;   /* its Proxy-Authorization value, or NULL */

@@ -15,6 +15,7 @@
 #include "common/mailbox.h"
 #include "common/net.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
@@ -29,7 +30,7 @@
 const char *const health_result_names[] = {
     "none",        "ok",           "timeout",  "refused",        "unreachable", "reset",
     "tls_error",   "bad_status",   "bad_body", "protocol_error", "unresolved",  "passive",
-    "local_error", "no_resources", "busy",     "proxy_error",    NULL,
+    "local_error", "no_resources", "busy",     "proxy_error",    "wrong_role",  NULL,
 };
 
 const unsigned health_bucket_ms[HEALTH_BUCKETS - 1] = {1,   5,   10,   25,   50,  100,
@@ -222,17 +223,68 @@ static void deadline_cb(evutil_socket_t fd, short what, void *arg)
     health_probe_done(p, HEALTH_RESULT_TIMEOUT, "no answer within %s", d);
 }
 
-/* The server's address, on health.port / check_port when one is set. Through a proxy the
- * address is the proxy's: the port then goes into the CONNECT target instead. */
+static unsigned sockaddr_port(const struct net_sockaddr *sa)
+{
+    if (sa->u.sa.sa_family == AF_INET)
+        return ntohs(((const struct sockaddr_in *)&sa->u.ss)->sin_port);
+    return ntohs(((const struct sockaddr_in6 *)&sa->u.ss)->sin6_port);
+}
+
+/* The server's address, or check_address, on health.port / check_port when one is set.
+ * Through a proxy the address is the proxy's: both then go into the CONNECT target instead
+ * (probe_tunnel_target). check_address was checked to be an IP literal at load. */
 static void probe_addr(const struct health_target *t, struct net_sockaddr *out)
 {
+    unsigned port = t->p.port ? t->p.port : sockaddr_port(&t->addr);
+    struct sockaddr_in *v4 = (struct sockaddr_in *)&out->u.ss;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&out->u.ss;
     *out = t->addr;
-    if (!t->p.port || t->tunnel_target)
+    if (t->tunnel_target)
         return;
+    if (t->p.check_address) {
+        memset(out, 0, sizeof(*out));
+        if (inet_pton(AF_INET, t->p.check_address, &v4->sin_addr) == 1) {
+            v4->sin_family = AF_INET;
+            out->len = sizeof(*v4);
+        } else if (inet_pton(AF_INET6, t->p.check_address, &v6->sin6_addr) == 1) {
+            v6->sin6_family = AF_INET6;
+            out->len = sizeof(*v6);
+        }
+    }
     if (out->u.sa.sa_family == AF_INET)
-        ((struct sockaddr_in *)&out->u.ss)->sin_port = htons((uint16_t)t->p.port);
+        v4->sin_port = htons((uint16_t)port);
     else if (out->u.sa.sa_family == AF_INET6)
-        ((struct sockaddr_in6 *)&out->u.ss)->sin6_port = htons((uint16_t)t->p.port);
+        v6->sin6_port = htons((uint16_t)port);
+}
+
+/* Through a proxy: what it is asked to CONNECT to, with check_address and the check port. */
+static const char *probe_tunnel_target(const struct health_target *t, char *buf, size_t len)
+{
+    const char *target = t->tunnel_target, *colon = strrchr(target, ':');
+    unsigned port = t->p.port;
+    if (t->p.check_address) {
+        if (!port && colon)
+            port = (unsigned)strtoul(colon + 1, NULL, 10);
+        snprintf(buf, len, strchr(t->p.check_address, ':') ? "[%s]:%u" : "%s:%u",
+                 t->p.check_address, port);
+        return buf;
+    }
+    if (!port)
+        return target;
+    config_addr_with_port(target, port, buf, len);
+    return buf;
+}
+
+/* Where a probe goes, as text, for kinds whose client library dials by itself. */
+void health_probe_host(const struct health_probe *p, char *host, size_t len, unsigned *port)
+{
+    struct net_sockaddr sa;
+    probe_addr(p->t, &sa);
+    if (sa.u.sa.sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&sa.u.ss)->sin6_addr, host, (socklen_t)len);
+    else
+        inet_ntop(AF_INET, &((struct sockaddr_in *)&sa.u.ss)->sin_addr, host, (socklen_t)len);
+    *port = sockaddr_port(&sa);
 }
 
 int health_probe_connect(struct health_probe *p)
@@ -279,6 +331,32 @@ void health_probe_fail_errno(struct health_probe *p, int err, const char *what)
     health_probe_done(p, r, "%s: %s", what, strerror(err));
 }
 
+static void foreign_io(evutil_socket_t fd, short what, void *arg)
+{
+    struct health_probe *p = arg;
+    (void)fd;
+    event_free(p->io);
+    p->io = NULL;
+    p->on_io(p, what);
+}
+
+void health_probe_wait(struct health_probe *p, int fd, short what,
+                       void (*then)(struct health_probe *p, short what))
+{
+    if (p->io)
+        event_free(p->io);
+    p->on_io = then;
+    p->io = event_new(p->base, fd, what, foreign_io, p);
+    event_add(p->io, NULL);
+}
+
+void health_probe_unwait(struct health_probe *p)
+{
+    if (p->io)
+        event_free(p->io);
+    p->io = NULL;
+}
+
 /* ---- through an HTTP proxy ----------------------------------------------------------------- */
 
 static void tunnel_read(evutil_socket_t fd, short what, void *arg)
@@ -323,17 +401,14 @@ void health_probe_await_connect(struct health_probe *p, void (*then)(struct heal
 
 void health_probe_through(struct health_probe *p, void (*then)(struct health_probe *p))
 {
-    char with_port[NET_ADDRSTRLEN + 8];
-    const char *target = p->t->tunnel_target;
+    char buf[NET_ADDRSTRLEN + 8];
+    const char *target;
     int err;
-    if (!target) {
+    if (!p->t->tunnel_target) {
         then(p);
         return;
     }
-    if (p->t->p.port) { /* health.port / check_port: the proxy is asked for that port */
-        config_addr_with_port(target, p->t->p.port, with_port, sizeof(with_port));
-        target = with_port;
-    }
+    target = probe_tunnel_target(p->t, buf, sizeof(buf));
     err = tunnel_send(p->fd, target, p->t->tunnel_auth);
     if (err) {
         health_probe_fail_errno(p, err, "proxy");

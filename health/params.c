@@ -95,6 +95,29 @@ static void build_tls(struct health_params *p, const struct config_health *c)
     }
 }
 
+static char *dup_or_null(const char *s)
+{
+    return s ? xstrdup(s) : NULL;
+}
+
+static void build_db(struct health_params *p, const struct config_health *c)
+{
+    const struct config_database *d = &c->database;
+    struct health_db *db = &p->db;
+    if (!d->user)
+        return;
+    db->user = xstrdup(d->user);
+    db->name = dup_or_null(d->name);
+    db->ca = dup_or_null(c->tls.ca);
+    db->cert = dup_or_null(c->tls.cert);
+    db->key = dup_or_null(c->tls.key);
+    db->sslmode = d->sslmode;
+    db->role = d->role_required;
+    db->galera = d->galera;
+    if (d->password_file || d->password_env)
+        db->password = read_secret(p, d->password_file, d->password_env, "database password");
+}
+
 void health_params_build(struct health_params *p, const struct config_health *c,
                          const struct health_endpoint *ep)
 {
@@ -108,6 +131,7 @@ void health_params_build(struct health_params *p, const struct config_health *c,
     p->passive_fall = ep->passive_fall ? ep->passive_fall : c->fall;
     p->on_down = c->on_down;
     p->port = ep->check_port ? ep->check_port : c->port;
+    p->check_address = dup_or_null(ep->check_address);
     if (c->path || default_path(c)) /* only the kinds that speak HTTP have one */
         p->path = xstrdup(c->path ? c->path : default_path(c));
     p->n_expect_status = c->n_expect_status;
@@ -122,6 +146,7 @@ void health_params_build(struct health_params *p, const struct config_health *c,
     for (size_t i = 0; i < ep->n_sans; i++)
         p->sans[i] = xstrdup(ep->sans[i]);
     read_auth(p, c);
+    build_db(p, c);
     if (config_check_kinds[c->kind].uses_tls)
         build_tls(p, c);
 }
@@ -129,6 +154,13 @@ void health_params_build(struct health_params *p, const struct config_health *c,
 void health_params_free(struct health_params *p)
 {
     free(p->path);
+    free(p->check_address);
+    free(p->db.user);
+    config_secret_free(p->db.password);
+    free(p->db.name);
+    free(p->db.ca);
+    free(p->db.cert);
+    free(p->db.key);
     free(p->expect_status);
     free(p->expect_body);
     config_secret_free(p->authorization);

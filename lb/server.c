@@ -218,6 +218,7 @@ static struct health_endpoint endpoint_of(const struct lb_server *s,
                                     .passive_fall = ctx->sticky ? 1 : 0,
                                     .start_down = ctx->added,
                                     .check_port = cfg->check_port,
+                                    .check_address = cfg->check_address,
                                     .tunnel_target = s->tunnel_target,
                                     .tunnel_auth = s->tunnel_auth};
 }

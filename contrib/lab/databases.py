@@ -45,15 +45,47 @@ def _wait_port(port, proc, what, timeout=60):
 
 
 class Postgres:
-    def __init__(self):
+    """primary_of: make this a streaming standby of that (running) Postgres instead of a new
+    cluster (pg_basebackup -R: it follows the primary and stays in recovery)."""
+
+    def __init__(self, primary_of=None):
         self.bindir = sorted(glob.glob("/usr/lib/postgresql/*/bin"))[-1]
         self.dir = _owned_tmpdir("postgres", "k3lb-pg-")
         self.data = os.path.join(self.dir, "data")
         self.port = free_port()
-        r = _as("postgres", [os.path.join(self.bindir, "initdb"), "-D", self.data, "-A", "trust",
-                             "-U", "postgres", "--no-sync"])
+        if primary_of:
+            cmd = [os.path.join(self.bindir, "pg_basebackup"), "-h", "127.0.0.1", "-p",
+                   str(primary_of.port), "-U", "postgres", "-D", self.data, "-R", "-X", "stream",
+                   "--no-sync"]
+        else:
+            cmd = [os.path.join(self.bindir, "initdb"), "-D", self.data, "-A", "trust", "-U",
+                   "postgres", "--no-sync"]
+        r = _as("postgres", cmd)
         if r.returncode:
-            raise RuntimeError("initdb failed: " + r.stderr)
+            raise RuntimeError("%s failed: %s" % (os.path.basename(cmd[0]), r.stderr))
+
+    def require_passwords(self):
+        """TCP logins other than replication must then prove a password (SCRAM); reloads."""
+        with open(os.path.join(self.data, "pg_hba.conf"), "w") as f:
+            f.write("local all all trust\n"
+                    "host replication all 127.0.0.1/32 trust\n"
+                    "host all postgres 127.0.0.1/32 trust\n"
+                    "host all all 127.0.0.1/32 scram-sha-256\n")
+        self.sql("SELECT pg_reload_conf()")
+
+    def sql(self, query):
+        r = _as("postgres", [os.path.join(self.bindir, "psql"), "-X", "-A", "-t", "-h", self.dir,
+                             "-p", str(self.port), "-U", "postgres", "-d", "postgres", "-v",
+                             "ON_ERROR_STOP=1", "-c", query])
+        if r.returncode:
+            raise RuntimeError("psql: %s" % r.stderr)
+        return r.stdout.strip()
+
+    def promote(self):
+        r = _as("postgres", [os.path.join(self.bindir, "pg_ctl"), "-D", self.data, "-w",
+                             "promote"])
+        if r.returncode:
+            raise RuntimeError("pg_ctl promote failed: " + r.stderr + r.stdout)
 
     @property
     def addr(self):
@@ -79,10 +111,13 @@ class Postgres:
 
 
 class MariaDB:
-    def __init__(self):
+    """args: more mariadbd options (--server-id, --log-bin, --read-only, wsrep settings)."""
+
+    def __init__(self, args=()):
         self.dir = _owned_tmpdir("mysql", "k3lb-mariadb-")
         self.data = os.path.join(self.dir, "data")
         self.port = free_port()
+        self.args = list(args)
         self.proc = None
         r = _as("mysql", ["mariadb-install-db", "--no-defaults", "--datadir=" + self.data,
                           "--auth-root-authentication-method=normal", "--skip-test-db"])
@@ -98,10 +133,27 @@ class MariaDB:
         cmd = ["mariadbd", "--no-defaults", "--datadir=" + self.data,
                "--socket=" + os.path.join(self.dir, "sock"), "--port=%d" % self.port,
                "--bind-address=127.0.0.1", "--pid-file=" + os.path.join(self.dir, "pid"),
-               "--skip-log-bin", "--innodb-buffer-pool-size=16M", "--skip-name-resolve"]
+               "--innodb-buffer-pool-size=16M", "--skip-name-resolve"]
+        if not any(a.startswith("--log-bin") for a in self.args):
+            cmd.append("--skip-log-bin")
+        cmd += self.args
         self.proc = subprocess.Popen(cmd, stdout=log, stderr=log, **_user_kw("mysql"))
         _wait_port(self.port, self.proc, "mariadbd")
         return self
+
+    def sql(self, query, user="root", password=None, port=None):
+        """Runs query (as root over the socket, or as user over TCP to port); rows as lists."""
+        cmd = ["mariadb", "--no-defaults", "-N", "-B", "-u", user, "-e", query]
+        if port:
+            cmd += ["--protocol=tcp", "-h", "127.0.0.1", "-P", str(port)]
+        else:
+            cmd += ["-S", os.path.join(self.dir, "sock")]
+        if password:
+            cmd.append("-p" + password)
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+        if r.returncode:
+            raise RuntimeError("mariadb: %s" % r.stderr.strip())
+        return [line.split("\t") for line in r.stdout.splitlines()]
 
     def stop(self):
         if self.proc and self.proc.poll() is None:

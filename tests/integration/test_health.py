@@ -401,3 +401,24 @@ def test_check_port_and_when_all_down(k3lb, backends, tmp_path):
     assert c.recv(100) == b""  # closed without a byte from any server
     assert k.status()["frontends"][0]["no_server"] == before + 1
     assert read_line(connect(one_port)) == "db0"
+
+
+def test_check_address(k3lb, backends):
+    """check_address: probes go to another address (a management network) with check_port,
+    traffic to the server's own."""
+    srv = backends("name", name="db")
+    mgmt = socket.socket()
+    mgmt.bind(("127.0.0.2", 0))
+    mgmt.listen(8)
+    port = mgmt.getsockname()[1]
+    k = start(k3lb, """
+  - name: db
+    servers: [{address: "%s", check_address: 127.0.0.2, check_port: %d}]
+    health: {kind: tcp, interval: 200ms, timeout: 150ms, rise: 1, fall: 1, down_interval: 200ms}
+""" % (srv.addr, port))
+    wait_server(k, "db", srv.addr, "up", "ok")
+    mgmt.close()  # only the management address stops answering
+    s = wait_server(k, "db", srv.addr, "down", "refused")
+    assert s["check"]["detail"] == "connect: Connection refused"
+    assert read_line(connect(int(k.status()["frontends"][0]["listen"][0].rsplit(":", 1)[1]))) \
+        == "db"  # the last resort: traffic still reaches the server's own address

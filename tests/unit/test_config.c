@@ -182,6 +182,37 @@ static void test_bad_values(void **state)
                  "backend 'b' has no servers");
 }
 
+/* What a database check may say depends on its kind and on a login. */
+static void test_database_check(void **state)
+{
+    (void)state;
+#define DB_BACKEND(kind, db)                                                                       \
+    FRONTEND "backends:\n  - name: b\n    servers: [\"127.0.0.1:1\"]\n    health:\n"               \
+             "      kind: " kind "\n      database: " db "\n"
+    expect_error(DB_BACKEND("tcp", "{user: u}"), 8, 17,
+                 "database is only used by postgres and mysql checks");
+    expect_error(DB_BACKEND("postgres", "{role_required: primary}"), 8, 33,
+                 "role_required needs database.user: the check must log in");
+    expect_error(DB_BACKEND("postgres", "{user: u, galera: true}"), 8, 35,
+                 "galera applies to mysql checks only");
+    expect_error(DB_BACKEND("mysql", "{user: u, sslmode: verify-ca}"), 8, 36,
+                 "a mysql check verifies the name with the chain: use verify-full");
+    expect_error(DB_BACKEND("postgres", "{user: u, sslmode: verify-full}"), 8, 36,
+                 "sslmode verify-full needs tls.ca");
+    expect_error(
+        DB_BACKEND("postgres", "{user: u, password_file: /etc/passwd, password_env: HOME}"), 8, 69,
+        "give password_file or password_env, not both");
+    expect_error(DB_BACKEND("postgres", "{user: u, sslmode: sometimes}"), 8, 36, "sslmode");
+    expect_error(FRONTEND "backends:\n  - name: b\n    http_proxy: http://127.0.0.1:3128\n"
+                          "    servers: [\"127.0.0.1:1\"]\n"
+                          "    health: {kind: mysql, database: {user: u}}\n",
+                 5, 17, "a database check that logs in cannot go through http_proxy");
+    expect_error(FRONTEND "backends:\n  - name: b\n    servers:\n"
+                          "      - {address: \"127.0.0.1:1\", check_address: db1.example}\n",
+                 6, 49, "check_address 'db1.example' is not an IPv4 or IPv6 address");
+#undef DB_BACKEND
+}
+
 static void test_listen_collisions(void **state)
 {
     (void)state;
@@ -420,16 +451,16 @@ static void test_restart_keys(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_valid_full),         cmocka_unit_test(test_yaml_syntax),
-        cmocka_unit_test(test_unknown_key),        cmocka_unit_test(test_wrong_type),
-        cmocka_unit_test(test_missing_required),   cmocka_unit_test(test_undefined_backend),
-        cmocka_unit_test(test_duplicates),         cmocka_unit_test(test_bad_values),
-        cmocka_unit_test(test_listen_collisions),  cmocka_unit_test(test_alias_bomb),
-        cmocka_unit_test(test_alias_byte_bomb),    cmocka_unit_test(test_deep_nesting),
-        cmocka_unit_test(test_many_servers),       cmocka_unit_test(test_secrets),
-        cmocka_unit_test(test_errors_are_bounded), cmocka_unit_test(test_missing_file),
-        cmocka_unit_test(test_overrides),          cmocka_unit_test(test_restart_keys),
-        cmocka_unit_test(test_health_keys),
+        cmocka_unit_test(test_valid_full),       cmocka_unit_test(test_yaml_syntax),
+        cmocka_unit_test(test_unknown_key),      cmocka_unit_test(test_wrong_type),
+        cmocka_unit_test(test_missing_required), cmocka_unit_test(test_undefined_backend),
+        cmocka_unit_test(test_duplicates),       cmocka_unit_test(test_bad_values),
+        cmocka_unit_test(test_database_check),   cmocka_unit_test(test_listen_collisions),
+        cmocka_unit_test(test_alias_bomb),       cmocka_unit_test(test_alias_byte_bomb),
+        cmocka_unit_test(test_deep_nesting),     cmocka_unit_test(test_many_servers),
+        cmocka_unit_test(test_secrets),          cmocka_unit_test(test_errors_are_bounded),
+        cmocka_unit_test(test_missing_file),     cmocka_unit_test(test_overrides),
+        cmocka_unit_test(test_restart_keys),     cmocka_unit_test(test_health_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

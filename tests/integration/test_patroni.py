@@ -30,16 +30,26 @@ pytestmark = pytest.mark.skipif(
 CHECK_INTERVAL_S = 1.0  # the shipped example's health.interval (k3s-patroni-datastore.yaml)
 
 
-def k3lb_config(admin, port, nodes):
+def k3lb_config(admin, port, sql_port, nodes):
     """contrib/examples/k3s-patroni-datastore.yaml's backend, on this lab's ports: each node's
-    REST API has a port of its own here, so check_port per server instead of health.port."""
+    REST API has a port of its own here, so check_port per server instead of health.port.
+    Beside it, on sql_port, k3s-postgres-datastore.yaml's: the same timings, but the check logs
+    in with libpq and asks pg_is_in_recovery() (the lab's superuser, password from the env)."""
     servers = "\n".join('      - {address: "%s", check_port: %d}' % (n.addr, n.rest_port)
                         for n in nodes)
+    timing = ("interval: 1s, timeout: 800ms, rise: 1,\n"
+              "             fall: 1, down_interval: 1s, on_down: close")
     return ("admin: {listen: \"127.0.0.1:%d\"}\n"
             "frontends:\n  - {name: datastore, listen: [\"127.0.0.1:%d\"], backend: postgres}\n"
+            "  - {name: datastore-sql, listen: [\"127.0.0.1:%d\"], backend: postgres-sql}\n"
             "backends:\n  - name: postgres\n    when_all_down: refuse\n    servers:\n%s\n"
-            "    health: {kind: http, path: /primary, interval: 1s, timeout: 800ms, rise: 1,\n"
-            "             fall: 1, down_interval: 1s, on_down: close}\n" % (admin, port, servers))
+            "    health: {kind: http, path: /primary, %s}\n"
+            "  - name: postgres-sql\n    when_all_down: refuse\n    servers: [%s]\n"
+            "    health: {kind: postgres, %s,\n"
+            "             database: {user: postgres, password_env: K3LB_TEST_PG_PASSWORD,\n"
+            "                        role_required: primary}}\n"
+            % (admin, port, sql_port, servers, timing,
+               ", ".join('"%s"' % n.addr for n in nodes), timing))
 
 
 def haproxy_config(port, nodes):
@@ -118,6 +128,13 @@ def query(port, sql):
         return c.fetchall() if c.description else None
 
 
+def only_primary_up(k, nodes, primary):
+    """Both k3lb backends (REST API check, libpq role check) pass the primary alone."""
+    want = ["up" if n is primary else "down" for n in nodes]
+    k.wait_for(lambda st: all([s["state"] for s in b["servers"]] == want
+                              for b in st["backends"]), what="only %s up" % primary.name)
+
+
 @pytest.fixture
 def cluster():
     c = PatroniCluster()
@@ -134,8 +151,9 @@ def cluster():
 def test_writes_follow_the_patroni_primary(cluster, tmp_path, capsys):
     nodes = cluster.nodes
     k = K3lb(str(tmp_path))
-    k.port, k.admin_port, ha_port = free_port(), free_port(), free_port()
-    k.start(k3lb_config(k.admin_port, k.port, nodes))
+    k.port, k.admin_port, ha_port, sql_port = free_port(), free_port(), free_port(), free_port()
+    k.start(k3lb_config(k.admin_port, k.port, sql_port, nodes),
+            env={"K3LB_TEST_PG_PASSWORD": "lab"})
     ha_cfg = tmp_path / "haproxy.cfg"
     ha_cfg.write_text(haproxy_config(ha_port, nodes))
     ha = subprocess.Popen(["haproxy", "-db", "-f", str(ha_cfg)], stdout=subprocess.DEVNULL,
@@ -143,10 +161,9 @@ def test_writes_follow_the_patroni_primary(cluster, tmp_path, capsys):
     writers = []
     try:
         leader = cluster.leader()
-        k.wait_for(lambda st: [s["state"] for s in st["backends"][0]["servers"]] ==
-                   ["up" if n is leader else "down" for n in nodes], what="only the primary up")
+        only_primary_up(k, nodes, leader)
         query(k.port, "CREATE TABLE rows (id int, via text)")
-        writers = [Writer(k.port, "k3lb"), Writer(ha_port, "haproxy")]
+        writers = [Writer(k.port, "k3lb"), Writer(sql_port, "k3lb-sql"), Writer(ha_port, "haproxy")]
         for w in writers:
             w.start()
         t = time.monotonic()
@@ -163,8 +180,7 @@ def test_writes_follow_the_patroni_primary(cluster, tmp_path, capsys):
         leader.start()
         cluster.wait(lambda: leader.role() == "replica", 90, "the old primary a replica")
         cluster.wait(lambda: cluster.sync_standby() == leader.name, 90, "it in sync again")
-        k.wait_for(lambda st: [s["state"] for s in st["backends"][0]["servers"]] ==
-                   ["up" if n is new else "down" for n in nodes], what="k3lb on the new primary")
+        only_primary_up(k, nodes, new)
 
         # a planned switchover back; an idle session on the primary that is about to be
         # demoted must be closed by k3lb (on_down: close), so K3s reconnects to the new one
@@ -186,8 +202,9 @@ def test_writes_follow_the_patroni_primary(cluster, tmp_path, capsys):
             w.stop.set()
             w.join(30)
         # one interval, plus a probe's timeout and a reconnect
-        late = writers[0].fails_between(t_switch + CHECK_INTERVAL_S + 1.0, time.monotonic())
-        assert not late, "k3lb writes still failed %d times after the switch" % len(late)
+        for w in writers[:2]:
+            late = w.fails_between(t_switch + CHECK_INTERVAL_S + 1.0, time.monotonic())
+            assert not late, "%s writes still failed %d times after the switch" % (w.via, len(late))
         # nothing acknowledged was lost: every acked id is on the final primary
         for w in writers:
             rows = {r[0] for r in query(k.port, "SELECT id FROM rows WHERE via = '%s'" % w.via)}
@@ -195,13 +212,14 @@ def test_writes_follow_the_patroni_primary(cluster, tmp_path, capsys):
             assert not missing, "%s: %d acknowledged rows lost" % (w.via, len(missing))
         end = time.monotonic()
         with capsys.disabled():
-            print("\nPatroni datastore, k3lb (example config) beside HAProxy (Patroni's recipe):")
+            print("\nPatroni datastore, k3lb (REST API check; libpq role check: k3lb-sql) beside "
+                  "HAProxy (Patroni's recipe):")
             for w in writers:
                 print("  %-8s primary killed: first write after %.2f s; switchover: writes "
                       "failed for %.2f s (%d attempts); %d rows acknowledged, none lost"
                       % (w.via, resumed[w.via], w.outage(t_asked, end),
                          len(w.fails_between(t_asked, end)), len(w.acked)))
-        assert resumed["k3lb"] < 60
+        assert resumed["k3lb"] < 60 and resumed["k3lb-sql"] < 60
     except BaseException:
         print(cluster.logs())
         print(k.log()[-3000:])

@@ -116,6 +116,19 @@ class ApiServer(Backend):
             f.write(mode)
 
 
+class UnixHTTPConnection(http.client.HTTPConnection):
+    """HTTP over a unix socket: reaches an admin API inside any network namespace."""
+
+    def __init__(self, path, timeout=10):
+        super().__init__("localhost", timeout=timeout)
+        self.path = path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.path)
+
+
 class K3lb:
     """A running k3lb serve; start() returns once it reported READY=1."""
 
@@ -123,6 +136,7 @@ class K3lb:
         self.dir = workdir
         self.proc = None
         self.admin_port = None
+        self.admin_unix = None  # or the admin API's unix socket path
         self.admin_headers = {}  # sent when a request names none (the token, say)
 
     def start(self, config=None, args=(), env=None, expect_ready=True, timeout=15, command="serve",
@@ -173,7 +187,10 @@ class K3lb:
         return json.loads(self.http("GET", "/status", port=port)[1])
 
     def http(self, method, path, body=None, port=None, headers=None):
-        c = http.client.HTTPConnection("127.0.0.1", port or self.admin_port, timeout=10)
+        if self.admin_unix and not port:  # a k3lb in a network namespace
+            c = UnixHTTPConnection(self.admin_unix)
+        else:
+            c = http.client.HTTPConnection("127.0.0.1", port or self.admin_port, timeout=10)
         c.request(method, path, body=body,
                   headers=self.admin_headers if headers is None else headers)
         r = c.getresponse()

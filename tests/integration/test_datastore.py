@@ -14,6 +14,7 @@ from test_health import servers, silent, start, wait_server  # noqa: F401 (fixtu
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "../.."))
 from contrib.lab.databases import MariaDB, Postgres  # noqa: E402
 from contrib.lab.net import free_port  # noqa: E402
+from contrib.lab.pki import Pki  # noqa: E402
 
 PG_SECRET = "pg-Secret-7f3a"
 MY_SECRET = "my-Secret-91c2"
@@ -56,6 +57,41 @@ def pg_pair():
         for p in (standby, primary):
             if p:
                 p.close()
+
+
+def test_postgres_sslmode(k3lb, pg_pair, tmp_path):
+    """sslmode as libpq's: verify-full checks the chain and the name; require fails on a
+    server without TLS; prefer falls back to plain."""
+    primary, standby = pg_pair
+    pki = Pki(str(tmp_path / "pki"))
+    crt, key = pki.issue("pg", sans=["DNS:pg.lab.internal"])
+    primary.enable_tls(crt, key)
+    secret = tmp_path / "pg.pass"
+    secret.write_text(PG_SECRET)
+    login = "user: k3lb_health, password_file: %s" % secret
+    k = start(k3lb, """
+  - name: full
+    servers: ["%(p)s"]
+    health: {kind: postgres, %(fast)s, tls: {ca: %(ca)s, server_name: pg.lab.internal},
+             database: {%(login)s, sslmode: verify-full}}
+  - name: wrongname
+    servers: ["%(p)s"]
+    health: {kind: postgres, %(fast)s, tls: {ca: %(ca)s, server_name: other.lab.internal},
+             database: {%(login)s, sslmode: verify-full}}
+  - name: required
+    servers: ["%(s)s"]
+    health: {kind: postgres, %(fast)s, database: {%(login)s, sslmode: require}}
+  - name: preferred
+    servers: ["%(s)s"]
+    health: {kind: postgres, %(fast)s, database: {%(login)s}}
+""" % {"p": primary.addr, "s": standby.addr, "fast": FAST, "ca": pki.ca_crt, "login": login})
+    wait_server(k, "full", primary.addr, "up", "ok")
+    s = wait_server(k, "wrongname", primary.addr, "down", "tls_error")
+    assert "does not match host name \"other.lab.internal\"" in s["check"]["detail"], s
+    s = wait_server(k, "required", standby.addr, "down", "tls_error")
+    assert "server does not support SSL" in s["check"]["detail"], s
+    wait_server(k, "preferred", standby.addr, "up", "ok")
+    assert_secret_hidden(k, PG_SECRET)
 
 
 def test_postgres_login_role_and_promotion(k3lb, pg_pair, silent, tmp_path, monkeypatch):

@@ -7,7 +7,9 @@ the socket accepts (into its backlog) before this process even runs: no readines
 Modes:
   name       send this server's name, then echo until EOF
   echo       echo until EOF
-  integrity  see integrity_client() in k3lbtest.py: both directions at once, half-close checked
+  integrity  see integrity_client() in k3lbtest.py: both directions at once, half-close checked;
+             a request starting "GET " is a health probe instead and gets HTTP 200 (no integrity
+             header starts so: its first 8 bytes are a length far below 2^62)
   hold       accept and read until EOF, never send; print "CLOSED <n>" when a peer goes away
   reverse    send --size bytes, shut down writing, read to EOF, print "SHA <hex>"
   reset      read a little, then reset the connection
@@ -43,7 +45,11 @@ def recv_exact(c, n):
 
 
 def serve_integrity(c):
-    up_len, down_len, seed = struct.unpack("!QQQ", recv_exact(c, 24))
+    head = recv_exact(c, 4)
+    if head == b"GET ":
+        c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok")
+        return
+    up_len, down_len, seed = struct.unpack("!QQQ", head + recv_exact(c, 20))
 
     def send_down():
         rng = random.Random(seed)

@@ -27,6 +27,18 @@ struct mysql_state {
     char version[64]; /* server version from the greeting */
 };
 
+/* A greeting is about 100 bytes (version, salt, capabilities, auth plugin name); one that
+ * claims more than this is not a MySQL server's. */
+#define GREETING_MAX 512
+
+static bool printable(const char *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (s[i] < 0x20 || s[i] > 0x7e)
+            return false;
+    return true;
+}
+
 static void send_packet(struct health_probe *p, uint8_t seq, const void *payload, size_t len)
 {
     uint8_t head[4] = {(uint8_t)len, (uint8_t)(len >> 8), (uint8_t)(len >> 16), seq};
@@ -57,7 +69,7 @@ static void greet_ok(struct health_probe *p)
 static void greet_data(struct health_probe *p, struct evbuffer *in)
 {
     struct mysql_state *st = p->ctx;
-    uint8_t b[256];
+    uint8_t b[GREETING_MAX];
     size_t len = evbuffer_copyout(in, b, sizeof(b)), plen;
 
     if (len < 5)
@@ -80,10 +92,20 @@ static void greet_data(struct health_probe *p, struct evbuffer *in)
                           "not a MySQL protocol 10 greeting (first byte 0x%02x)", b[4]);
         return;
     }
-    if (len < 4 + plen && len < sizeof(b))
+    if (plen + 4 > sizeof(b)) {
+        health_probe_done(p, HEALTH_RESULT_PROTOCOL_ERROR,
+                          "not a MySQL greeting (a first packet of %zu bytes)", plen);
+        return;
+    }
+    if (len < 4 + plen)
         return; /* wait for the whole greeting */
     const char *v = (const char *)b + 5;
-    size_t vlen = strnlen(v, len - 5);
+    size_t vlen = strnlen(v, plen - 1);
+    if (vlen == plen - 1 || !printable(v, vlen)) {
+        health_probe_done(p, HEALTH_RESULT_PROTOCOL_ERROR,
+                          "not a MySQL greeting (no server version in it)");
+        return;
+    }
     if (vlen > 6 && strncmp(v, "5.5.5-", 6) == 0) {
         v += 6; /* MariaDB's prefix for old replication clients, not its version */
         vlen -= 6;
@@ -314,6 +336,7 @@ static void my_login_start(struct health_probe *p)
     const struct health_db *db = &p->t->p.db;
     struct my_login *st = xcalloc(1, sizeof(*st));
     unsigned protocol = MYSQL_PROTOCOL_TCP, port;
+    unsigned long max_packet = 64 * 1024;
     char host[INET6_ADDRSTRLEN];
 
     p->ctx = st;
@@ -326,6 +349,9 @@ static void my_login_start(struct health_probe *p)
      * files read (none are named). */
     mysql_options(st->m, MYSQL_OPT_NONBLOCK, 0);
     mysql_options(st->m, MYSQL_OPT_PROTOCOL, &protocol);
+    /* The answers are a greeting and a few rows: a server claiming a larger packet is cut
+     * off there instead of growing the connector's buffer towards it. */
+    mysql_options(st->m, MYSQL_OPT_MAX_ALLOWED_PACKET, &max_packet);
     mysql_optionsv(st->m, MYSQL_OPT_CONNECT_ATTR_ADD, "program_name", "k3lb-health");
     my_tls(st->m, db);
     health_probe_host(p, host, sizeof(host), &port);

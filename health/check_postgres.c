@@ -14,6 +14,7 @@
 
 #include <arpa/inet.h>
 #include <libpq-fe.h>
+#include <sys/socket.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -45,18 +46,26 @@ static void error_message(const unsigned char *b, size_t len, char *out, size_t 
     }
 }
 
+/* libpq's own bound for the length of a message other than data rows (fe-protocol3.c): an
+ * authentication request or an error claiming more is not PostgreSQL. */
+#define PG_MESSAGE_MAX 30000
+
 static void pg_data(struct health_probe *p, struct evbuffer *in)
 {
     unsigned char b[512];
     size_t len = evbuffer_copyout(in, b, sizeof(b));
+    uint32_t mlen;
     char msg[300];
-    if (len < 1)
+    if (len < 5)
         return;
-    if (b[0] == 'R') {
+    memcpy(&mlen, b + 1, 4);
+    mlen = ntohl(mlen);
+    if ((b[0] == 'R' || b[0] == 'E') && (mlen < (b[0] == 'R' ? 8u : 5u) || mlen > PG_MESSAGE_MAX)) {
+        health_probe_done(p, HEALTH_RESULT_PROTOCOL_ERROR,
+                          "not a PostgreSQL answer ('%c' message of %u bytes)", b[0], mlen);
+    } else if (b[0] == 'R') {
         health_probe_done(p, HEALTH_RESULT_OK, "PostgreSQL asked for authentication");
     } else if (b[0] == 'E') {
-        if (len < 5 && evbuffer_get_length(in) < 5)
-            return;
         error_message(b, len, msg, sizeof(msg));
         health_probe_done(p, HEALTH_RESULT_OK, "PostgreSQL answered with %s", msg);
     } else {
@@ -67,7 +76,7 @@ static void pg_data(struct health_probe *p, struct evbuffer *in)
 
 static void pg_eof(struct health_probe *p, struct evbuffer *in)
 {
-    if (evbuffer_get_length(in)) {
+    if (evbuffer_get_length(in) >= 5) {
         pg_data(p, in);
         return;
     }
@@ -84,7 +93,15 @@ static const char *const sslmode_words[] = {
 
 struct pg_login {
     PGconn *conn;
+    unsigned polls;  /* PQconnectPoll calls so far */
+    bool first_seen; /* the server's first bytes looked like PostgreSQL's */
 };
+
+/* A login takes a handful of round trips (TLS, SCRAM: about ten). libpq reads at most some
+ * 32 KiB per call and keeps what it read until a message ends: a peer that streams an endless
+ * one (an old-style error without its NUL) would grow libpq's buffer at the network's speed
+ * until the deadline. Capping the calls caps that memory at a few MiB. */
+#define PQ_POLLS_MAX 64
 
 /* libpq's message, on one line and without its "connection to server at ... failed:" lead
  * (the target's label already says where). */
@@ -189,10 +206,45 @@ static void pq_query(struct health_probe *p)
 
 static void pq_poll(struct health_probe *p, PostgresPollingStatusType st);
 
+/* The server's first answer, peeked before libpq reads it: 'S' or 'N' to a TLS request, else
+ * an authentication request or an error of a sane length. libpq takes an error longer than
+ * that for a pre-3.0 server's and reads it until a NUL, buffering whatever streams in: a port
+ * that floods (not PostgreSQL at all) is refused here instead. */
+static bool pq_first_answer_ok(struct health_probe *p, int fd)
+{
+    struct pg_login *st = p->ctx;
+    unsigned char b[5];
+    uint32_t mlen;
+    ssize_t n = recv(fd, b, sizeof(b), MSG_PEEK | MSG_DONTWAIT);
+    if (n <= 0 || (b[0] != 'S' && b[0] != 'N' && n < 5))
+        return true; /* nothing yet, or an end libpq reports itself */
+    st->first_seen = true;
+    if (b[0] == 'S' || b[0] == 'N')
+        return true;
+    memcpy(&mlen, b + 1, 4);
+    mlen = ntohl(mlen);
+    if ((b[0] == 'R' && mlen >= 8 && mlen <= PG_MESSAGE_MAX) ||
+        (b[0] == 'E' && mlen >= 5 && mlen <= PG_MESSAGE_MAX))
+        return true;
+    if (b[0] == 'R' || b[0] == 'E')
+        health_probe_done(p, HEALTH_RESULT_PROTOCOL_ERROR,
+                          "not a PostgreSQL answer ('%c' message of %u bytes)", b[0], mlen);
+    else
+        health_probe_done(p, HEALTH_RESULT_PROTOCOL_ERROR,
+                          "not a PostgreSQL answer (first byte 0x%02x)", b[0]);
+    return false;
+}
+
 static void pq_connect_io(struct health_probe *p, short what)
 {
     struct pg_login *st = p->ctx;
-    (void)what;
+    if (!st->first_seen && (what & EV_READ) && !pq_first_answer_ok(p, PQsocket(st->conn)))
+        return;
+    if (++st->polls > PQ_POLLS_MAX) {
+        health_probe_done(p, HEALTH_RESULT_PROTOCOL_ERROR,
+                          "not a PostgreSQL login: no end after %d reads", PQ_POLLS_MAX);
+        return;
+    }
     pq_poll(p, PQconnectPoll(st->conn));
 }
 

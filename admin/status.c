@@ -21,6 +21,7 @@ static cJSON *front_json(const struct lb_view_front *vf)
     cJSON_AddNumberToObject(o, "connections_active", (double)atomic_load(&vf->front->active));
     cJSON_AddNumberToObject(o, "connections_total", (double)atomic_load(&vf->front->total));
     cJSON_AddNumberToObject(o, "no_server", (double)atomic_load(&vf->front->no_server));
+    cJSON_AddNumberToObject(o, "denied", (double)atomic_load(&vf->front->denied));
     return o;
 }
 

@@ -25,6 +25,13 @@ struct net_addr {
     bool freebind;           /* bind even before the address is on the host (a virtual IP) */
 };
 
+/* An IPv4 or IPv6 network: a client address matches when its first bits equal addr's. */
+struct net_cidr {
+    sa_family_t family;     /* AF_INET or AF_INET6 */
+    unsigned char addr[16]; /* network address, 4 or 16 bytes used */
+    unsigned bits;          /* prefix length: 0..32 or 0..128 */
+};
+
 /* A resolved address: big enough for IPv4, IPv6 and unix sockets. */
 struct net_sockaddr {
     union {

@@ -8,6 +8,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -229,4 +230,58 @@ uint64_t net_addr_hash(const struct sockaddr *sa)
         return net_hash(&s6->sin6_addr, sizeof(s6->sin6_addr), 0);
     }
     return 0;
+}
+
+bool net_cidr_parse(const char *s, struct net_cidr *out)
+{
+    char host[INET6_ADDRSTRLEN];
+    const char *slash = strchr(s, '/');
+    size_t n = slash ? (size_t)(slash - s) : strlen(s);
+    char *end;
+    unsigned long bits;
+    if (n == 0 || n >= sizeof(host))
+        return false;
+    memcpy(host, s, n);
+    host[n] = '\0';
+    memset(out, 0, sizeof(*out));
+    if (inet_pton(AF_INET, host, out->addr) == 1)
+        out->family = AF_INET;
+    else if (inet_pton(AF_INET6, host, out->addr) == 1)
+        out->family = AF_INET6;
+    else
+        return false;
+    out->bits = out->family == AF_INET ? 32 : 128;
+    if (!slash)
+        return true;
+    if (slash[1] < '0' || slash[1] > '9')
+        return false;
+    bits = strtoul(slash + 1, &end, 10);
+    if (*end || bits > out->bits)
+        return false;
+    out->bits = (unsigned)bits;
+    return true;
+}
+
+bool net_cidr_match(const struct net_cidr *c, const struct sockaddr *sa)
+{
+    const unsigned char *a;
+    static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    sa_family_t fam = sa->sa_family;
+    if (fam == AF_INET) {
+        a = (const unsigned char *)&((const struct sockaddr_in *)sa)->sin_addr;
+    } else if (fam == AF_INET6) {
+        a = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
+        if (c->family == AF_INET && memcmp(a, mapped, sizeof(mapped)) == 0) {
+            a += 12; /* ::ffff:a.b.c.d from a dual-stack listener is a.b.c.d */
+            fam = AF_INET;
+        }
+    } else {
+        return false;
+    }
+    if (fam != c->family)
+        return false;
+    for (unsigned i = 0; i < c->bits; i++)
+        if (((a[i / 8] ^ c->addr[i / 8]) >> (7 - i % 8)) & 1)
+            return false;
+    return true;
 }

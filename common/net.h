@@ -33,6 +33,12 @@ void net_format(const struct sockaddr *sa, socklen_t len, char *buf, size_t bufl
 /* Hash of the address part only (no port), for source balancing. */
 uint64_t net_addr_hash(const struct sockaddr *sa);
 
+/* "10.0.0.0/8", "fd00::/8", or an address alone (a /32 or /128). False when it is not one
+ * (host bits set below the prefix are allowed and ignored). */
+bool net_cidr_parse(const char *s, struct net_cidr *out);
+/* True when sa (IPv4, IPv6, or IPv4 mapped into IPv6 by a dual-stack listener) is in c. */
+bool net_cidr_match(const struct net_cidr *c, const struct sockaddr *sa);
+
 /* 64-bit FNV-1a then a final mix; used for hashing names and addresses. */
 uint64_t net_hash(const void *data, size_t len, uint64_t seed);
 

@@ -5,6 +5,7 @@
 #include "common/xalloc.h"
 
 #include "config/node.h"
+#include "common/net.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -29,6 +30,8 @@ static size_t elem_size(const struct config_key *k)
         return sizeof(bool);
     case CONFIG_T_ADDR:
         return sizeof(struct net_addr);
+    case CONFIG_T_CIDR:
+        return sizeof(struct net_cidr);
     case CONFIG_T_SECTION:
         return k->sub->size;
     }
@@ -38,7 +41,8 @@ static size_t elem_size(const struct config_key *k)
 static const char *type_word(const struct config_key *k)
 {
     static const char *const words[] = {"a string",   "a whole number", "a size",     "a boolean",
-                                        "a duration", "a name",         "an address", "a mapping"};
+                                        "a duration", "a name",         "an address", "a mapping",
+                                        "a file",     "a network"};
     return words[k->type];
 }
 
@@ -131,6 +135,13 @@ static bool apply_scalar(const struct config_key *k, void *dst, const struct con
             break;
         }
         ok = config_parse_addr(v->value, k->use, (struct net_addr *)dst, why, sizeof(why));
+        break;
+    case CONFIG_T_CIDR:
+        ok = net_cidr_parse(v->value, dst);
+        if (!ok)
+            snprintf(why, sizeof(why),
+                     "'%s' is not an address or a network (10.0.0.0/8, fd00::/8, 192.0.2.7)",
+                     v->value);
         break;
     case CONFIG_T_SECTION:
         break; /* not a scalar type */

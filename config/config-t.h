@@ -195,8 +195,12 @@ struct config_frontend {
     char *backend;  /* name of the backend it forwards to */
     char **tls_san; /* names clients use for it; server certificates must cover them */
     size_t n_tls_san;
-    bool access_log;      /* log one line per finished connection */
-    bool freebind;        /* listen addresses may be absent from the host (yet) */
+    bool access_log;        /* log one line per finished connection */
+    bool freebind;          /* listen addresses may be absent from the host (yet) */
+    struct net_cidr *allow; /* when any: only clients in these networks are served */
+    size_t n_allow;
+    struct net_cidr *deny; /* clients in these networks are refused */
+    size_t n_deny;
     size_t backend_index; /* resolved index into config.backends */
 };
 

@@ -269,6 +269,12 @@ static const struct config_key frontend_keys[] = {
          .help = "names clients use for this address; servers' certificates must cover them")},
     {KEY("access_log", access_log, .type = CONFIG_T_BOOL, .def = "false",
          .help = "log one line per finished connection")},
+    {KEY("allow", allow, .type = CONFIG_T_CIDR, LIST(n_allow), .flags = CONFIG_F_LIST,
+         .help = "serve only clients from these addresses or networks (10.0.0.0/8, fd00::/8); "
+                 "default: every client")},
+    {KEY("deny", deny, .type = CONFIG_T_CIDR, LIST(n_deny), .flags = CONFIG_F_LIST,
+         .help = "refuse clients from these addresses or networks, before allow is asked; a "
+                 "refused client is closed at once (a reset) and counted as denied")},
     {KEY("freebind", freebind, .type = CONFIG_T_BOOL, .def = "false",
          .help = "listen on addresses the host does not have (yet), such as a virtual IP held "
                  "by the peer; restart to change")},

@@ -19,6 +19,7 @@ enum config_type {
     CONFIG_T_ADDR,       /* struct net_addr */
     CONFIG_T_SECTION,    /* nested struct described by sub */
     CONFIG_T_FILE,       /* char *, a path that must be readable */
+    CONFIG_T_CIDR,       /* struct net_cidr: an address or a network */
 };
 
 enum config_key_flag {

@@ -49,6 +49,8 @@ static const char *type_name(const struct config_key *k)
         return list ? "addresses" : "address";
     case CONFIG_T_FILE:
         return "file";
+    case CONFIG_T_CIDR:
+        return list ? "networks" : "network";
     case CONFIG_T_SECTION:
         return list ? "list" : "mapping";
     }

@@ -24,6 +24,7 @@ struct lb_front {
     atomic_uint_fast64_t active;    /* open client connections */
     atomic_uint_fast64_t total;     /* accepted client connections */
     atomic_uint_fast64_t no_server; /* connections closed because no server accepted */
+    atomic_uint_fast64_t denied;    /* clients refused by the frontend's allow / deny lists */
 };
 
 struct lb_view_front {

@@ -185,6 +185,18 @@ static bool take_slot(struct lb_worker *w)
     return false;
 }
 
+/* The frontend's deny list, then its allow list (when it has one). */
+static bool admitted(const struct config_frontend *f, const struct sockaddr *peer)
+{
+    for (size_t i = 0; i < f->n_deny; i++)
+        if (net_cidr_match(&f->deny[i], peer))
+            return false;
+    for (size_t i = 0; i < f->n_allow; i++)
+        if (net_cidr_match(&f->allow[i], peer))
+            return true;
+    return f->n_allow == 0;
+}
+
 static void accept_cb(evutil_socket_t lfd, short what, void *arg)
 {
     struct lb_wlisten *l = arg;
@@ -195,13 +207,19 @@ static void accept_cb(evutil_socket_t lfd, short what, void *arg)
         socklen_t len = sizeof(peer);
         int fd = accept4(lfd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd >= 0) {
-            struct lb_conn *c = conn_get(w);
+            const struct lb_view_front *vf = &w->cur->view->fronts[l->front];
+            struct lb_conn *c;
             if (w->accept_paused) {
                 w->accept_paused = false;
                 log_info("accept_resumed", "worker %u: accepting again", w->id);
             }
-            if (c) {
-                const struct lb_view_front *vf = &w->cur->view->fronts[l->front];
+            if (!admitted(vf->cfg, (struct sockaddr *)&peer)) {
+                atomic_fetch_add_explicit(&vf->front->denied, 1, memory_order_relaxed);
+                net_close_reset(fd);
+                atomic_fetch_sub_explicit(w->total_conns, 1, memory_order_relaxed);
+                continue;
+            }
+            if ((c = conn_get(w))) {
                 lb_conn_start(c, vf, &w->cur->view->pools[vf->pool], &w->cur->bal[vf->pool], fd,
                               (struct sockaddr *)&peer, len);
                 continue;

@@ -710,3 +710,38 @@ def test_health_for_the_virtual_ip_owner(k3lb, backends, tmp_path):
     rc, out = health("api")
     assert rc == 1 and "k3lb is stopping (HTTP 503)" in out, out
     held.close()
+
+
+def test_allow_and_deny(k3lb, backends):
+    """allow / deny per frontend: deny first, then allow when it has entries; a refused client
+    is reset at once, before any server is dialled, and counted."""
+    b = backends("name", name="srv")
+    k = k3lb()
+    k.admin_port, port = free_port(), free_port()
+    k.start("admin: {listen: \"127.0.0.1:%d\"}\n"
+            "frontends:\n  - {name: f, listen: [\"127.0.0.1:%d\"], backend: b,\n"
+            "     allow: [127.0.0.0/30], deny: [127.0.0.2]}\n"
+            "backends:\n  - {name: b, servers: [\"%s\"], health: {kind: none}}\n"
+            % (k.admin_port, port, b.addr))
+
+    def from_source(src):
+        s = socket.socket()
+        s.bind((src, 0))
+        s.settimeout(5)
+        try:  # the reset can come before connect() has even returned
+            s.connect(("127.0.0.1", port))
+            return s.recv(100)
+        except ConnectionResetError:
+            return b""
+        finally:
+            s.close()
+
+    assert from_source("127.0.0.1") == b"srv\n"
+    assert from_source("127.0.0.3") == b"srv\n"
+    assert from_source("127.0.0.2") == b""  # denied by name
+    assert from_source("127.0.0.5") == b""  # outside allow
+    st = k.status()
+    assert st["frontends"][0]["denied"] == 2
+    assert st["frontends"][0]["connections_total"] == 2
+    assert st["backends"][0]["servers"][0]["connections_total"] == 2
+    assert 'k3lb_frontend_denied_total{frontend="f"} 2' in k.http("GET", "/metrics")[1].decode()

@@ -211,6 +211,9 @@ static void test_database_check(void **state)
                           "      - {address: \"127.0.0.1:1\", check_address: db1.example}\n",
                  6, 49, "check_address 'db1.example' is not an IPv4 or IPv6 address");
 #undef DB_BACKEND
+    expect_error("frontends:\n  - {name: f, listen: [\":6443\"], backend: b, allow: "
+                 "[10.0.0.0/33]}\n" BACKEND,
+                 2, 54, "'10.0.0.0/33' is not an address or a network");
 }
 
 static void test_listen_collisions(void **state)

@@ -6,6 +6,9 @@
 #include <cmocka.h>
 
 #include "config/value.h"
+#include "common/net.h"
+
+#include <arpa/inet.h>
 
 #include <stdlib.h>
 #include <string.h>
@@ -203,6 +206,52 @@ static void test_proxy_url(void **state)
 }
 
 /* NO_PROXY as Go's httpproxy (and so K3s) reads it. */
+static struct sockaddr_storage sa_of(const char *ip)
+{
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof(ss));
+    if (inet_pton(AF_INET, ip, &((struct sockaddr_in *)&ss)->sin_addr) == 1)
+        ss.ss_family = AF_INET;
+    else if (inet_pton(AF_INET6, ip, &((struct sockaddr_in6 *)&ss)->sin6_addr) == 1)
+        ss.ss_family = AF_INET6;
+    return ss;
+}
+
+static bool in(const char *cidr, const char *ip)
+{
+    struct net_cidr c;
+    struct sockaddr_storage ss = sa_of(ip);
+    assert_true(net_cidr_parse(cidr, &c));
+    return net_cidr_match(&c, (struct sockaddr *)&ss);
+}
+
+static void test_cidr(void **state)
+{
+    struct net_cidr c;
+    (void)state;
+    assert_true(in("10.0.0.0/8", "10.200.1.2"));
+    assert_false(in("10.0.0.0/8", "11.0.0.1"));
+    assert_true(in("192.0.2.7", "192.0.2.7"));
+    assert_false(in("192.0.2.7", "192.0.2.8"));
+    assert_true(in("0.0.0.0/0", "203.0.113.9"));
+    assert_true(in("10.1.2.3/16", "10.1.99.99")); /* host bits below the prefix are ignored */
+    assert_true(in("fd00::/8", "fd12::1"));
+    assert_false(in("fd00::/8", "fe80::1"));
+    assert_true(in("10.0.0.0/8", "::ffff:10.9.8.7")); /* from a dual-stack listener */
+    assert_false(in("::/0", "10.0.0.1"));             /* families never mix otherwise */
+    assert_true(in("127.0.0.0/30", "127.0.0.3"));
+    assert_false(in("127.0.0.0/30", "127.0.0.4"));
+    assert_false(in("127.0.0.0/31", "127.0.0.2"));
+    assert_false(net_cidr_parse("10.0.0.0/33", &c));
+    assert_false(net_cidr_parse("fd00::/129", &c));
+    assert_false(net_cidr_parse("10.0.0.0/", &c));
+    assert_false(net_cidr_parse("10.0.0.0/-1", &c));
+    assert_false(net_cidr_parse("10.0.0.0/8x", &c));
+    assert_false(net_cidr_parse("/8", &c));
+    assert_false(net_cidr_parse("example.com/8", &c));
+    assert_false(net_cidr_parse("", &c));
+}
+
 static void test_no_proxy(void **state)
 {
     (void)state;
@@ -233,6 +282,7 @@ int main(void)
         cmocka_unit_test(test_addresses), cmocka_unit_test(test_overlap),
         cmocka_unit_test(test_numbers),   cmocka_unit_test(test_enum_and_closest),
         cmocka_unit_test(test_proxy_url), cmocka_unit_test(test_no_proxy),
+        cmocka_unit_test(test_cidr),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

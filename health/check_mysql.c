@@ -14,7 +14,10 @@
 #include "health/check.h"
 #include "common/xalloc.h"
 
+#include "health/dbwire.h"
+
 #include <errmsg.h>
+#include <sys/socket.h>
 #include <mysql.h>
 
 #include <stdint.h>
@@ -23,21 +26,9 @@
 #include <string.h>
 
 struct mysql_state {
-    bool greeted;     /* the greeting arrived and was answered */
-    char version[64]; /* server version from the greeting */
+    bool greeted;      /* the greeting arrived and was answered */
+    char version[256]; /* server version from the greeting, or why there is none */
 };
-
-/* A greeting is about 100 bytes (version, salt, capabilities, auth plugin name); one that
- * claims more than this is not a MySQL server's. */
-#define GREETING_MAX 512
-
-static bool printable(const char *s, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        if (s[i] < 0x20 || s[i] > 0x7e)
-            return false;
-    return true;
-}
 
 static void send_packet(struct health_probe *p, uint8_t seq, const void *payload, size_t len)
 {
@@ -69,51 +60,25 @@ static void greet_ok(struct health_probe *p)
 static void greet_data(struct health_probe *p, struct evbuffer *in)
 {
     struct mysql_state *st = p->ctx;
-    uint8_t b[GREETING_MAX];
-    size_t len = evbuffer_copyout(in, b, sizeof(b)), plen;
+    unsigned char b[HEALTH_MYSQL_GREETING_MAX];
+    size_t len = evbuffer_copyout(in, b, sizeof(b)), used = 0;
 
-    if (len < 5)
-        return;
-    plen = (size_t)b[0] | (size_t)b[1] << 8 | (size_t)b[2] << 16;
     if (st->greeted) {
-        greet_ok(p); /* any answer to the login: the server is alive and speaking */
+        if (len)
+            greet_ok(p); /* any answer to the login: the server is alive and speaking */
         return;
     }
-    if (b[4] == 0xff) {
-        int n = (int)(len > 7 ? len - 7 : 0);
-        if (n > (int)plen - 3)
-            n = (int)plen - 3;
-        health_probe_done(p, HEALTH_RESULT_PROTOCOL_ERROR, "MySQL refused the connection: %.*s",
-                          n > 0 ? n : 0, (const char *)b + 7);
+    switch (health_mysql_first(b, len, st->version, sizeof(st->version), &used)) {
+    case HEALTH_WIRE_MORE:
         return;
-    }
-    if (b[4] != 10) {
-        health_probe_done(p, HEALTH_RESULT_PROTOCOL_ERROR,
-                          "not a MySQL protocol 10 greeting (first byte 0x%02x)", b[4]);
+    case HEALTH_WIRE_OK:
+        evbuffer_drain(in, used);
+        st->greeted = true;
+        answer_greeting(p);
         return;
+    default: /* refused or not MySQL: the version field holds the reason */
+        health_probe_done(p, HEALTH_RESULT_PROTOCOL_ERROR, "%s", st->version);
     }
-    if (plen + 4 > sizeof(b)) {
-        health_probe_done(p, HEALTH_RESULT_PROTOCOL_ERROR,
-                          "not a MySQL greeting (a first packet of %zu bytes)", plen);
-        return;
-    }
-    if (len < 4 + plen)
-        return; /* wait for the whole greeting */
-    const char *v = (const char *)b + 5;
-    size_t vlen = strnlen(v, plen - 1);
-    if (vlen == plen - 1 || !printable(v, vlen)) {
-        health_probe_done(p, HEALTH_RESULT_PROTOCOL_ERROR,
-                          "not a MySQL greeting (no server version in it)");
-        return;
-    }
-    if (vlen > 6 && strncmp(v, "5.5.5-", 6) == 0) {
-        v += 6; /* MariaDB's prefix for old replication clients, not its version */
-        vlen -= 6;
-    }
-    snprintf(st->version, sizeof(st->version), "%.*s", (int)vlen, v);
-    evbuffer_drain(in, 4 + plen);
-    st->greeted = true;
-    answer_greeting(p);
 }
 
 static void greet_eof(struct health_probe *p, struct evbuffer *in)
@@ -137,11 +102,12 @@ static void greet_ready(struct health_probe *p)
 struct my_login {
     struct mysql_state greet; /* first: the greeting probe's code reads p->ctx as its state */
     MYSQL *m;
-    MYSQL *connected;                               /* mysql_real_connect's answer */
-    int query_err;                                  /* mysql_real_query's answer */
-    MYSQL_RES *res;                                 /* mysql_store_result's answer */
-    bool busy;                                      /* a *_start is waiting for its *_cont */
-    bool read_only;                                 /* from the first query */
+    MYSQL *connected; /* mysql_real_connect's answer */
+    int query_err;    /* mysql_real_query's answer */
+    MYSQL_RES *res;   /* mysql_store_result's answer */
+    bool busy;        /* a *_start is waiting for its *_cont */
+    bool read_only;   /* from the first query */
+    bool first_seen;  /* the server's first packet was looked at before the connector read it */
     int (*cont)(struct health_probe *p, int ready); /* the call that goes on when ready */
     void (*then)(struct health_probe *p);           /* what follows when it is done */
     void (*after)(struct health_probe *p);          /* what follows a query's rows */
@@ -167,10 +133,30 @@ static void my_wait(struct health_probe *p, int status)
     health_probe_wait(p, (int)mysql_get_socket(st->m), ev, my_io);
 }
 
+/* The server's first packet, peeked before the connector reads it, so that a port speaking
+ * something else is named for what it is rather than as a lost connection. */
+static bool my_first_packet_ok(struct health_probe *p)
+{
+    struct my_login *st = p->ctx;
+    unsigned char b[HEALTH_MYSQL_GREETING_MAX];
+    char detail[256];
+    size_t used;
+    ssize_t n = recv((int)mysql_get_socket(st->m), b, sizeof(b), MSG_PEEK | MSG_DONTWAIT);
+    st->first_seen = true; /* once: later bytes are the connector's business */
+    if (n > 0 &&
+        health_mysql_first(b, (size_t)n, detail, sizeof(detail), &used) == HEALTH_WIRE_BAD) {
+        health_probe_done(p, HEALTH_RESULT_PROTOCOL_ERROR, "%s", detail);
+        return false;
+    }
+    return true;
+}
+
 static void my_io(struct health_probe *p, short what)
 {
     struct my_login *st = p->ctx;
     int ready = (what & EV_READ ? MYSQL_WAIT_READ : 0) | (what & EV_WRITE ? MYSQL_WAIT_WRITE : 0);
+    if (!st->first_seen && (what & EV_READ) && !my_first_packet_ok(p))
+        return;
     my_wait(p, st->cont(p, ready));
 }
 

@@ -12,6 +12,8 @@
 #include "health/check.h"
 #include "common/xalloc.h"
 
+#include "health/dbwire.h"
+
 #include <arpa/inet.h>
 #include <libpq-fe.h>
 #include <sys/socket.h>
@@ -29,48 +31,19 @@ static void pg_ready(struct health_probe *p)
     bufferevent_write(p->bev, msg, sizeof(msg));
 }
 
-/* The 'M' (message) field of an ErrorResponse, for the detail. */
-static void error_message(const unsigned char *b, size_t len, char *out, size_t outlen)
-{
-    size_t i = 5;
-    snprintf(out, outlen, "an error");
-    while (i < len && b[i]) {
-        char field = (char)b[i++];
-        const unsigned char *v = b + i;
-        size_t vlen = strnlen((const char *)v, len - i);
-        if (field == 'M') {
-            snprintf(out, outlen, "'%.*s'", (int)vlen, (const char *)v);
-            return;
-        }
-        i += vlen + 1;
-    }
-}
-
-/* libpq's own bound for the length of a message other than data rows (fe-protocol3.c): an
- * authentication request or an error claiming more is not PostgreSQL. */
-#define PG_MESSAGE_MAX 30000
-
 static void pg_data(struct health_probe *p, struct evbuffer *in)
 {
     unsigned char b[512];
     size_t len = evbuffer_copyout(in, b, sizeof(b));
-    uint32_t mlen;
-    char msg[300];
-    if (len < 5)
+    char detail[256];
+    switch (health_pg_first(b, len, false, detail, sizeof(detail))) {
+    case HEALTH_WIRE_MORE:
         return;
-    memcpy(&mlen, b + 1, 4);
-    mlen = ntohl(mlen);
-    if ((b[0] == 'R' || b[0] == 'E') && (mlen < (b[0] == 'R' ? 8u : 5u) || mlen > PG_MESSAGE_MAX)) {
-        health_probe_done(p, HEALTH_RESULT_PROTOCOL_ERROR,
-                          "not a PostgreSQL answer ('%c' message of %u bytes)", b[0], mlen);
-    } else if (b[0] == 'R') {
-        health_probe_done(p, HEALTH_RESULT_OK, "PostgreSQL asked for authentication");
-    } else if (b[0] == 'E') {
-        error_message(b, len, msg, sizeof(msg));
-        health_probe_done(p, HEALTH_RESULT_OK, "PostgreSQL answered with %s", msg);
-    } else {
-        health_probe_done(p, HEALTH_RESULT_PROTOCOL_ERROR,
-                          "not a PostgreSQL answer (first byte 0x%02x)", b[0]);
+    case HEALTH_WIRE_OK:
+        health_probe_done(p, HEALTH_RESULT_OK, "%s", detail);
+        return;
+    default:
+        health_probe_done(p, HEALTH_RESULT_PROTOCOL_ERROR, "%s", detail);
     }
 }
 
@@ -206,33 +179,25 @@ static void pq_query(struct health_probe *p)
 
 static void pq_poll(struct health_probe *p, PostgresPollingStatusType st);
 
-/* The server's first answer, peeked before libpq reads it: 'S' or 'N' to a TLS request, else
- * an authentication request or an error of a sane length. libpq takes an error longer than
- * that for a pre-3.0 server's and reads it until a NUL, buffering whatever streams in: a port
- * that floods (not PostgreSQL at all) is refused here instead. */
+/* The server's first answer, peeked before libpq reads it. libpq takes an error longer than
+ * PostgreSQL's bound for a pre-3.0 server's and reads it until a NUL, buffering whatever
+ * streams in: a port that floods (not PostgreSQL at all) is refused here instead. */
 static bool pq_first_answer_ok(struct health_probe *p, int fd)
 {
     struct pg_login *st = p->ctx;
     unsigned char b[5];
-    uint32_t mlen;
+    char detail[256];
     ssize_t n = recv(fd, b, sizeof(b), MSG_PEEK | MSG_DONTWAIT);
-    if (n <= 0 || (b[0] != 'S' && b[0] != 'N' && n < 5))
+    switch (health_pg_first(b, n > 0 ? (size_t)n : 0, true, detail, sizeof(detail))) {
+    case HEALTH_WIRE_MORE:
         return true; /* nothing yet, or an end libpq reports itself */
-    st->first_seen = true;
-    if (b[0] == 'S' || b[0] == 'N')
+    case HEALTH_WIRE_BAD:
+        health_probe_done(p, HEALTH_RESULT_PROTOCOL_ERROR, "%s", detail);
+        return false;
+    default:
+        st->first_seen = true;
         return true;
-    memcpy(&mlen, b + 1, 4);
-    mlen = ntohl(mlen);
-    if ((b[0] == 'R' && mlen >= 8 && mlen <= PG_MESSAGE_MAX) ||
-        (b[0] == 'E' && mlen >= 5 && mlen <= PG_MESSAGE_MAX))
-        return true;
-    if (b[0] == 'R' || b[0] == 'E')
-        health_probe_done(p, HEALTH_RESULT_PROTOCOL_ERROR,
-                          "not a PostgreSQL answer ('%c' message of %u bytes)", b[0], mlen);
-    else
-        health_probe_done(p, HEALTH_RESULT_PROTOCOL_ERROR,
-                          "not a PostgreSQL answer (first byte 0x%02x)", b[0]);
-    return false;
+    }
 }
 
 static void pq_connect_io(struct health_probe *p, short what)

@@ -17,19 +17,21 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 FAST = "interval: 300ms, timeout: 250ms, rise: 1, fall: 1, down_interval: 300ms"
 RSS_GROWTH_KB = 32 << 10
 
-# backend: (hostile mode, health settings)
+# backend: (hostile mode, health settings, the result it must get)
 CASES = {
-    "headers": ("endless_headers", "kind: http, path: /"),
-    "body": ("huge_body", "kind: http, path: /, expect_body: ok"),
-    "chunked": ("endless_chunked", "kind: http, path: /, expect_body: ok"),
-    "drip": ("drip", "kind: http, path: /"),
-    "tls": ("tls_garbage", "kind: https, path: /, tls: {verify: false}"),
-    "pg": ("pg_garbage", "kind: postgres"),
-    "pgdrip": ("pg_drip", "kind: postgres, database: {user: k3lb, sslmode: disable}"),
-    "pglogin": ("pg_garbage", "kind: postgres, database: {user: k3lb, sslmode: disable}"),
-    "my": ("mysql_garbage", "kind: mysql"),
-    "mybad": ("mysql_badproto", "kind: mysql"),
-    "mylogin": ("mysql_garbage", "kind: mysql, database: {user: k3lb, sslmode: disable}"),
+    "headers": ("endless_headers", "kind: http, path: /", "protocol_error"),
+    "body": ("huge_body", "kind: http, path: /, expect_body: ok", "protocol_error"),
+    "chunked": ("endless_chunked", "kind: http, path: /, expect_body: ok", "protocol_error"),
+    "drip": ("drip", "kind: http, path: /", "timeout"),
+    "tls": ("tls_garbage", "kind: https, path: /, tls: {verify: false}", "tls_error"),
+    "pg": ("pg_garbage", "kind: postgres", "protocol_error"),
+    "pgdrip": ("pg_drip", "kind: postgres, database: {user: k3lb, sslmode: disable}", "timeout"),
+    "pglogin": ("pg_garbage", "kind: postgres, database: {user: k3lb, sslmode: disable}",
+                "protocol_error"),
+    "my": ("mysql_garbage", "kind: mysql", "protocol_error"),
+    "mybad": ("mysql_badproto", "kind: mysql", "protocol_error"),
+    "mylogin": ("mysql_garbage", "kind: mysql, database: {user: k3lb, sslmode: disable}",
+                "protocol_error"),
 }
 
 
@@ -59,7 +61,7 @@ def test_hostile_peers(hostile, tmp_path, capsys):
     k.admin_port, good_port = free_port(), free_port()
     backends = "".join("  - name: %s\n    servers: [\"127.0.0.1:%d\"]\n    health: {%s, %s}\n"
                        % (name, hostile[mode], health, FAST)
-                       for name, (mode, health) in CASES.items())
+                       for name, (mode, health, _) in CASES.items())
     fronts = "".join("  - {name: %s, listen: [\"127.0.0.1:%d\"], backend: %s}\n"
                      % (name, free_port(), name) for name in CASES)
     try:
@@ -100,7 +102,7 @@ def test_hostile_peers(hostile, tmp_path, capsys):
             if name == "good":
                 assert s["state"] == "up"
                 continue
-            assert s["state"] == "down" and s["check"]["result"] != "ok", (name, s)
+            assert s["state"] == "down" and s["check"]["result"] == CASES[name][2], (name, s)
             assert s["check"]["detail"], name
         assert peak - rss0 < RSS_GROWTH_KB, "RSS grew by %d kB" % (peak - rss0)
     finally:

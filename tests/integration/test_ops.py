@@ -745,3 +745,72 @@ def test_allow_and_deny(k3lb, backends):
     assert st["frontends"][0]["connections_total"] == 2
     assert st["backends"][0]["servers"][0]["connections_total"] == 2
     assert 'k3lb_frontend_denied_total{frontend="f"} 2' in k.http("GET", "/metrics")[1].decode()
+
+
+def procs_with(path):
+    """PIDs of the k3lb processes whose command line names path (this test's config)."""
+    out = []
+    for pid in os.listdir("/proc"):
+        try:
+            with open("/proc/%s/cmdline" % pid, "rb") as f:
+                argv = f.read().split(b"\0")
+        except OSError:
+            continue
+        if pid.isdigit() and path.encode() in argv and argv[1:2] == [b"serve"]:
+            out.append(int(pid))
+    return out
+
+
+def test_sighup_storm_under_load(k3lb, backends):
+    """50 SIGHUPs back to back, without waiting for any reload to finish: not one client is
+    refused or cut, held connections carry on, and k3lb still reloads when asked after."""
+    b = [backends("echo", name="s%d" % i) for i in range(2)]
+    k = start(k3lb, [b[0].addr, b[1].addr], extra="grace: 30s")
+    held = [connect(k.port) for _ in range(50)]
+    load = Opener(k.port)
+    try:
+        for _ in range(50):
+            k.signal(signal.SIGHUP)
+        k.wait_notify("READY=1")
+        k.signal(signal.SIGHUP)  # still answering signals after the storm
+        k.wait_notify("READY=1")
+    finally:
+        load.stop()
+    assert load.counts["refused"] == 0 and load.counts["cut"] == 0, load.counts
+    assert load.counts["ok"] > 0
+    for i, s in enumerate(held):
+        s.sendall(b"%d\n" % i)
+        assert read_line(s) == str(i)
+        s.close()
+    assert k.proc.poll() is None
+    text = k.http("GET", "/metrics")[1].decode()
+    ok = int(text.split('k3lb_config_reloads_total{result="success"} ')[1].split()[0])
+    assert 2 <= ok <= 51, ok  # signals that arrive during a reload fold into the next one
+
+
+def test_two_upgrade_signals_start_one_successor(k3lb, backends):
+    """SIGUSR2 twice in quick succession: one successor, no client refused or cut."""
+    b = backends("echo", name="s0")
+    k = start(k3lb, [b.addr], extra="grace: 30s")
+    cfg = os.path.join(k.dir, "k3lb.yaml")
+    load = Opener(k.port)
+    new_pid = None
+    try:
+        k.signal(signal.SIGUSR2)
+        k.signal(signal.SIGUSR2)
+        msg = k.wait_notify("READY=1")
+        new_pid = int([l for l in msg.split("\n") if l.startswith("MAINPID=")][0][8:])
+        k.wait_for(lambda st: st["pid"] == new_pid, what="the successor answers the API")
+        before = load.counts["ok"]
+        deadline = time.monotonic() + 10
+        while load.counts["ok"] < before + 20 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        load.stop()
+    try:
+        assert load.counts["refused"] == 0 and load.counts["cut"] == 0, load.counts
+        # the old process may have left already (nothing held it): only one other may exist
+        assert [p for p in procs_with(cfg) if p != k.proc.pid] == [new_pid], procs_with(cfg)
+    finally:
+        if new_pid:
+            stop_pid(new_pid)

@@ -814,3 +814,34 @@ def test_two_upgrade_signals_start_one_successor(k3lb, backends):
     finally:
         if new_pid:
             stop_pid(new_pid)
+
+
+def test_client_that_never_reads(k3lb, backends):
+    """A server sends without end to a client that never reads: k3lb stops reading the server
+    once its buffer for the client is full (back-pressure), so its memory stays flat and the
+    server is held to what the socket buffers and that one buffer take."""
+    b = backends("flood", name="flood")
+    k = start(k3lb, [b.addr])
+    rss0 = rss_kb(k.proc.pid)
+    c = connect(k.port)
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    # the sender stalls within moments (loopback moves GB/s); give it 2 s to show it does not
+    k.wait_for(lambda st: st["backends"][0]["servers"][0]["connections_active"] == 1,
+               what="the flood connected")
+    time.sleep(2)
+    rss = rss_kb(k.proc.pid)
+    c.close()  # k3lb closes the server's side too: the flood reports its total and stops
+    sent = 0  # the largest report: health probes connect too, and each reports its 0
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and not sent:
+        sent = max([sent] + [int(b.line(timeout=10).split()[1])])
+        while not b.lines.empty():
+            sent = max(sent, int(b.line().split()[1]))
+    print("flood: %d bytes sent by the server, k3lb RSS %d -> %d kB" % (sent, rss0, rss))
+    assert 0 < sent < 64 << 20, "the server got %d bytes out towards a client that reads none" % sent
+    assert rss - rss0 < 16 << 10, "k3lb grew by %d kB" % (rss - rss0)
+
+
+def rss_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        return int(next(l for l in f if l.startswith("VmRSS:")).split()[1])

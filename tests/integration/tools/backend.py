@@ -13,6 +13,8 @@ Modes:
   hold       accept and read until EOF, never send; print "CLOSED <n>" when a peer goes away
   reverse    send --size bytes, shut down writing, read to EOF, print "SHA <hex>"
   reset      read a little, then reset the connection
+  flood      send 64 KiB blocks until the peer goes away, printing "SENT <bytes>" every
+             16 MiB and at the end
   httpecho   "GET ..." is answered as HTTP with the status in --mode-file (default 200);
              "WHO" is answered with the name; anything else is echoed
 """
@@ -135,6 +137,16 @@ def serve(c, args):
                     break
                 h.update(d)
             report("SHA " + h.hexdigest())
+        elif args.mode == "flood":
+            sent, block, mark = 0, b"f" * CHUNK, 16 << 20
+            try:
+                while True:
+                    c.sendall(block)
+                    sent += len(block)
+                    if sent % mark == 0:
+                        report("SENT %d" % sent)
+            finally:
+                report("SENT %d" % sent)
         elif args.mode == "reset":
             c.recv(CHUNK)
             c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))

@@ -33,6 +33,12 @@
 #define ADMIN_MAX_HEADERS 16384
 #define ADMIN_TIMEOUT_S   10
 
+/* A connection's stream, with a reference of ours. */
+struct admin_conn {
+    struct bufferevent *bev;
+    bool evicted; /* shut down to make room; evhttp closes it on its next read */
+};
+
 struct admin {
     struct evhttp *http;               /* libevent's HTTP server */
     struct lb_runtime *rt;             /* what it reports on and commands */
@@ -43,13 +49,15 @@ struct admin {
     struct evhttp_bound_socket *bound; /* libevent's listener on it */
     struct event *resume;              /* re-enables accepting after a shortage */
     bool paused;                       /* accepting paused for want of descriptors */
-    struct bufferevent **conns;        /* each connection's stream, with a reference of ours */
+    struct admin_conn *conns;          /* open connections, oldest first */
     size_t n_conns;
-    bool full; /* ADMIN_MAX_CONNS open: accepting paused */
+    bool full;     /* ADMIN_MAX_CONNS open, none of them idle: accepting paused */
+    bool evicting; /* an episode of closing idle connections for new ones (logged once) */
 };
 
 /* Open admin connections at most: each holds a descriptor the balancer may need. Idle ones
- * are closed after ADMIN_TIMEOUT_S. */
+ * are closed after ADMIN_TIMEOUT_S, and sooner when a new client needs the room: the oldest
+ * that is not writing an answer goes, so idle clients (slowloris) never lock the API out. */
 #define ADMIN_MAX_CONNS 32
 
 #define ADMIN_PAUSE_MS 250
@@ -449,13 +457,43 @@ static void forget_closed(struct admin *a)
     size_t k = 0;
     for (size_t i = 0; i < a->n_conns; i++) {
         bufferevent_event_cb ecb = NULL;
-        bufferevent_getcb(a->conns[i], NULL, NULL, &ecb, NULL);
+        bufferevent_getcb(a->conns[i].bev, NULL, NULL, &ecb, NULL);
         if (ecb)
             a->conns[k++] = a->conns[i];
         else
-            bufferevent_decref(a->conns[i]); /* evhttp is done with it: now it goes */
+            bufferevent_decref(a->conns[i].bev); /* evhttp is done with it: now it goes */
     }
     a->n_conns = k;
+}
+
+static size_t live_conns(const struct admin *a)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < a->n_conns; i++)
+        n += !a->conns[i].evicted;
+    return n;
+}
+
+/* Shuts down the oldest connection that is not sending an answer; evhttp then sees its end
+ * and closes it as it would any other. False when every one is busy answering. */
+static bool evict_one(struct admin *a)
+{
+    for (size_t i = 0; i < a->n_conns; i++) {
+        struct admin_conn *c = &a->conns[i];
+        evutil_socket_t fd = bufferevent_getfd(c->bev);
+        if (c->evicted || fd < 0 || evbuffer_get_length(bufferevent_get_output(c->bev)))
+            continue;
+        if (!a->evicting)
+            log_warn("admin_full",
+                     "admin API: %d connections open; the longest-idle one is closed for each "
+                     "new client",
+                     ADMIN_MAX_CONNS);
+        a->evicting = true;
+        c->evicted = true;
+        shutdown(fd, SHUT_RDWR);
+        return true;
+    }
+    return false;
 }
 
 static void pause_if_full(struct admin *a)
@@ -464,9 +502,12 @@ static void pause_if_full(struct admin *a)
     struct evconnlistener *lev = a->bound ? evhttp_bound_socket_get_listener(a->bound) : NULL;
     if (!lev)
         return;
-    if (a->n_conns >= ADMIN_MAX_CONNS) {
+    if (live_conns(a) < ADMIN_MAX_CONNS)
+        a->evicting = false; /* the episode is over */
+    if (live_conns(a) >= ADMIN_MAX_CONNS && !evict_one(a)) {
         if (!a->full)
-            log_warn("admin_full", "admin API: %d connections open; more wait until one closes",
+            log_warn("admin_full",
+                     "admin API: %d connections open, all answering; more wait until one closes",
                      ADMIN_MAX_CONNS);
         a->full = true;
         evconnlistener_disable(lev);
@@ -492,9 +533,9 @@ static struct bufferevent *new_conn(struct event_base *base, void *arg)
         return NULL; /* evhttp makes one itself */
     bufferevent_incref(bev);
     forget_closed(a); /* before the new one joins: its callbacks are not set yet */
+    pause_if_full(a); /* makes room for it, or stops taking more after it */
     a->conns = xreallocarray(a->conns, a->n_conns + 1, sizeof(*a->conns));
-    a->conns[a->n_conns++] = bev;
-    pause_if_full(a);
+    a->conns[a->n_conns++] = (struct admin_conn){.bev = bev};
     return bev;
 }
 
@@ -592,7 +633,7 @@ void admin_free(struct admin *a)
         evhttp_free(a->http); /* frees its connections: our references are the last */
     a->http = NULL;
     for (size_t i = 0; i < a->n_conns; i++)
-        bufferevent_decref(a->conns[i]);
+        bufferevent_decref(a->conns[i].bev);
     free(a->conns);
     if (a->resume)
         event_free(a->resume);

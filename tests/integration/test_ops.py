@@ -503,9 +503,7 @@ def test_stop_right_after_upgrade_leaves_the_successor_serving(k3lb, backends):
     try:
         k.signal(signal.SIGUSR2)
         k.signal(signal.SIGTERM)
-        msg = k.wait_notify("READY=1")
-        new_pid = int([l for l in msg.split("\n") if l.startswith("MAINPID=")][0][8:])
-        k.wait_for(lambda st: st["pid"] == new_pid, what="the new process answers the API")
+        new_pid = successor(k)
         ok = 0
         for i in range(20):
             with connect(k.port) as s:
@@ -749,6 +747,14 @@ def test_allow_and_deny(k3lb, backends):
     assert 'k3lb_frontend_denied_total{frontend="f"} 2' in k.http("GET", "/metrics")[1].decode()
 
 
+def successor(k):
+    """The pid of the process an upgrade started, once it answers the API."""
+    msg = k.wait_notify("READY=1")
+    pid = int([l for l in msg.split("\n") if l.startswith("MAINPID=")][0][8:])
+    k.wait_for(lambda st: st["pid"] == pid, what="the new process answers the API")
+    return pid
+
+
 def procs_with(path):
     """PIDs of the k3lb processes whose command line names path (this test's config)."""
     out = []
@@ -800,9 +806,7 @@ def test_two_upgrade_signals_start_one_successor(k3lb, backends):
     try:
         k.signal(signal.SIGUSR2)
         k.signal(signal.SIGUSR2)
-        msg = k.wait_notify("READY=1")
-        new_pid = int([l for l in msg.split("\n") if l.startswith("MAINPID=")][0][8:])
-        k.wait_for(lambda st: st["pid"] == new_pid, what="the successor answers the API")
+        new_pid = successor(k)
         before = load.counts["ok"]
         deadline = time.monotonic() + 10
         while load.counts["ok"] < before + 20 and time.monotonic() < deadline:

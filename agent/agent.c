@@ -5,6 +5,7 @@
  * the runtime (servers that left lose their connections, new ones are probed before they may
  * become ACTIVE) and to the state file, written atomically. */
 #include "agent/agent.h"
+#include "agent/answers.h"
 #include "agent/list.h"
 #include "common/xalloc.h"
 
@@ -21,7 +22,6 @@
 #include "runtime/runtime.h"
 #include "runtime/servers.h"
 
-#include <cjson/cJSON.h>
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/bufferevent_ssl.h>
@@ -183,36 +183,19 @@ static void split_hostport(const char *hp, char *host, size_t hostlen, unsigned 
 
 static void k3s_answer(struct agent *a, const char *target, const char *body, size_t len)
 {
-    cJSON *doc = cJSON_ParseWithLength(body, len), *item;
     struct agent_list l = {0};
-    char addr[NET_ADDRSTRLEN];
-    if (!cJSON_IsArray(doc)) {
+    /* Where the supervisor listens on a port of its own (RKE2: 9345 beside 6443), the
+     * supervisor balancer gets the API servers' hosts on the fixed address's port. */
+    unsigned rewrite = a->ac->apiserver_port ? (unsigned)atoi(a->port) : 0;
+    if (agent_parse_apiservers(body, len, rewrite, &l) < 0) {
         log_warn("server_list", "%s: /v1-k3s/apiservers did not answer a JSON list", target);
-        cJSON_Delete(doc);
         return;
     }
-    cJSON_ArrayForEach(item, doc)
-    {
-        if (!cJSON_IsString(item) || !agent_valid_address(item->valuestring, addr, sizeof(addr)))
-            continue;
-        /* K3s lists its API servers. Where the supervisor listens on a port of its own (RKE2:
-         * 9345 beside 6443), the supervisor balancer gets the same hosts on the fixed
-         * address's port, as K3s's agent rewrites them. */
-        if (a->ac->apiserver_port) {
-            char rewritten[NET_ADDRSTRLEN];
-            config_addr_with_port(addr, (unsigned)atoi(a->port), rewritten, sizeof(rewritten));
-            agent_list_add(&l, rewritten);
-        } else {
-            agent_list_add(&l, addr);
-        }
-    }
-    cJSON_Delete(doc);
     if (l.n == 0) {
         log_warn("server_list", "%s: /v1-k3s/apiservers listed no server; keeping the list",
                  target);
         return;
     }
-    agent_list_sort(&l);
     set_source(a, SRC_K3S, &l);
 }
 
@@ -235,42 +218,17 @@ static bool k3s_pin(struct agent *a, const char *target, const char *body, size_
 
 /* ---- etcd members: /db/info, as K3s's etcd proxy follows them ---------------------------- */
 
-/* "https://host:port/..." -> "host:port" (port 2379 when it has none); false when it is no URL
- * of a host. */
-static bool member_address(const char *url, char *out, size_t len)
-{
-    const char *h = strstr(url, "://");
-    char why[200];
-    h = h ? h + 3 : url;
-    return config_hostport_default(h, strcspn(h, "/?#"), 2379, out, len, why, sizeof(why));
-}
-
 /* The answer of /db/info: every voting member's client URLs (learners are left out, as K3s
  * leaves them out of its client list) become the etcd balancer's servers. */
 static void k3s_members(struct agent *a, const char *target, const char *body, size_t len)
 {
-    cJSON *doc = cJSON_ParseWithLength(body, len), *m, *u;
-    cJSON *list = cJSON_GetObjectItemCaseSensitive(doc, "members");
     struct agent_list l = {0};
-    char addr[NET_ADDRSTRLEN], err[256], text[1024];
-    if (!cJSON_IsArray(list))
-        list = NULL;
-    cJSON_ArrayForEach(m, list)
-    {
-        if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(m, "isLearner")))
-            continue;
-        cJSON_ArrayForEach(u, cJSON_GetObjectItemCaseSensitive(m, "clientURLs"))
-        {
-            if (cJSON_IsString(u) && member_address(u->valuestring, addr, sizeof(addr)))
-                agent_list_add(&l, addr);
-        }
-    }
-    cJSON_Delete(doc);
+    char err[256], text[1024];
+    agent_parse_members(body, len, &l);
     if (l.n == 0) {
         log_warn("etcd_members", "%s: /db/info listed no voting member; keeping the list", target);
         return;
     }
-    agent_list_sort(&l);
     if (a->members.set && agent_list_same_set(&l, &a->members)) {
         agent_list_clear(&l);
         return;
@@ -309,11 +267,8 @@ static void k3s_members_refused(struct agent *a, const char *target, int code)
  * missing or wrong. */
 static void k3s_ports(struct agent *a, const char *target, const char *body, size_t len)
 {
-    cJSON *doc = cJSON_ParseWithLength(body, len);
-    const cJSON *sp = cJSON_GetObjectItemCaseSensitive(doc, "SupervisorPort"),
-                *hp = cJSON_GetObjectItemCaseSensitive(doc, "HTTPSPort");
-    if (cJSON_IsNumber(sp) && cJSON_IsNumber(hp)) {
-        int sup = sp->valueint, https = hp->valueint;
+    int sup, https;
+    if (agent_parse_ports(body, len, &sup, &https) == 0) {
         unsigned want = sup != https ? (unsigned)https : 0;
         if (want != a->ac->apiserver_port && !(want == 0 && a->ac->apiserver_port == 0))
             log_warn("split_ports", "%s: supervisor port %d, API server port %d: %s", target, sup,
@@ -324,7 +279,6 @@ static void k3s_ports(struct agent *a, const char *target, const char *body, siz
             log_info("split_ports", "%s: supervisor port %d, API server port %d%s", target, sup,
                      https, want ? ": a balancer for each" : "");
     }
-    cJSON_Delete(doc);
 }
 
 static void k3s_done(struct evhttp_request *req, void *arg)

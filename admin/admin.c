@@ -3,6 +3,7 @@
  * do. */
 #include "admin/admin.h"
 #include "admin/api.h"
+#include "admin/body.h"
 #include "admin/healthz.h"
 #include "common/xalloc.h"
 
@@ -91,20 +92,16 @@ static void reply_ok(struct evhttp_request *req, int code, const char *what)
     reply_json(req, code, o);
 }
 
-/* The request body parsed as JSON, or NULL after answering 400. */
-static cJSON *json_body(struct evhttp_request *req, const char *example)
+/* The request body as text (malloc'd, NUL-terminated); its length in *len. */
+static char *body_text(struct evhttp_request *req, size_t *len)
 {
     struct evbuffer *in = evhttp_request_get_input_buffer(req);
-    size_t len = evbuffer_get_length(in);
-    char *text = xmalloc(len + 1);
-    cJSON *doc;
-    evbuffer_copyout(in, text, len);
-    text[len] = '\0';
-    doc = cJSON_ParseWithLength(text, len);
-    free(text);
-    if (!doc)
-        reply_error(req, 400, "the body is not valid JSON", example);
-    return doc;
+    char *text;
+    *len = evbuffer_get_length(in);
+    text = xmalloc(*len + 1);
+    evbuffer_copyout(in, text, *len);
+    text[*len] = '\0';
+    return text;
 }
 
 static void answer(struct evhttp_request *req, enum lb_api rc, const char *err, const char *done)
@@ -120,58 +117,36 @@ static void answer(struct evhttp_request *req, enum lb_api rc, const char *err, 
 
 static void add_server(struct admin *a, struct evhttp_request *req, const char *backend)
 {
-    static const char example[] = "{\"address\": \"10.0.0.14:2379\", \"weight\": 1}";
-    cJSON *doc = json_body(req, example), *addr, *weight;
-    char err[256];
-    if (!doc)
-        return;
-    addr = cJSON_GetObjectItemCaseSensitive(doc, "address");
-    weight = cJSON_GetObjectItemCaseSensitive(doc, "weight");
-    if (!cJSON_IsString(addr) || (weight && (!cJSON_IsNumber(weight) || weight->valuedouble < 0 ||
-                                             weight->valuedouble > 256))) {
-        reply_error(req, 400, "want an address (\"host:port\") and an optional weight 0..256",
-                    example);
+    struct admin_body_add body;
+    char err[256], *text;
+    size_t len;
+    text = body_text(req, &len);
+    if (admin_body_add(text, len, &body, err, sizeof(err)) < 0) {
+        reply_error(req, 400, err, "{\"address\": \"10.0.0.14:2379\", \"weight\": 1}");
     } else {
         enum lb_api rc =
-            lb_runtime_add_server(a->rt, backend, addr->valuestring,
-                                  weight ? (unsigned)weight->valuedouble : 1, err, sizeof(err));
+            lb_runtime_add_server(a->rt, backend, body.address, body.weight, err, sizeof(err));
         answer(req, rc, err, "added; it takes traffic once its checks pass");
+        free(body.address);
     }
-    cJSON_Delete(doc);
-}
-
-static int parse_state(const char *s)
-{
-    for (int i = 0; lb_admin_state_names[i]; i++)
-        if (strcmp(s, lb_admin_state_names[i]) == 0)
-            return i;
-    return -2;
+    free(text);
 }
 
 static void set_server(struct admin *a, struct evhttp_request *req, const char *backend,
                        const char *address)
 {
-    static const char example[] = "{\"state\": \"drain\"} or {\"weight\": 2}";
-    cJSON *doc = json_body(req, example), *state, *weight;
-    int st = -1, w = -1;
-    char err[256];
-    if (!doc)
-        return;
-    state = cJSON_GetObjectItemCaseSensitive(doc, "state");
-    weight = cJSON_GetObjectItemCaseSensitive(doc, "weight");
-    if (state)
-        st = cJSON_IsString(state) ? parse_state(state->valuestring) : -2;
-    if (weight)
-        w = cJSON_IsNumber(weight) && weight->valuedouble >= 0 && weight->valuedouble <= 256
-                ? (int)weight->valuedouble
-                : -2;
-    if (st == -2 || w == -2 || (!state && !weight))
-        reply_error(req, 400, "want \"state\" (ready, drain or maint) and/or \"weight\" 0..256",
-                    example);
+    struct admin_body_set body;
+    char err[256], *text;
+    size_t len;
+    text = body_text(req, &len);
+    if (admin_body_set(text, len, &body, err, sizeof(err)) < 0)
+        reply_error(req, 400, err, "{\"state\": \"drain\"} or {\"weight\": 2}");
     else
-        answer(req, lb_runtime_set_server(a->rt, backend, address, st, w, err, sizeof(err)), err,
-               "updated");
-    cJSON_Delete(doc);
+        answer(req,
+               lb_runtime_set_server(a->rt, backend, address, body.state, body.weight, err,
+                                     sizeof(err)),
+               err, "updated");
+    free(text);
 }
 
 static void remove_server(struct admin *a, struct evhttp_request *req, const char *backend,
@@ -185,35 +160,20 @@ static void remove_server(struct admin *a, struct evhttp_request *req, const cha
 
 static void put_servers(struct admin *a, struct evhttp_request *req)
 {
-    cJSON *doc = json_body(req, "[\"10.0.0.11:6443\", \"10.0.0.12:6443\"]"), *item;
-    const char **list;
-    size_t n = 0;
-    char err[256];
-
-    if (!doc)
-        return;
-    if (!cJSON_IsArray(doc)) {
-        reply_error(req, 400, "body must be a JSON list of \"host:port\" strings",
-                    "[\"10.0.0.11:6443\", \"10.0.0.12:6443\"]");
-        cJSON_Delete(doc);
+    char **list, err[256], *text;
+    size_t n, len;
+    text = body_text(req, &len);
+    if (admin_body_list(text, len, &list, &n, err, sizeof(err)) < 0) {
+        reply_error(req, 400, err, "[\"10.0.0.11:6443\", \"10.0.0.12:6443\"]");
+        free(text);
         return;
     }
-    list = xcalloc((size_t)cJSON_GetArraySize(doc) + 1, sizeof(*list));
-    cJSON_ArrayForEach(item, doc)
-    {
-        if (!cJSON_IsString(item)) {
-            reply_error(req, 400, "every entry must be a \"host:port\" string", NULL);
-            goto out;
-        }
-        list[n++] = item->valuestring;
-    }
-    if (a->hooks.put_servers(a->hooks.arg, list, n, err, sizeof(err)) < 0)
+    if (a->hooks.put_servers(a->hooks.arg, (const char *const *)list, n, err, sizeof(err)) < 0)
         reply_error(req, 400, err, "write host:port or [v6]:port");
     else
         reply_json(req, 200, lb_status_json(a->rt));
-out:
-    free(list);
-    cJSON_Delete(doc);
+    admin_body_list_free(list, n);
+    free(text);
 }
 
 static void reload(struct admin *a, struct evhttp_request *req)

@@ -6,6 +6,7 @@
 #include "admin/body.h"
 #include "admin/healthz.h"
 #include "common/xalloc.h"
+#include "common/clock.h"
 
 #include "config/secret.h"
 #include "common/log.h"
@@ -27,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -37,7 +39,8 @@
 /* A connection's stream, with a reference of ours. */
 struct admin_conn {
     struct bufferevent *bev;
-    bool evicted; /* shut down to make room; evhttp closes it on its next read */
+    uint64_t since_ms; /* accepted at (monotonic) */
+    bool evicted;      /* shut down to make room; evhttp closes it on its next read */
 };
 
 struct admin {
@@ -52,14 +55,16 @@ struct admin {
     bool paused;                       /* accepting paused for want of descriptors */
     struct admin_conn *conns;          /* open connections, oldest first */
     size_t n_conns;
-    bool full;     /* ADMIN_MAX_CONNS open, none of them idle: accepting paused */
-    bool evicting; /* an episode of closing idle connections for new ones (logged once) */
+    bool full;    /* ADMIN_MAX_CONNS open, none of them idle: accepting paused */
+    bool crowded; /* ADMIN_MAX_CONNS reached: an episode, logged once */
 };
 
 /* Open admin connections at most: each holds a descriptor the balancer may need. Idle ones
  * are closed after ADMIN_TIMEOUT_S, and sooner when a new client needs the room: the oldest
  * that is not writing an answer goes, so idle clients (slowloris) never lock the API out. */
 #define ADMIN_MAX_CONNS 32
+/* A connection younger than this is never closed to make room: its request may be on its way. */
+#define ADMIN_IDLE_MIN_MS 250
 
 #define ADMIN_PAUSE_MS 250
 
@@ -434,21 +439,31 @@ static size_t live_conns(const struct admin *a)
     return n;
 }
 
-/* Shuts down the oldest connection that is not sending an answer; evhttp then sees its end
- * and closes it as it would any other. False when every one is busy answering. */
+/* Whether a connection is idle: open for a while, nothing unread in the kernel or in its
+ * stream, nothing being answered. A client that just connected and is sending its request is
+ * not, however many others arrive after it. */
+static bool conn_idle(const struct admin_conn *c, uint64_t now)
+{
+    evutil_socket_t fd = bufferevent_getfd(c->bev);
+    int unread = 0;
+    if (c->evicted || fd < 0 || now - c->since_ms < ADMIN_IDLE_MIN_MS)
+        return false;
+    if (ioctl(fd, FIONREAD, &unread) < 0 || unread > 0)
+        return false;
+    return !evbuffer_get_length(bufferevent_get_input(c->bev)) &&
+           !evbuffer_get_length(bufferevent_get_output(c->bev));
+}
+
+/* Shuts down the oldest idle connection; evhttp then sees its end and closes it as it would
+ * any other. False when none is idle. */
 static bool evict_one(struct admin *a)
 {
+    uint64_t now = clock_now_ms();
     for (size_t i = 0; i < a->n_conns; i++) {
         struct admin_conn *c = &a->conns[i];
         evutil_socket_t fd = bufferevent_getfd(c->bev);
-        if (c->evicted || fd < 0 || evbuffer_get_length(bufferevent_get_output(c->bev)))
+        if (!conn_idle(c, now))
             continue;
-        if (!a->evicting)
-            log_warn("admin_full",
-                     "admin API: %d connections open; the longest-idle one is closed for each "
-                     "new client",
-                     ADMIN_MAX_CONNS);
-        a->evicting = true;
         c->evicted = true;
         shutdown(fd, SHUT_RDWR);
         return true;
@@ -462,13 +477,16 @@ static void pause_if_full(struct admin *a)
     struct evconnlistener *lev = a->bound ? evhttp_bound_socket_get_listener(a->bound) : NULL;
     if (!lev)
         return;
-    if (live_conns(a) < ADMIN_MAX_CONNS)
-        a->evicting = false; /* the episode is over */
+    if (live_conns(a) < ADMIN_MAX_CONNS) {
+        a->crowded = false; /* the episode is over */
+    } else if (!a->crowded) {
+        a->crowded = true;
+        log_warn("admin_full",
+                 "admin API: %d connections open; each new client closes the longest-idle one "
+                 "(idle %d ms or more), or waits until there is one",
+                 ADMIN_MAX_CONNS, ADMIN_IDLE_MIN_MS);
+    }
     if (live_conns(a) >= ADMIN_MAX_CONNS && !evict_one(a)) {
-        if (!a->full)
-            log_warn("admin_full",
-                     "admin API: %d connections open, all answering; more wait until one closes",
-                     ADMIN_MAX_CONNS);
         a->full = true;
         evconnlistener_disable(lev);
         event_add(a->resume, &tv); /* look again soon: closes are not announced */
@@ -495,7 +513,7 @@ static struct bufferevent *new_conn(struct event_base *base, void *arg)
     forget_closed(a); /* before the new one joins: its callbacks are not set yet */
     pause_if_full(a); /* makes room for it, or stops taking more after it */
     a->conns = xreallocarray(a->conns, a->n_conns + 1, sizeof(*a->conns));
-    a->conns[a->n_conns++] = (struct admin_conn){.bev = bev};
+    a->conns[a->n_conns++] = (struct admin_conn){.bev = bev, .since_ms = clock_now_ms()};
     return bev;
 }
 

@@ -108,6 +108,7 @@ struct my_login {
     bool busy;        /* a *_start is waiting for its *_cont */
     bool read_only;   /* from the first query */
     bool first_seen;  /* the server's first packet was looked at before the connector read it */
+    int wants;        /* the MYSQL_WAIT_* flags the connector is waiting for */
     int (*cont)(struct health_probe *p, int ready); /* the call that goes on when ready */
     void (*then)(struct health_probe *p);           /* what follows when it is done */
     void (*after)(struct health_probe *p);          /* what follows a query's rows */
@@ -121,6 +122,7 @@ static void my_wait(struct health_probe *p, int status)
     struct my_login *st = p->ctx;
     short ev = 0;
     st->busy = status != 0;
+    st->wants = status;
     if (!status) {
         st->then(p);
         return;
@@ -129,6 +131,12 @@ static void my_wait(struct health_probe *p, int status)
         ev |= EV_READ;
     if (status & MYSQL_WAIT_WRITE)
         ev |= EV_WRITE;
+    /* Until the server's first packet has been looked at, wait for it to be readable even when
+     * the connector waits for its connect to finish: on a fast link the greeting is there by
+     * then, and the connector would read it straight after connecting. A failed connect makes
+     * the socket readable too. */
+    if (!st->first_seen && ev)
+        ev = EV_READ;
     /* Only a timeout asked for (none is set): the probe's deadline ends it. */
     health_probe_wait(p, (int)mysql_get_socket(st->m), ev, my_io);
 }
@@ -155,8 +163,11 @@ static void my_io(struct health_probe *p, short what)
 {
     struct my_login *st = p->ctx;
     int ready = (what & EV_READ ? MYSQL_WAIT_READ : 0) | (what & EV_WRITE ? MYSQL_WAIT_WRITE : 0);
-    if (!st->first_seen && (what & EV_READ) && !my_first_packet_ok(p))
-        return;
+    if (!st->first_seen && (what & EV_READ)) {
+        if (!my_first_packet_ok(p))
+            return;
+        ready |= st->wants & MYSQL_WAIT_WRITE; /* readable after a connect: it finished */
+    }
     my_wait(p, st->cont(p, ready));
 }
 

@@ -601,6 +601,18 @@ void admin_handed_over(struct admin *a)
     a->unix_path = NULL;
 }
 
+bool admin_busy(struct admin *a)
+{
+    uint64_t now = clock_now_ms();
+    if (!a)
+        return false;
+    forget_closed(a);
+    for (size_t i = 0; i < a->n_conns; i++)
+        if (!a->conns[i].evicted && !conn_idle(&a->conns[i], now))
+            return true;
+    return false;
+}
+
 void admin_free(struct admin *a)
 {
     if (!a)

@@ -28,6 +28,10 @@ struct admin_hooks {
 struct admin *admin_new(struct event_base *base, const struct config_admin *cfg,
                         struct lb_runtime *rt, const struct admin_hooks *hooks, char *err,
                         size_t errlen);
+/* A request is being read or answered, or a client connected moments ago and may be sending
+ * one: a process leaving after an upgrade waits for these (within its grace), so no request
+ * it took is dropped. */
+bool admin_busy(struct admin *a);
 void admin_free(struct admin *a);
 /* The listening socket (for a binary upgrade), or -1. */
 int admin_fd(const struct admin *a);

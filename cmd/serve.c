@@ -54,7 +54,7 @@ static void stop_poll(evutil_socket_t fd, short what, void *arg)
      * is bounded by the upgrade's own limit. */
     if (s->upgrade_ev)
         return;
-    if (active == 0 || clock_now_ms() >= s->stop_deadline) {
+    if ((active == 0 && !admin_busy(s->admin)) || clock_now_ms() >= s->stop_deadline) {
         if (active)
             log_warn("grace_expired", "closing %llu connection%s still open",
                      (unsigned long long)active, active == 1 ? "" : "s");

@@ -35,6 +35,7 @@ struct serve {
     struct event *stop_timer;      /* polls open connections during the grace period */
     struct event *upgrade_ev;      /* waits for the successor of a binary upgrade */
     struct event *watchdog;        /* keep-alive to the service manager, or NULL */
+    struct event *reload_ev;       /* activated by SIGHUP: a burst of them is one reload */
     struct event *sigs[N_SIGNALS]; /* TERM, INT, HUP, USR2 */
     pid_t upgrade_pid;             /* that successor, 0 when no upgrade runs */
     uint64_t stop_deadline;        /* monotonic ms */
@@ -174,7 +175,7 @@ static int reload(struct serve *s, char *err, size_t errlen)
         log_warn("reload_skipped", "%s", err);
         return -1;
     }
-    notify_send("RELOADING=1");
+    notify_reloading();
     cfg = cli_build(s->cli, &errs);
     cli_log_warnings(&errs);
     if (!cfg) {
@@ -202,14 +203,25 @@ static int reload(struct serve *s, char *err, size_t errlen)
     return rc;
 }
 
-static void on_reload(evutil_socket_t sig, short what, void *arg)
+static void reload_now(evutil_socket_t fd, short what, void *arg)
 {
     struct serve *s = arg;
     char err[4096];
-    (void)sig;
+    (void)fd;
     (void)what;
     if (!s->stopping)
         reload(s, err, sizeof(err));
+}
+
+/* libevent calls a signal's callback once per delivery: fifty SIGHUPs in a burst would be
+ * fifty reloads in a row. Activating one event folds those caught together into one reload,
+ * which reads the file as it is after the last of them. */
+static void on_reload(evutil_socket_t sig, short what, void *arg)
+{
+    struct serve *s = arg;
+    (void)sig;
+    (void)what;
+    event_active(s->reload_ev, EV_TIMEOUT, 1);
 }
 
 static int api_reload(void *arg, char *err, size_t errlen)
@@ -312,6 +324,7 @@ static void arm_events(struct serve *s)
         s->watchdog = event_new(s->base, -1, EV_PERSIST, watchdog_cb, NULL);
         event_add(s->watchdog, &half);
     }
+    s->reload_ev = event_new(s->base, -1, 0, reload_now, s);
     for (int i = 0; i < N_SIGNALS; i++) {
         s->sigs[i] = evsignal_new(s->base, signums[i], handlers[i], s);
         event_add(s->sigs[i], NULL);
@@ -331,6 +344,8 @@ static void stop_parts(struct serve *s)
         event_free(s->upgrade_ev);
     if (s->watchdog)
         event_free(s->watchdog);
+    if (s->reload_ev)
+        event_free(s->reload_ev);
     for (int i = 0; i < N_SIGNALS; i++)
         if (s->sigs[i])
             event_free(s->sigs[i]);

@@ -1,6 +1,11 @@
 /* Service-manager notification over a unix datagram socket. */
 #include "common/notify.h"
 
+#include "common/clock.h"
+#include "common/log.h"
+
+#include <errno.h>
+#include <poll.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,10 +46,46 @@ void notify_open(void)
     notify_socket();
 }
 
+/* A receiver that stops reading fills its queue (net.unix.max_dgram_qlen datagrams, 10 by
+ * default), and a blocking send would then stop k3lb's main loop, and signals and the admin
+ * API with it. A service manager reads at once, so the wait is short and bounded;
+ * past it the message is dropped. */
+#define NOTIFY_WAIT_MS 1000
+
 bool notify_send(const char *state)
 {
     int fd = notify_socket();
-    return fd >= 0 && send(fd, state, strlen(state), MSG_NOSIGNAL) == (ssize_t)strlen(state);
+    size_t len = strlen(state);
+    struct pollfd pfd = {.fd = fd, .events = POLLOUT};
+    int waited = 0;
+
+    if (fd < 0)
+        return false;
+    for (;;) {
+        ssize_t n = send(fd, state, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n == (ssize_t)len)
+            return true;
+        if (n >= 0 || (errno != EAGAIN && errno != EINTR) || waited >= NOTIFY_WAIT_MS) {
+            log_warn("notify_failed", "service manager socket: %s; \"%.*s\" not sent",
+                     n >= 0   ? "short send"
+                     : waited ? "its queue stayed full"
+                              : strerror(errno),
+                     (int)strcspn(state, "\n"), state);
+            return false;
+        }
+        if (errno == EAGAIN) {
+            poll(&pfd, 1, 100);
+            waited += 100;
+        }
+    }
+}
+
+bool notify_reloading(void)
+{
+    char msg[64];
+    snprintf(msg, sizeof(msg), "RELOADING=1\nMONOTONIC_USEC=%llu",
+             (unsigned long long)clock_now_us());
+    return notify_send(msg);
 }
 
 uint64_t notify_watchdog_usec(void)

@@ -11,6 +11,8 @@
 void notify_open(void);
 /* Sends one state message; false when there is no socket or the send failed. */
 bool notify_send(const char *state);
+/* RELOADING=1 with MONOTONIC_USEC, as a manager with Type=notify-reload expects it. */
+bool notify_reloading(void);
 /* The watchdog period the manager asked for (WATCHDOG_USEC), 0 if none. */
 uint64_t notify_watchdog_usec(void);
 

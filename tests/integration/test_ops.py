@@ -792,9 +792,39 @@ def test_sighup_storm_under_load(k3lb, backends):
         assert read_line(s) == str(i)
         s.close()
     assert k.proc.poll() is None
+    ok = reloads(k)
+    assert 2 <= ok <= 51, ok  # signals caught together are one reload
+
+
+def reloads(k, result="success"):
     text = k.http("GET", "/metrics")[1].decode()
-    ok = int(text.split('k3lb_config_reloads_total{result="success"} ')[1].split()[0])
-    assert 2 <= ok <= 51, ok  # signals that arrive during a reload fold into the next one
+    return int(text.split('k3lb_config_reloads_total{result="%s"} ' % result)[1].split()[0])
+
+
+def test_service_manager_that_stops_reading(k3lb, backends):
+    """The notify socket's reader stops reading: its queue fills (10 datagrams by default), and
+    k3lb must go on reloading and answering, dropping what it cannot send, with a warning."""
+    b = backends("echo", name="s0")
+    k = start(k3lb, [b.addr])
+    n = 8  # two datagrams each: the last three find the queue full
+    for i in range(n):
+        k.signal(signal.SIGHUP)
+        k.wait_for(lambda st: reloads(k) == i + 1, timeout=10, what="reload %d" % (i + 1))
+    assert "notify_failed" in k.log()
+    c = connect(k.port)
+    c.sendall(b"still\n")
+    assert read_line(c) == "still"
+    c.close()
+    # the reader comes back: drain the queue, and the next reload is announced again
+    k.notify.setblocking(False)
+    try:
+        while k.notify.recv(4096):
+            pass
+    except BlockingIOError:
+        pass
+    k.signal(signal.SIGHUP)
+    k.wait_notify("READY=1")
+    assert reloads(k) == n + 1
 
 
 def test_two_upgrade_signals_start_one_successor(k3lb, backends):

@@ -13,6 +13,7 @@
 #include "common/net.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stddef.h>
 #include <event2/event.h>
 #include <stdlib.h>
@@ -421,9 +422,22 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
+/* Workers block the asynchronous signals, so that every one reaches the main thread's loop
+ * and in the order sent: a SIGUSR2 and a SIGTERM caught by two threads at once could write
+ * their wake-ups in either order, and a stop could overtake the upgrade asked before it.
+ * Faults (SIGSEGV and the like) stay with the thread that caused them. */
 int lb_worker_start(struct lb_worker *w)
 {
-    int rc = pthread_create(&w->thread, NULL, worker_main, w);
+    static const int faults[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS, SIGABRT};
+    sigset_t all, old;
+    int rc;
+
+    sigfillset(&all);
+    for (size_t i = 0; i < sizeof(faults) / sizeof(faults[0]); i++)
+        sigdelset(&all, faults[i]);
+    pthread_sigmask(SIG_BLOCK, &all, &old); /* the new thread inherits the mask */
+    rc = pthread_create(&w->thread, NULL, worker_main, w);
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     w->started = rc == 0;
     return rc;
 }

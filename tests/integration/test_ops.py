@@ -490,20 +490,29 @@ def test_ctl_encodes_names_and_force_is_a_query_flag(k3lb, backends):
     held.close()
 
 
-def test_stop_right_after_upgrade_leaves_the_successor_serving(k3lb, backends):
-    """SIGTERM at once after SIGUSR2: the old process stops without shutting the listening
-    sockets it shares with its successor, runs its stop once, and the successor serves every
-    client."""
+def test_stop_right_after_upgrade_leaves_the_successor_serving(k3lb, backends, capsys):
+    """SIGTERM at once after SIGUSR2, under load: the old process stops without shutting the
+    listening sockets it shares with its successor, runs its stop once, and the successor
+    serves every client: none refused or cut."""
     b = backends("echo", name="s0")
     k = start(k3lb, [b.addr], extra="grace: 20s")
     held = connect(k.port)
     held.sendall(b"held\n")
     assert read_line(held) == "held"
     new_pid = None
+    load = Opener(k.port)
     try:
         k.signal(signal.SIGUSR2)
         k.signal(signal.SIGTERM)
         new_pid = successor(k)
+        before = load.counts["ok"]
+        deadline = time.monotonic() + 10
+        while load.counts["ok"] < before + 20 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        load.stop()
+        with capsys.disabled():
+            print("\nSIGTERM during an upgrade: %s" % load.counts)
+        assert load.counts["refused"] == 0 and load.counts["cut"] == 0, load.counts
         ok = 0
         for i in range(20):
             with connect(k.port) as s:
@@ -523,6 +532,7 @@ def test_stop_right_after_upgrade_leaves_the_successor_serving(k3lb, backends):
             s.sendall(b"after\n")
             assert read_line(s) == "after"
     finally:
+        load.stop()
         if new_pid:
             stop_pid(new_pid)
 

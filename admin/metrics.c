@@ -56,6 +56,10 @@ static uint64_t front_denied(const struct lb_front *f)
 {
     return atomic_load(&f->denied);
 }
+static uint64_t front_bad_header(const struct lb_front *f)
+{
+    return atomic_load(&f->bad_header);
+}
 
 static void front_family(struct evbuffer *out, const struct lb_view *v, const char *name,
                          const char *type, const char *help, front_value get)
@@ -305,6 +309,9 @@ void lb_metrics_render(const struct lb_runtime *rt, struct evbuffer *out)
                  "Client connections closed because no server accepted", front_noserver);
     front_family(out, v, "k3lb_frontend_denied_total", "counter",
                  "Clients refused by the frontend's allow and deny lists", front_denied);
+    front_family(out, v, "k3lb_frontend_bad_proxy_header_total", "counter",
+                 "Clients closed for a bad, missing or late PROXY protocol header",
+                 front_bad_header);
     server_family(out, v, "k3lb_server_up", "gauge", "1 when the server is up (health)", srv_up, 0);
     server_states(out, v);
     server_family(out, v, "k3lb_server_weight", "gauge", "Current weight", srv_weight, 0);

@@ -22,6 +22,8 @@ static cJSON *front_json(const struct lb_view_front *vf)
     cJSON_AddNumberToObject(o, "connections_total", (double)atomic_load(&vf->front->total));
     cJSON_AddNumberToObject(o, "no_server", (double)atomic_load(&vf->front->no_server));
     cJSON_AddNumberToObject(o, "denied", (double)atomic_load(&vf->front->denied));
+    cJSON_AddBoolToObject(o, "accept_proxy", vf->cfg->accept_proxy);
+    cJSON_AddNumberToObject(o, "bad_proxy_header", (double)atomic_load(&vf->front->bad_header));
     return o;
 }
 

@@ -133,6 +133,15 @@ enum config_all_down {
     CONFIG_ALL_DOWN_REFUSE,          /* close the client: a down server is worse than none */
 };
 
+/* PROXY protocol header sent first on each server connection. A server's own setting may be
+ * BACKEND (as its backend's) until the load resolves it. */
+enum config_send_proxy {
+    CONFIG_SEND_PROXY_NONE = 0,
+    CONFIG_SEND_PROXY_V1,      /* text line */
+    CONFIG_SEND_PROXY_V2,      /* binary */
+    CONFIG_SEND_PROXY_BACKEND, /* servers only, before the load resolves it */
+};
+
 enum config_on_down {
     CONFIG_ON_DOWN_CLOSE = 0, /* close a server's connections when it goes down */
     CONFIG_ON_DOWN_KEEP,      /* let them run until they end by themselves */
@@ -161,11 +170,12 @@ struct config_health {
 
 struct config_server {
     struct config_obj obj;
-    struct net_addr address; /* where to connect */
-    unsigned weight;         /* share of new connections, 1..256; 0 keeps it out */
-    bool backup;             /* used only when no normal server is usable */
-    unsigned check_port;     /* probes go to this port; 0: the backend's health.port */
-    char *check_address;     /* probes go to this IP address; NULL: the server's */
+    struct net_addr address;           /* where to connect */
+    unsigned weight;                   /* share of new connections, 1..256; 0 keeps it out */
+    bool backup;                       /* used only when no normal server is usable */
+    unsigned check_port;               /* probes go to this port; 0: the backend's health.port */
+    char *check_address;               /* probes go to this IP address; NULL: the server's */
+    enum config_send_proxy send_proxy; /* resolved at load: never BACKEND after it */
 };
 
 enum config_role {
@@ -182,6 +192,7 @@ struct config_backend {
     uint64_t idle_timeout_ms;    /* 0 = never: watches and tunnels idle for hours */
     char *http_proxy;            /* reach the servers through this proxy's CONNECT, or NULL */
     enum config_all_down when_all_down; /* when no server passes its checks */
+    enum config_send_proxy send_proxy;  /* the servers' default */
     struct config_server *servers;
     size_t n_servers;
     struct config_health health;
@@ -201,7 +212,9 @@ struct config_frontend {
     size_t n_allow;
     struct net_cidr *deny; /* clients in these networks are refused */
     size_t n_deny;
-    size_t backend_index; /* resolved index into config.backends */
+    bool accept_proxy;         /* clients start with a PROXY protocol header */
+    uint64_t proxy_timeout_ms; /* for that header to arrive */
+    size_t backend_index;      /* resolved index into config.backends */
 };
 
 struct config_admin {

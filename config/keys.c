@@ -29,6 +29,8 @@ const struct config_check_kind_info config_check_kinds[CONFIG_CHECK_COUNT] = {
 const char *const config_role_names[] = {"generic", "etcd", NULL};
 const char *const config_on_down_names[] = {"close", "keep", NULL};
 const char *const config_all_down_names[] = {"last_resort", "refuse", NULL};
+const char *const config_send_proxy_names[] = {"none", "v1", "v2", NULL};
+const char *const config_server_send_proxy_names[] = {"none", "v1", "v2", "backend", NULL};
 const char *const config_sslmode_names[] = {"disable",   "prefer",      "require",
                                             "verify-ca", "verify-full", NULL};
 const char *const config_db_role_names[] = {"any", "primary", "replica", NULL};
@@ -200,6 +202,10 @@ static const struct config_key server_keys[] = {
     {KEY("check_address", check_address, .type = CONFIG_T_STRING,
          .help = "probe this IP address instead of the server's (a management address); the "
                  "port is check_port, health.port or the server's")},
+    {KEY("send_proxy", send_proxy, .type = CONFIG_T_ENUM, .names = config_server_send_proxy_names,
+         .def = "backend",
+         .help = "this server's PROXY protocol header; backend: as the "
+                 "backend's send_proxy")},
 };
 #undef KEY_STRUCT
 
@@ -240,6 +246,11 @@ static const struct config_key backend_keys[] = {
     {KEY("http_proxy", http_proxy, .type = CONFIG_T_STRING,
          .help = "reach the servers (traffic and checks) through this HTTP proxy's CONNECT: "
                  "http://[user:password@]host:port; default: direct")},
+    {KEY("send_proxy", send_proxy, .type = CONFIG_T_ENUM, .names = config_send_proxy_names,
+         .def = "none",
+         .help = "send a PROXY protocol header (v1 text, v2 binary) first on each server "
+                 "connection, with the client's address and the one it reached; checks of the "
+                 "server's own port send one of no address (v1 UNKNOWN, v2 LOCAL)")},
     {KEY("servers", servers, .type = CONFIG_T_SECTION, .sub = &config_server_section,
          LIST(n_servers), .flags = CONFIG_F_LIST | CONFIG_F_REQUIRED, .help = "the servers")},
     {KEY("health", health, .type = CONFIG_T_SECTION, .sub = &config_health_section,
@@ -275,6 +286,12 @@ static const struct config_key frontend_keys[] = {
     {KEY("deny", deny, .type = CONFIG_T_CIDR, LIST(n_deny), .flags = CONFIG_F_LIST,
          .help = "refuse clients from these addresses or networks, before allow is asked; a "
                  "refused client is closed at once (a reset) and counted as denied")},
+    {KEY("accept_proxy", accept_proxy, .type = CONFIG_T_BOOL, .def = "false",
+         .help = "clients start with a PROXY protocol header (v1 or v2; another proxy in "
+                 "front): its source is the client's address from then on; a missing or bad "
+                 "header closes the connection, with a log line")},
+    {KEY("proxy_timeout", proxy_timeout_ms, .type = CONFIG_T_DURATION, .def = "3s", .min = MS(10),
+         .max = SEC(60), .help = "accept_proxy: time for the header to arrive")},
     {KEY("freebind", freebind, .type = CONFIG_T_BOOL, .def = "false",
          .help = "listen on addresses the host does not have (yet), such as a virtual IP held "
                  "by the peer; restart to change")},
@@ -647,4 +664,15 @@ static void backend_check(void *obj, struct config_errors *errs)
                              addrs[i], name, b->servers[first[i]].obj.mark.line);
     free(first);
     free(addrs);
+    for (size_t i = 0; i < b->n_servers; i++) {
+        struct config_server *srv = &b->servers[i];
+        if (srv->send_proxy == CONFIG_SEND_PROXY_BACKEND)
+            srv->send_proxy = b->send_proxy;
+        if (srv->send_proxy != CONFIG_SEND_PROXY_NONE && b->health.database.user &&
+            !b->health.port && !srv->check_port)
+            config_error_add(errs, config_mark_of(&srv->obj, &config_server_section, "send_proxy"),
+                             "a database check that logs in cannot send the PROXY header this "
+                             "server expects (its client library dials the server itself): "
+                             "probe another port (health.port, check_port)");
+    }
 }

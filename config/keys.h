@@ -90,6 +90,8 @@ extern const char *const config_check_kind_names[];
 extern const struct config_check_kind_info config_check_kinds[CONFIG_CHECK_COUNT];
 extern const char *const config_on_down_names[];
 extern const char *const config_all_down_names[];
+extern const char *const config_send_proxy_names[];
+extern const char *const config_server_send_proxy_names[];
 extern const char *const config_sslmode_names[];
 extern const char *const config_db_role_names[];
 extern const char *const config_role_names[];

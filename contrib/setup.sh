@@ -12,7 +12,8 @@ BUILD_DEPS="cmake gcc make pkg-config libevent-dev libssl-dev libyaml-dev libcjs
     libpq-dev libmariadb-dev"
 FUZZ_DEPS="clang libclang-rt-14-dev"
 RUN_DEPS="openssl python3 python3-pytest etcd-server etcd-client iproute2 curl procps \
-    postgresql mariadb-server prometheus keepalived python3-yaml systemd patroni haproxy galera-4 iptables"
+    postgresql mariadb-server prometheus keepalived python3-yaml systemd patroni haproxy galera-4 iptables \
+    nginx libnginx-mod-stream"
 
 deps() {
     local missing=()

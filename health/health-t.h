@@ -68,6 +68,8 @@ struct health_params {
     enum config_on_down on_down; /* what happens to open connections on down */
     unsigned port;               /* probes go to this port, 0: the server's */
     char *check_address;         /* probes go to this IP literal, NULL: the server's */
+    int proxy_header;            /* PROXY protocol version a probe sends first (0: none): the
+                                    server's traffic port expects one */
     char *path;                  /* HTTP path (the kind's default filled in) */
     unsigned *expect_status;     /* accepted statuses */
     size_t n_expect_status;
@@ -152,6 +154,7 @@ struct health_endpoint {
     unsigned passive_fall;     /* failed client connects that take it down; 0: fall */
     unsigned check_port;       /* the server's own probe port, 0: the backend's */
     const char *check_address; /* the server's own probe address, NULL: its own */
+    int send_proxy;            /* PROXY protocol version its traffic port expects, 0: none */
     bool start_down;           /* must pass rise probes before its first connection */
     const char *tunnel_target; /* through a proxy: CONNECT to this first (addr is the proxy) */
     const char *tunnel_auth;   /* its Proxy-Authorization value, or NULL */

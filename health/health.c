@@ -11,6 +11,7 @@
 #include "config/config.h"
 #include "config/value.h"
 #include "common/log.h"
+#include "common/proxyproto.h"
 #include "common/tunnel.h"
 #include "common/mailbox.h"
 #include "common/net.h"
@@ -359,6 +360,22 @@ void health_probe_unwait(struct health_probe *p)
 
 /* ---- through an HTTP proxy ----------------------------------------------------------------- */
 
+/* A server whose traffic port expects a PROXY header gets one of no address (v1 UNKNOWN, v2
+ * LOCAL: the balancer's own connection) before the probe speaks. */
+static void probe_begin(struct health_probe *p, void (*then)(struct health_probe *p))
+{
+    unsigned char hdr[PROXYPROTO_BUILD_MAX];
+    size_t n;
+    if (p->t->p.proxy_header) {
+        n = proxyproto_build(p->t->p.proxy_header, NULL, NULL, hdr);
+        if (send(p->fd, hdr, n, MSG_NOSIGNAL) != (ssize_t)n) {
+            health_probe_fail_errno(p, errno ? errno : EAGAIN, "PROXY header");
+            return;
+        }
+    }
+    then(p);
+}
+
 static void tunnel_read(evutil_socket_t fd, short what, void *arg)
 {
     struct health_probe *p = arg;
@@ -372,7 +389,7 @@ static void tunnel_read(evutil_socket_t fd, short what, void *arg)
     if (r < 0)
         health_probe_done(p, HEALTH_RESULT_PROXY_ERROR, "%s", why);
     else
-        p->tunneled(p);
+        probe_begin(p, p->tunneled);
 }
 
 /* The socket became writable: the connect is done, one way or the other. */
@@ -405,7 +422,7 @@ void health_probe_through(struct health_probe *p, void (*then)(struct health_pro
     const char *target;
     int err;
     if (!p->t->tunnel_target) {
-        then(p);
+        probe_begin(p, then);
         return;
     }
     target = probe_tunnel_target(p->t, buf, sizeof(buf));

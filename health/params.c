@@ -132,6 +132,8 @@ void health_params_build(struct health_params *p, const struct config_health *c,
     p->on_down = c->on_down;
     p->port = ep->check_port ? ep->check_port : c->port;
     p->check_address = dup_or_null(ep->check_address);
+    /* Only a probe of the traffic port meets the PROXY header requirement there. */
+    p->proxy_header = p->port || p->check_address ? 0 : ep->send_proxy;
     if (c->path || default_path(c)) /* only the kinds that speak HTTP have one */
         p->path = xstrdup(c->path ? c->path : default_path(c));
     p->n_expect_status = c->n_expect_status;

@@ -9,12 +9,14 @@
 
 /* States. A connection only moves forward through them:
  *
- *   CONNECTING --connected--> FORWARDING --one flow done--> HALF_CLOSED --other done--> CLOSED
- *       |  \--connect failed, another server left: CONNECTING (retry)
- *       \----no server accepted / error / kill ------------------------------------> CLOSED
+ *   [HEADER] --PROXY header read--> CONNECTING --connected--> FORWARDING --one flow done-->
+ *       |                              |  \--connect failed, another server left: CONNECTING
+ *       \--bad or late header--> CLOSED  \----no server accepted / error / kill----> CLOSED
+ *   HALF_CLOSED --other flow done--> CLOSED
  */
 enum lb_conn_state {
     LB_CONN_CONNECTING = 0, /* picking a server and waiting for its connect */
+    LB_CONN_HEADER,         /* accept_proxy: waiting for the client's PROXY protocol header */
     LB_CONN_TUNNELING,      /* connected to the server's proxy, waiting for its CONNECT answer */
     LB_CONN_FORWARDING,     /* both directions open */
     LB_CONN_HALF_CLOSED,    /* one side sent FIN, passed on; the other direction still flows */
@@ -40,6 +42,7 @@ enum lb_conn_end {
     LB_END_KILLED,       /* closed because its server went down */
     LB_END_SHUTDOWN,     /* closed because k3lb stopped */
     LB_END_LOCAL_ERROR,  /* out of memory or file descriptors */
+    LB_END_BAD_HEADER,   /* accept_proxy: the PROXY header was bad, missing or late */
 };
 
 struct lb_wview;
@@ -75,6 +78,8 @@ struct lb_conn {
     uint64_t start_ms;           /* accept time */
     uint64_t dial_us;            /* when the connect in flight began (monotonic, us) */
     uint64_t io_ms;              /* last time bytes moved */
+    uint64_t proxy_timeout_ms;   /* accept_proxy: time for the client's header; 0: none comes */
+    bool have_local;             /* local holds the address the client reached (from a header) */
     unsigned retries;            /* connects that failed before the current one */
     bool access_log;             /* log a line when it ends */
     const char *front_name;      /* frontend name (in the view's snapshot) */
@@ -84,7 +89,8 @@ struct lb_conn {
         struct sockaddr sa;
         struct sockaddr_in in;
         struct sockaddr_in6 in6;
-    } peer; /* client address */
+    } peer; /* client address: the socket's, or the one its PROXY header gave */
+    struct sockaddr_storage local; /* the address the client reached, when have_local */
 };
 
 #endif

@@ -10,6 +10,7 @@
 #include "lb/view.h"
 #include "common/log.h"
 #include "common/net.h"
+#include "common/proxyproto.h"
 #include "common/tunnel.h"
 
 #include <errno.h>
@@ -19,8 +20,8 @@
 #include <unistd.h>
 
 const char *const lb_conn_end_names[] = {
-    "open",      "closed", "client_reset", "server_reset", "idle_timeout",
-    "no_server", "killed", "shutdown",     "local_error",  NULL,
+    "open",   "closed",   "client_reset", "server_reset", "idle_timeout", "no_server",
+    "killed", "shutdown", "local_error",  "bad_header",   NULL,
 };
 
 static void conn_drive(struct lb_conn *c, enum lb_conn_event ev);
@@ -277,6 +278,110 @@ static bool conn_tunnel_answered(struct lb_conn *c, bool *failed)
     return r > 0;
 }
 
+/* ---- accept_proxy: the client's PROXY protocol header ------------------------------------- */
+
+/* One line per bad header, at most one a second per worker: a client (or a scanner) that
+ * speaks something else to a PROXY port cannot flood the log. */
+static void header_refused(struct lb_conn *c, const char *why)
+{
+    static _Thread_local uint64_t last_ms;
+    static _Thread_local unsigned quiet;
+    uint64_t now = clock_now_ms();
+    char peer[NET_ADDRSTRLEN];
+    atomic_fetch_add_explicit(&c->front->bad_header, 1, memory_order_relaxed);
+    if (last_ms && now - last_ms < 1000) {
+        quiet++;
+    } else {
+        net_format(&c->peer.sa, sizeof(c->peer), peer, sizeof(peer));
+        log_warn("bad_proxy_header", "%s: %s from %s: closed%s", c->front_name, why, peer,
+                 quiet ? " (and others in the last second)" : "");
+        last_ms = now;
+        quiet = 0;
+    }
+    conn_finish(c, LB_END_BAD_HEADER, false);
+}
+
+/* The header's addresses become the connection's: the client's for balancing, logs and the
+ * header k3lb may send on; the reached one for that header. */
+static void header_adopt(struct lb_conn *c, const struct proxyproto_addrs *a)
+{
+    if (!a->has)
+        return; /* LOCAL or UNKNOWN: the proxy's own connection keeps its addresses */
+    memcpy(&c->peer, &a->src, sizeof(c->peer));
+    memcpy(&c->local, &a->dst, sizeof(c->local));
+    c->have_local = true;
+    c->client_hash = net_addr_hash(&c->peer.sa);
+}
+
+/* Peeks at what the client sent: the header is consumed only once it is whole and valid, so
+ * the bytes after it stay in the socket for forwarding. */
+static void header_read(struct lb_conn *c)
+{
+    unsigned char buf[PROXYPROTO_MAX];
+    struct proxyproto_addrs a;
+    char why[160];
+    size_t used;
+    ssize_t n = recv(c->cs.fd, buf, sizeof(buf), MSG_PEEK);
+    enum proxyproto_status st;
+
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+        c->cs.readable = false;
+        return;
+    }
+    if (n < 0) {
+        conn_finish(c, LB_END_CLIENT_RESET, true);
+        return;
+    }
+    st = proxyproto_parse(buf, (size_t)n, &a, &used, why, sizeof(why));
+    if (st == PROXYPROTO_MORE && (n == 0 || c->cs.rdhup)) {
+        header_refused(c, n ? "connection closed inside the PROXY header"
+                            : "connection closed before a PROXY header");
+        return;
+    }
+    if (st == PROXYPROTO_MORE) {
+        c->cs.readable = false; /* the next edge brings more */
+        return;
+    }
+    if (st == PROXYPROTO_BAD || recv(c->cs.fd, buf, used, 0) != (ssize_t)used) {
+        header_refused(c, st == PROXYPROTO_BAD ? why : "the PROXY header could not be read");
+        return;
+    }
+    header_adopt(c, &a);
+    event_del(&c->timer);
+    conn_retry(c); /* readable stays set: bytes after the header wait for forwarding */
+}
+
+static void drive_header(struct lb_conn *c, enum lb_conn_event ev)
+{
+    if (ev == LB_CONN_EV_START) {
+        struct timeval tv = ms_to_tv(c->proxy_timeout_ms);
+        event_add(&c->timer, &tv);
+        return;
+    }
+    if (ev == LB_CONN_EV_TIMER) {
+        header_refused(c, "no complete PROXY header in time");
+        return;
+    }
+    if (c->cs.readable)
+        header_read(c);
+}
+
+/* ---- to the server ------------------------------------------------------------------------- */
+
+/* The server expects a PROXY header first: the client's address and the one it reached. A
+ * fresh socket's buffer takes it whole; false when it did not. */
+static bool conn_send_header(struct lb_conn *c, int version)
+{
+    unsigned char buf[PROXYPROTO_BUILD_MAX];
+    socklen_t len = sizeof(c->local);
+    size_t n;
+    if (!c->have_local && getsockname(c->cs.fd, (struct sockaddr *)&c->local, &len) == 0)
+        c->have_local = true;
+    n = proxyproto_build(version, &c->peer.sa,
+                         c->have_local ? (const struct sockaddr *)&c->local : NULL, buf);
+    return send(c->ss.fd, buf, n, MSG_NOSIGNAL) == (ssize_t)n;
+}
+
 static void drive_connecting(struct lb_conn *c, enum lb_conn_event ev)
 {
     bool failed = false;
@@ -323,6 +428,13 @@ static void drive_connecting(struct lb_conn *c, enum lb_conn_event ev)
         return;
     }
     /* Connected (through the proxy, when there is one). */
+    int header = atomic_load_explicit(&c->server->send_proxy, memory_order_relaxed);
+    if (header != CONFIG_SEND_PROXY_NONE &&
+        !conn_send_header(c, header == CONFIG_SEND_PROXY_V1 ? 1 : 2)) {
+        conn_connect_failed(c);
+        conn_retry(c);
+        return;
+    }
     event_del(&c->timer);
     atomic_fetch_add_explicit(&c->server->c.total, 1, memory_order_relaxed);
     dial_observe(&c->server->c.dial_ok, clock_now_us() - c->dial_us);
@@ -364,6 +476,9 @@ static void conn_drive(struct lb_conn *c, enum lb_conn_event ev)
         return;
     }
     switch (c->state) {
+    case LB_CONN_HEADER:
+        drive_header(c, ev);
+        break;
     case LB_CONN_CONNECTING:
     case LB_CONN_TUNNELING:
         drive_connecting(c, ev);
@@ -392,7 +507,9 @@ void lb_conn_start(struct lb_conn *c, const struct lb_view_front *vf, const stru
     c->front = vf->front;
     c->pool = pool;
     c->bal = bal;
-    c->state = LB_CONN_CONNECTING;
+    c->proxy_timeout_ms = vf->cfg->accept_proxy ? vf->cfg->proxy_timeout_ms : 0;
+    c->have_local = false;
+    c->state = c->proxy_timeout_ms ? LB_CONN_HEADER : LB_CONN_CONNECTING;
     c->access_log = vf->cfg->access_log;
     c->front_name = vf->cfg->name;
     c->start_ms = clock_now_ms();

@@ -66,6 +66,7 @@ struct lb_server {
     uint64_t key_hash;            /* hash of the address, for source balancing */
     unsigned id;                  /* process-unique, never reused */
     atomic_bool backup;           /* only used when no normal server is usable */
+    atomic_int send_proxy;        /* enum config_send_proxy: header sent first, or none */
     atomic_uint weight;           /* current weight, 0..256 */
     atomic_int admin;             /* enum lb_admin_state */
     struct health_target *health; /* probes and up/down; owned */

@@ -219,6 +219,9 @@ static struct health_endpoint endpoint_of(const struct lb_server *s,
                                     .start_down = ctx->added,
                                     .check_port = cfg->check_port,
                                     .check_address = cfg->check_address,
+                                    .send_proxy = cfg->send_proxy == CONFIG_SEND_PROXY_V1   ? 1
+                                                  : cfg->send_proxy == CONFIG_SEND_PROXY_V2 ? 2
+                                                                                            : 0,
                                     .tunnel_target = s->tunnel_target,
                                     .tunnel_auth = s->tunnel_auth};
 }
@@ -258,6 +261,7 @@ struct lb_server *lb_server_new(const struct lb_server_ctx *ctx, const struct co
     s->key_hash = net_hash(s->address, strlen(s->address), 0x6b336c62);
     atomic_store(&s->weight, cfg->weight);
     atomic_store(&s->backup, cfg->backup);
+    atomic_store(&s->send_proxy, (int)cfg->send_proxy);
     snprintf(label, sizeof(label), "%s/%s", backend, s->address);
     struct net_addr proxy = {0};
     const struct net_addr *dial = dial_address(s, ctx, cfg, &proxy);
@@ -276,6 +280,7 @@ void lb_server_configure(struct lb_server *s, const struct lb_server_ctx *ctx,
     if (!s->weight_pinned)
         atomic_store(&s->weight, cfg->weight);
     atomic_store(&s->backup, cfg->backup);
+    atomic_store(&s->send_proxy, (int)cfg->send_proxy);
     if (s->health) {
         struct health_endpoint ep = endpoint_of(s, ctx, cfg);
         health_target_configure(s->health, ctx->hc, &ep);

@@ -19,12 +19,13 @@ struct lb_listen {
 
 /* A frontend's counters, kept across reloads by name. */
 struct lb_front {
-    int refs;                       /* views using it (main thread) */
-    char *name;                     /* frontend name */
-    atomic_uint_fast64_t active;    /* open client connections */
-    atomic_uint_fast64_t total;     /* accepted client connections */
-    atomic_uint_fast64_t no_server; /* connections closed because no server accepted */
-    atomic_uint_fast64_t denied;    /* clients refused by the frontend's allow / deny lists */
+    int refs;                        /* views using it (main thread) */
+    char *name;                      /* frontend name */
+    atomic_uint_fast64_t active;     /* open client connections */
+    atomic_uint_fast64_t total;      /* accepted client connections */
+    atomic_uint_fast64_t no_server;  /* connections closed because no server accepted */
+    atomic_uint_fast64_t denied;     /* clients refused by the frontend's allow / deny lists */
+    atomic_uint_fast64_t bad_header; /* accept_proxy: clients closed for a bad or late header */
 };
 
 struct lb_view_front {

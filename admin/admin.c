@@ -3,6 +3,7 @@
  * do. */
 #include "admin/admin.h"
 #include "admin/api.h"
+#include "admin/page.h"
 #include "admin/body.h"
 #include "admin/healthz.h"
 #include "common/xalloc.h"
@@ -298,6 +299,9 @@ static void run_op(struct admin *a, struct evhttp_request *req, enum admin_op op
         break;
     case ADMIN_OP_HEALTH:
         healthz(a, req, query);
+        break;
+    case ADMIN_OP_PAGE:
+        admin_page_reply(req);
         break;
     case ADMIN_OP_COUNT:
         break;

@@ -7,6 +7,7 @@
 #include "common/xalloc.h"
 
 #include "config/flags.h"
+#include "config/keys.h"
 #include "config/value.h"
 
 #include <cjson/cJSON.h>
@@ -70,6 +71,39 @@ static void help(void)
     }
     printf("\nflags:\n");
     config_flags_usage(ctl_flags, N_CTL_FLAGS, stdout);
+}
+
+void admin_ctl_man(FILE *out)
+{
+    fputs(".SH CTL COMMANDS\n\\fBk3lb ctl\\fR [\\fIflags\\fR] \\fICOMMAND\\fR talks to the "
+          "admin API of a running k3lb.\n",
+          out);
+    for (size_t i = 0; i < admin_n_routes; i++) {
+        const struct admin_route *r = &admin_routes[i];
+        if (!r->verb)
+            continue;
+        fputs(".TP\n.B ", out);
+        config_roff(out, r->verb);
+        if (r->args[0]) {
+            fputs("\n.I ", out);
+            config_roff(out, r->args);
+        }
+        fputs("\n", out);
+        config_roff(out, r->help);
+        fputs("\n", out);
+    }
+    fputs(".SS ctl flags\n", out);
+    config_flags_usage_roff(ctl_flags, N_CTL_FLAGS, out);
+}
+
+void admin_ctl_words(FILE *out)
+{
+    for (size_t i = 0; i < admin_n_routes; i++)
+        if (admin_routes[i].verb && (i == 0 || !admin_routes[i - 1].verb ||
+                                     strcmp(admin_routes[i - 1].verb, admin_routes[i].verb) != 0))
+            fprintf(out, "%s ", admin_routes[i].verb);
+    for (size_t i = 0; i < N_CTL_FLAGS; i++)
+        fprintf(out, "--%s ", ctl_flags[i].name);
 }
 
 /* A daemon that is stopped (SIGSTOP) or stuck must fail the request, not hang its caller

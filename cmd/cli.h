@@ -33,6 +33,24 @@ struct cli {
 extern const struct config_flag cli_serve_flags[], cli_agent_flags[], cli_check_flags[];
 extern const size_t cli_n_serve_flags, cli_n_agent_flags, cli_n_check_flags;
 
+/* A command of the k3lb binary: main.c holds the table, from which usage, the manual page and
+ * the shell completion are all printed. */
+struct cli_command {
+    const char *name;
+    const char *alias; /* another spelling, or NULL */
+    int (*run)(int argc, char **argv);
+    const char *synopsis;            /* arguments, for usage */
+    const char *help;                /* one line */
+    const struct config_flag *flags; /* its flag table, or NULL */
+    const size_t *n_flags;
+};
+extern const struct cli_command cli_commands[];
+extern const size_t cli_n_commands;
+
+/* k3lb man 1|5 and k3lb completion bash (cmd/man.c). */
+int cli_man(int argc, char **argv);
+int cli_completion(int argc, char **argv);
+
 /* argv as the process was started: a binary upgrade starts its successor with it. */
 extern char **cli_argv;
 

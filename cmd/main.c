@@ -60,33 +60,30 @@ static int cmd_version(int argc, char **argv)
 static int cmd_help(int argc, char **argv);
 
 /* The commands, in the order usage lists them. */
-static const struct command {
-    const char *name;
-    const char *alias; /* another spelling, or NULL */
-    int (*run)(int argc, char **argv);
-    const char *synopsis; /* arguments, for usage */
-    const char *help;     /* one line */
-} commands[] = {
+const struct cli_command cli_commands[] = {
     {"serve", NULL, cmd_serve, "-c FILE | --listen ADDR --server ADDR...",
-     "run the balancer from a file, or from flags alone"},
+     "run the balancer from a file, or from flags alone", cli_serve_flags, &cli_n_serve_flags},
     {"agent", NULL, cmd_agent, "--server URL [--token-file FILE]",
-     "run the client-side balancer beside a K3s or RKE2 agent"},
-    {"check", NULL, cmd_check, "-c FILE", "validate a config file and print every error"},
+     "run the client-side balancer beside a K3s or RKE2 agent", cli_agent_flags,
+     &cli_n_agent_flags},
+    {"check", NULL, cmd_check, "-c FILE", "validate a config file and print every error",
+     cli_check_flags, &cli_n_check_flags},
     {"ctl", NULL, admin_ctl, "VERB [ARGS]", "talk to a running k3lb (k3lb ctl --help)"},
     {"keys", NULL, cmd_keys, "", "print every configuration key as a Markdown table"},
+    {"man", NULL, cli_man, "1|5", "print the manual page k3lb(1) or k3lb.yaml(5) (roff)"},
+    {"completion", NULL, cli_completion, "bash", "print the bash completion script"},
     {"version", "--version", cmd_version, "", "print the version"},
     {"help", "--help", cmd_help, "", "show this help"},
 };
-#define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
-
+const size_t cli_n_commands = sizeof(cli_commands) / sizeof(cli_commands[0]);
 static void usage(FILE *out)
 {
     fprintf(out, "k3lb %s - layer-4 load balancer for a fixed K3s registration address\n\nusage:\n",
             K3LB_VERSION);
-    for (size_t i = 0; i < N_COMMANDS; i++) {
+    for (size_t i = 0; i < cli_n_commands; i++) {
         char left[80];
-        snprintf(left, sizeof(left), "k3lb %s %s", commands[i].name, commands[i].synopsis);
-        fprintf(out, "  %-52s %s\n", left, commands[i].help);
+        snprintf(left, sizeof(left), "k3lb %s %s", cli_commands[i].name, cli_commands[i].synopsis);
+        fprintf(out, "  %-52s %s\n", left, cli_commands[i].help);
     }
     fprintf(out, "\n'k3lb COMMAND --help' shows a command's flags. Every flag --NAME can also be\n"
                  "set as the environment variable K3LB_NAME.\n");
@@ -111,10 +108,10 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "-V") == 0)
         cmd = cmd[1] == 'h' ? "help" : "version";
-    for (size_t i = 0; i < N_COMMANDS; i++)
-        if (strcmp(cmd, commands[i].name) == 0 ||
-            (commands[i].alias && strcmp(cmd, commands[i].alias) == 0))
-            return commands[i].run(argc - 2, argv + 2);
+    for (size_t i = 0; i < cli_n_commands; i++)
+        if (strcmp(cmd, cli_commands[i].name) == 0 ||
+            (cli_commands[i].alias && strcmp(cmd, cli_commands[i].alias) == 0))
+            return cli_commands[i].run(argc - 2, argv + 2);
     fprintf(stderr, "k3lb: unknown command '%s' (try 'k3lb --help')\n", cmd);
     return CLI_EXIT_USAGE;
 }

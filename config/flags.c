@@ -189,6 +189,43 @@ void config_flags_usage(const struct config_flag *defs, size_t n_defs, FILE *out
     }
 }
 
+void config_flags_usage_roff(const struct config_flag *defs, size_t n_defs, FILE *out)
+{
+    for (size_t i = 0; i < n_defs; i++) {
+        const struct config_flag *d = &defs[i];
+        const struct config_key *k = d->path ? config_key_at(d->path) : NULL;
+        char env[64], values[256] = "";
+        env_name(d, env, sizeof(env));
+        if (k && k->type == CONFIG_T_ENUM)
+            config_enum_list(k->names, values, sizeof(values));
+        fputs(".TP\n", out);
+        if (d->short_name)
+            fprintf(out, "\\fB\\-%c\\fR, ", d->short_name);
+        fputs("\\fB\\-\\-", out);
+        config_roff(out, d->name);
+        fputs("\\fR", out);
+        if (d->arg) {
+            fputs(" \\fI", out);
+            config_roff(out, d->arg);
+            fputs("\\fR", out);
+        }
+        fputs("\n", out);
+        config_roff(out, d->help ? d->help : k ? k->help : "");
+        if (values[0]) {
+            fputs(" (one of: ", out);
+            config_roff(out, values);
+            fputs(")", out);
+        }
+        fprintf(out, "%s. Environment: ", d->kind == CONFIG_FLAG_LIST ? " (repeatable)" : "");
+        config_roff(out, env);
+        if (d->env_alias) {
+            fputs(", ", out);
+            config_roff(out, d->env_alias);
+        }
+        fputs(".\n", out);
+    }
+}
+
 void config_flags_free(struct config_flag_value *vals, size_t n_defs)
 {
     for (size_t i = 0; i < n_defs; i++) {

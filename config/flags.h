@@ -52,6 +52,8 @@ const char *config_flag_get(const struct config_flag *defs, size_t n_defs,
                             const struct config_flag_value *vals, const char *name);
 
 void config_flags_usage(const struct config_flag *defs, size_t n_defs, FILE *out);
+/* The same as roff tagged paragraphs, for the manual page. */
+void config_flags_usage_roff(const struct config_flag *defs, size_t n_defs, FILE *out);
 void config_flags_free(struct config_flag_value *vals, size_t n_defs);
 
 #endif

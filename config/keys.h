@@ -78,6 +78,10 @@ int config_key_index(const struct config_section *sec, const char *name);
 const struct config_key *config_key_at(const char *path);
 /* Prints every key (path, type, default, meaning) and the check kinds as Markdown tables. */
 void config_reference_print(FILE *out);
+/* The same as the KEYS and CHECK KINDS sections of the k3lb.yaml(5) manual page (roff). */
+void config_reference_print_roff(FILE *out);
+/* Writes text for roff: backslashes, hyphens and a leading dot or quote escaped. */
+void config_roff(FILE *out, const char *text);
 /* "a, b, c" from a NULL-terminated name list. */
 void config_enum_list(const char *const *names, char *buf, size_t len);
 

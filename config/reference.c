@@ -3,6 +3,7 @@
  * finds a key by its dotted path, for flag help. */
 #include "config/keys.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,33 +66,82 @@ void config_enum_list(const char *const *names, char *buf, size_t len)
         used += (size_t)snprintf(buf + used, len - used, "%s%s", i ? ", " : "", names[i]);
 }
 
-static void print_key(FILE *out, const char *prefix, const struct config_key *k)
+void config_roff(FILE *out, const char *text)
+{
+    bool line_start = true;
+    for (const char *p = text; *p; p++) {
+        if (line_start && (*p == '.' || *p == '\''))
+            fputs("\\&", out); /* a control character at a line's start would be a request */
+        if (*p == '\\')
+            fputs("\\e", out);
+        else if (*p == '-')
+            fputs("\\-", out);
+        else
+            fputc(*p, out);
+        line_start = *p == '\n';
+    }
+}
+
+/* One key: a Markdown table row, or a roff tagged paragraph. */
+static void print_key(FILE *out, const char *prefix, const struct config_key *k, bool roff)
 {
     char path[160], values[256] = "";
+    const char *def = k->def ? k->def : (k->flags & CONFIG_F_REQUIRED) ? "required" : "none";
     snprintf(path, sizeof(path), "%s%s%s", prefix, k->name,
              k->type == CONFIG_T_SECTION && (k->flags & CONFIG_F_LIST) ? "[]" : "");
     if (k->type == CONFIG_T_SECTION) {
         char sub[sizeof(path) + 1];
         snprintf(sub, sizeof(sub), "%s.", path);
         for (size_t i = 0; i < k->sub->n_keys; i++)
-            print_key(out, sub, &k->sub->keys[i]);
+            print_key(out, sub, &k->sub->keys[i], roff);
         return;
     }
     if (k->type == CONFIG_T_ENUM)
         config_enum_list(k->names, values, sizeof(values));
+    if (roff) {
+        fputs(".TP\n.B ", out);
+        config_roff(out, path);
+        fprintf(out, "\n\\fI%s\\fR, default ", type_name(k));
+        config_roff(out, def);
+        fputs(": ", out);
+        config_roff(out, k->help);
+        if (values[0]) {
+            fputs(" (one of: ", out);
+            config_roff(out, values);
+            fputs(")", out);
+        }
+        fprintf(out, "%s\n", (k->flags & CONFIG_F_RESTART) ? " (restart to change)" : "");
+        return;
+    }
     fprintf(out, "| `%s` | %s | %s%s%s | %s%s%s%s%s |\n", path, type_name(k), k->def ? "`" : "",
-            k->def                           ? k->def
-            : (k->flags & CONFIG_F_REQUIRED) ? "required"
-                                             : "none",
-            k->def ? "`" : "", k->help, values[0] ? " (one of: " : "", values, values[0] ? ")" : "",
-            (k->flags & CONFIG_F_RESTART) ? " (restart to change)" : "");
+            def, k->def ? "`" : "", k->help, values[0] ? " (one of: " : "", values,
+            values[0] ? ")" : "", (k->flags & CONFIG_F_RESTART) ? " (restart to change)" : "");
+}
+
+void config_reference_print_roff(FILE *out)
+{
+    fputs(".SH KEYS\n", out);
+    for (size_t i = 0; i < config_root_section.n_keys; i++)
+        print_key(out, "", &config_root_section.keys[i], true);
+    fputs(".SH CHECK KINDS\n", out);
+    for (int k = 0; k < CONFIG_CHECK_COUNT; k++) {
+        const struct config_check_kind_info *c = &config_check_kinds[k];
+        fputs(".TP\n.B ", out);
+        config_roff(out, c->name);
+        fprintf(out, "\nHTTP: %s; TLS: %s; default path: ", c->speaks_http ? "yes" : "no",
+                c->uses_tls ? "yes" : "no");
+        config_roff(out, c->default_path ? c->default_path : "none");
+        fputs(". Passes when: ", out);
+        config_roff(out, c->help);
+        fputs("\n", out);
+    }
 }
 
 void config_reference_print(FILE *out)
 {
     fprintf(out, "| key | type | default | meaning |\n|---|---|---|---|\n");
     for (size_t i = 0; i < config_root_section.n_keys; i++)
-        print_key(out, "", &config_root_section.keys[i]);
+        print_key(out, "", &config_root_section.keys[i], false);
     fprintf(out, "\n| check kind | speaks HTTP | TLS | default path | what passes |\n"
                  "|---|---|---|---|---|\n");
     for (int k = 0; k < CONFIG_CHECK_COUNT; k++) {

@@ -9,11 +9,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 BUILD_DEPS="cmake gcc make pkg-config libevent-dev libssl-dev libyaml-dev libcjson-dev libcmocka-dev \
-    libpq-dev libmariadb-dev"
+    libpq-dev libmariadb-dev dpkg-dev"
 FUZZ_DEPS="clang libclang-rt-14-dev"
 RUN_DEPS="openssl python3 python3-pytest etcd-server etcd-client iproute2 curl procps \
     postgresql mariadb-server prometheus keepalived python3-yaml systemd patroni haproxy galera-4 iptables \
-    nginx libnginx-mod-stream"
+    nginx libnginx-mod-stream chromium man-db adduser"
 
 deps() {
     local missing=()

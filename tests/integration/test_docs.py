@@ -92,3 +92,30 @@ def test_readme_lists_every_route_and_verb():
     for method, path, macro in routes:
         path = path or "/backends/{backend}/servers/{server}"
         assert "`%s %s`" % (method, path) in section, "README lacks %s %s" % (method, path)
+
+
+def test_manual_pages_come_from_the_same_tables():
+    """k3lb(1) names every command, every flag of every command's --help and every ctl verb;
+    k3lb.yaml(5) names every key and check kind of `k3lb keys`; both are clean roff."""
+    page1, page5 = k3lb("man", "1"), k3lb("man", "5")
+    roff = lambda s: s.replace("\\-", "-").replace("\\fB", "").replace("\\fR", "")
+    text1, text5 = roff(page1), roff(page5)
+    for cmd in re.findall(r"^  k3lb (\S+)", k3lb("--help"), re.M):
+        assert ".B k3lb %s" % cmd in page1, cmd
+        if cmd in ("serve", "agent", "check"):
+            for flag in re.findall(r"--([a-z-]+)", k3lb(cmd, "--help")):
+                assert "--" + flag in text1, (cmd, flag)
+    for verb in re.findall(r"^  ([a-z-]+) ", k3lb("ctl", "--help"), re.M):
+        assert ".B %s\n" % verb in text1, verb
+    _, paths, kinds = keys()
+    for path in paths:
+        assert ".B %s\n" % path in text5, path
+    for kind in kinds:
+        assert ".B %s\n" % kind in text5, kind
+    for page in (page1, page5):
+        r = subprocess.run(["groff", "-man", "-ww", "-z"], input=page, capture_output=True,
+                           text=True)
+        assert r.returncode == 0 and r.stderr == "", r.stderr
+    assert "complete -F _k3lb k3lb" in k3lb("completion", "bash")
+    r = subprocess.run([BIN, "man", "7"], capture_output=True, text=True)
+    assert r.returncode == 2 and "1 (k3lb) or 5 (k3lb.yaml)" in r.stderr

@@ -3,10 +3,14 @@
 #include "cmd/cli.h"
 
 #include "admin/ctl.h"
+#include "common/xalloc.h"
+#include "config/haproxy.h"
 #include "config/keys.h"
 #include "common/upgrade.h"
 
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int cmd_check(int argc, char **argv)
@@ -49,6 +53,45 @@ static int cmd_keys(int argc, char **argv)
     return 0;
 }
 
+/* k3lb import-haproxy FILE: the YAML on stdout, one warning line per directive not carried
+ * over on stderr; exit 1 when the result would not behave the same. */
+static int cmd_import_haproxy(int argc, char **argv)
+{
+    struct haproxy_import im;
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f;
+    int rc;
+    if (argc != 1 || argv[0][0] == '-')
+        return cli_usage_error("import-haproxy", "takes one argument: an HAProxy config file");
+    f = fopen(argv[0], "r");
+    if (f) {
+        text = xcalloc(1, HAPROXY_IMPORT_MAX + 1);
+        len = fread(text, 1, HAPROXY_IMPORT_MAX + 1, f);
+    }
+    if (!f || ferror(f) || len > HAPROXY_IMPORT_MAX) {
+        fprintf(stderr, "k3lb import-haproxy: %s: %s\n", argv[0],
+                !f || ferror(f) ? strerror(errno) : "larger than 4 MiB");
+        if (f)
+            fclose(f);
+        free(text);
+        return 1;
+    }
+    fclose(f);
+    haproxy_import(argv[0], text, len, &im);
+    free(text);
+    fputs(im.warnings, stderr);
+    fputs(im.yaml, stdout);
+    if (im.differs)
+        fprintf(stderr,
+                "k3lb import-haproxy: %s: the config written does not behave the same "
+                "(see the lines above)\n",
+                argv[0]);
+    rc = im.differs ? 1 : 0;
+    haproxy_import_free(&im);
+    return rc;
+}
+
 static int cmd_version(int argc, char **argv)
 {
     (void)argc;
@@ -70,6 +113,8 @@ const struct cli_command cli_commands[] = {
      cli_check_flags, &cli_n_check_flags},
     {"ctl", NULL, admin_ctl, "VERB [ARGS]", "talk to a running k3lb (k3lb ctl --help)"},
     {"keys", NULL, cmd_keys, "", "print every configuration key as a Markdown table"},
+    {"import-haproxy", NULL, cmd_import_haproxy, "FILE",
+     "write an HAProxy config's tcp-mode subset as k3lb YAML"},
     {"man", NULL, cli_man, "1|5", "print the manual page k3lb(1) or k3lb.yaml(5) (roff)"},
     {"completion", NULL, cli_completion, "bash", "print the bash completion script"},
     {"version", "--version", cmd_version, "", "print the version"},

@@ -1,0 +1,803 @@
+/* HAProxy configuration to k3lb YAML (k3lb import-haproxy). HAProxy's sections are read line
+ * by line as HAProxy reads them: each frontend, backend or listen starts from the last defaults
+ * section above it; `default-server` gives a backend's servers their defaults. What has a k3lb
+ * key is written with it; every other directive gets one warning line, and the import is
+ * marked as differing when that directive changes what the traffic sees (process settings
+ * such as logging, daemon or chroot do not). */
+#include "config/haproxy.h"
+#include "common/xalloc.h"
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_TOKENS 64
+#define MAX_ITEMS  256 /* proxies, servers per proxy, binds per proxy */
+
+enum hx_check { HX_CHECK_TCP = 0, HX_CHECK_HTTP, HX_CHECK_PG, HX_CHECK_MYSQL, HX_CHECK_TLS };
+enum hx_kind { HX_DEFAULTS = 0, HX_FRONTEND, HX_BACKEND, HX_LISTEN };
+
+/* A server's settings, and a default-server's. Times in ms; 0: not given. */
+struct hx_srv {
+    char *name, *addr, *check_addr;
+    unsigned line, weight, port, rise, fall;
+    uint64_t inter, downinter;
+    int send_proxy; /* 0, 1, 2 */
+    bool has_weight, backup, disabled, check, check_ssl, verify_none, shutdown_sessions;
+};
+
+struct hx_proxy {
+    enum hx_kind kind;
+    char *name;
+    unsigned line;
+    bool http_mode, accept_proxy, tcplog, has_balance;
+    char *balance, *default_backend, *http_path, *expect_body;
+    char *binds[MAX_ITEMS];
+    size_t n_binds;
+    unsigned maxconn, expect_status;
+    uint64_t t_connect, t_client, t_server, t_tunnel, t_check;
+    enum hx_check check;
+    struct hx_srv defsrv;
+    struct hx_srv srv[MAX_ITEMS];
+    size_t n_srv;
+};
+
+struct hx {
+    const char *file;
+    FILE *warn;
+    size_t n_warnings;
+    bool differs;
+    struct hx_proxy *p[MAX_ITEMS];
+    size_t n_p;
+    struct hx_proxy defaults; /* the last defaults section */
+    struct hx_proxy *cur;     /* the section being read; &defaults in a defaults section */
+    bool in_other;            /* in a section k3lb has no use for (userlist, peers...) */
+    bool in_global;
+    unsigned g_maxconn, g_threads;
+    char *g_user;
+    unsigned line;
+};
+
+/* ---- reading ---------------------------------------------------------------------------- */
+
+/* Splits one line into words: spaces separate, quotes and backslashes escape, # comments. */
+static size_t tokenize(char *line, char **tok)
+{
+    size_t n = 0;
+    char *r = line, *w = line;
+    while (*r) {
+        char quote = 0;
+        while (*r == ' ' || *r == '\t' || *r == '\r')
+            r++;
+        if (!*r || *r == '#')
+            break;
+        if (n == MAX_TOKENS)
+            break;
+        tok[n++] = w;
+        while (*r && (quote || (*r != ' ' && *r != '\t' && *r != '\r' && *r != '#'))) {
+            if (!quote && (*r == '"' || *r == '\'')) {
+                quote = *r++;
+            } else if (quote && *r == quote) {
+                quote = 0;
+                r++;
+            } else if (*r == '\\' && r[1] && quote != '\'') {
+                *w++ = r[1];
+                r += 2;
+            } else {
+                *w++ = *r++;
+            }
+        }
+        if (*r)
+            r++;
+        *w++ = '\0';
+        if (w > r)
+            break; /* cannot happen: writing never overtakes reading; a guard all the same */
+    }
+    return n;
+}
+
+/* One line per directive not carried over; differs: it changes what the traffic sees. */
+static void warn(struct hx *h, bool differs, char **tok, size_t n, const char *why)
+{
+    fprintf(h->warn, "%s:%u: directive not supported: ", h->file, h->line);
+    for (size_t i = 0; i < n && i < 8; i++)
+        fprintf(h->warn, "%s%.80s", i ? " " : "", tok[i]);
+    fprintf(h->warn, "%s", n > 8 ? " ..." : "");
+    if (why)
+        fprintf(h->warn, " (%s)", why);
+    fputs("\n", h->warn);
+    h->n_warnings++;
+    h->differs |= differs;
+}
+
+/* HAProxy times: a number with us, ms, s, m, h or d; ms without a unit. 0 on error. */
+static uint64_t hx_time(const char *s)
+{
+    char *end;
+    unsigned long long v;
+    if (!s || *s < '0' || *s > '9')
+        return 0;
+    v = strtoull(s, &end, 10);
+    if (v > 1000000000ull)
+        return 0;
+    if (!*end || strcmp(end, "ms") == 0)
+        return v;
+    if (strcmp(end, "us") == 0)
+        return (v + 999) / 1000;
+    if (strcmp(end, "s") == 0)
+        return v * 1000;
+    if (strcmp(end, "m") == 0)
+        return v * 60000;
+    if (strcmp(end, "h") == 0)
+        return v * 3600000;
+    if (strcmp(end, "d") == 0)
+        return v * 86400000;
+    return 0;
+}
+
+static bool hx_uint(const char *s, unsigned max, unsigned *out)
+{
+    char *end;
+    unsigned long v;
+    if (!s || *s < '0' || *s > '9')
+        return false;
+    v = strtoul(s, &end, 10);
+    if (*end || v > max)
+        return false;
+    *out = (unsigned)v;
+    return true;
+}
+
+static void set_str(char **dst, const char *s)
+{
+    free(*dst);
+    *dst = s ? xstrdup(s) : NULL;
+}
+
+/* ---- sections --------------------------------------------------------------------------- */
+
+static void srv_copy(struct hx_srv *dst, const struct hx_srv *src)
+{
+    *dst = *src;
+    dst->name = src->name ? xstrdup(src->name) : NULL;
+    dst->addr = src->addr ? xstrdup(src->addr) : NULL;
+    dst->check_addr = src->check_addr ? xstrdup(src->check_addr) : NULL;
+}
+
+static void srv_free(struct hx_srv *s)
+{
+    free(s->name);
+    free(s->addr);
+    free(s->check_addr);
+}
+
+static void proxy_free(struct hx_proxy *p)
+{
+    free(p->name);
+    free(p->balance);
+    free(p->default_backend);
+    free(p->http_path);
+    free(p->expect_body);
+    for (size_t i = 0; i < p->n_binds; i++)
+        free(p->binds[i]);
+    srv_free(&p->defsrv);
+    for (size_t i = 0; i < p->n_srv; i++)
+        srv_free(&p->srv[i]);
+}
+
+/* A new frontend, backend or listen: the last defaults' settings, none of its lists. */
+static struct hx_proxy *proxy_new(struct hx *h, enum hx_kind kind, const char *name)
+{
+    struct hx_proxy *p = xcalloc(1, sizeof(*p));
+    const struct hx_proxy *d = &h->defaults;
+    p->kind = kind;
+    p->name = xstrdup(name);
+    p->line = h->line;
+    p->http_mode = d->http_mode;
+    p->tcplog = d->tcplog;
+    p->has_balance = d->has_balance;
+    p->balance = d->balance ? xstrdup(d->balance) : NULL;
+    p->default_backend = d->default_backend ? xstrdup(d->default_backend) : NULL;
+    p->http_path = d->http_path ? xstrdup(d->http_path) : NULL;
+    p->expect_body = d->expect_body ? xstrdup(d->expect_body) : NULL;
+    p->maxconn = d->maxconn;
+    p->expect_status = d->expect_status;
+    p->t_connect = d->t_connect;
+    p->t_client = d->t_client;
+    p->t_server = d->t_server;
+    p->t_tunnel = d->t_tunnel;
+    p->t_check = d->t_check;
+    p->check = d->check;
+    srv_copy(&p->defsrv, &d->defsrv);
+    return p;
+}
+
+static void section(struct hx *h, char **tok, size_t n)
+{
+    enum hx_kind kind = HX_DEFAULTS;
+    h->in_other = h->in_global = false;
+    h->cur = NULL;
+    if (strcmp(tok[0], "global") == 0) {
+        h->in_global = true;
+        return;
+    }
+    if (strcmp(tok[0], "defaults") == 0) {
+        proxy_free(&h->defaults);
+        memset(&h->defaults, 0, sizeof(h->defaults));
+        h->defaults.kind = HX_DEFAULTS;
+        h->cur = &h->defaults;
+        if (n > 1)
+            warn(h, false, tok, n, "named defaults are read as the defaults that follow");
+        return;
+    }
+    if (strcmp(tok[0], "frontend") == 0)
+        kind = HX_FRONTEND;
+    else if (strcmp(tok[0], "backend") == 0)
+        kind = HX_BACKEND;
+    else if (strcmp(tok[0], "listen") == 0)
+        kind = HX_LISTEN;
+    if (kind == HX_DEFAULTS) { /* userlist, peers, resolvers, program, cache, ring... */
+        h->in_other = true;
+        warn(h, strcmp(tok[0], "resolvers") != 0, tok, n,
+             strcmp(tok[0], "resolvers") == 0 ? "k3lb resolves names itself" : NULL);
+        return;
+    }
+    if (n < 2 || h->n_p == MAX_ITEMS) {
+        warn(h, true, tok, n, n < 2 ? "a section without a name" : "too many sections");
+        h->in_other = true;
+        return;
+    }
+    h->cur = h->p[h->n_p++] = proxy_new(h, kind, tok[1]);
+}
+
+/* ---- directives --------------------------------------------------------------------------- */
+
+static void global(struct hx *h, char **tok, size_t n)
+{
+    static const char *const quiet[] = {"log",
+                                        "daemon",
+                                        "chroot",
+                                        "pidfile",
+                                        "master-worker",
+                                        "stats",
+                                        "ca-base",
+                                        "crt-base",
+                                        "group",
+                                        "nbproc",
+                                        "ssl-default-bind-ciphers",
+                                        "ssl-default-bind-options",
+                                        "ssl-default-server-ciphers",
+                                        "ssl-default-server-options",
+                                        "log-send-hostname",
+                                        "ssl-default-bind-ciphersuites",
+                                        "ssl-default-server-ciphersuites",
+                                        "tune.ssl.default-dh-param",
+                                        NULL};
+    unsigned v;
+    if (strcmp(tok[0], "maxconn") == 0 && n == 2 && hx_uint(tok[1], 10000000, &v)) {
+        h->g_maxconn = v;
+        return;
+    }
+    if (strcmp(tok[0], "nbthread") == 0 && n == 2 && hx_uint(tok[1], 256, &v)) {
+        h->g_threads = v;
+        return;
+    }
+    if (strcmp(tok[0], "user") == 0 && n == 2) {
+        set_str(&h->g_user, tok[1]);
+        return;
+    }
+    for (size_t i = 0; quiet[i]; i++)
+        if (strcmp(tok[0], quiet[i]) == 0) {
+            warn(h, false, tok, n, "a process setting; no effect on traffic");
+            return;
+        }
+    warn(h, true, tok, n, NULL);
+}
+
+/* A server line's or default-server's keywords from tok[from]. */
+static void server_words(struct hx *h, struct hx_srv *s, char **tok, size_t n, size_t from)
+{
+    for (size_t i = from; i < n; i++) {
+        const char *k = tok[i], *v = i + 1 < n ? tok[i + 1] : NULL;
+        unsigned u;
+        if (strcmp(k, "check") == 0)
+            s->check = true;
+        else if (strcmp(k, "backup") == 0)
+            s->backup = true;
+        else if (strcmp(k, "disabled") == 0)
+            s->disabled = true;
+        else if (strcmp(k, "enabled") == 0)
+            s->disabled = false;
+        else if (strcmp(k, "check-ssl") == 0)
+            s->check_ssl = true;
+        else if (strcmp(k, "send-proxy") == 0)
+            s->send_proxy = 1;
+        else if (strcmp(k, "send-proxy-v2") == 0)
+            s->send_proxy = 2;
+        else if (strcmp(k, "no-send-proxy") == 0 || strcmp(k, "no-send-proxy-v2") == 0)
+            s->send_proxy = 0;
+        else if (strcmp(k, "verify") == 0 && v && strcmp(v, "none") == 0 && ++i)
+            s->verify_none = true;
+        else if (strcmp(k, "on-marked-down") == 0 && v && strcmp(v, "shutdown-sessions") == 0 &&
+                 ++i)
+            s->shutdown_sessions = true;
+        else if (strcmp(k, "weight") == 0 && hx_uint(v, 256, &u) && ++i)
+            s->weight = u, s->has_weight = true;
+        else if (strcmp(k, "rise") == 0 && hx_uint(v, 100, &u) && u && ++i)
+            s->rise = u;
+        else if (strcmp(k, "fall") == 0 && hx_uint(v, 100, &u) && u && ++i)
+            s->fall = u;
+        else if (strcmp(k, "port") == 0 && hx_uint(v, 65535, &u) && u && ++i)
+            s->port = u;
+        else if (strcmp(k, "addr") == 0 && v && ++i)
+            set_str(&s->check_addr, v);
+        else if ((strcmp(k, "inter") == 0 || strcmp(k, "downinter") == 0) && hx_time(v) && ++i)
+            *(k[0] == 'i' ? &s->inter : &s->downinter) = hx_time(v);
+        else if (strcmp(k, "resolvers") == 0 || strcmp(k, "init-addr") == 0 ||
+                 strcmp(k, "resolve-prefer") == 0 || strcmp(k, "fastinter") == 0 ||
+                 strcmp(k, "sni") == 0 || strcmp(k, "check-sni") == 0)
+            warn(h, false, &tok[i], v ? 2 : 1, "k3lb resolves and probes in its own way"), i++;
+        else
+            warn(h, true, &tok[i], v ? 2 : 1, "server keyword");
+    }
+}
+
+/* "ADDR:PORT" as k3lb writes it ("[v6]:port"); NULL without a port. */
+static char *server_addr(const char *a)
+{
+    const char *colon;
+    char *out;
+    if (strncmp(a, "ipv4@", 5) == 0 || strncmp(a, "ipv6@", 5) == 0)
+        a += 5;
+    colon = strrchr(a, ':');
+    if (!colon || !colon[1] || strspn(colon + 1, "0123456789") != strlen(colon + 1))
+        return NULL;
+    out = xcalloc(1, strlen(a) + 3);
+    if (memchr(a, ':', (size_t)(colon - a)) && a[0] != '[')
+        sprintf(out, "[%.*s]%s", (int)(colon - a), a, colon);
+    else
+        strcpy(out, a);
+    return out;
+}
+
+static void server(struct hx *h, struct hx_proxy *p, char **tok, size_t n)
+{
+    struct hx_srv *s;
+    char *addr = n >= 3 ? server_addr(tok[2]) : NULL;
+    if (!addr || p->n_srv == MAX_ITEMS) {
+        warn(h, true, tok, n,
+             !addr ? "a server needs host:port (a port taken from the client is not supported)"
+                   : "too many servers");
+        free(addr);
+        return;
+    }
+    s = &p->srv[p->n_srv++];
+    srv_copy(s, &p->defsrv);
+    set_str(&s->name, tok[1]);
+    free(s->addr);
+    s->addr = addr;
+    s->line = h->line;
+    server_words(h, s, tok, n, 3);
+}
+
+/* "*:6443", ":6443", "0.0.0.0:6443", "ipv6@:::6443" -> a k3lb listen address. */
+static char *bind_addr(const char *a)
+{
+    char *out;
+    if (a[0] == '*' && a[1] == ':')
+        a++;
+    if (strncmp(a, "0.0.0.0:", 8) == 0)
+        a += 7;
+    if (a[0] == '/' || strncmp(a, "unix@", 5) == 0) {
+        out = xcalloc(1, strlen(a) + 6);
+        sprintf(out, "unix:%s", a[0] == '/' ? a : a + 5);
+        return out;
+    }
+    if (a[0] == ':')
+        return strspn(a + 1, "0123456789") == strlen(a + 1) && a[1] ? xstrdup(a) : NULL;
+    return server_addr(a);
+}
+
+static void bind(struct hx *h, struct hx_proxy *p, char **tok, size_t n)
+{
+    for (size_t i = 1; i < n; i++) {
+        if (i == 1) {
+            char *list = xstrdup(tok[1]), *save = NULL;
+            for (char *a = strtok_r(list, ",", &save); a; a = strtok_r(NULL, ",", &save)) {
+                char *addr = bind_addr(a);
+                if (!addr || p->n_binds == MAX_ITEMS || strchr(a, '-')) {
+                    warn(h, true, tok, 2, "an address k3lb cannot listen on (ranges, no port)");
+                    free(addr);
+                    continue;
+                }
+                p->binds[p->n_binds++] = addr;
+            }
+            free(list);
+        } else if (strcmp(tok[i], "accept-proxy") == 0) {
+            p->accept_proxy = true;
+        } else if (strcmp(tok[i], "v4v6") == 0 || strcmp(tok[i], "v6only") == 0 ||
+                   strcmp(tok[i], "transparent") == 0 || strcmp(tok[i], "name") == 0) {
+            warn(h, false, &tok[i], 1, "k3lb's sockets choose this themselves");
+            i += strcmp(tok[i], "name") == 0;
+        } else {
+            warn(h, true, &tok[i], n - i, "bind option");
+            break;
+        }
+    }
+}
+
+static void option(struct hx *h, struct hx_proxy *p, char **tok, size_t n)
+{
+    const char *o = n > 1 ? tok[1] : "";
+    if (strcmp(o, "tcplog") == 0 || strcmp(o, "httplog") == 0) {
+        p->tcplog = true;
+    } else if (strcmp(o, "httpchk") == 0) {
+        p->check = HX_CHECK_HTTP;
+        /* option httpchk [<method>] <uri> [<version>]; a lone argument is the uri */
+        set_str(&p->http_path, n == 3 ? tok[2] : n >= 4 ? tok[3] : "/");
+        if (n >= 4 && strcmp(tok[2], "GET") != 0 && strcmp(tok[2], "HEAD") != 0 &&
+            strcmp(tok[2], "OPTIONS") != 0)
+            warn(h, true, tok, n, "k3lb's http check sends GET");
+    } else if (strcmp(o, "tcp-check") == 0) {
+        p->check = HX_CHECK_TCP;
+    } else if (strcmp(o, "pgsql-check") == 0) {
+        p->check = HX_CHECK_PG;
+    } else if (strcmp(o, "mysql-check") == 0) {
+        p->check = HX_CHECK_MYSQL;
+    } else if (strcmp(o, "ssl-hello-chk") == 0) {
+        p->check = HX_CHECK_TLS;
+    } else if (strcmp(o, "redispatch") == 0 || strcmp(o, "dontlognull") == 0 ||
+               strcmp(o, "log-health-checks") == 0 || strcmp(o, "tcpka") == 0 ||
+               strcmp(o, "clitcpka") == 0 || strcmp(o, "srvtcpka") == 0 ||
+               strcmp(o, "splice-auto") == 0) {
+        warn(h, false, tok, n, "what k3lb does anyway: retries on another server, keepalive");
+    } else {
+        warn(h, true, tok, n, NULL);
+    }
+}
+
+static void timeout(struct hx *h, struct hx_proxy *p, char **tok, size_t n)
+{
+    uint64_t v = n == 3 ? hx_time(tok[2]) : 0;
+    uint64_t *slot = NULL;
+    if (n == 3 && strcmp(tok[1], "connect") == 0)
+        slot = &p->t_connect;
+    else if (n == 3 && strcmp(tok[1], "client") == 0)
+        slot = &p->t_client;
+    else if (n == 3 && strcmp(tok[1], "server") == 0)
+        slot = &p->t_server;
+    else if (n == 3 && strcmp(tok[1], "tunnel") == 0)
+        slot = &p->t_tunnel;
+    else if (n == 3 && strcmp(tok[1], "check") == 0)
+        slot = &p->t_check;
+    if (slot && v)
+        *slot = v;
+    else if (n >= 2 && (strcmp(tok[1], "queue") == 0 || strcmp(tok[1], "http-request") == 0 ||
+                        strcmp(tok[1], "http-keep-alive") == 0 ||
+                        strcmp(tok[1], "client-fin") == 0 || strcmp(tok[1], "server-fin") == 0))
+        warn(h, false, tok, n, "no queue and no HTTP in k3lb");
+    else
+        warn(h, true, tok, n, NULL);
+}
+
+static void http_check(struct hx *h, struct hx_proxy *p, char **tok, size_t n)
+{
+    unsigned v;
+    if (n == 4 && strcmp(tok[1], "expect") == 0 && strcmp(tok[2], "status") == 0 &&
+        hx_uint(tok[3], 599, &v) && v >= 100) {
+        p->expect_status = v;
+    } else if (n == 4 && strcmp(tok[1], "expect") == 0 && strcmp(tok[2], "string") == 0) {
+        set_str(&p->expect_body, tok[3]);
+    } else if (n >= 3 && strcmp(tok[1], "send") == 0) {
+        for (size_t i = 2; i + 1 < n; i += 2)
+            if (strcmp(tok[i], "uri") == 0)
+                set_str(&p->http_path, tok[i + 1]);
+            else if (strcmp(tok[i], "meth") != 0 || strcmp(tok[i + 1], "GET") != 0)
+                warn(h, true, &tok[i], 2, "k3lb's http check sends GET path");
+    } else {
+        warn(h, true, tok, n, NULL);
+    }
+}
+
+/* One directive inside a frontend, backend, listen or defaults section. */
+static void directive(struct hx *h, struct hx_proxy *p, char **tok, size_t n)
+{
+    const char *d = tok[0];
+    unsigned v;
+    bool fe = p->kind != HX_BACKEND, be = p->kind != HX_FRONTEND;
+    if (strcmp(d, "mode") == 0 && n == 2 && strcmp(tok[1], "tcp") == 0) {
+        p->http_mode = false;
+    } else if (strcmp(d, "mode") == 0) {
+        p->http_mode = true;
+        warn(h, true, tok, n, "k3lb forwards TCP (mode tcp) only");
+    } else if (strcmp(d, "bind") == 0 && fe && p->kind != HX_DEFAULTS && n >= 2) {
+        bind(h, p, tok, n);
+    } else if ((strcmp(d, "default_backend") == 0 || strcmp(d, "use_backend") == 0) && fe &&
+               n == 2) {
+        set_str(&p->default_backend, tok[1]);
+    } else if (strcmp(d, "use_backend") == 0) {
+        warn(h, true, tok, n, "ACLs: k3lb sends all of a frontend's clients to one backend");
+    } else if (strcmp(d, "maxconn") == 0 && n == 2 && hx_uint(tok[1], 10000000, &v)) {
+        p->maxconn = v;
+    } else if (strcmp(d, "balance") == 0 && n == 2 &&
+               (strcmp(tok[1], "roundrobin") == 0 || strcmp(tok[1], "static-rr") == 0 ||
+                strcmp(tok[1], "leastconn") == 0 || strcmp(tok[1], "source") == 0 ||
+                strcmp(tok[1], "first") == 0 || strcmp(tok[1], "random") == 0)) {
+        set_str(&p->balance, strcmp(tok[1], "static-rr") == 0 ? "roundrobin" : tok[1]);
+        p->has_balance = true;
+    } else if (strcmp(d, "option") == 0) {
+        option(h, p, tok, n);
+    } else if (strcmp(d, "timeout") == 0) {
+        timeout(h, p, tok, n);
+    } else if (strcmp(d, "http-check") == 0 && be) {
+        http_check(h, p, tok, n);
+    } else if (strcmp(d, "default-server") == 0 && be) {
+        server_words(h, &p->defsrv, tok, n, 1);
+    } else if (strcmp(d, "server") == 0 && be && p->kind != HX_DEFAULTS && n >= 2) {
+        server(h, p, tok, n);
+    } else if (strcmp(d, "log") == 0 || strcmp(d, "description") == 0 || strcmp(d, "id") == 0 ||
+               strcmp(d, "stats") == 0 || strcmp(d, "retries") == 0) {
+        warn(h, false, tok, n, "no effect on what the traffic sees");
+    } else {
+        warn(h, true, tok, n, NULL);
+    }
+}
+
+/* ---- writing ---------------------------------------------------------------------------- */
+
+static void duration(FILE *y, const char *key, uint64_t ms)
+{
+    if (ms % 3600000 == 0)
+        fprintf(y, "%s: %lluh", key, (unsigned long long)(ms / 3600000));
+    else if (ms % 60000 == 0)
+        fprintf(y, "%s: %llum", key, (unsigned long long)(ms / 60000));
+    else if (ms % 1000 == 0)
+        fprintf(y, "%s: %llus", key, (unsigned long long)(ms / 1000));
+    else
+        fprintf(y, "%s: %llums", key, (unsigned long long)ms);
+}
+
+/* A YAML double-quoted string. */
+static void quoted(FILE *y, const char *s)
+{
+    fputc('"', y);
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\')
+            fprintf(y, "\\%c", c);
+        else if (c < 0x20 || c >= 0x7f) /* control bytes, and no invalid UTF-8 in YAML */
+            fprintf(y, "\\x%02x", c);
+        else
+            fputc(c, y);
+    }
+    fputc('"', y);
+}
+
+static const struct hx_proxy *find_backend(const struct hx *h, const char *name)
+{
+    for (size_t i = 0; name && i < h->n_p; i++)
+        if (h->p[i]->kind != HX_FRONTEND && strcmp(h->p[i]->name, name) == 0)
+            return h->p[i];
+    return NULL;
+}
+
+static void write_frontends(struct hx *h, FILE *y)
+{
+    bool any = false;
+    for (size_t i = 0; i < h->n_p; i++) {
+        const struct hx_proxy *p = h->p[i];
+        const char *backend = p->kind == HX_LISTEN ? p->name : p->default_backend;
+        if (p->kind == HX_BACKEND || (p->kind == HX_LISTEN && !p->n_binds))
+            continue;
+        h->line = p->line;
+        if (!p->n_binds || !find_backend(h, backend)) {
+            char *what[] = {(char *)(p->kind == HX_LISTEN ? "listen" : "frontend"), p->name};
+            warn(h, true, what, 2, !p->n_binds ? "no address to listen on" : "no backend");
+            continue;
+        }
+        if (!any)
+            fputs("frontends:\n", y);
+        any = true;
+        fputs("  - name: ", y);
+        quoted(y, p->name);
+        fputs("\n    listen: [", y);
+        for (size_t b = 0; b < p->n_binds; b++) {
+            fputs(b ? ", " : "", y);
+            quoted(y, p->binds[b]);
+        }
+        fputs("]\n    backend: ", y);
+        quoted(y, backend);
+        fputs("\n", y);
+        if (p->accept_proxy)
+            fputs("    accept_proxy: true\n", y);
+        if (p->tcplog)
+            fputs("    access_log: true\n", y);
+    }
+}
+
+static const char *const check_kind[] = {"tcp", "http", "postgres", "mysql", "tls"};
+
+static void write_health(struct hx *h, FILE *y, const struct hx_proxy *p, const struct hx_srv *s0)
+{
+    size_t checked = 0;
+    bool ssl = false, verify_none = false, shutdown = false;
+    const char *kind;
+    for (size_t i = 0; i < p->n_srv; i++) {
+        checked += p->srv[i].check;
+        ssl |= p->srv[i].check_ssl;
+        verify_none |= p->srv[i].verify_none;
+        shutdown |= p->srv[i].shutdown_sessions;
+    }
+    if (checked && checked != p->n_srv) {
+        char *what[] = {(char *)"backend", p->name};
+        h->line = p->line;
+        warn(h, true, what, 2, "some servers are checked and some are not: all are checked");
+    }
+    kind = !checked ? "none" : p->check == HX_CHECK_HTTP && ssl ? "https" : check_kind[p->check];
+    fprintf(y, "    health:\n      kind: %s\n", kind);
+    if (!checked) /* HAProxy keeps a server without `check` always up */
+        return;
+    if (p->check == HX_CHECK_HTTP) {
+        fputs("      path: ", y);
+        quoted(y, p->http_path ? p->http_path : "/");
+        fprintf(y, "\n      expect_status: [%u]\n", p->expect_status ? p->expect_status : 200);
+        if (!p->expect_status)
+            fputs("      # HAProxy passes any 2xx or 3xx without http-check expect\n", y);
+        if (p->expect_body) {
+            fputs("      expect_body: ", y);
+            quoted(y, p->expect_body);
+            fputs("\n", y);
+        }
+    }
+    duration(y, "      interval", s0->inter ? s0->inter : 2000);
+    fputs("\n", y);
+    duration(y, "      down_interval",
+             s0->downinter ? s0->downinter
+             : s0->inter   ? s0->inter
+                           : 2000);
+    /* HAProxy's check timeout is timeout check, else inter; k3lb wants it below interval */
+    uint64_t t = p->t_check ? p->t_check : p->t_connect ? p->t_connect : 1000;
+    uint64_t inter = s0->inter ? s0->inter : 2000;
+    fputs("\n", y);
+    duration(y, "      timeout", t < inter ? t : inter);
+    fprintf(y, "\n      rise: %u\n      fall: %u\n", s0->rise ? s0->rise : 2,
+            s0->fall ? s0->fall : 3);
+    fprintf(y, "      on_down: %s\n", shutdown ? "close" : "keep");
+    if ((ssl || p->check == HX_CHECK_TLS) && verify_none)
+        fputs("      tls: {verify: false}\n", y);
+}
+
+static void write_server(FILE *y, const struct hx_srv *s)
+{
+    fputs("      - {address: ", y);
+    quoted(y, s->addr);
+    if (s->disabled)
+        fputs(", weight: 0", y); /* HAProxy's maintenance: no traffic */
+    else if (s->has_weight)
+        fprintf(y, ", weight: %u", s->weight);
+    if (s->backup)
+        fputs(", backup: true", y);
+    if (s->port)
+        fprintf(y, ", check_port: %u", s->port);
+    if (s->check_addr) {
+        fputs(", check_address: ", y);
+        quoted(y, s->check_addr);
+    }
+    if (s->send_proxy)
+        fprintf(y, ", send_proxy: v%d", s->send_proxy);
+    fputs("}\n", y);
+}
+
+static void write_backends(struct hx *h, FILE *y)
+{
+    bool any = false;
+    for (size_t i = 0; i < h->n_p; i++) {
+        const struct hx_proxy *p = h->p[i];
+        uint64_t idle = p->t_tunnel                 ? p->t_tunnel
+                        : p->t_client > p->t_server ? p->t_client
+                                                    : p->t_server;
+        if (p->kind == HX_FRONTEND)
+            continue;
+        if (!p->n_srv) {
+            char *what[] = {(char *)(p->kind == HX_LISTEN ? "listen" : "backend"), p->name};
+            h->line = p->line;
+            warn(h, true, what, 2, "no servers");
+            continue;
+        }
+        if (!any)
+            fputs("backends:\n", y);
+        any = true;
+        fputs("  - name: ", y);
+        quoted(y, p->name);
+        fprintf(y, "\n    balance: %s\n", p->balance ? p->balance : "roundrobin");
+        if (p->t_connect)
+            duration(y, "    connect_timeout", p->t_connect), fputs("\n", y);
+        if (idle)
+            duration(y, "    idle_timeout", idle), fputs("\n", y);
+        fputs("    servers:\n", y);
+        for (size_t s = 0; s < p->n_srv; s++)
+            write_server(y, &p->srv[s]);
+        write_health(h, y, p, &p->srv[0]);
+    }
+}
+
+static void write_yaml(struct hx *h, FILE *y)
+{
+    unsigned maxconn = h->g_maxconn;
+    fprintf(y, "# k3lb config written by `k3lb import-haproxy` from %s\n", h->file);
+    if (h->g_threads)
+        fprintf(y, "workers: %u\n", h->g_threads);
+    for (size_t i = 0; i < h->n_p; i++)
+        if (h->p[i]->kind != HX_BACKEND && h->p[i]->maxconn && !h->g_maxconn)
+            maxconn += h->p[i]->maxconn; /* per frontend in HAProxy, for the process here */
+    if (maxconn)
+        fprintf(y, "maxconn: %u\n", maxconn);
+    if (h->g_user) {
+        fputs("user: ", y);
+        quoted(y, h->g_user);
+        fputs("\n", y);
+    }
+    write_frontends(h, y);
+    write_backends(h, y);
+}
+
+void haproxy_import(const char *name, const char *text, size_t len, struct haproxy_import *out)
+{
+    struct hx h = {.file = name};
+    size_t yaml_len = 0, warn_len = 0;
+    FILE *y;
+    char *tok[MAX_TOKENS];
+
+    memset(out, 0, sizeof(*out));
+    h.warn = open_memstream(&out->warnings, &warn_len);
+    y = open_memstream(&out->yaml, &yaml_len);
+    if (len > HAPROXY_IMPORT_MAX)
+        len = HAPROXY_IMPORT_MAX;
+    for (size_t at = 0; at < len;) {
+        const char *nl = memchr(text + at, '\n', len - at);
+        size_t l = nl ? (size_t)(nl - (text + at)) : len - at;
+        char *line = xcalloc(1, l + 1);
+        size_t n;
+        memcpy(line, text + at, l);
+        for (size_t i = 0; i < l; i++)
+            if (!line[i])
+                line[i] = ' '; /* a NUL inside a line is a space, not its end */
+        at += l + 1;
+        h.line++;
+        n = tokenize(line, tok);
+        if (n && (line[0] != ' ' && line[0] != '\t') &&
+            (strcmp(tok[0], "global") == 0 || strcmp(tok[0], "defaults") == 0 ||
+             strcmp(tok[0], "frontend") == 0 || strcmp(tok[0], "backend") == 0 ||
+             strcmp(tok[0], "listen") == 0 || strcmp(tok[0], "userlist") == 0 ||
+             strcmp(tok[0], "peers") == 0 || strcmp(tok[0], "resolvers") == 0 ||
+             strcmp(tok[0], "program") == 0 || strcmp(tok[0], "cache") == 0 ||
+             strcmp(tok[0], "ring") == 0 || strcmp(tok[0], "mailers") == 0 ||
+             strcmp(tok[0], "http-errors") == 0))
+            section(&h, tok, n);
+        else if (n && h.in_global)
+            global(&h, tok, n);
+        else if (n && h.cur)
+            directive(&h, h.cur, tok, n);
+        else if (n && !h.in_other)
+            warn(&h, true, tok, n, "outside any section");
+        free(line);
+    }
+    write_yaml(&h, y);
+    fclose(y);
+    fclose(h.warn);
+    out->n_warnings = h.n_warnings;
+    out->differs = h.differs;
+    for (size_t i = 0; i < h.n_p; i++) {
+        proxy_free(h.p[i]);
+        free(h.p[i]);
+    }
+    proxy_free(&h.defaults);
+    free(h.g_user);
+}
+
+void haproxy_import_free(struct haproxy_import *out)
+{
+    free(out->yaml);
+    free(out->warnings);
+    memset(out, 0, sizeof(*out));
+}

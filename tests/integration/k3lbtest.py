@@ -280,6 +280,16 @@ def read_line(sock):
     return buf.decode().strip()
 
 
+def read_all(sock):
+    """Everything the peer sends until it closes."""
+    chunks = []
+    while True:
+        d = sock.recv(65536)
+        if not d:
+            return b"".join(chunks)
+        chunks.append(d)
+
+
 def ask_name(port, host="127.0.0.1", timeout=10):
     """Connects, reads the backend's name, closes."""
     with connect(port, host, timeout) as s:

@@ -12,7 +12,7 @@ import time
 import pytest
 
 from k3lbtest import (BIN, ConnectProxy, addr, ask_name, connect, dns_responder, free_port,
-                      integrity_client, read_line, simple_config)
+                      integrity_client, read_all, read_line, simple_config)
 
 MiB = 1 << 20
 
@@ -50,12 +50,7 @@ def test_half_close_from_server(k3lb, backends, splice):
     b = backends("reverse", args=["--size", "300000"])
     k = start(k3lb, [b.addr], top_extra="splice: %s" % splice)
     s = connect(k.port)
-    got = b""
-    while True:
-        d = s.recv(65536)
-        if not d:
-            break
-        got += d
+    got = read_all(s)
     assert len(got) == 300000
     payload = os.urandom(200000)
     s.sendall(payload)

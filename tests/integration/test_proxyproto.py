@@ -8,13 +8,12 @@ address, which HAProxy must take); and the strict reader: bad, missing, slow and
 import os
 import shutil
 import socket
-import struct
 import subprocess
 import time
 
 import pytest
 
-from k3lbtest import BIN, connect, free_port, read_line
+from k3lbtest import BIN, connect, free_port, read_all, read_line
 from contrib.lab.net import wait_until
 
 pytestmark = pytest.mark.skipif(
@@ -102,12 +101,7 @@ def http_seen(port):
     client's own (address, port)."""
     with connect(port) as s:
         s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        data = b""
-        while True:
-            chunk = s.recv(4096)
-            if not chunk:
-                break
-            data += chunk
+        data = read_all(s)
         me = s.getsockname()
     assert data.startswith(b"HTTP/1.1 200"), data
     return data.split(b"\r\n\r\n", 1)[1].decode().split(), me

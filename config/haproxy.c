@@ -575,8 +575,8 @@ static void quoted(FILE *y, const char *s)
 
 static const struct hx_proxy *find_backend(const struct hx *h, const char *name)
 {
-    for (size_t i = 0; name && i < h->n_p; i++)
-        if (h->p[i]->kind != HX_FRONTEND && strcmp(h->p[i]->name, name) == 0)
+    for (size_t i = 0; name && i < h->n_p; i++) /* one that is written: it has servers */
+        if (h->p[i]->kind != HX_FRONTEND && h->p[i]->n_srv && strcmp(h->p[i]->name, name) == 0)
             return h->p[i];
     return NULL;
 }

@@ -655,9 +655,11 @@ static void write_health(struct hx *h, FILE *y, const struct hx_proxy *p, const 
              s0->downinter ? s0->downinter
              : s0->inter   ? s0->inter
                            : 2000);
-    /* HAProxy's check timeout is timeout check, else inter; k3lb wants it below interval */
-    uint64_t t = p->t_check ? p->t_check : p->t_connect ? p->t_connect : 1000;
+    /* HAProxy bounds a check's connect by min(timeout connect, inter), and the whole check by
+     * inter, or by the connect plus `timeout check` when that is set. */
     uint64_t inter = s0->inter ? s0->inter : 2000;
+    uint64_t conn = p->t_connect && p->t_connect < inter ? p->t_connect : inter;
+    uint64_t t = p->check == HX_CHECK_TCP ? conn : p->t_check ? conn + p->t_check : inter;
     fputs("\n", y);
     duration(y, "      timeout", t < inter ? t : inter);
     fprintf(y, "\n      rise: %u\n      fall: %u\n", s0->rise ? s0->rise : 2,

@@ -80,6 +80,7 @@ def test_docs_configs_convert_exactly(tmp_path):
             h = b["health"]
             assert (h["kind"], h["interval"], h["down_interval"]) == ("tcp", "10s", "5s")
             assert (h["rise"], h["fall"], h["on_down"]) == (2, 3, "keep")  # HAProxy's defaults
+            assert h["timeout"] == "10s"  # no timeout connect/check: HAProxy waits up to inter
 
 
 EDGE = """global
@@ -139,8 +140,8 @@ def test_edge_gateway_directives_carry_over(tmp_path):
                                    {"address": "10.0.0.12:6443"},
                                    {"address": "10.0.0.13:6443", "backup": True}]
     h = b["api"]["health"]
-    assert (h["kind"], h["path"], h["expect_status"], h["interval"]) == (
-        "https", "/readyz", [200], "3s")
+    assert (h["kind"], h["path"], h["expect_status"], h["interval"], h["timeout"]) == (
+        "https", "/readyz", [200], "3s", "3s")
     assert (h["fall"], h["rise"], h["on_down"], h["tls"]) == (2, 1, "close", {"verify": False})
     assert b["ingress-https"]["balance"] == "source"
     assert b["ingress-https"]["servers"] == [

@@ -729,9 +729,20 @@ static void write_yaml(struct hx *h, FILE *y)
     fprintf(y, "# k3lb config written by `k3lb import-haproxy` from %s\n", h->file);
     if (h->g_threads)
         fprintf(y, "workers: %u\n", h->g_threads);
-    for (size_t i = 0; i < h->n_p; i++)
-        if (h->p[i]->kind != HX_BACKEND && h->p[i]->maxconn && !h->g_maxconn)
-            maxconn += h->p[i]->maxconn; /* per frontend in HAProxy, for the process here */
+    size_t capped = 0;
+    for (size_t i = 0; i < h->n_p; i++) {
+        const struct hx_proxy *p = h->p[i];
+        if (p->kind == HX_BACKEND || !p->maxconn || !p->n_binds)
+            continue;
+        if (!h->g_maxconn)
+            maxconn += p->maxconn; /* per frontend in HAProxy, for the process here */
+        /* one limit for the process: the same only when it is the one frontend's own */
+        if (++capped > 1 || (h->g_maxconn && p->maxconn < h->g_maxconn)) {
+            char *what[] = {(char *)"maxconn", p->name};
+            h->line = p->line;
+            warn(h, true, what, 2, "a frontend's own limit: k3lb has one for the process");
+        }
+    }
     if (maxconn)
         fprintf(y, "maxconn: %u\n", maxconn);
     if (h->g_user) {

@@ -249,3 +249,17 @@ def _answers(port):
         return True
     except OSError:
         return False
+
+
+def test_frontend_limits(tmp_path):
+    """HAProxy's maxconn is per frontend, k3lb's per process: the same for one frontend, named
+    as a difference for two."""
+    import yaml
+    one = "frontend f\n    bind :1\n    maxconn 500\n    default_backend b\n" \
+          "backend b\n    server s 10.0.0.1:1\n"
+    r, out = convert(tmp_path, one)
+    assert r.returncode == 0 and yaml.safe_load(out.read_text())["maxconn"] == 500, r.stderr
+    r, out = convert(tmp_path, one + "frontend g\n    bind :2\n    maxconn 300\n"
+                     "    default_backend b\n")
+    assert r.returncode == 1 and "directive not supported: maxconn g" in r.stderr, r.stderr
+    assert yaml.safe_load(out.read_text())["maxconn"] == 800

@@ -1,64 +1,18 @@
-/* HAProxy configuration to k3lb YAML (k3lb import-haproxy). HAProxy's sections are read line
- * by line as HAProxy reads them: each frontend, backend or listen starts from the last defaults
- * section above it; `default-server` gives a backend's servers their defaults. What has a k3lb
- * key is written with it; every other directive gets one warning line, and the import is
- * marked as differing when that directive changes what the traffic sees (process settings
+/* Reading for k3lb import-haproxy: an HAProxy config, line by line as HAProxy reads it. Each
+ * frontend, backend or listen starts from the last defaults section above it; `default-server`
+ * gives a backend's servers their defaults. What k3lb can express is kept for
+ * config/haproxy_yaml.c to write; every other directive gets one warning line, and the import
+ * is marked as differing when that directive changes what the traffic sees (process settings
  * such as logging, daemon or chroot do not). */
 #include "config/haproxy.h"
+#include "config/haproxy-int.h"
 #include "common/xalloc.h"
 
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_TOKENS 64
-#define MAX_ITEMS  256 /* proxies, servers per proxy, binds per proxy */
-
-enum hx_check { HX_CHECK_TCP = 0, HX_CHECK_HTTP, HX_CHECK_PG, HX_CHECK_MYSQL, HX_CHECK_TLS };
-enum hx_kind { HX_DEFAULTS = 0, HX_FRONTEND, HX_BACKEND, HX_LISTEN };
-
-/* A server's settings, and a default-server's. Times in ms; 0: not given. */
-struct hx_srv {
-    char *name, *addr, *check_addr;
-    unsigned line, weight, port, rise, fall;
-    uint64_t inter, downinter;
-    int send_proxy; /* 0, 1, 2 */
-    bool has_weight, backup, disabled, check, check_ssl, verify_none, shutdown_sessions;
-};
-
-struct hx_proxy {
-    enum hx_kind kind;
-    char *name;
-    unsigned line;
-    bool http_mode, accept_proxy, tcplog, has_balance;
-    char *balance, *default_backend, *http_path, *expect_body;
-    char *binds[MAX_ITEMS];
-    size_t n_binds;
-    unsigned maxconn, expect_status;
-    uint64_t t_connect, t_client, t_server, t_tunnel, t_check;
-    enum hx_check check;
-    struct hx_srv defsrv;
-    struct hx_srv srv[MAX_ITEMS];
-    size_t n_srv;
-};
-
-struct hx {
-    const char *file;
-    FILE *warn;
-    size_t n_warnings;
-    bool differs;
-    struct hx_proxy *p[MAX_ITEMS];
-    size_t n_p;
-    struct hx_proxy defaults; /* the last defaults section */
-    struct hx_proxy *cur;     /* the section being read; &defaults in a defaults section */
-    bool in_other;            /* in a section k3lb has no use for (userlist, peers...) */
-    bool in_global;
-    unsigned g_maxconn, g_threads;
-    char *g_user;
-    unsigned line;
-};
-
-/* ---- reading ---------------------------------------------------------------------------- */
+/* ---- words ------------------------------------------------------------------------------ */
 
 /* Splits one line into words: spaces separate, quotes and backslashes escape, # comments. */
 static size_t tokenize(char *line, char **tok)
@@ -96,8 +50,7 @@ static size_t tokenize(char *line, char **tok)
     return n;
 }
 
-/* One line per directive not carried over; differs: it changes what the traffic sees. */
-static void warn(struct hx *h, bool differs, char **tok, size_t n, const char *why)
+void hx_warn(struct hx *h, bool differs, char **tok, size_t n, const char *why)
 {
     fprintf(h->warn, "%s:%u: directive not supported: ", h->file, h->line);
     for (size_t i = 0; i < n && i < 8; i++)
@@ -185,31 +138,36 @@ static void proxy_free(struct hx_proxy *p)
         srv_free(&p->srv[i]);
 }
 
-/* A new frontend, backend or listen: the last defaults' settings, none of its lists. */
+/* A new frontend, backend or listen: the last defaults' settings, its strings copied. A
+ * defaults section never holds binds, servers or a name (directive() keeps them out), so a
+ * copy of it has none either. */
 static struct hx_proxy *proxy_new(struct hx *h, enum hx_kind kind, const char *name)
 {
     struct hx_proxy *p = xcalloc(1, sizeof(*p));
     const struct hx_proxy *d = &h->defaults;
+    *p = *d;
     p->kind = kind;
     p->name = xstrdup(name);
     p->line = h->line;
-    p->http_mode = d->http_mode;
-    p->tcplog = d->tcplog;
-    p->has_balance = d->has_balance;
     p->balance = d->balance ? xstrdup(d->balance) : NULL;
     p->default_backend = d->default_backend ? xstrdup(d->default_backend) : NULL;
     p->http_path = d->http_path ? xstrdup(d->http_path) : NULL;
     p->expect_body = d->expect_body ? xstrdup(d->expect_body) : NULL;
-    p->maxconn = d->maxconn;
-    p->expect_status = d->expect_status;
-    p->t_connect = d->t_connect;
-    p->t_client = d->t_client;
-    p->t_server = d->t_server;
-    p->t_tunnel = d->t_tunnel;
-    p->t_check = d->t_check;
-    p->check = d->check;
     srv_copy(&p->defsrv, &d->defsrv);
     return p;
+}
+
+/* The keywords that open a section: the first five are read, the others skipped. */
+static const char *const section_names[] = {
+    "global",    "defaults", "frontend", "backend", "listen",  "userlist",    "peers",
+    "resolvers", "program",  "cache",    "ring",    "mailers", "http-errors", NULL};
+
+static bool is_section(const char *word)
+{
+    for (size_t i = 0; section_names[i]; i++)
+        if (strcmp(word, section_names[i]) == 0)
+            return true;
+    return false;
 }
 
 static void section(struct hx *h, char **tok, size_t n)
@@ -227,7 +185,7 @@ static void section(struct hx *h, char **tok, size_t n)
         h->defaults.kind = HX_DEFAULTS;
         h->cur = &h->defaults;
         if (n > 1)
-            warn(h, false, tok, n, "named defaults are read as the defaults that follow");
+            hx_warn(h, false, tok, n, "named defaults are read as the defaults that follow");
         return;
     }
     if (strcmp(tok[0], "frontend") == 0)
@@ -238,12 +196,12 @@ static void section(struct hx *h, char **tok, size_t n)
         kind = HX_LISTEN;
     if (kind == HX_DEFAULTS) { /* userlist, peers, resolvers, program, cache, ring... */
         h->in_other = true;
-        warn(h, strcmp(tok[0], "resolvers") != 0, tok, n,
-             strcmp(tok[0], "resolvers") == 0 ? "k3lb resolves names itself" : NULL);
+        hx_warn(h, strcmp(tok[0], "resolvers") != 0, tok, n,
+                strcmp(tok[0], "resolvers") == 0 ? "k3lb resolves names itself" : NULL);
         return;
     }
     if (n < 2 || h->n_p == MAX_ITEMS) {
-        warn(h, true, tok, n, n < 2 ? "a section without a name" : "too many sections");
+        hx_warn(h, true, tok, n, n < 2 ? "a section without a name" : "too many sections");
         h->in_other = true;
         return;
     }
@@ -288,10 +246,10 @@ static void global(struct hx *h, char **tok, size_t n)
     }
     for (size_t i = 0; quiet[i]; i++)
         if (strcmp(tok[0], quiet[i]) == 0) {
-            warn(h, false, tok, n, "a process setting; no effect on traffic");
+            hx_warn(h, false, tok, n, "a process setting; no effect on traffic");
             return;
         }
-    warn(h, true, tok, n, NULL);
+    hx_warn(h, true, tok, n, NULL);
 }
 
 /* A server line's or default-server's keywords from tok[from]. */
@@ -336,9 +294,9 @@ static void server_words(struct hx *h, struct hx_srv *s, char **tok, size_t n, s
         else if (strcmp(k, "resolvers") == 0 || strcmp(k, "init-addr") == 0 ||
                  strcmp(k, "resolve-prefer") == 0 || strcmp(k, "fastinter") == 0 ||
                  strcmp(k, "sni") == 0 || strcmp(k, "check-sni") == 0)
-            warn(h, false, &tok[i], v ? 2 : 1, "k3lb resolves and probes in its own way"), i++;
+            hx_warn(h, false, &tok[i], v ? 2 : 1, "k3lb resolves and probes in its own way"), i++;
         else
-            warn(h, true, &tok[i], v ? 2 : 1, "server keyword");
+            hx_warn(h, true, &tok[i], v ? 2 : 1, "server keyword");
     }
 }
 
@@ -365,9 +323,9 @@ static void server(struct hx *h, struct hx_proxy *p, char **tok, size_t n)
     struct hx_srv *s;
     char *addr = n >= 3 ? server_addr(tok[2]) : NULL;
     if (!addr || p->n_srv == MAX_ITEMS) {
-        warn(h, true, tok, n,
-             !addr ? "a server needs host:port (a port taken from the client is not supported)"
-                   : "too many servers");
+        hx_warn(h, true, tok, n,
+                !addr ? "a server needs host:port (a port taken from the client is not supported)"
+                      : "too many servers");
         free(addr);
         return;
     }
@@ -406,7 +364,7 @@ static void bind(struct hx *h, struct hx_proxy *p, char **tok, size_t n)
             for (char *a = strtok_r(list, ",", &save); a; a = strtok_r(NULL, ",", &save)) {
                 char *addr = bind_addr(a);
                 if (!addr || p->n_binds == MAX_ITEMS || strchr(a, '-')) {
-                    warn(h, true, tok, 2, "an address k3lb cannot listen on (ranges, no port)");
+                    hx_warn(h, true, tok, 2, "an address k3lb cannot listen on (ranges, no port)");
                     free(addr);
                     continue;
                 }
@@ -417,10 +375,10 @@ static void bind(struct hx *h, struct hx_proxy *p, char **tok, size_t n)
             p->accept_proxy = true;
         } else if (strcmp(tok[i], "v4v6") == 0 || strcmp(tok[i], "v6only") == 0 ||
                    strcmp(tok[i], "transparent") == 0 || strcmp(tok[i], "name") == 0) {
-            warn(h, false, &tok[i], 1, "k3lb's sockets choose this themselves");
+            hx_warn(h, false, &tok[i], 1, "k3lb's sockets choose this themselves");
             i += strcmp(tok[i], "name") == 0;
         } else {
-            warn(h, true, &tok[i], n - i, "bind option");
+            hx_warn(h, true, &tok[i], n - i, "bind option");
             break;
         }
     }
@@ -437,7 +395,7 @@ static void option(struct hx *h, struct hx_proxy *p, char **tok, size_t n)
         set_str(&p->http_path, n == 3 ? tok[2] : n >= 4 ? tok[3] : "/");
         if (n >= 4 && strcmp(tok[2], "GET") != 0 && strcmp(tok[2], "HEAD") != 0 &&
             strcmp(tok[2], "OPTIONS") != 0)
-            warn(h, true, tok, n, "k3lb's http check sends GET");
+            hx_warn(h, true, tok, n, "k3lb's http check sends GET");
     } else if (strcmp(o, "tcp-check") == 0) {
         p->check = HX_CHECK_TCP;
     } else if (strcmp(o, "pgsql-check") == 0) {
@@ -450,9 +408,9 @@ static void option(struct hx *h, struct hx_proxy *p, char **tok, size_t n)
                strcmp(o, "log-health-checks") == 0 || strcmp(o, "tcpka") == 0 ||
                strcmp(o, "clitcpka") == 0 || strcmp(o, "srvtcpka") == 0 ||
                strcmp(o, "splice-auto") == 0) {
-        warn(h, false, tok, n, "what k3lb does anyway: retries on another server, keepalive");
+        hx_warn(h, false, tok, n, "what k3lb does anyway: retries on another server, keepalive");
     } else {
-        warn(h, true, tok, n, NULL);
+        hx_warn(h, true, tok, n, NULL);
     }
 }
 
@@ -475,9 +433,9 @@ static void timeout(struct hx *h, struct hx_proxy *p, char **tok, size_t n)
     else if (n >= 2 && (strcmp(tok[1], "queue") == 0 || strcmp(tok[1], "http-request") == 0 ||
                         strcmp(tok[1], "http-keep-alive") == 0 ||
                         strcmp(tok[1], "client-fin") == 0 || strcmp(tok[1], "server-fin") == 0))
-        warn(h, false, tok, n, "no queue and no HTTP in k3lb");
+        hx_warn(h, false, tok, n, "no queue and no HTTP in k3lb");
     else
-        warn(h, true, tok, n, NULL);
+        hx_warn(h, true, tok, n, NULL);
 }
 
 static void http_check(struct hx *h, struct hx_proxy *p, char **tok, size_t n)
@@ -493,9 +451,9 @@ static void http_check(struct hx *h, struct hx_proxy *p, char **tok, size_t n)
             if (strcmp(tok[i], "uri") == 0)
                 set_str(&p->http_path, tok[i + 1]);
             else if (strcmp(tok[i], "meth") != 0 || strcmp(tok[i + 1], "GET") != 0)
-                warn(h, true, &tok[i], 2, "k3lb's http check sends GET path");
+                hx_warn(h, true, &tok[i], 2, "k3lb's http check sends GET path");
     } else {
-        warn(h, true, tok, n, NULL);
+        hx_warn(h, true, tok, n, NULL);
     }
 }
 
@@ -506,17 +464,16 @@ static void directive(struct hx *h, struct hx_proxy *p, char **tok, size_t n)
     unsigned v;
     bool fe = p->kind != HX_BACKEND, be = p->kind != HX_FRONTEND;
     if (strcmp(d, "mode") == 0 && n == 2 && strcmp(tok[1], "tcp") == 0) {
-        p->http_mode = false;
+        /* what k3lb does */
     } else if (strcmp(d, "mode") == 0) {
-        p->http_mode = true;
-        warn(h, true, tok, n, "k3lb forwards TCP (mode tcp) only");
+        hx_warn(h, true, tok, n, "k3lb forwards TCP (mode tcp) only");
     } else if (strcmp(d, "bind") == 0 && fe && p->kind != HX_DEFAULTS && n >= 2) {
         bind(h, p, tok, n);
     } else if ((strcmp(d, "default_backend") == 0 || strcmp(d, "use_backend") == 0) && fe &&
                n == 2) {
         set_str(&p->default_backend, tok[1]);
     } else if (strcmp(d, "use_backend") == 0) {
-        warn(h, true, tok, n, "ACLs: k3lb sends all of a frontend's clients to one backend");
+        hx_warn(h, true, tok, n, "ACLs: k3lb sends all of a frontend's clients to one backend");
     } else if (strcmp(d, "maxconn") == 0 && n == 2 && hx_uint(tok[1], 10000000, &v)) {
         p->maxconn = v;
     } else if (strcmp(d, "balance") == 0 && n == 2 &&
@@ -524,7 +481,6 @@ static void directive(struct hx *h, struct hx_proxy *p, char **tok, size_t n)
                 strcmp(tok[1], "leastconn") == 0 || strcmp(tok[1], "source") == 0 ||
                 strcmp(tok[1], "first") == 0 || strcmp(tok[1], "random") == 0)) {
         set_str(&p->balance, strcmp(tok[1], "static-rr") == 0 ? "roundrobin" : tok[1]);
-        p->has_balance = true;
     } else if (strcmp(d, "option") == 0) {
         option(h, p, tok, n);
     } else if (strcmp(d, "timeout") == 0) {
@@ -537,221 +493,10 @@ static void directive(struct hx *h, struct hx_proxy *p, char **tok, size_t n)
         server(h, p, tok, n);
     } else if (strcmp(d, "log") == 0 || strcmp(d, "description") == 0 || strcmp(d, "id") == 0 ||
                strcmp(d, "stats") == 0 || strcmp(d, "retries") == 0) {
-        warn(h, false, tok, n, "no effect on what the traffic sees");
+        hx_warn(h, false, tok, n, "no effect on what the traffic sees");
     } else {
-        warn(h, true, tok, n, NULL);
+        hx_warn(h, true, tok, n, NULL);
     }
-}
-
-/* ---- writing ---------------------------------------------------------------------------- */
-
-static void duration(FILE *y, const char *key, uint64_t ms)
-{
-    if (ms % 3600000 == 0)
-        fprintf(y, "%s: %lluh", key, (unsigned long long)(ms / 3600000));
-    else if (ms % 60000 == 0)
-        fprintf(y, "%s: %llum", key, (unsigned long long)(ms / 60000));
-    else if (ms % 1000 == 0)
-        fprintf(y, "%s: %llus", key, (unsigned long long)(ms / 1000));
-    else
-        fprintf(y, "%s: %llums", key, (unsigned long long)ms);
-}
-
-/* A YAML double-quoted string. */
-static void quoted(FILE *y, const char *s)
-{
-    fputc('"', y);
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            fprintf(y, "\\%c", c);
-        else if (c < 0x20 || c >= 0x7f) /* control bytes, and no invalid UTF-8 in YAML */
-            fprintf(y, "\\x%02x", c);
-        else
-            fputc(c, y);
-    }
-    fputc('"', y);
-}
-
-static const struct hx_proxy *find_backend(const struct hx *h, const char *name)
-{
-    for (size_t i = 0; name && i < h->n_p; i++) /* one that is written: it has servers */
-        if (h->p[i]->kind != HX_FRONTEND && h->p[i]->n_srv && strcmp(h->p[i]->name, name) == 0)
-            return h->p[i];
-    return NULL;
-}
-
-static void write_frontends(struct hx *h, FILE *y)
-{
-    bool any = false;
-    for (size_t i = 0; i < h->n_p; i++) {
-        const struct hx_proxy *p = h->p[i];
-        const char *backend = p->kind == HX_LISTEN ? p->name : p->default_backend;
-        if (p->kind == HX_BACKEND || (p->kind == HX_LISTEN && !p->n_binds))
-            continue;
-        h->line = p->line;
-        if (!p->n_binds || !find_backend(h, backend)) {
-            char *what[] = {(char *)(p->kind == HX_LISTEN ? "listen" : "frontend"), p->name};
-            warn(h, true, what, 2, !p->n_binds ? "no address to listen on" : "no backend");
-            continue;
-        }
-        if (!any)
-            fputs("frontends:\n", y);
-        any = true;
-        fputs("  - name: ", y);
-        quoted(y, p->name);
-        fputs("\n    listen: [", y);
-        for (size_t b = 0; b < p->n_binds; b++) {
-            fputs(b ? ", " : "", y);
-            quoted(y, p->binds[b]);
-        }
-        fputs("]\n    backend: ", y);
-        quoted(y, backend);
-        fputs("\n", y);
-        if (p->accept_proxy)
-            fputs("    accept_proxy: true\n", y);
-        if (p->tcplog)
-            fputs("    access_log: true\n", y);
-    }
-}
-
-static const char *const check_kind[] = {"tcp", "http", "postgres", "mysql", "tls"};
-
-static void write_health(struct hx *h, FILE *y, const struct hx_proxy *p, const struct hx_srv *s0)
-{
-    size_t checked = 0;
-    bool ssl = false, verify_none = false, shutdown = false;
-    const char *kind;
-    for (size_t i = 0; i < p->n_srv; i++) {
-        checked += p->srv[i].check;
-        ssl |= p->srv[i].check_ssl;
-        verify_none |= p->srv[i].verify_none;
-        shutdown |= p->srv[i].shutdown_sessions;
-    }
-    if (checked && checked != p->n_srv) {
-        char *what[] = {(char *)"backend", p->name};
-        h->line = p->line;
-        warn(h, true, what, 2, "some servers are checked and some are not: all are checked");
-    }
-    kind = !checked ? "none" : p->check == HX_CHECK_HTTP && ssl ? "https" : check_kind[p->check];
-    fprintf(y, "    health:\n      kind: %s\n", kind);
-    if (!checked) /* HAProxy keeps a server without `check` always up */
-        return;
-    if (p->check == HX_CHECK_HTTP) {
-        fputs("      path: ", y);
-        quoted(y, p->http_path ? p->http_path : "/");
-        fprintf(y, "\n      expect_status: [%u]\n", p->expect_status ? p->expect_status : 200);
-        if (!p->expect_status)
-            fputs("      # HAProxy passes any 2xx or 3xx without http-check expect\n", y);
-        if (p->expect_body) {
-            fputs("      expect_body: ", y);
-            quoted(y, p->expect_body);
-            fputs("\n", y);
-        }
-    }
-    duration(y, "      interval", s0->inter ? s0->inter : 2000);
-    fputs("\n", y);
-    duration(y, "      down_interval",
-             s0->downinter ? s0->downinter
-             : s0->inter   ? s0->inter
-                           : 2000);
-    /* HAProxy bounds a check's connect by min(timeout connect, inter), and the whole check by
-     * inter, or by the connect plus `timeout check` when that is set. */
-    uint64_t inter = s0->inter ? s0->inter : 2000;
-    uint64_t conn = p->t_connect && p->t_connect < inter ? p->t_connect : inter;
-    uint64_t t = p->check == HX_CHECK_TCP ? conn : p->t_check ? conn + p->t_check : inter;
-    fputs("\n", y);
-    duration(y, "      timeout", t < inter ? t : inter);
-    fprintf(y, "\n      rise: %u\n      fall: %u\n", s0->rise ? s0->rise : 2,
-            s0->fall ? s0->fall : 3);
-    fprintf(y, "      on_down: %s\n", shutdown ? "close" : "keep");
-    if ((ssl || p->check == HX_CHECK_TLS) && verify_none)
-        fputs("      tls: {verify: false}\n", y);
-}
-
-static void write_server(FILE *y, const struct hx_srv *s)
-{
-    fputs("      - {address: ", y);
-    quoted(y, s->addr);
-    if (s->disabled)
-        fputs(", weight: 0", y); /* HAProxy's maintenance: no traffic */
-    else if (s->has_weight)
-        fprintf(y, ", weight: %u", s->weight);
-    if (s->backup)
-        fputs(", backup: true", y);
-    if (s->port)
-        fprintf(y, ", check_port: %u", s->port);
-    if (s->check_addr) {
-        fputs(", check_address: ", y);
-        quoted(y, s->check_addr);
-    }
-    if (s->send_proxy)
-        fprintf(y, ", send_proxy: v%d", s->send_proxy);
-    fputs("}\n", y);
-}
-
-static void write_backends(struct hx *h, FILE *y)
-{
-    bool any = false;
-    for (size_t i = 0; i < h->n_p; i++) {
-        const struct hx_proxy *p = h->p[i];
-        uint64_t idle = p->t_tunnel                 ? p->t_tunnel
-                        : p->t_client > p->t_server ? p->t_client
-                                                    : p->t_server;
-        if (p->kind == HX_FRONTEND)
-            continue;
-        if (!p->n_srv) {
-            char *what[] = {(char *)(p->kind == HX_LISTEN ? "listen" : "backend"), p->name};
-            h->line = p->line;
-            warn(h, true, what, 2, "no servers");
-            continue;
-        }
-        if (!any)
-            fputs("backends:\n", y);
-        any = true;
-        fputs("  - name: ", y);
-        quoted(y, p->name);
-        fprintf(y, "\n    balance: %s\n", p->balance ? p->balance : "roundrobin");
-        if (p->t_connect)
-            duration(y, "    connect_timeout", p->t_connect), fputs("\n", y);
-        if (idle)
-            duration(y, "    idle_timeout", idle), fputs("\n", y);
-        fputs("    servers:\n", y);
-        for (size_t s = 0; s < p->n_srv; s++)
-            write_server(y, &p->srv[s]);
-        write_health(h, y, p, &p->srv[0]);
-    }
-}
-
-static void write_yaml(struct hx *h, FILE *y)
-{
-    unsigned maxconn = h->g_maxconn;
-    fprintf(y, "# k3lb config written by `k3lb import-haproxy` from %s\n", h->file);
-    if (h->g_threads)
-        fprintf(y, "workers: %u\n", h->g_threads);
-    size_t capped = 0;
-    for (size_t i = 0; i < h->n_p; i++) {
-        const struct hx_proxy *p = h->p[i];
-        if (p->kind == HX_BACKEND || !p->maxconn || !p->n_binds)
-            continue;
-        if (!h->g_maxconn)
-            maxconn += p->maxconn; /* per frontend in HAProxy, for the process here */
-        /* one limit for the process: the same only when it is the one frontend's own */
-        if (++capped > 1 || (h->g_maxconn && p->maxconn < h->g_maxconn)) {
-            char *what[] = {(char *)"maxconn", p->name};
-            h->line = p->line;
-            warn(h, true, what, 2, "a frontend's own limit: k3lb has one for the process");
-        }
-    }
-    if (maxconn)
-        fprintf(y, "maxconn: %u\n", maxconn);
-    if (h->g_user) {
-        fputs("user: ", y);
-        quoted(y, h->g_user);
-        fputs("\n", y);
-    }
-    write_frontends(h, y);
-    write_backends(h, y);
 }
 
 void haproxy_import(const char *name, const char *text, size_t len, struct haproxy_import *out)
@@ -778,24 +523,17 @@ void haproxy_import(const char *name, const char *text, size_t len, struct hapro
         at += l + 1;
         h.line++;
         n = tokenize(line, tok);
-        if (n && (line[0] != ' ' && line[0] != '\t') &&
-            (strcmp(tok[0], "global") == 0 || strcmp(tok[0], "defaults") == 0 ||
-             strcmp(tok[0], "frontend") == 0 || strcmp(tok[0], "backend") == 0 ||
-             strcmp(tok[0], "listen") == 0 || strcmp(tok[0], "userlist") == 0 ||
-             strcmp(tok[0], "peers") == 0 || strcmp(tok[0], "resolvers") == 0 ||
-             strcmp(tok[0], "program") == 0 || strcmp(tok[0], "cache") == 0 ||
-             strcmp(tok[0], "ring") == 0 || strcmp(tok[0], "mailers") == 0 ||
-             strcmp(tok[0], "http-errors") == 0))
+        if (n && line[0] != ' ' && line[0] != '\t' && is_section(tok[0]))
             section(&h, tok, n);
         else if (n && h.in_global)
             global(&h, tok, n);
         else if (n && h.cur)
             directive(&h, h.cur, tok, n);
         else if (n && !h.in_other)
-            warn(&h, true, tok, n, "outside any section");
+            hx_warn(&h, true, tok, n, "outside any section");
         free(line);
     }
-    write_yaml(&h, y);
+    hx_write_yaml(&h, y);
     fclose(y);
     fclose(h.warn);
     out->n_warnings = h.n_warnings;

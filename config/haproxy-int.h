@@ -1,0 +1,63 @@
+/* What config/haproxy.c (reading an HAProxy config) hands to config/haproxy_yaml.c (writing
+ * k3lb YAML): the sections as read, and the warning stream both add to. Inside config only. */
+#ifndef K3LB_CONFIG_HAPROXY_INT_H
+#define K3LB_CONFIG_HAPROXY_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define MAX_TOKENS 64
+#define MAX_ITEMS  256 /* proxies, servers per proxy, binds per proxy */
+
+enum hx_check { HX_CHECK_TCP = 0, HX_CHECK_HTTP, HX_CHECK_PG, HX_CHECK_MYSQL, HX_CHECK_TLS };
+enum hx_kind { HX_DEFAULTS = 0, HX_FRONTEND, HX_BACKEND, HX_LISTEN };
+
+/* A server's settings, and a default-server's. Times in ms; 0: not given. */
+struct hx_srv {
+    char *name, *addr, *check_addr;
+    unsigned line, weight, port, rise, fall;
+    uint64_t inter, downinter;
+    int send_proxy; /* 0, 1, 2 */
+    bool has_weight, backup, disabled, check, check_ssl, verify_none, shutdown_sessions;
+};
+
+struct hx_proxy {
+    enum hx_kind kind;
+    char *name;
+    unsigned line;
+    bool accept_proxy, tcplog;
+    char *balance, *default_backend, *http_path, *expect_body;
+    char *binds[MAX_ITEMS];
+    size_t n_binds;
+    unsigned maxconn, expect_status;
+    uint64_t t_connect, t_client, t_server, t_tunnel, t_check;
+    enum hx_check check;
+    struct hx_srv defsrv;
+    struct hx_srv srv[MAX_ITEMS];
+    size_t n_srv;
+};
+
+struct hx {
+    const char *file;
+    FILE *warn;
+    size_t n_warnings;
+    bool differs;
+    struct hx_proxy *p[MAX_ITEMS];
+    size_t n_p;
+    struct hx_proxy defaults; /* the last defaults section */
+    struct hx_proxy *cur;     /* the section being read; &defaults in a defaults section */
+    bool in_other;            /* in a section k3lb has no use for (userlist, peers...) */
+    bool in_global;
+    unsigned g_maxconn, g_threads;
+    char *g_user;
+    unsigned line;
+};
+
+/* One line per directive not carried over; differs: it changes what the traffic sees. */
+void hx_warn(struct hx *h, bool differs, char **tok, size_t n, const char *why);
+/* Writes the k3lb config for what was read (warning about what cannot be written). */
+void hx_write_yaml(struct hx *h, FILE *y);
+
+#endif

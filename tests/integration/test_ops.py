@@ -194,6 +194,12 @@ class Opener:
                 self.counts["cut"] += 1
             s.close()
 
+    def wait_more(self, n, timeout=10):
+        """Lets the load run until n more connections worked (or timeout seconds passed)."""
+        target, deadline = self.counts["ok"] + n, time.monotonic() + timeout
+        while self.counts["ok"] < target and time.monotonic() < deadline:
+            time.sleep(0.05)
+
     def stop(self):
         self.done.set()
         self.thread.join()
@@ -505,10 +511,7 @@ def test_stop_right_after_upgrade_leaves_the_successor_serving(k3lb, backends, c
         k.signal(signal.SIGUSR2)
         k.signal(signal.SIGTERM)
         new_pid = successor(k)
-        before = load.counts["ok"]
-        deadline = time.monotonic() + 10
-        while load.counts["ok"] < before + 20 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        load.wait_more(20)
         load.stop()
         with capsys.disabled():
             print("\nSIGTERM during an upgrade: %s" % load.counts)
@@ -848,10 +851,7 @@ def test_two_upgrade_signals_start_one_successor(k3lb, backends):
         k.signal(signal.SIGUSR2)
         k.signal(signal.SIGUSR2)
         new_pid = successor(k)
-        before = load.counts["ok"]
-        deadline = time.monotonic() + 10
-        while load.counts["ok"] < before + 20 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        load.wait_more(20)
     finally:
         load.stop()
     try:

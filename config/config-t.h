@@ -137,8 +137,8 @@ enum config_all_down {
  * BACKEND (as its backend's) until the load resolves it. */
 enum config_send_proxy {
     CONFIG_SEND_PROXY_NONE = 0,
-    CONFIG_SEND_PROXY_V1,      /* text line */
-    CONFIG_SEND_PROXY_V2,      /* binary */
+    CONFIG_SEND_PROXY_V1 = 1,  /* text line; the value is the protocol's version number */
+    CONFIG_SEND_PROXY_V2 = 2,  /* binary */
     CONFIG_SEND_PROXY_BACKEND, /* servers only, before the load resolves it */
 };
 

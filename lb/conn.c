@@ -429,8 +429,7 @@ static void drive_connecting(struct lb_conn *c, enum lb_conn_event ev)
     }
     /* Connected (through the proxy, when there is one). */
     int header = atomic_load_explicit(&c->server->send_proxy, memory_order_relaxed);
-    if (header != CONFIG_SEND_PROXY_NONE &&
-        !conn_send_header(c, header == CONFIG_SEND_PROXY_V1 ? 1 : 2)) {
+    if (header != CONFIG_SEND_PROXY_NONE && !conn_send_header(c, header)) {
         conn_connect_failed(c);
         conn_retry(c);
         return;

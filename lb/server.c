@@ -219,9 +219,7 @@ static struct health_endpoint endpoint_of(const struct lb_server *s,
                                     .start_down = ctx->added,
                                     .check_port = cfg->check_port,
                                     .check_address = cfg->check_address,
-                                    .send_proxy = cfg->send_proxy == CONFIG_SEND_PROXY_V1   ? 1
-                                                  : cfg->send_proxy == CONFIG_SEND_PROXY_V2 ? 2
-                                                                                            : 0,
+                                    .send_proxy = (int)cfg->send_proxy, /* the version, or 0 */
                                     .tunnel_target = s->tunnel_target,
                                     .tunnel_auth = s->tunnel_auth};
 }

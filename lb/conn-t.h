@@ -78,7 +78,6 @@ struct lb_conn {
     uint64_t start_ms;           /* accept time */
     uint64_t dial_us;            /* when the connect in flight began (monotonic, us) */
     uint64_t io_ms;              /* last time bytes moved */
-    uint64_t proxy_timeout_ms;   /* accept_proxy: time for the client's header; 0: none comes */
     bool have_local;             /* local holds the address the client reached (from a header) */
     unsigned retries;            /* connects that failed before the current one */
     bool access_log;             /* log a line when it ends */

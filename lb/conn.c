@@ -351,13 +351,9 @@ static void header_read(struct lb_conn *c)
     conn_retry(c); /* readable stays set: bytes after the header wait for forwarding */
 }
 
+/* Its timer runs from lb_conn_start: the header's deadline. */
 static void drive_header(struct lb_conn *c, enum lb_conn_event ev)
 {
-    if (ev == LB_CONN_EV_START) {
-        struct timeval tv = ms_to_tv(c->proxy_timeout_ms);
-        event_add(&c->timer, &tv);
-        return;
-    }
     if (ev == LB_CONN_EV_TIMER) {
         header_refused(c, "no complete PROXY header in time");
         return;
@@ -506,9 +502,8 @@ void lb_conn_start(struct lb_conn *c, const struct lb_view_front *vf, const stru
     c->front = vf->front;
     c->pool = pool;
     c->bal = bal;
-    c->proxy_timeout_ms = vf->cfg->accept_proxy ? vf->cfg->proxy_timeout_ms : 0;
     c->have_local = false;
-    c->state = c->proxy_timeout_ms ? LB_CONN_HEADER : LB_CONN_CONNECTING;
+    c->state = vf->cfg->accept_proxy ? LB_CONN_HEADER : LB_CONN_CONNECTING;
     c->access_log = vf->cfg->access_log;
     c->front_name = vf->cfg->name;
     c->start_ms = clock_now_ms();
@@ -518,5 +513,10 @@ void lb_conn_start(struct lb_conn *c, const struct lb_view_front *vf, const stru
     evtimer_assign(&c->timer, w->base, timer_cb, c);
     atomic_fetch_add_explicit(&c->front->active, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&c->front->total, 1, memory_order_relaxed);
+    if (c->state == LB_CONN_HEADER) { /* the client speaks first, within proxy_timeout */
+        struct timeval tv = ms_to_tv(vf->cfg->proxy_timeout_ms);
+        event_add(&c->timer, &tv);
+        return;
+    }
     conn_drive(c, LB_CONN_EV_START);
 }

@@ -105,10 +105,9 @@ struct my_login {
     MYSQL *connected; /* mysql_real_connect's answer */
     int query_err;    /* mysql_real_query's answer */
     MYSQL_RES *res;   /* mysql_store_result's answer */
-    bool busy;        /* a *_start is waiting for its *_cont */
     bool read_only;   /* from the first query */
     bool first_seen;  /* the server's first packet was looked at before the connector read it */
-    int wants;        /* the MYSQL_WAIT_* flags the connector is waiting for */
+    int wants;        /* the MYSQL_WAIT_* flags the connector waits for; 0: no *_start is pending */
     int (*cont)(struct health_probe *p, int ready); /* the call that goes on when ready */
     void (*then)(struct health_probe *p);           /* what follows when it is done */
     void (*after)(struct health_probe *p);          /* what follows a query's rows */
@@ -121,7 +120,6 @@ static void my_wait(struct health_probe *p, int status)
 {
     struct my_login *st = p->ctx;
     short ev = 0;
-    st->busy = status != 0;
     st->wants = status;
     if (!status) {
         st->then(p);
@@ -378,7 +376,7 @@ static void mysql_abort(struct health_probe *p)
         return;
     if (st->res)
         mysql_free_result(st->res);
-    if (st->busy)
+    if (st->wants)
         mariadb_cancel(st->m); /* cut at the deadline: close without waiting on the server */
     mysql_close(st->m);        /* done: sends COM_QUIT, so the server counts no aborted login */
 }

@@ -163,29 +163,41 @@ const char *config_flag_get(const struct config_flag *defs, size_t n_defs,
     return NULL;
 }
 
+/* What the help and the manual page say of one flag: its text (its own, or its key's), the
+ * names its key takes, its environment variable. */
+struct flag_doc {
+    const char *help;
+    char values[200]; /* "a, b, c", or empty */
+    char env[64];
+};
+
+static void flag_doc(const struct config_flag *d, struct flag_doc *out)
+{
+    const struct config_key *k = d->path ? config_key_at(d->path) : NULL;
+    out->help = d->help ? d->help : k ? k->help : "";
+    out->values[0] = '\0';
+    if (k && k->type == CONFIG_T_ENUM)
+        config_enum_list(k->names, out->values, sizeof(out->values));
+    env_name(d, out->env, sizeof(out->env));
+}
+
 void config_flags_usage(const struct config_flag *defs, size_t n_defs, FILE *out)
 {
     for (size_t i = 0; i < n_defs; i++) {
-        char left[64], env[64];
         const struct config_flag *d = &defs[i];
+        struct flag_doc doc;
+        char left[64];
+        flag_doc(d, &doc);
         if (d->short_name)
             snprintf(left, sizeof(left), "-%c, --%s%s%s", d->short_name, d->name, d->arg ? " " : "",
                      d->arg ? d->arg : "");
         else
             snprintf(left, sizeof(left), "    --%s%s%s", d->name, d->arg ? " " : "",
                      d->arg ? d->arg : "");
-        env_name(d, env, sizeof(env));
-        const struct config_key *k = d->path ? config_key_at(d->path) : NULL;
-        const char *help = d->help ? d->help : k ? k->help : "";
-        char values[256] = "";
-        if (k && k->type == CONFIG_T_ENUM) {
-            char list[200];
-            config_enum_list(k->names, list, sizeof(list));
-            snprintf(values, sizeof(values), " (one of: %s)", list);
-        }
-        fprintf(out, "  %-30s %s%s%s [%s%s%s]\n", left, help, values,
-                d->kind == CONFIG_FLAG_LIST ? " (repeatable)" : "", env, d->env_alias ? ", " : "",
-                d->env_alias ? d->env_alias : "");
+        fprintf(out, "  %-30s %s%s%s%s%s [%s%s%s]\n", left, doc.help,
+                doc.values[0] ? " (one of: " : "", doc.values, doc.values[0] ? ")" : "",
+                d->kind == CONFIG_FLAG_LIST ? " (repeatable)" : "", doc.env,
+                d->env_alias ? ", " : "", d->env_alias ? d->env_alias : "");
     }
 }
 
@@ -193,11 +205,8 @@ void config_flags_usage_roff(const struct config_flag *defs, size_t n_defs, FILE
 {
     for (size_t i = 0; i < n_defs; i++) {
         const struct config_flag *d = &defs[i];
-        const struct config_key *k = d->path ? config_key_at(d->path) : NULL;
-        char env[64], values[256] = "";
-        env_name(d, env, sizeof(env));
-        if (k && k->type == CONFIG_T_ENUM)
-            config_enum_list(k->names, values, sizeof(values));
+        struct flag_doc doc;
+        flag_doc(d, &doc);
         fputs(".TP\n", out);
         if (d->short_name)
             fprintf(out, "\\fB\\-%c\\fR, ", d->short_name);
@@ -210,14 +219,14 @@ void config_flags_usage_roff(const struct config_flag *defs, size_t n_defs, FILE
             fputs("\\fR", out);
         }
         fputs("\n", out);
-        config_roff(out, d->help ? d->help : k ? k->help : "");
-        if (values[0]) {
+        config_roff(out, doc.help);
+        if (doc.values[0]) {
             fputs(" (one of: ", out);
-            config_roff(out, values);
+            config_roff(out, doc.values);
             fputs(")", out);
         }
         fprintf(out, "%s. Environment: ", d->kind == CONFIG_FLAG_LIST ? " (repeatable)" : "");
-        config_roff(out, env);
+        config_roff(out, doc.env);
         if (d->env_alias) {
             fputs(", ", out);
             config_roff(out, d->env_alias);

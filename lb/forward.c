@@ -2,9 +2,12 @@
  *
  * A read shorter than the room offered means the socket is drained: the flag is cleared without
  * the extra recv() that would only say EAGAIN. That is safe because sockets are also registered
- * for EPOLLRDHUP: a FIN that arrived with the last bytes is announced on its own (rdhup), and
- * then reads go on until recv() returns 0. The same holds for short sends. A full buffer is the
- * back-pressure point: reading stops until the destination takes some. */
+ * for EPOLLRDHUP: a FIN that arrived with the last bytes is announced on its own (rdhup). Once
+ * the FIN was announced before a read, a short read took everything before it, so it is the
+ * end: the recv() that would only return 0 is spared too (one call per direction of a short
+ * connection). The kernel announces a reset as an error, never as rdhup, so a reset is not
+ * taken for a FIN. The same holds for short sends. A full buffer is the back-pressure point:
+ * reading stops until the destination takes some. */
 #include "lb/forward.h"
 
 #include <errno.h>
@@ -189,7 +192,9 @@ static bool fill(struct lb_fwd *pool, struct lb_flow *f, struct lb_side *src, bo
         if (n > 0) {
             b->tail += (uint32_t)n;
             *progress = true;
-            if ((size_t)n < room && !src->rdhup)
+            if ((size_t)n < room && src->rdhup)
+                src->eof = true; /* drained up to the FIN announced before this read */
+            else if ((size_t)n < room)
                 src->readable = false; /* drained; a later FIN comes with its own event */
             else if (b->tail == b->size && pool->splice) {
                 f->bulk = true; /* more than a buffer's worth waiting: splice from now */

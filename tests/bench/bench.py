@@ -9,13 +9,16 @@ time on a noisy machine; medians over --reps):
   wrk_ka           wrk, keep-alive                               req/s, p50, p99
   idle             N idle connections held through the proxy      KiB of proxy RSS per connection
 and, for k3lb only, callgrind's instruction count per proxied short connection (repeatable: the
-regression guard).
+regression guard). The wrk tests also record cpu_us_per_req: the proxy's own user + system CPU per
+request, summed over its processes and threads (what it costs, whoever else shares the cores).
 
 Prints one table of medians with ratios against direct and HAProxy, and writes raw.csv and
 summary.md into --out. Needs Debian's haproxy, nginx, libnginx-mod-stream, iperf3, wrk and
 valgrind. Not part of the test suite: it asserts nothing.
 
     python3 tests/bench/bench.py --k3lb build/k3lb [--reps 3] [--duration 10]
+    python3 tests/bench/bench.py --proxies k3lb,k3lb_b --k3lb-b /tmp/lever/k3lb --tests wrk_close
+                                 # one lever, A/B: the same binary or config against a variant
 """
 import argparse
 import csv
@@ -88,15 +91,29 @@ class Procs:
                 p.wait()
         self.procs = []
 
+    def pids(self):
+        return [pid for p in self.procs for pid in [p.pid] + children(p.pid)]
+
+    def cpu_ticks(self):
+        """User + system CPU of every process (all its threads), in clock ticks."""
+        total = 0
+        for pid in self.pids():
+            try:
+                with open("/proc/%d/stat" % pid) as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+                total += int(fields[11]) + int(fields[12])  # utime, stime
+            except (OSError, IndexError, ValueError):
+                pass
+        return total
+
     def rss_kib(self):
         total = 0
-        for p in self.procs:
-            for pid in [p.pid] + children(p.pid):
-                try:
-                    with open("/proc/%d/status" % pid) as f:
-                        total += int([l for l in f if l.startswith("VmRSS")][0].split()[1])
-                except (OSError, IndexError):
-                    pass
+        for pid in self.pids():
+            try:
+                with open("/proc/%d/status" % pid) as f:
+                    total += int([l for l in f if l.startswith("VmRSS")][0].split()[1])
+            except (OSError, IndexError):
+                pass
         return total
 
 
@@ -138,8 +155,10 @@ def pools():
             "idle": ["127.0.0.1:%d" % p for p in BE_IDLE]}
 
 
-def conf_k3lb(d, maxconn):
-    lines = ["admin: {listen: off}", "log: {level: warn}", "maxconn: %d" % maxconn, "frontends:"]
+def conf_k3lb(d, maxconn, extra=""):
+    lines = ["admin: {listen: off}", "log: {level: warn}", "maxconn: %d" % maxconn]
+    lines += [extra] if extra else []
+    lines.append("frontends:")
     lines += ["  - {name: %s, listen: [\"127.0.0.1:%d\"], backend: %s}" % (n, LISTEN[n], n)
               for n in LISTEN]
     lines.append("backends:")
@@ -176,10 +195,12 @@ def conf_nginx(d, maxconn):
     return path
 
 
-def start_proxy(name, k3lb, d, procs, maxconn):
+def start_proxy(name, k3lb, d, procs, maxconn, b=None):
     log = open(os.path.join(d, name + ".log"), "w")
     if name == "k3lb":
         procs.spawn([k3lb, "serve", "-c", conf_k3lb(d, maxconn)], log)
+    elif name == "k3lb_b":
+        procs.spawn([b.k3lb_b, "serve", "-c", conf_k3lb(d, maxconn, b.k3lb_b_extra)], log)
     elif name == "haproxy":
         procs.spawn(["haproxy", "-db", "-f", conf_haproxy(d, maxconn)], log)
     elif name == "nginx":
@@ -211,11 +232,15 @@ def ms(value, unit):
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
 
 
-def run_wrk(port, close, duration):
+def run_wrk(port, close, duration, procs):
+    """procs: the proxy's processes, whose CPU per request is recorded (cpu_us_per_req: what the
+    proxy itself costs, whoever else shares the cores); None for the direct connection."""
     cmd = ["wrk", "-t2", "-c64", "-d%ds" % duration, "--latency"]
     if close:
         cmd += ["-H", "Connection: close"]
+    ticks = procs.cpu_ticks() if procs else 0
     out = sh(cmd + ["http://127.0.0.1:%d/index.html" % port], timeout=duration + 30).stdout
+    ticks = procs.cpu_ticks() - ticks if procs else 0
     res = {}
     m = re.search(r"Requests/sec:\s+([\d.]+)", out)
     if m:
@@ -224,6 +249,9 @@ def run_wrk(port, close, duration):
         m = re.search(r"\s%s%%\s+([\d.]+)(us|ms|s)\b" % pct, out)
         if m:
             res[key] = ms(m.group(1), m.group(2))
+    m = re.search(r"(\d+) requests in", out)
+    if procs and m and int(m.group(1)):
+        res["cpu_us_per_req"] = ticks * 1e6 / os.sysconf("SC_CLK_TCK") / int(m.group(1))
     m = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     res["errors"] = float(m.group(1)) if m else 0.0
     return res
@@ -303,7 +331,9 @@ def summarize(rows, proxies, tests, reps, out):
     for (rep, proxy, test, metric, value) in rows:
         med.setdefault((proxy, test, metric), []).append(value)
     med = {k: statistics.median(v) for k, v in med.items()}
-    lines = ["| test | metric | " + " | ".join(proxies) + " | k3lb/direct | k3lb/haproxy |",
+    ab = "haproxy" not in proxies and "k3lb_b" in proxies
+    lines = ["| test | metric | " + " | ".join(proxies) +
+             (" | k3lb_b/direct | k3lb_b/k3lb |" if ab else " | k3lb/direct | k3lb/haproxy |"),
              "|---|---|" + "---:|" * (len(proxies) + 2)]
     for test in tests:
         metrics = sorted({m for (p, t, m) in med if t == test})
@@ -311,6 +341,9 @@ def summarize(rows, proxies, tests, reps, out):
             vals = [med.get((p, test, m)) for p in proxies]
             k, d, h = (med.get(("k3lb", test, m)), med.get(("direct", test, m)),
                        med.get(("haproxy", test, m)))
+            if ab:  # the variant against k3lb
+                h = k
+                k = med.get(("k3lb_b", test, m))
             cell = lambda v: "-" if v is None else ("%.2f" % v if v < 1000 else "{:,.0f}".format(v))
             ratio = lambda a, b: "-" if a is None or not b else "%.2fx" % (a / b)
             lines.append("| %s | %s | %s | %s | %s |" % (test, m, " | ".join(cell(v) for v in vals),
@@ -329,9 +362,14 @@ def main():
     p.add_argument("--reps", type=int, default=3)
     p.add_argument("--duration", type=int, default=10)
     p.add_argument("--no-callgrind", action="store_true")
+    p.add_argument("--k3lb-b", help="a second k3lb binary, measured as proxy k3lb_b (an A/B run "
+                   "of one lever; default: --k3lb)")
+    p.add_argument("--k3lb-b-extra", default="", help="top-level YAML for k3lb_b (a setting "
+                   "as lever), e.g. 'workers: 1'")
     p.add_argument("--out", default=os.path.join(HERE, "results", time.strftime("%Y%m%d-%H%M%S")))
     a = p.parse_args()
     k3lb = os.path.abspath(a.k3lb)
+    a.k3lb_b = os.path.abspath(a.k3lb_b or a.k3lb)
     proxies, tests = a.proxies.split(","), a.tests.split(",")
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -354,13 +392,14 @@ def main():
                     procs = Procs()
                     try:
                         if proxy != "direct":
-                            start_proxy(proxy, k3lb, d, procs, maxconn)
+                            start_proxy(proxy, k3lb, d, procs, maxconn, a)
                         port = target(proxy, {"iperf1": "iperf", "iperf8": "iperf",
                                               "idle": "idle"}.get(test, "http"))
                         if test.startswith("iperf"):
                             res = run_iperf(port, int(test[5:]), a.duration)
                         elif test.startswith("wrk"):
-                            res = run_wrk(port, test == "wrk_close", a.duration)
+                            res = run_wrk(port, test == "wrk_close", a.duration,
+                                          procs if proxy != "direct" else None)
                         else:
                             res = run_idle(port, idle_n, count_file, procs)
                     finally:

@@ -12,6 +12,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <event2/event.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <stdlib.h>
@@ -198,6 +199,82 @@ static void test_backpressure_splice(void **state)
     backpressure(true);
 }
 
+/* The client's last bytes and its FIN are both in when the flow runs, and the FIN was announced
+ * (rdhup), as epoll does with EPOLLRDHUP: one call delivers everything, longer than a buffer
+ * too (a read that fills the buffer goes on), and passes the FIN on, without waiting for a
+ * read that returns 0. */
+static void fin_with_last_bytes(size_t total)
+{
+    struct rig r;
+    uint8_t buf[65536];
+    size_t got = 0;
+    bool eof = false;
+    rig_open(&r, false);
+    for (size_t i = 0; i < total; i++)
+        buf[i] = pattern(i);
+    assert_int_equal(send(r.client, buf, total, 0), (ssize_t)total);
+    shutdown(r.client, SHUT_WR);
+    r.s.rdhup = true;
+    assert_int_equal(step(&r), LB_FLOW_DONE);
+    assert_true(r.s.eof);
+    assert_true(r.d.shut);
+    assert_int_equal(r.flow.bytes, total);
+    while (!eof) {
+        ssize_t n = recv(r.server, buf, sizeof(buf), 0);
+        assert_true(n >= 0);
+        for (ssize_t i = 0; i < n; i++)
+            assert_int_equal(buf[i], pattern(got + (size_t)i));
+        got += (size_t)n;
+        eof = n == 0;
+    }
+    assert_int_equal(got, total);
+    rig_close(&r);
+}
+
+static void test_fin_with_last_bytes(void **state)
+{
+    (void)state;
+    fin_with_last_bytes(100);
+    fin_with_last_bytes(40000); /* two full 16 KiB reads, then a short one */
+}
+
+static void on_event(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    *(short *)arg = what;
+}
+
+/* What the rule above rests on: a peer that sends bytes and then resets is announced by
+ * libevent's epoll backend as readable and writable (EPOLLERR), never as closed (EV_CLOSED,
+ * which sets rdhup), so its bytes are forwarded and no FIN is passed on for the reset. */
+static void test_reset_is_not_announced_as_fin(void **state)
+{
+    struct rig r;
+    struct linger lg = {1, 0};
+    struct event_base *base = event_base_new();
+    short what = 0;
+    (void)state;
+    rig_open(&r, false);
+    struct event *ev =
+        event_new(base, r.src, EV_READ | EV_WRITE | EV_CLOSED | EV_ET, on_event, &what);
+    assert_int_equal(send(r.client, "bytes", 5, 0), 5);
+    setsockopt(r.client, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    close(r.client);
+    r.client = socket(AF_INET, SOCK_STREAM, 0); /* something for rig_close to close */
+    event_add(ev, NULL);
+    assert_int_equal(event_base_loop(base, EVLOOP_ONCE), 0);
+    assert_true(what & EV_READ);
+    assert_false(what & EV_CLOSED);
+    r.s.rdhup = (what & EV_CLOSED) != 0;
+    assert_int_not_equal(step(&r), LB_FLOW_DONE);
+    assert_false(r.s.eof);
+    assert_false(r.d.shut);
+    assert_int_equal(r.flow.bytes, 5);
+    event_free(ev);
+    event_base_free(base);
+    rig_close(&r);
+}
+
 /* The server resets: the flow reports an error with the socket's errno. */
 static void test_reset_is_an_error(void **state)
 {
@@ -222,10 +299,15 @@ static void test_reset_is_an_error(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_copy_small),        cmocka_unit_test(test_copy_bulk),
-        cmocka_unit_test(test_splice_small),      cmocka_unit_test(test_splice_bulk),
-        cmocka_unit_test(test_backpressure_copy), cmocka_unit_test(test_backpressure_splice),
+        cmocka_unit_test(test_copy_small),
+        cmocka_unit_test(test_copy_bulk),
+        cmocka_unit_test(test_splice_small),
+        cmocka_unit_test(test_splice_bulk),
+        cmocka_unit_test(test_backpressure_copy),
+        cmocka_unit_test(test_backpressure_splice),
         cmocka_unit_test(test_reset_is_an_error),
+        cmocka_unit_test(test_fin_with_last_bytes),
+        cmocka_unit_test(test_reset_is_not_announced_as_fin),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,9 +5,10 @@
  * for EPOLLRDHUP: a FIN that arrived with the last bytes is announced on its own (rdhup). Once
  * the FIN was announced before a read, a short read took everything before it, so it is the
  * end: the recv() that would only return 0 is spared too (one call per direction of a short
- * connection). The kernel announces a reset as an error, never as rdhup, so a reset is not
- * taken for a FIN. The same holds for short sends. A full buffer is the back-pressure point:
- * reading stops until the destination takes some. */
+ * connection). libevent reports a reset (EPOLLERR) as readable and writable, never as closed,
+ * so rdhup is never set by one and a reset is not taken for a FIN (test_forward checks this). The
+ * same holds for short sends. A full buffer is the back-pressure point: reading stops until the
+ * destination takes some. */
 #include "lb/forward.h"
 
 #include <errno.h>

@@ -195,12 +195,13 @@ def conf_nginx(d, maxconn):
     return path
 
 
-def start_proxy(name, k3lb, d, procs, maxconn, b=None):
+def start_proxy(name, k3lb, d, procs, maxconn, variant):
+    """variant: (binary, extra top-level YAML) of proxy k3lb_b."""
     log = open(os.path.join(d, name + ".log"), "w")
     if name == "k3lb":
         procs.spawn([k3lb, "serve", "-c", conf_k3lb(d, maxconn)], log)
     elif name == "k3lb_b":
-        procs.spawn([b.k3lb_b, "serve", "-c", conf_k3lb(d, maxconn, b.k3lb_b_extra)], log)
+        procs.spawn([variant[0], "serve", "-c", conf_k3lb(d, maxconn, variant[1])], log)
     elif name == "haproxy":
         procs.spawn(["haproxy", "-db", "-f", conf_haproxy(d, maxconn)], log)
     elif name == "nginx":
@@ -331,19 +332,17 @@ def summarize(rows, proxies, tests, reps, out):
     for (rep, proxy, test, metric, value) in rows:
         med.setdefault((proxy, test, metric), []).append(value)
     med = {k: statistics.median(v) for k, v in med.items()}
-    ab = "haproxy" not in proxies and "k3lb_b" in proxies
-    lines = ["| test | metric | " + " | ".join(proxies) +
-             (" | k3lb_b/direct | k3lb_b/k3lb |" if ab else " | k3lb/direct | k3lb/haproxy |"),
+    # The ratios: k3lb against HAProxy, or in an A/B run the variant against k3lb.
+    mine, other = (("k3lb_b", "k3lb") if "haproxy" not in proxies and "k3lb_b" in proxies
+                   else ("k3lb", "haproxy"))
+    lines = ["| test | metric | %s | %s/direct | %s/%s |" % (" | ".join(proxies), mine, mine, other),
              "|---|---|" + "---:|" * (len(proxies) + 2)]
     for test in tests:
         metrics = sorted({m for (p, t, m) in med if t == test})
         for m in metrics:
             vals = [med.get((p, test, m)) for p in proxies]
-            k, d, h = (med.get(("k3lb", test, m)), med.get(("direct", test, m)),
-                       med.get(("haproxy", test, m)))
-            if ab:  # the variant against k3lb
-                h = k
-                k = med.get(("k3lb_b", test, m))
+            k, d, h = (med.get((mine, test, m)), med.get(("direct", test, m)),
+                       med.get((other, test, m)))
             cell = lambda v: "-" if v is None else ("%.2f" % v if v < 1000 else "{:,.0f}".format(v))
             ratio = lambda a, b: "-" if a is None or not b else "%.2fx" % (a / b)
             lines.append("| %s | %s | %s | %s | %s |" % (test, m, " | ".join(cell(v) for v in vals),
@@ -369,7 +368,7 @@ def main():
     p.add_argument("--out", default=os.path.join(HERE, "results", time.strftime("%Y%m%d-%H%M%S")))
     a = p.parse_args()
     k3lb = os.path.abspath(a.k3lb)
-    a.k3lb_b = os.path.abspath(a.k3lb_b or a.k3lb)
+    variant = (os.path.abspath(a.k3lb_b or a.k3lb), a.k3lb_b_extra)
     proxies, tests = a.proxies.split(","), a.tests.split(",")
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -392,7 +391,7 @@ def main():
                     procs = Procs()
                     try:
                         if proxy != "direct":
-                            start_proxy(proxy, k3lb, d, procs, maxconn, a)
+                            start_proxy(proxy, k3lb, d, procs, maxconn, variant)
                         port = target(proxy, {"iperf1": "iperf", "iperf8": "iperf",
                                               "idle": "idle"}.get(test, "http"))
                         if test.startswith("iperf"):

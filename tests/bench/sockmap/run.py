@@ -12,9 +12,11 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.dirname(HERE))
+from bench import wait_port  # noqa: E402  (tests/bench/bench.py)
+
 SERVER, K3LB, VERDICT, PARSER = 15401, 15402, 15403, 15404
 
 
@@ -64,7 +66,8 @@ def main():
                                      stderr=subprocess.PIPE, text=True)
                 procs.append(p)
                 ready(p)
-            time.sleep(0.5)  # iperf3 -s and k3lb print no readiness line worth parsing here
+            wait_port(SERVER)
+            wait_port(K3LB)
             paths = {"direct": SERVER, "k3lb splice": K3LB, "sockmap verdict": VERDICT,
                      "sockmap strparser": PARSER}
             got = {k: [] for k in paths}

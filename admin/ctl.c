@@ -286,9 +286,13 @@ static int status(const struct ctl *c)
         cJSON_ArrayForEach(s, cJSON_GetObjectItem(b, "servers"))
         {
             cJSON *chk = cJSON_GetObjectItem(s, "check");
-            printf("%-12s %-24s %-10s %7.0f %7.0f  %s%s%s\n", str(b, "name"), str(s, "address"),
-                   str(s, "state"), num(s, "connections_active"), num(s, "connections_total"),
-                   chk ? str(chk, "result") : "-", chk ? ": " : "", chk ? str(chk, "detail") : "");
+            const char *waiting =
+                chk ? cJSON_GetStringValue(cJSON_GetObjectItem(chk, "waiting_for")) : NULL;
+            printf("%-12s %-24s %-10s %7.0f %7.0f  %s%s%s%s%s%s\n", str(b, "name"),
+                   str(s, "address"), str(s, "state"), num(s, "connections_active"),
+                   num(s, "connections_total"), chk ? str(chk, "result") : "-", chk ? ": " : "",
+                   chk ? str(chk, "detail") : "", waiting ? " (down until " : "",
+                   waiting ? waiting : "", waiting ? " is up)" : "");
         }
     }
     cJSON_Delete(doc);

@@ -41,6 +41,8 @@ static cJSON *check_json(const struct health_target *t)
     cJSON_AddNumberToObject(o, "transitions", (double)st.transitions);
     if (st.san_warning)
         cJSON_AddStringToObject(o, "san_warning", st.san_warning);
+    if (st.waiting)
+        cJSON_AddStringToObject(o, "waiting_for", st.waiting);
     return o;
 }
 
@@ -85,6 +87,11 @@ static cJSON *pool_json(const struct lb_pool *p)
     cJSON_AddStringToObject(o, "name", p->cfg->name);
     cJSON_AddStringToObject(o, "role", config_role_names[p->cfg->role]);
     cJSON_AddStringToObject(o, "balance", config_balance_names[p->balance]);
+    if (p->cfg->n_requires) {
+        cJSON *req = cJSON_AddArrayToObject(o, "requires");
+        for (size_t i = 0; i < p->cfg->n_requires; i++)
+            cJSON_AddItemToArray(req, cJSON_CreateString(p->cfg->requires[i]));
+    }
     servers = cJSON_AddArrayToObject(o, "servers");
     for (size_t i = 0; i < p->n; i++)
         cJSON_AddItemToArray(servers, server_json(p->srv[i], p->balance == CONFIG_BALANCE_STICKY));

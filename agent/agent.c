@@ -65,7 +65,7 @@ struct agent {
     struct tls_k3s_token token;    /* credentials, when a token is configured */
     bool has_token;
     SSL_CTX *insecure;                  /* for /cacerts before pinning */
-    SSL_CTX *pinned;                    /* trusts the CA matching the token's hash */
+    SSL_CTX *pinned;                    /* trusts the server's CA, once /cacerts decided it */
     struct evdns_base *dns;             /* the runtime's resolver, borrowed */
     struct event *tick;                 /* refresh timer (one-shot, rescheduled each time) */
     uint64_t refresh_cur_ms;            /* the current refresh period: backs off while unchanged */
@@ -199,21 +199,33 @@ static void k3s_answer(struct agent *a, const char *target, const char *body, si
     set_source(a, SRC_K3S, &l);
 }
 
-static bool k3s_pin(struct agent *a, const char *target, const char *body, size_t len)
+/* The CA the supervisor requests trust from now on, decided from /cacerts as K3s's agent
+ * decides it (tls_k3s_trust); each way but the token's hash matching is said once. */
+static bool k3s_pin(struct agent *a, struct evhttp_connection *conn, const char *target,
+                    const char *body, size_t len)
 {
-    char hex[65], err[256];
-    tls_sha256_hex(body, len, hex);
-    if (strcasecmp(hex, a->token.ca_hash) != 0) {
-        log_warn("server_list",
-                 "%s: the server's CA does not match the token's hash: wrong "
-                 "cluster or wrong token; not trusted",
-                 target);
+    struct bufferevent *bev = conn ? evhttp_connection_get_bufferevent(conn) : NULL;
+    SSL *ssl = bev ? bufferevent_openssl_get_ssl(bev) : NULL;
+    char host[256], err[320];
+    unsigned port;
+    enum tls_k3s_trusted how;
+    split_hostport(target, host, sizeof(host), &port);
+    a->pinned = tls_k3s_trust(ssl, host, body, len, a->token.ca_hash, &how, err, sizeof(err));
+    if (!a->pinned) {
+        log_warn("server_list", "%s: %s; not trusted", target, err);
         return false;
     }
-    a->pinned = tls_ctx_from_pem(body, len, err, sizeof(err));
-    if (!a->pinned)
-        log_warn("server_list", "%s: %s", target, err);
-    return a->pinned != NULL;
+    if (how == TLS_K3S_SYSTEM && a->token.ca_hash)
+        log_warn("server_ca",
+                 "%s: the server's certificate is trusted by the system's CA store, so the "
+                 "token's CA hash is not compared (as K3s's agent does)",
+                 target);
+    else if (how == TLS_K3S_UNVERIFIED)
+        log_warn("server_ca",
+                 "%s: the token has no CA hash, so the CA the server sent is trusted unchecked: "
+                 "use the full token (K10<hash>::...) from the server's token file",
+                 target);
+    return true;
 }
 
 /* ---- etcd members: /db/info, as K3s's etcd proxy follows them ---------------------------- */
@@ -323,7 +335,7 @@ static void k3s_done(struct evhttp_request *req, void *arg)
         k3s_ports(a, target, body, len);
         event_active(a->tick, EV_TIMEOUT, 0); /* now the list, once this returns */
     } else if (call->what == K3S_CACERTS) {
-        if (k3s_pin(a, target, body, len))
+        if (k3s_pin(a, a->k3s_used, target, body, len))
             event_active(a->tick, EV_TIMEOUT, 0); /* ask again, now pinned, once this returns */
     } else {
         k3s_answer(a, target, body, len);
@@ -366,8 +378,8 @@ static struct evhttp_connection *k3s_connect(struct agent *a, const char *host, 
 static void k3s_request(struct agent *a, const char *target, enum k3s_what what)
 {
     struct k3s_call *call = xcalloc(1, sizeof(*call));
-    bool cacerts = what == K3S_CACERTS, pin = a->token.ca_hash && !cacerts;
-    SSL_CTX *ctx = pin ? a->pinned : a->insecure;
+    bool cacerts = what == K3S_CACERTS;
+    SSL_CTX *ctx = cacerts ? a->insecure : a->pinned;
     char host[256];
     unsigned port;
     struct evhttp_connection *conn;
@@ -383,7 +395,7 @@ static void k3s_request(struct agent *a, const char *target, enum k3s_what what)
     } else {
         if (a->k3s_used)
             evhttp_connection_free(a->k3s_used);
-        conn = k3s_connect(a, host, port, ctx, pin);
+        conn = k3s_connect(a, host, port, ctx, !cacerts);
     }
     a->k3s_used = NULL;
     if (!conn) {
@@ -425,7 +437,7 @@ static void k3s_poll(struct agent *a)
     const char *target = k3s_target(a);
     if (a->k3s_conn)
         return;
-    if (a->token.ca_hash && !a->pinned)
+    if (!a->pinned)
         k3s_request(a, target, K3S_CACERTS);
     else if (!a->ports_checked)
         k3s_request(a, target, K3S_CONFIG);
@@ -496,7 +508,7 @@ static void on_etcd_tick(evutil_socket_t fd, short what, void *arg)
     a->dbinfo_due = false;
     if (a->dbinfo_off)
         return;
-    if (a->k3s_conn || (a->token.ca_hash && !a->pinned) || !a->ports_checked) {
+    if (a->k3s_conn || !a->pinned || !a->ports_checked) {
         a->dbinfo_due = a->k3s_conn != NULL; /* else the next period asks */
         return;
     }

@@ -147,6 +147,20 @@ enum config_on_down {
     CONFIG_ON_DOWN_KEEP,      /* let them run until they end by themselves */
 };
 
+/* The API server's own /readyz, asked once a k3s or https check's own request passed: the server
+ * is up only while both are. */
+struct config_apiserver {
+    struct config_obj obj;
+    bool enabled;            /* the block was given (set when the health block is checked) */
+    unsigned port;           /* 0: the port the check's own request went to */
+    char *path;              /* GET this (default /readyz) */
+    char *bearer_token_file; /* credentials: a bearer token the API server accepts, */
+    char *bearer_token_env;
+    char *cert; /* or a client certificate, */
+    char *key;
+    bool anonymous; /* or none: the servers admit anonymous requests to path */
+};
+
 struct config_health {
     struct config_obj obj;
     enum config_check_kind kind; /* what a probe does */
@@ -160,12 +174,13 @@ struct config_health {
     char *path;                  /* HTTP path; NULL: the kind's default */
     unsigned *expect_status;     /* accepted HTTP statuses */
     size_t n_expect_status;
-    char *expect_body;               /* substring the body must contain, or NULL */
-    struct config_tls tls;           /* TLS client settings */
-    struct config_auth auth;         /* HTTP credentials */
-    struct config_database database; /* postgres, mysql: login and role */
-    char *token_file;                /* k3s: file holding the K3s token */
-    char *token_env;                 /* k3s: or an environment variable holding it */
+    char *expect_body;                 /* substring the body must contain, or NULL */
+    struct config_tls tls;             /* TLS client settings */
+    struct config_auth auth;           /* HTTP credentials */
+    struct config_database database;   /* postgres, mysql: login and role */
+    char *token_file;                  /* k3s: file holding the K3s token */
+    char *token_env;                   /* k3s: or an environment variable holding it */
+    struct config_apiserver apiserver; /* k3s, https: the API server's readiness too */
 };
 
 struct config_server {
@@ -196,6 +211,9 @@ struct config_backend {
     struct config_server *servers;
     size_t n_servers;
     struct config_health health;
+    char **requires; /* names of backends whose servers on the same host must be up for a
+                        server here to take traffic (join readiness); checked at load */
+    size_t n_requires;
 };
 
 struct config_frontend {

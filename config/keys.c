@@ -12,10 +12,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MS(x)  ((uint64_t)(x))
-#define SEC(x) ((uint64_t)(x)*1000)
-#define HOUR   SEC(3600)
-
 const char *const config_balance_names[] = {"roundrobin", "leastconn", "random", "source",
                                             "first",      "sticky",    NULL};
 #define KIND_NAME(e, name, http, tls, path, help) name,
@@ -36,153 +32,6 @@ const char *const config_sslmode_names[] = {"disable",   "prefer",      "require
 const char *const config_db_role_names[] = {"any", "primary", "replica", NULL};
 static const char *const level_names[] = {"debug", "info", "warn", "error", NULL};
 static const char *const format_names[] = {"text", "json", NULL};
-
-#define KEY(sname, field, ...) .name = sname, .off = offsetof(KEY_STRUCT, field), __VA_ARGS__
-#define LIST(field)            .count_off = offsetof(KEY_STRUCT, field)
-
-/* ---- tls, auth: parts of health ------------------------------------------------------------ */
-
-static void tls_check(void *obj, struct config_errors *errs);
-
-#define KEY_STRUCT struct config_tls
-static const struct config_key tls_keys[] = {
-    {KEY("ca", ca, .type = CONFIG_T_FILE, .help = "CA bundle (PEM) server certificates chain to")},
-    {KEY("cert", cert, .type = CONFIG_T_FILE, .help = "client certificate (PEM)")},
-    {KEY("key", key, .type = CONFIG_T_FILE, .help = "client certificate's private key (PEM)")},
-    {KEY("server_name", server_name, .type = CONFIG_T_STRING,
-         .help = "SNI and the name the certificate must cover; default: the server's host")},
-    {KEY("verify", verify, .type = CONFIG_T_BOOL, .def = "true",
-         .help = "verify the certificate chain and name")},
-};
-#undef KEY_STRUCT
-
-const struct config_section config_tls_section = {
-    .name = "tls",
-    .size = sizeof(struct config_tls),
-    .keys = tls_keys,
-    .n_keys = sizeof(tls_keys) / sizeof(tls_keys[0]),
-    .check = tls_check,
-};
-
-#define KEY_STRUCT struct config_basic_auth
-static const struct config_key basic_keys[] = {
-    {KEY("user", user, .type = CONFIG_T_STRING, .help = "user name")},
-    {KEY("password_file", password_file, .type = CONFIG_T_FILE, .help = "file with the password")},
-    {KEY("password_env", password_env, .type = CONFIG_T_STRING,
-         .help = "environment variable with the password")},
-};
-#undef KEY_STRUCT
-
-static const struct config_section basic_section = {
-    .name = "basic",
-    .size = sizeof(struct config_basic_auth),
-    .keys = basic_keys,
-    .n_keys = sizeof(basic_keys) / sizeof(basic_keys[0]),
-};
-
-static void auth_check(void *obj, struct config_errors *errs);
-
-#define KEY_STRUCT struct config_auth
-static const struct config_key auth_keys[] = {
-    {KEY("bearer_token_file", bearer_token_file, .type = CONFIG_T_FILE,
-         .help = "file with a bearer token")},
-    {KEY("bearer_token_env", bearer_token_env, .type = CONFIG_T_STRING,
-         .help = "environment variable with a bearer token")},
-    {KEY("basic", basic, .type = CONFIG_T_SECTION, .sub = &basic_section,
-         .help = "basic auth credentials")},
-};
-#undef KEY_STRUCT
-
-const struct config_section config_auth_section = {
-    .name = "auth",
-    .size = sizeof(struct config_auth),
-    .keys = auth_keys,
-    .n_keys = sizeof(auth_keys) / sizeof(auth_keys[0]),
-    .check = auth_check,
-};
-
-static void database_check(void *obj, struct config_errors *errs);
-
-#define KEY_STRUCT struct config_database
-static const struct config_key database_keys[] = {
-    {KEY("user", user, .type = CONFIG_T_STRING,
-         .help = "log in as this user and query; without it the check only sees the server speak "
-                 "its protocol")},
-    {KEY("password_file", password_file, .type = CONFIG_T_FILE, .help = "file with the password")},
-    {KEY("password_env", password_env, .type = CONFIG_T_STRING,
-         .help = "environment variable with the password")},
-    {KEY("name", name, .type = CONFIG_T_STRING,
-         .help = "database to connect to; default: postgres for postgres, none for mysql")},
-    {KEY("sslmode", sslmode, .type = CONFIG_T_ENUM, .names = config_sslmode_names, .def = "prefer",
-         .help = "TLS as libpq's sslmode; verify-ca and verify-full need tls.ca (mysql: no "
-                 "verify-ca, and verify-full checks the address connected to)")},
-    {KEY("role_required", role_required, .type = CONFIG_T_ENUM, .names = config_db_role_names,
-         .def = "any",
-         .help = "primary: only a writable server passes (postgres: not pg_is_in_recovery(); "
-                 "mysql: neither read_only nor innodb_read_only); replica: only a read-only one")},
-    {KEY("galera", galera, .type = CONFIG_T_BOOL, .def = "false",
-         .help = "mysql: also require a synced Galera node (wsrep_local_state 4, wsrep_ready ON)")},
-};
-#undef KEY_STRUCT
-
-static const struct config_section database_section = {
-    .name = "database",
-    .size = sizeof(struct config_database),
-    .keys = database_keys,
-    .n_keys = sizeof(database_keys) / sizeof(database_keys[0]),
-    .check = database_check,
-};
-
-/* ---- health: one per backend ---------------------------------------------------------------- */
-
-static void health_check(void *obj, struct config_errors *errs);
-
-#define KEY_STRUCT struct config_health
-static const struct config_key health_keys[] = {
-    {KEY("kind", kind, .type = CONFIG_T_ENUM, .names = config_check_kind_names, .def = "tcp",
-         .help = "what a probe does: see the check kinds below")},
-    {KEY("interval", interval_ms, .type = CONFIG_T_DURATION, .def = "2s", .min = MS(100),
-         .max = HOUR, .help = "time between probes of an up server")},
-    {KEY("timeout", timeout_ms, .type = CONFIG_T_DURATION, .def = "1s", .min = MS(10),
-         .max = SEC(300), .help = "a probe slower than this fails")},
-    {KEY("down_interval", down_interval_ms, .type = CONFIG_T_DURATION, .def = "5s", .min = MS(100),
-         .max = HOUR, .help = "time between probes of a down server")},
-    {KEY("rise", rise, .type = CONFIG_T_UINT, .def = "2", .min = 1, .max = 100,
-         .help = "consecutive successes that bring a server up")},
-    {KEY("fall", fall, .type = CONFIG_T_UINT, .def = "3", .min = 1, .max = 100,
-         .help = "consecutive failures that take a server down")},
-    {KEY("on_down", on_down, .type = CONFIG_T_ENUM, .names = config_on_down_names, .def = "close",
-         .help = "close or keep the open connections of a server that goes down")},
-    {KEY("port", port, .type = CONFIG_T_UINT, .def = "0", .min = 0, .max = 65535,
-         .help = "probe this port of every server instead of its own (traffic still goes to "
-                 "the server's port); 0: the server's")},
-    {KEY("path", path, .type = CONFIG_T_STRING, .help = "HTTP path; default per kind (below)")},
-    {KEY("expect_status", expect_status, .type = CONFIG_T_UINT, LIST(n_expect_status),
-         .flags = CONFIG_F_LIST, .def = "200", .min = 100, .max = 599,
-         .help = "HTTP statuses that pass")},
-    {KEY("expect_body", expect_body, .type = CONFIG_T_STRING,
-         .help = "text the HTTP body must contain")},
-    {KEY("tls", tls, .type = CONFIG_T_SECTION, .sub = &config_tls_section,
-         .help = "TLS client settings")},
-    {KEY("auth", auth, .type = CONFIG_T_SECTION, .sub = &config_auth_section,
-         .help = "HTTP credentials")},
-    {KEY("database", database, .type = CONFIG_T_SECTION, .sub = &database_section,
-         .help = "postgres, mysql: log in (libpq, MariaDB Connector/C) and require a role")},
-    {KEY("token_file", token_file, .type = CONFIG_T_FILE,
-         .help = "k3s: file with the K3s token (K10<hash>::user:password, or a password); the "
-                 "cluster CA is pinned to the token's hash")},
-    {KEY("token_env", token_env, .type = CONFIG_T_STRING,
-         .help = "k3s: environment variable with the K3s token")},
-};
-#undef KEY_STRUCT
-
-const struct config_section config_health_section = {
-    .name = "health",
-    .size = sizeof(struct config_health),
-    .keys = health_keys,
-    .n_keys = sizeof(health_keys) / sizeof(health_keys[0]),
-    .check = health_check,
-};
 
 /* ---- server --------------------------------------------------------------------------------- */
 
@@ -255,6 +104,10 @@ static const struct config_key backend_keys[] = {
          LIST(n_servers), .flags = CONFIG_F_LIST | CONFIG_F_REQUIRED, .help = "the servers")},
     {KEY("health", health, .type = CONFIG_T_SECTION, .sub = &config_health_section,
          .help = "active health checks")},
+    {KEY("requires", requires, .type = CONFIG_T_STRING, LIST(n_requires), .flags = CONFIG_F_LIST,
+         .help = "backends whose servers on the same host must be up for a server here to take "
+                 "traffic: an RKE2 supervisor (9345) that needs its host's API server and etcd "
+                 "member (join readiness)")},
 };
 #undef KEY_STRUCT
 
@@ -359,8 +212,6 @@ const struct config_section config_log_section = {
 /* ---- agent ---------------------------------------------------------------------------------- */
 
 static void agent_check(void *obj, struct config_errors *errs);
-static void check_env(const struct config_obj *obj, const struct config_section *sec,
-                      const char *key, const char *name, struct config_errors *errs);
 
 #define KEY_STRUCT struct config_agent
 static const struct config_key agent_keys[] = {
@@ -415,7 +266,7 @@ static void agent_check(void *obj, struct config_errors *errs)
     if (a->token_file && a->token_env)
         config_error_add(errs, config_mark_of(&a->obj, sec, "token_env"),
                          "give token_file or token_env, not both");
-    check_env(&a->obj, sec, "token_env", a->token_env, errs);
+    config_check_env(&a->obj, sec, "token_env", a->token_env, errs);
     for (size_t i = 0; i < a->n_servers_from; i++) {
         const char *s = a->servers_from[i];
         if (s && strcmp(s, "k3s") != 0 && strcmp(s, "dns") != 0 && strncmp(s, "static:", 7) != 0)
@@ -481,24 +332,14 @@ int config_key_index(const struct config_section *sec, const char *name)
     return -1;
 }
 
-struct config_mark config_mark_of(const struct config_obj *obj, const struct config_section *sec,
-                                  const char *key)
+bool config_key_given(const struct config_obj *obj, const struct config_section *sec,
+                      const char *key)
 {
-    int i = config_key_index(sec, key);
-    return i >= 0 && obj->keys[i].file ? obj->keys[i] : obj->mark;
-}
-
-static void tls_check(void *obj, struct config_errors *errs)
-{
-    struct config_tls *t = obj;
-    if (!t->cert != !t->key)
-        config_error_add(errs,
-                         config_mark_of(&t->obj, &config_tls_section, t->cert ? "cert" : "key"),
-                         "tls needs both cert and key for a client certificate");
+    return obj->keys[config_key_index(sec, key)].file != NULL;
 }
 
 /* An environment variable named in the config must exist when it loads. */
-static void check_env(const struct config_obj *obj, const struct config_section *sec,
+void config_check_env(const struct config_obj *obj, const struct config_section *sec,
                       const char *key, const char *name, struct config_errors *errs)
 {
     if (name && !getenv(name))
@@ -506,70 +347,11 @@ static void check_env(const struct config_obj *obj, const struct config_section 
                              "environment variable %s is not set", name);
 }
 
-static void auth_check(void *obj, struct config_errors *errs)
+struct config_mark config_mark_of(const struct config_obj *obj, const struct config_section *sec,
+                                  const char *key)
 {
-    struct config_auth *a = obj;
-    int sources = !!a->bearer_token_file + !!a->bearer_token_env + !!a->basic.user;
-    if (sources > 1)
-        config_error_add(errs, a->obj.mark,
-                         "auth takes one of bearer_token_file, bearer_token_env or basic");
-    if (a->basic.user && !a->basic.password_file == !a->basic.password_env)
-        config_error_add(errs, a->basic.obj.mark,
-                         "basic auth needs one of password_file or password_env");
-    if (!a->basic.user && (a->basic.password_file || a->basic.password_env))
-        config_error_add(errs, a->basic.obj.mark, "basic auth needs a user");
-    check_env(&a->obj, &config_auth_section, "bearer_token_env", a->bearer_token_env, errs);
-    check_env(&a->basic.obj, &basic_section, "password_env", a->basic.password_env, errs);
-}
-
-static void database_check(void *obj, struct config_errors *errs)
-{
-    struct config_database *d = obj;
-    if (d->password_file && d->password_env)
-        config_error_add(errs, config_mark_of(&d->obj, &database_section, "password_env"),
-                         "give password_file or password_env, not both");
-    check_env(&d->obj, &database_section, "password_env", d->password_env, errs);
-}
-
-static bool key_given(const struct config_obj *obj, const struct config_section *sec,
-                      const char *key)
-{
-    return obj->keys[config_key_index(sec, key)].file != NULL;
-}
-
-/* What the database section may say depends on the check kind and on a login. */
-static void health_database_check(const struct config_health *h, struct config_errors *errs)
-{
-    const struct config_database *d = &h->database;
-    const struct config_section *ds = &database_section;
-    bool mysql = h->kind == CONFIG_CHECK_MYSQL;
-    if (!key_given(&h->obj, &config_health_section, "database"))
-        return;
-    if (h->kind != CONFIG_CHECK_POSTGRES && !mysql) {
-        config_error_add(errs, config_mark_of(&h->obj, &config_health_section, "database"),
-                         "database is only used by postgres and mysql checks");
-        return;
-    }
-    for (size_t i = 1; !d->user && i < ds->n_keys; i++)
-        if (key_given(&d->obj, ds, ds->keys[i].name))
-            config_error_add(errs, d->obj.keys[i], "%s needs database.user: the check must log in",
-                             ds->keys[i].name);
-    if (d->galera && !mysql)
-        config_error_add(errs, config_mark_of(&d->obj, ds, "galera"),
-                         "galera applies to mysql checks only");
-    if (mysql && d->sslmode == CONFIG_SSLMODE_VERIFY_CA)
-        config_error_add(errs, config_mark_of(&d->obj, ds, "sslmode"),
-                         "a mysql check verifies the name with the chain: use verify-full");
-    if (d->sslmode >= CONFIG_SSLMODE_VERIFY_CA && !h->tls.ca)
-        config_error_add(errs, config_mark_of(&d->obj, ds, "sslmode"),
-                         "sslmode %s needs tls.ca, the CA the server's certificate chains to",
-                         config_sslmode_names[d->sslmode]);
-    if (mysql && h->tls.server_name)
-        config_error_add(errs, config_mark_of(&h->tls.obj, &config_tls_section, "server_name"),
-                         "a mysql check verifies the address it connects to, not server_name");
-    if (d->user && key_given(&h->tls.obj, &config_tls_section, "verify"))
-        config_error_add(errs, config_mark_of(&h->tls.obj, &config_tls_section, "verify"),
-                         "database.sslmode decides what a logged-in check verifies");
+    int i = config_key_index(sec, key);
+    return i >= 0 && obj->keys[i].file ? obj->keys[i] : obj->mark;
 }
 
 static void server_check(void *obj, struct config_errors *errs)
@@ -582,40 +364,6 @@ static void server_check(void *obj, struct config_errors *errs)
                          "check_address '%s' is not an IPv4 or IPv6 address", s->check_address);
 }
 
-static void health_check(void *obj, struct config_errors *errs)
-{
-    struct config_health *h = obj;
-    const struct config_section *sec = &config_health_section;
-    const char *kind = config_check_kind_names[h->kind];
-    static const char *const http_only[] = {"path", "expect_body", "auth", NULL};
-    char t[32], iv[32];
-
-    for (int i = 0; http_only[i]; i++) {
-        int k = config_key_index(sec, http_only[i]);
-        if (h->obj.keys[k].file && !config_check_kinds[h->kind].speaks_http)
-            config_error_add(errs, h->obj.keys[k], "%s is not used by a %s check", http_only[i],
-                             kind);
-    }
-    if (h->path && h->path[0] != '/')
-        config_error_add(errs, config_mark_of(&h->obj, sec, "path"), "path must start with '/'");
-    if ((h->token_file || h->token_env) && h->kind != CONFIG_CHECK_K3S)
-        config_error_add(errs,
-                         config_mark_of(&h->obj, sec, h->token_file ? "token_file" : "token_env"),
-                         "a token is only used by a k3s check");
-    if (h->token_file && h->token_env)
-        config_error_add(errs, config_mark_of(&h->obj, sec, "token_env"),
-                         "give token_file or token_env, not both");
-    check_env(&h->obj, sec, "token_env", h->token_env, errs);
-    health_database_check(h, errs);
-    if (h->timeout_ms > h->interval_ms) {
-        config_format_duration(h->timeout_ms, t, sizeof(t));
-        config_format_duration(h->interval_ms, iv, sizeof(iv));
-        config_error_add(errs, config_mark_of(&h->obj, &config_health_section, "timeout"),
-                         "timeout %s is longer than interval %s: a probe would overlap the next", t,
-                         iv);
-    }
-}
-
 /* The API changes what k3lb does: off loopback and unix sockets it must ask for a token. Only
  * a literal loopback address counts: a name ("localhost", "127.x.example") could resolve
  * anywhere, so it needs a token like any other address. */
@@ -626,7 +374,7 @@ static void admin_check(void *obj, struct config_errors *errs)
     if (a->token_file && a->token_env)
         config_error_add(errs, config_mark_of(&a->obj, sec, "token_env"),
                          "give token_file or token_env, not both");
-    check_env(&a->obj, sec, "token_env", a->token_env, errs);
+    config_check_env(&a->obj, sec, "token_env", a->token_env, errs);
     if (a->listen.kind == NET_ADDR_INET && a->listen.port &&
         !config_loopback_literal(a->listen.host) && !a->token_file && !a->token_env)
         config_error_add(errs, config_mark_of(&a->obj, sec, "listen"),

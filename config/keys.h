@@ -65,6 +65,21 @@ extern const struct config_section config_tls_section;
 extern const struct config_section config_auth_section;
 extern const struct config_section config_agent_section;
 
+/* For the table files (keys.c, keys_health.c): a row's name and field, a list's count field,
+ * and bounds in milliseconds. */
+#define KEY(sname, field, ...) .name = sname, .off = offsetof(KEY_STRUCT, field), __VA_ARGS__
+#define LIST(field)            .count_off = offsetof(KEY_STRUCT, field)
+#define MS(x)                  ((uint64_t)(x))
+#define SEC(x)                 ((uint64_t)(x)*1000)
+#define HOUR                   SEC(3600)
+
+/* The key was written in obj (not a default). */
+bool config_key_given(const struct config_obj *obj, const struct config_section *sec,
+                      const char *key);
+/* An environment variable named in the config must exist when it loads. */
+void config_check_env(const struct config_obj *obj, const struct config_section *sec,
+                      const char *key, const char *name, struct config_errors *errs);
+
 /* The position of key's value in obj if it was given, else of obj itself. */
 struct config_mark config_mark_of(const struct config_obj *obj, const struct config_section *sec,
                                   const char *key);

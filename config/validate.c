@@ -95,6 +95,90 @@ static void resolve_backends(struct config *c, struct config_errors *errs)
     free(names);
 }
 
+/* ---- requires: join readiness across backends -------------------------------------------- */
+
+static int host_cmp(const void *a, const void *b)
+{
+    return strcasecmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+static size_t backend_named(const struct config *c, const char *name)
+{
+    size_t b = 0;
+    while (b < c->n_backends && !(c->backends[b].name && strcmp(c->backends[b].name, name) == 0))
+        b++;
+    return b;
+}
+
+/* Every server of b has a server on its host in backend r: else it could never take traffic. */
+static void check_required_hosts(const struct config_backend *b, const struct config_backend *r,
+                                 struct config_errors *errs)
+{
+    const char **hosts = xcalloc(r->n_servers + 1, sizeof(*hosts));
+    size_t n = 0;
+    for (size_t i = 0; i < r->n_servers; i++)
+        if (r->servers[i].address.host)
+            hosts[n++] = r->servers[i].address.host;
+    qsort(hosts, n, sizeof(*hosts), host_cmp);
+    for (size_t i = 0; i < b->n_servers; i++) {
+        const struct net_addr *a = &b->servers[i].address;
+        if (a->host && !bsearch(&a->host, hosts, n, sizeof(*hosts), host_cmp))
+            config_error_add(errs, b->servers[i].obj.mark,
+                             "server '%s' of backend '%s' requires a server of backend '%s' on "
+                             "host %s, and there is none",
+                             a->text, b->name, r->name, a->host);
+    }
+    free(hosts);
+}
+
+/* Depth-first from b: true when the requirements lead back to a backend on the path. */
+static bool requires_circle(const struct config *c, size_t b, unsigned char *state)
+{
+    bool circle = false;
+    state[b] = 1; /* on the path */
+    for (size_t i = 0; i < c->backends[b].n_requires && !circle; i++) {
+        size_t r = backend_named(c, c->backends[b].requires[i]);
+        if (r < c->n_backends && r != b)
+            circle = state[r] == 1 || (state[r] == 0 && requires_circle(c, r, state));
+    }
+    state[b] = 2; /* done */
+    return circle;
+}
+
+static void check_requires(const struct config *c, struct config_errors *errs)
+{
+    const char **names = xcalloc(c->n_backends + 1, sizeof(*names));
+    unsigned char *state = xcalloc(c->n_backends + 1, 1);
+    for (size_t i = 0; i < c->n_backends; i++)
+        names[i] = c->backends[i].name ? c->backends[i].name : "";
+    for (size_t b = 0; b < c->n_backends; b++) {
+        const struct config_backend *cb = &c->backends[b];
+        struct config_mark at = config_mark_of(&cb->obj, &config_backend_section, "requires");
+        for (size_t i = 0; i < cb->n_requires; i++) {
+            const char *want = cb->requires[i];
+            size_t r = backend_named(c, want);
+            const char *close = r < c->n_backends ? NULL : config_closest(want, names);
+            if (r == b)
+                config_error_add(errs, at, "backend '%s' requires itself", cb->name);
+            else if (r < c->n_backends)
+                check_required_hosts(cb, &c->backends[r], errs);
+            else
+                config_error_add(errs, at,
+                                 "backend '%s' requires backend '%s', which is not "
+                                 "defined%s%s%s",
+                                 cb->name ? cb->name : "?", want, close ? " (did you mean '" : "",
+                                 close ? close : "", close ? "'?)" : "");
+        }
+        if (state[b] == 0 && requires_circle(c, b, state))
+            config_error_add(errs, at,
+                             "the requires of backend '%s' lead around a circle: the servers on "
+                             "it could never take traffic",
+                             cb->name ? cb->name : "?");
+    }
+    free(state);
+    free(names);
+}
+
 /* One listen address of a frontend, for the collision check. */
 struct listen_ref {
     const struct net_addr *addr;
@@ -205,6 +289,7 @@ void config_check_root(void *obj, struct config_errors *errs)
         config_error_add(errs, c->obj.mark, "no backends: nothing to forward to");
     check_unique_names(c, errs);
     resolve_backends(c, errs);
+    check_requires(c, errs);
     check_listen_overlaps(c, errs);
     warn_root(c, errs);
 }

@@ -30,6 +30,10 @@ struct health_probe {
     uint64_t start_ms;            /* for latency */
     int fd;                       /* the kind's raw socket, -1 if none */
     struct net_sockaddr sa;       /* where health_probe_connect dialled (the check port's) */
+    unsigned port;                /* dial this port instead of the check's (the API server's
+                                     beside a supervisor), 0: the check's */
+    char note[160];               /* what an earlier request of this probe found, for the
+                                     final detail */
     struct event *io;             /* the kind's raw socket event, or NULL */
     struct bufferevent *bev;      /* or the kind's stream, plain or TLS */
     SSL *ssl;                     /* the stream's TLS state, owned by bev */
@@ -80,7 +84,8 @@ void health_probe_fail_errno(struct health_probe *p, int err, const char *what);
  * once); if it turns out closed before anything arrived, a fresh one is opened. */
 void health_stream_open(struct health_probe *p, SSL_CTX *ctx, const struct health_stream_cbs *cbs,
                         bool reuse);
-/* Keeps the probe's stream open for the next probe (HTTP keep-alive). */
+/* Keeps the probe's stream open for the next probe (HTTP keep-alive); one per TLS context and
+ * port, up to HEALTH_KEPT. */
 void health_stream_keep(struct health_probe *p);
 /* Closes a kept stream, if any. */
 void health_stream_drop_kept(struct health_target *t);

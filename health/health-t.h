@@ -34,6 +34,9 @@ enum health_result {
     HEALTH_RESULT_PROXY_ERROR,    /* the HTTP proxy refused the CONNECT or broke it */
     HEALTH_RESULT_WRONG_ROLE,     /* a database answered, in a role the check does not want
                                      (a replica when the primary is required) */
+    HEALTH_RESULT_SHUTTING_DOWN,  /* the server says it is stopping (kube-apiserver's shutdown
+                                     check): down at once, its open connections left to end
+                                     as the server ends them */
     HEALTH_RESULT_COUNT,
 };
 
@@ -52,6 +55,15 @@ struct health_db {
     enum config_sslmode sslmode; /* TLS use */
     enum config_db_role role;    /* which servers pass */
     bool galera;                 /* mysql: require a synced Galera node */
+};
+
+/* The API server's own /readyz, asked after the kind's own request passed. */
+struct health_apiserver {
+    bool on;             /* configured */
+    unsigned port;       /* 0: the port of the kind's own request */
+    char *path;          /* what to GET */
+    char *authorization; /* "Bearer ..." (secret), or NULL: a client certificate, or anonymous */
+    char *cert, *key;    /* the client certificate's files, or NULL */
 };
 
 /* The parameters of a check, copied from the config so a target never points into a snapshot
@@ -79,11 +91,14 @@ struct health_params {
     SSL_CTX *tls;        /* client context for TLS kinds (a reference), or NULL */
     bool verify;         /* verify chain and name */
     char *token_hash;    /* k3s: CA hash from a K10 token, or NULL */
+    int token_cred;      /* k3s: enum tls_k3s_cred of the token, for refusals */
+    bool learn_ca;       /* k3s: the CA is learnt from /cacerts (no tls.ca given) */
     char *setup_error;   /* why the parameters are unusable (unreadable secret, bad
                             PEM), reported by every probe; NULL when fine */
     char **sans;         /* names server certificates must cover (SAN guard) */
     size_t n_sans;
-    struct health_db db; /* postgres, mysql: login and role */
+    struct health_db db;               /* postgres, mysql: login and role */
+    struct health_apiserver apiserver; /* k3s, https: the API server's readiness too */
 };
 
 /* Probe durations, for the metrics histogram (upper bounds in ms; the last bucket is +Inf). */
@@ -96,34 +111,54 @@ struct health_histogram {
     uint64_t count;                   /* probes */
 };
 
+/* An HTTP connection kept open between probes, with what it was opened with: a probe that asks
+ * two ports (supervisor and API server) keeps one for each. */
+#define HEALTH_KEPT 2
+struct health_kept {
+    struct bufferevent *bev; /* or NULL */
+    SSL_CTX *ctx;            /* the TLS context it was opened with (NULL: plain) */
+    unsigned port;           /* the port it goes to */
+};
+
 /* One probed server. */
 struct health_target {
-    atomic_bool up;                    /* usable for new connections; read on every pick */
-    atomic_uint passive_fails;         /* consecutive connect failures seen by workers */
-    atomic_bool passive_pending;       /* a worker took it down; the main thread has to report */
-    struct health *engine;             /* the engine it belongs to */
-    void *owner;                       /* the lb_server it describes */
-    char *label;                       /* "backend/address", for logs */
-    struct health_params p;            /* current parameters */
-    struct net_sockaddr addr;          /* where probes go; len 0 when unresolved */
-    const char *tunnel_target;         /* CONNECT to this through the proxy at addr, or NULL */
-    const char *tunnel_auth;           /* Proxy-Authorization for it (both: the server's) */
-    unsigned rise_count;               /* consecutive successes while down */
-    unsigned fall_count;               /* consecutive failures while up */
-    enum health_result last;           /* result of the last probe */
-    char detail[256];                  /* human explanation of last, for /status and logs */
-    unsigned latency_ms;               /* duration of the last probe */
-    uint64_t since_ms;                 /* monotonic time of the last up/down change */
-    uint64_t checks;                   /* probes run */
-    uint64_t transitions;              /* up/down changes */
-    struct event *timer;               /* next probe */
-    uint64_t next_ms;                  /* when it is due (monotonic) */
-    bool skip_done;                    /* the next probe was skipped once already */
-    struct health_probe *probe;        /* the probe in flight, or NULL */
-    char *host;                        /* the server's host as configured, for name checks */
-    SSL_CTX *pinned;                   /* k3s: context trusting the CA fetched and pinned by hash */
-    struct bufferevent *kept;          /* an HTTP connection kept open between probes, or NULL */
-    SSL_CTX *kept_ctx;                 /* the TLS context it was opened with (NULL: plain) */
+    atomic_bool up;               /* usable for new connections; read on every pick: the
+                                     published state, or false once a worker saw passive
+                                     failures (until the main thread reports them) */
+    atomic_uint passive_fails;    /* consecutive connect failures seen by workers */
+    atomic_bool passive_pending;  /* a worker took it down; the main thread has to report */
+    struct health *engine;        /* the engine it belongs to */
+    void *owner;                  /* the lb_server it describes */
+    char *label;                  /* "backend/address", for logs */
+    struct health_params p;       /* current parameters */
+    struct net_sockaddr addr;     /* where probes go; len 0 when unresolved */
+    const char *tunnel_target;    /* CONNECT to this through the proxy at addr, or NULL */
+    const char *tunnel_auth;      /* Proxy-Authorization for it (both: the server's) */
+    bool checked_up;              /* its own verdict: probes and passive failures */
+    bool published;               /* what was last published: checked_up and every target
+                                     it needs up */
+    struct health_target **needs; /* requires: targets that must be up too */
+    size_t n_needs;
+    char *missing;                        /* requires: why it can never be up (no server of a
+                                             required backend on its host), or NULL */
+    unsigned rise_count;                  /* consecutive successes while down */
+    unsigned fall_count;                  /* consecutive failures while up */
+    enum health_result last;              /* result of the last probe */
+    char detail[256];                     /* human explanation of last, for /status and logs */
+    unsigned latency_ms;                  /* duration of the last probe */
+    uint64_t since_ms;                    /* monotonic time of the last published change */
+    uint64_t checks;                      /* probes run */
+    uint64_t transitions;                 /* up/down changes */
+    struct event *timer;                  /* next probe */
+    uint64_t next_ms;                     /* when it is due (monotonic) */
+    bool skip_done;                       /* the next probe was skipped once already */
+    struct health_probe *probe;           /* the probe in flight, or NULL */
+    char *host;                           /* the server's host as configured, for name checks */
+    SSL_CTX *pinned;                      /* k3s: context trusting the CA learnt from /cacerts */
+    int trusted;                          /* k3s: enum tls_k3s_trusted, how pinned was decided */
+    SSL_CTX *apiserver_ctx;               /* the API server's: trust plus its client certificate */
+    SSL_CTX *apiserver_for;               /* the trust context apiserver_ctx was made from */
+    struct health_kept kept[HEALTH_KEPT]; /* HTTP connections kept open between probes */
     char san_warning[320];             /* SAN guard finding, "" when the certificate covers all */
     char san_logged[320];              /* the finding last logged, so each is logged once */
     bool paused;                       /* maintenance: no probes */
@@ -141,6 +176,9 @@ struct health_status {
     uint64_t checks;                          /* probes run */
     uint64_t transitions;                     /* state changes */
     const char *san_warning;                  /* SAN guard finding, or NULL */
+    const char *waiting;                      /* passing its own checks but held down by a
+                                                 target it requires ("etcd/10.0.0.1:2379"), or
+                                                 NULL */
     const struct health_histogram *durations; /* probe durations */
 };
 

@@ -29,9 +29,10 @@
 #include <unistd.h>
 
 const char *const health_result_names[] = {
-    "none",        "ok",           "timeout",  "refused",        "unreachable", "reset",
-    "tls_error",   "bad_status",   "bad_body", "protocol_error", "unresolved",  "passive",
-    "local_error", "no_resources", "busy",     "proxy_error",    "wrong_role",  NULL,
+    "none",        "ok",         "timeout",       "refused",      "unreachable",
+    "reset",       "tls_error",  "bad_status",    "bad_body",     "protocol_error",
+    "unresolved",  "passive",    "local_error",   "no_resources", "busy",
+    "proxy_error", "wrong_role", "shutting_down", NULL,
 };
 
 const unsigned health_bucket_ms[HEALTH_BUCKETS - 1] = {1,   5,   10,   25,   50,  100,
@@ -96,7 +97,7 @@ static void arm(struct health_target *t, uint64_t ms)
  * while changing state; +-5% jitter keeps many servers from probing in lockstep. */
 static void schedule_next(struct health_target *t)
 {
-    uint64_t base = health_is_up(t) ? t->p.interval_ms : t->p.down_interval_ms;
+    uint64_t base = t->checked_up ? t->p.interval_ms : t->p.down_interval_ms;
     if (t->fall_count || t->rise_count) {
         base = t->p.interval_ms / FAST_DIVISOR;
         if (base < FAST_MIN_MS)
@@ -105,18 +106,65 @@ static void schedule_next(struct health_target *t)
     arm(t, base - base / 20 + jitter(t->engine, base / 10 + 1));
 }
 
-static void set_state(struct health_target *t, bool up, const char *why)
+/* The first target t needs that is down, or NULL when all are up. */
+static const struct health_target *blocker(const struct health_target *t)
 {
-    atomic_store(&t->up, up);
-    atomic_store(&t->passive_fails, 0);
+    for (size_t i = 0; i < t->n_needs; i++)
+        if (!t->needs[i]->published)
+            return t->needs[i];
+    return NULL;
+}
+
+static void publish(struct health_target *t, const char *why);
+
+/* Targets that need t follow it. The requires of the config are checked to form no circle. */
+static void publish_dependents(struct health_target *t)
+{
+    struct health *h = t->engine;
+    char why[320];
+    for (size_t i = 0; i < h->n_targets; i++)
+        for (size_t j = 0; j < h->targets[i]->n_needs; j++)
+            if (h->targets[i]->needs[j] == t) {
+                snprintf(why, sizeof(why), "it requires %s, which is %s", t->label,
+                         t->published ? "up again" : "down");
+                publish(h->targets[i], why);
+                break;
+            }
+}
+
+/* Makes the state workers read what checked_up and the needed targets say, and tells about a
+ * change. A server whose own checks pass but that waits for another is said once. */
+static void publish(struct health_target *t, const char *why)
+{
+    const struct health_target *b = blocker(t);
+    bool up = t->checked_up && !b && !t->missing;
+    if (up == t->published) {
+        if (t->checked_up && !up && why)
+            log_info("server_waiting", "%s: %s, but it stays down: %s%s%s", t->label, why,
+                     t->missing ? t->missing : "it requires ", b ? b->label : "",
+                     b ? ", which is down" : "");
+        return;
+    }
+    t->published = up;
+    atomic_store(&t->up, up && !atomic_load(&t->passive_pending));
     t->since_ms = clock_now_ms();
     t->transitions++;
-    t->rise_count = t->fall_count = 0;
     if (up)
         log_info("server_up", "%s is up: %s", t->label, why);
-    else
+    else if (!t->checked_up)
         log_warn("server_down", "%s is down: %s", t->label, why);
+    else /* its own checks pass */
+        log_warn("server_down", "%s is down: %s", t->label, b ? why : t->missing);
     t->engine->cb(t->engine->cb_arg, t, up ? HEALTH_EVENT_UP : HEALTH_EVENT_DOWN);
+    publish_dependents(t);
+}
+
+static void set_state(struct health_target *t, bool up, const char *why)
+{
+    t->checked_up = up;
+    atomic_store(&t->passive_fails, 0);
+    t->rise_count = t->fall_count = 0;
+    publish(t, why);
 }
 
 static void probe_free(struct health_probe *p)
@@ -165,16 +213,21 @@ static void record(struct health_target *t, enum health_result r, const char *de
     if (r == HEALTH_RESULT_OK) {
         t->fall_count = 0;
         atomic_store(&t->passive_fails, 0);
-        if (!health_is_up(t) && ++t->rise_count >= t->p.rise) {
+        if (!t->checked_up && ++t->rise_count >= t->p.rise) {
             snprintf(why, sizeof(why), "%u check%s passed (%s)", t->p.rise,
                      t->p.rise > 1 ? "s" : "", t->detail);
             set_state(t, true, why);
         }
     } else {
         t->rise_count = 0;
-        if (health_is_up(t) && ++t->fall_count >= t->p.fall) {
-            snprintf(why, sizeof(why), "%u check%s failed: %s", t->p.fall, t->p.fall > 1 ? "s" : "",
-                     t->detail);
+        if (r == HEALTH_RESULT_SHUTTING_DOWN)
+            t->fall_count = t->p.fall - 1; /* said by the server itself: no need to confirm */
+        if (t->checked_up && ++t->fall_count >= t->p.fall) {
+            if (r == HEALTH_RESULT_SHUTTING_DOWN)
+                snprintf(why, sizeof(why), "%s; its connections end as it ends them", t->detail);
+            else
+                snprintf(why, sizeof(why), "%u check%s failed: %s", t->p.fall,
+                         t->p.fall > 1 ? "s" : "", t->detail);
             set_state(t, false, why);
         }
     }
@@ -206,11 +259,11 @@ void health_probe_done(struct health_probe *p, enum health_result r, const char 
     t->latency_ms = (unsigned)(clock_now_ms() - p->start_ms);
     observe(&t->durations, t->latency_ms);
     probe_free(p);
-    bool was_up = health_is_up(t);
+    bool was_up = t->published;
     record(t, r, fmt ? detail : NULL);
     report_san(t);
     schedule_next(t);
-    if (health_is_up(t) == was_up)
+    if (t->published == was_up)
         t->engine->cb(t->engine->cb_arg, t, HEALTH_EVENT_PROBE);
 }
 
@@ -234,9 +287,10 @@ static unsigned sockaddr_port(const struct net_sockaddr *sa)
 /* The server's address, or check_address, on health.port / check_port when one is set.
  * Through a proxy the address is the proxy's: both then go into the CONNECT target instead
  * (probe_tunnel_target). check_address was checked to be an IP literal at load. */
-static void probe_addr(const struct health_target *t, struct net_sockaddr *out)
+static void probe_addr(const struct health_target *t, unsigned port_override,
+                       struct net_sockaddr *out)
 {
-    unsigned port = t->p.port ? t->p.port : sockaddr_port(&t->addr);
+    unsigned port = port_override ? port_override : t->p.port ? t->p.port : sockaddr_port(&t->addr);
     struct sockaddr_in *v4 = (struct sockaddr_in *)&out->u.ss;
     struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&out->u.ss;
     *out = t->addr;
@@ -259,10 +313,11 @@ static void probe_addr(const struct health_target *t, struct net_sockaddr *out)
 }
 
 /* Through a proxy: what it is asked to CONNECT to, with check_address and the check port. */
-static const char *probe_tunnel_target(const struct health_target *t, char *buf, size_t len)
+static const char *probe_tunnel_target(const struct health_target *t, unsigned port_override,
+                                       char *buf, size_t len)
 {
     const char *target = t->tunnel_target, *colon = strrchr(target, ':');
-    unsigned port = t->p.port;
+    unsigned port = port_override ? port_override : t->p.port;
     if (t->p.check_address) {
         if (!port && colon)
             port = (unsigned)strtoul(colon + 1, NULL, 10);
@@ -280,7 +335,7 @@ static const char *probe_tunnel_target(const struct health_target *t, char *buf,
 void health_probe_host(const struct health_probe *p, char *host, size_t len, unsigned *port)
 {
     struct net_sockaddr sa;
-    probe_addr(p->t, &sa);
+    probe_addr(p->t, p->port, &sa);
     if (sa.u.sa.sa_family == AF_INET6)
         inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&sa.u.ss)->sin6_addr, host, (socklen_t)len);
     else
@@ -291,7 +346,7 @@ void health_probe_host(const struct health_probe *p, char *host, size_t len, uns
 int health_probe_connect(struct health_probe *p)
 {
     const struct net_sockaddr *sa = &p->sa;
-    probe_addr(p->t, &p->sa);
+    probe_addr(p->t, p->port, &p->sa);
     p->fd = socket(sa->u.sa.sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (p->fd < 0)
         return errno;
@@ -366,7 +421,7 @@ static void probe_begin(struct health_probe *p, void (*then)(struct health_probe
 {
     unsigned char hdr[PROXYPROTO_BUILD_MAX];
     size_t n;
-    if (p->t->p.proxy_header) {
+    if (p->t->p.proxy_header && !p->port) { /* only the traffic port expects one */
         n = proxyproto_build(p->t->p.proxy_header, NULL, NULL, hdr);
         if (send(p->fd, hdr, n, MSG_NOSIGNAL) != (ssize_t)n) {
             health_probe_fail_errno(p, errno ? errno : EAGAIN, "PROXY header");
@@ -425,7 +480,7 @@ void health_probe_through(struct health_probe *p, void (*then)(struct health_pro
         probe_begin(p, then);
         return;
     }
-    target = probe_tunnel_target(p->t, buf, sizeof(buf));
+    target = probe_tunnel_target(p->t, p->port, buf, sizeof(buf));
     err = tunnel_send(p->fd, target, p->t->tunnel_auth);
     if (err) {
         health_probe_fail_errno(p, err, "proxy");
@@ -475,7 +530,7 @@ static void probe_start(evutil_socket_t fd, short what, void *arg)
  * down_interval: nothing else could ever bring it back. */
 static void readmit(struct health_target *t)
 {
-    if (!health_is_up(t))
+    if (!t->checked_up)
         set_state(t, true, "down_interval passed (no active check configured)");
 }
 
@@ -560,7 +615,8 @@ struct health_target *health_target_new(struct health *h, const char *label,
                                         const struct health_endpoint *ep, void *owner)
 {
     struct health_target *t = xcalloc(1, sizeof(*t));
-    atomic_init(&t->up, !(ep->start_down && cfg->kind != CONFIG_CHECK_NONE));
+    t->checked_up = t->published = !(ep->start_down && cfg->kind != CONFIG_CHECK_NONE);
+    atomic_init(&t->up, t->published);
     t->engine = h;
     t->owner = owner;
     t->label = xstrdup(label);
@@ -583,6 +639,16 @@ struct health_target *health_target_new(struct health *h, const char *label,
     return t;
 }
 
+/* The contexts learnt by probes (a K3s CA, the API server's with its client certificate). */
+static void forget_trust(struct health_target *t)
+{
+    if (t->pinned)
+        SSL_CTX_free(t->pinned);
+    if (t->apiserver_ctx)
+        SSL_CTX_free(t->apiserver_ctx);
+    t->pinned = t->apiserver_ctx = t->apiserver_for = NULL;
+}
+
 void health_target_configure(struct health_target *t, const struct config_health *cfg,
                              const struct health_endpoint *ep)
 {
@@ -594,10 +660,7 @@ void health_target_configure(struct health_target *t, const struct config_health
     same = health_params_same_schedule(&old, &t->p);
     health_params_free(&old);
     health_stream_drop_kept(t); /* opened with the old TLS settings */
-    if (t->pinned) {
-        SSL_CTX_free(t->pinned); /* the token may have changed: pin again */
-        t->pinned = NULL;
-    }
+    forget_trust(t);            /* the token or the CA may have changed: learn them again */
     if (t->p.setup_error)
         log_error("check_setup", "%s: %s", t->label, t->p.setup_error);
     if (same && evtimer_pending(t->timer, NULL))
@@ -605,6 +668,35 @@ void health_target_configure(struct health_target *t, const struct config_health
     evtimer_del(t->timer);
     if (t->p.kind != CONFIG_CHECK_NONE)
         arm(t, jitter(t->engine, t->p.interval_ms));
+}
+
+void health_target_require(struct health_target *t, struct health_target *const *needs, size_t n,
+                           const char *missing)
+{
+    const struct health_target *b;
+    char why[320];
+    free(t->needs);
+    free(t->missing);
+    t->needs = n ? xreallocarray(NULL, n, sizeof(*t->needs)) : NULL;
+    if (n)
+        memcpy(t->needs, needs, n * sizeof(*needs));
+    t->n_needs = n;
+    t->missing = missing ? xstrdup(missing) : NULL;
+    b = blocker(t);
+    snprintf(why, sizeof(why), "%s%s%s", b ? "it requires " : "what it requires is up",
+             b ? b->label : "", b ? ", which is down" : "");
+    publish(t, missing ? missing : why);
+}
+
+/* No target may keep pointing at one that goes away. */
+static void forget_needed(struct health *h, const struct health_target *gone)
+{
+    for (size_t i = 0; i < h->n_targets; i++) {
+        struct health_target *d = h->targets[i];
+        for (size_t j = 0; j < d->n_needs; j++)
+            if (d->needs[j] == gone)
+                d->needs[j--] = d->needs[--d->n_needs];
+    }
 }
 
 void health_target_free(struct health_target *t)
@@ -617,11 +709,13 @@ void health_target_free(struct health_target *t)
             h->targets[i] = h->targets[--h->n_targets];
             break;
         }
+    forget_needed(h, t);
+    free(t->needs);
+    free(t->missing);
     event_free(t->timer);
     health_stream_drop_kept(t);
     health_params_free(&t->p);
-    if (t->pinned)
-        SSL_CTX_free(t->pinned);
+    forget_trust(t);
     free(t->label);
     free(t->host);
     free(t);
@@ -630,7 +724,7 @@ void health_target_free(struct health_target *t)
 void health_target_answered(struct health_target *t)
 {
     uint64_t now = clock_now_ms();
-    if (t->probe || t->paused || !health_is_up(t) || t->fall_count || t->rise_count ||
+    if (t->probe || t->paused || !t->checked_up || t->fall_count || t->rise_count ||
         t->p.kind == CONFIG_CHECK_NONE || t->skip_done || t->next_ms < now)
         return;
     /* The answer stands in for the probe now due: that one is skipped, the one after keeps its
@@ -651,6 +745,9 @@ void health_target_status(const struct health_target *t, struct health_status *o
     out->checks = t->checks;
     out->transitions = t->transitions;
     out->san_warning = t->san_warning[0] ? t->san_warning : NULL;
+    out->waiting = NULL;
+    if (t->checked_up && !t->published)
+        out->waiting = t->missing ? t->missing : blocker(t) ? blocker(t)->label : NULL;
     out->durations = &t->durations;
 }
 

@@ -44,9 +44,11 @@ static inline void *health_target_owner(const struct health_target *t)
 {
     return t->owner;
 }
-static inline enum config_on_down health_on_down(const struct health_target *t)
+/* A target that went down has its open connections closed: on_down close, unless the server
+ * itself said it is stopping (it finishes what it serves, and new connections go elsewhere). */
+static inline bool health_closes_on_down(const struct health_target *t)
 {
-    return t->p.on_down;
+    return t->p.on_down == CONFIG_ON_DOWN_CLOSE && t->last != HEALTH_RESULT_SHUTTING_DOWN;
 }
 
 /* A worker's connect to the server succeeded or failed. fall consecutive failures take the
@@ -61,6 +63,12 @@ void health_target_status(const struct health_target *t, struct health_status *o
 
 /* The server's address became known (a host name resolved). */
 void health_target_set_addr(struct health_target *t, const struct net_sockaddr *addr);
+
+/* Join readiness (a backend's requires): t is up only while every target in needs is up, and
+ * never while missing says why it cannot be (no server of a required backend on its host).
+ * Replaces what it required before; the state is published at once. */
+void health_target_require(struct health_target *t, struct health_target *const *needs, size_t n,
+                           const char *missing);
 
 /* Maintenance: no probes while paused; probing resumes soon after. */
 void health_target_pause(struct health_target *t, bool paused);

@@ -13,6 +13,7 @@ struct http_state {
     const char *path;      /* what to GET, also named in messages */
     const char *auth;      /* Authorization header value, or NULL */
     health_http_done done; /* gets the parsed answer */
+    bool closing;          /* the connection serves this request only */
 };
 
 /* The end of the line starting at in (just past its LF), or 0 when there is none yet. */
@@ -161,7 +162,7 @@ static void try_finish(struct health_probe *p, struct evbuffer *in, bool at_eof)
          * the connection serves the next probe too (one TLS handshake instead of one per
          * probe). buf holds the head only now. */
         const char *conn = header(buf, "Connection");
-        if (!at_eof && strncmp(buf, "HTTP/1.1", 8) == 0 &&
+        if (!at_eof && !st->closing && strncmp(buf, "HTTP/1.1", 8) == 0 &&
             !(conn && !strncasecmp(conn, "close", 5))) {
             evbuffer_drain(in, len);
             health_stream_keep(p);
@@ -190,11 +191,13 @@ static void http_ready(struct health_probe *p)
                         st->path, p->t->p.server_name ? p->t->p.server_name : "localhost");
     if (st->auth)
         evbuffer_add_printf(out, "Authorization: %s\r\n", st->auth);
+    if (st->closing)
+        evbuffer_add_printf(out, "Connection: close\r\n");
     evbuffer_add(out, "\r\n", 2);
 }
 
-void health_http_get(struct health_probe *p, SSL_CTX *ctx, const char *path, const char *auth,
-                     health_http_done done)
+static void get(struct health_probe *p, SSL_CTX *ctx, const char *path, const char *auth,
+                health_http_done done, bool closing)
 {
     static const struct health_stream_cbs cbs = {
         .ready = http_ready, .data = http_data, .eof = http_eof};
@@ -206,7 +209,20 @@ void health_http_get(struct health_probe *p, SSL_CTX *ctx, const char *path, con
     st->path = path;
     st->auth = auth;
     st->done = done;
-    health_stream_open(p, ctx, &cbs, true);
+    st->closing = closing;
+    health_stream_open(p, ctx, &cbs, !closing);
+}
+
+void health_http_get(struct health_probe *p, SSL_CTX *ctx, const char *path, const char *auth,
+                     health_http_done done)
+{
+    get(p, ctx, path, auth, done, false);
+}
+
+void health_http_get_once(struct health_probe *p, SSL_CTX *ctx, const char *path,
+                          health_http_done done)
+{
+    get(p, ctx, path, NULL, done, true);
 }
 
 static bool status_expected(const struct health_params *hp, int status)
@@ -217,7 +233,7 @@ static bool status_expected(const struct health_params *hp, int status)
     return false;
 }
 
-void health_http_judge(struct health_probe *p, const struct health_http_response *r)
+bool health_http_verdict(struct health_probe *p, const struct health_http_response *r)
 {
     const struct health_params *hp = &p->t->p;
     const char *path = ((struct http_state *)p->ctx)->path;
@@ -226,12 +242,22 @@ void health_http_judge(struct health_probe *p, const struct health_http_response
                           r->status == 401 || r->status == 403
                               ? ": the check needs credentials (health.auth)"
                               : "");
-        return;
+        return false;
     }
     if (hp->expect_body && !strstr(r->body, hp->expect_body)) {
         health_probe_done(p, HEALTH_RESULT_BAD_BODY, "HTTP %d from %s without '%s' in the body",
                           r->status, path, hp->expect_body);
-        return;
+        return false;
     }
-    health_probe_done(p, HEALTH_RESULT_OK, "HTTP %d from %s", r->status, path);
+    return true;
+}
+
+void health_http_judge(struct health_probe *p, const struct health_http_response *r)
+{
+    char passed[160];
+    if (!health_http_verdict(p, r))
+        return;
+    snprintf(passed, sizeof(passed), "HTTP %d from %s", r->status,
+             ((struct http_state *)p->ctx)->path);
+    health_apiserver_after(p, passed);
 }

@@ -50,6 +50,7 @@ static void parse_k3s_token(struct health_params *p, const char *token)
         return;
     }
     p->token_hash = t.ca_hash; /* taken over; the rest is not needed by a probe */
+    p->token_cred = (int)t.cred;
     p->authorization = t.authorization;
     t.ca_hash = t.authorization = NULL;
     tls_k3s_token_free(&t);
@@ -85,8 +86,10 @@ static void build_tls(struct health_params *p, const struct config_health *c)
     char err[320];
     p->verify = c->tls.verify;
     if (c->kind == CONFIG_CHECK_K3S && !c->tls.ca) {
-        /* The cluster CA is private: pinned through the token's hash, or not verified. */
+        /* The cluster CA is private: learnt from /cacerts (pinned to the token's hash) once a
+         * token is given, else not verified. */
         p->verify = false;
+        p->learn_ca = true;
         p->tls = tls_ctx_insecure();
     } else {
         p->tls = tls_ctx(&c->tls, err, sizeof(err));
@@ -116,6 +119,24 @@ static void build_db(struct health_params *p, const struct config_health *c)
     db->galera = d->galera;
     if (d->password_file || d->password_env)
         db->password = read_secret(p, d->password_file, d->password_env, "database password");
+}
+
+static void build_apiserver(struct health_params *p, const struct config_apiserver *a)
+{
+    struct health_apiserver *ap = &p->apiserver;
+    char *secret;
+    if (!a->enabled)
+        return;
+    ap->on = true;
+    ap->port = a->port;
+    ap->path = xstrdup(a->path ? a->path : "/readyz");
+    ap->cert = dup_or_null(a->cert);
+    ap->key = dup_or_null(a->key);
+    if ((a->bearer_token_file || a->bearer_token_env) &&
+        (secret = read_secret(p, a->bearer_token_file, a->bearer_token_env, "API server token"))) {
+        ap->authorization = tls_auth_bearer(secret);
+        config_secret_free(secret);
+    }
 }
 
 void health_params_build(struct health_params *p, const struct config_health *c,
@@ -149,6 +170,7 @@ void health_params_build(struct health_params *p, const struct config_health *c,
         p->sans[i] = xstrdup(ep->sans[i]);
     read_auth(p, c);
     build_db(p, c);
+    build_apiserver(p, &c->apiserver);
     if (config_check_kinds[c->kind].uses_tls)
         build_tls(p, c);
 }
@@ -166,6 +188,10 @@ void health_params_free(struct health_params *p)
     free(p->expect_status);
     free(p->expect_body);
     config_secret_free(p->authorization);
+    free(p->apiserver.path);
+    config_secret_free(p->apiserver.authorization);
+    free(p->apiserver.cert);
+    free(p->apiserver.key);
     free(p->server_name);
     free(p->token_hash);
     free(p->setup_error);

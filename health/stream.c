@@ -99,9 +99,12 @@ static void stream_begin(struct health_probe *p)
 static void kept_event(struct bufferevent *bev, short what, void *arg)
 {
     struct health_target *t = arg;
-    (void)bev;
     (void)what;
-    health_stream_drop_kept(t);
+    for (int i = 0; i < HEALTH_KEPT; i++)
+        if (t->kept[i].bev == bev) {
+            bufferevent_free(bev);
+            t->kept[i] = (struct health_kept){0};
+        }
 }
 
 static void kept_read(struct bufferevent *bev, void *arg)
@@ -111,30 +114,52 @@ static void kept_read(struct bufferevent *bev, void *arg)
 
 void health_stream_drop_kept(struct health_target *t)
 {
-    if (t->kept)
-        bufferevent_free(t->kept);
-    t->kept = NULL;
-    t->kept_ctx = NULL;
+    for (int i = 0; i < HEALTH_KEPT; i++) {
+        if (t->kept[i].bev)
+            bufferevent_free(t->kept[i].bev);
+        t->kept[i] = (struct health_kept){0};
+    }
+}
+
+/* The slot for a connection opened with ctx to port: its own, else a free one, else the
+ * first (the older one goes). */
+static struct health_kept *kept_slot(struct health_target *t, SSL_CTX *ctx, unsigned port)
+{
+    struct health_kept *free_slot = NULL;
+    for (int i = 0; i < HEALTH_KEPT; i++) {
+        if (t->kept[i].bev && t->kept[i].ctx == ctx && t->kept[i].port == port)
+            return &t->kept[i];
+        if (!t->kept[i].bev && !free_slot)
+            free_slot = &t->kept[i];
+    }
+    return free_slot ? free_slot : &t->kept[0];
+}
+
+static unsigned stream_port(const struct health_probe *p)
+{
+    return p->port ? p->port : p->t->p.port;
 }
 
 void health_stream_keep(struct health_probe *p)
 {
     struct health_target *t = p->t;
+    struct health_kept *k;
     if (!p->bev)
         return;
-    health_stream_drop_kept(t);
-    t->kept = p->bev;
-    t->kept_ctx = p->pending_ctx;
+    k = kept_slot(t, p->pending_ctx, stream_port(p));
+    if (k->bev)
+        bufferevent_free(k->bev);
+    *k = (struct health_kept){p->bev, p->pending_ctx, stream_port(p)};
     p->bev = NULL;
     p->ssl = NULL;
-    bufferevent_setcb(t->kept, kept_read, NULL, kept_event, t);
+    bufferevent_setcb(k->bev, kept_read, NULL, kept_event, t);
 }
 
 void health_stream_open(struct health_probe *p, SSL_CTX *ctx, const struct health_stream_cbs *cbs,
                         bool reuse)
 {
     int err;
-    struct health_target *t = p->t;
+    struct health_kept *k = kept_slot(p->t, ctx, stream_port(p));
     if (p->bev)
         bufferevent_free(p->bev);
     if (p->io)
@@ -149,17 +174,15 @@ void health_stream_open(struct health_probe *p, SSL_CTX *ctx, const struct healt
     p->cbs = *cbs;
     p->pending_ctx = ctx;
     p->reused = false;
-    if (reuse && t->kept && t->kept_ctx == ctx) {
-        p->bev = t->kept; /* its TLS state comes along: no handshake */
-        t->kept = NULL;
-        t->kept_ctx = NULL;
+    if (reuse && k->bev && k->ctx == ctx && k->port == stream_port(p)) {
+        p->bev = k->bev; /* its TLS state comes along: no handshake */
+        *k = (struct health_kept){0};
         p->reused = p->connected = true;
         bufferevent_setcb(p->bev, on_read, NULL, on_event, p);
         bufferevent_enable(p->bev, EV_READ | EV_WRITE);
         p->cbs.ready(p);
         return;
     }
-    health_stream_drop_kept(t); /* another context (or none wanted): it will not serve */
     err = health_probe_connect(p);
     if (err) {
         health_probe_fail_errno(p, err, "connect");

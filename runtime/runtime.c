@@ -25,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -264,6 +265,60 @@ static void close_removed(struct lb_runtime *rt, const struct lb_view *old,
                 rt_close_server_conns(rt, old->pools[i].srv[j]);
 }
 
+/* ---- join readiness ------------------------------------------------------------------------ */
+
+/* "host:port" and "host:port" on one host (names compared as DNS compares them). */
+static bool same_host(const char *a, const char *b)
+{
+    const char *ca = strrchr(a, ':'), *cb = strrchr(b, ':');
+    return ca && cb && ca - a == cb - b && strncasecmp(a, b, (size_t)(ca - a)) == 0;
+}
+
+static const struct lb_pool *pool_named(const struct lb_view *v, const char *name)
+{
+    for (size_t i = 0; i < v->n_pools; i++)
+        if (strcmp(v->pools[i].cfg->name, name) == 0)
+            return &v->pools[i];
+    return NULL;
+}
+
+/* A server of a backend with requires needs the servers on its host in each required backend
+ * (the config's were checked at load; a list set at run time may lack one: then it never
+ * takes traffic, and says why). Every server is linked again at each view, which also drops
+ * what a reloaded config no longer requires. */
+static void link_server(const struct lb_view *v, const struct lb_pool *p, struct lb_server *s)
+{
+    const struct config_backend *cb = p->cfg;
+    struct health_target **needs = NULL;
+    size_t n = 0;
+    char missing[320] = "";
+    for (size_t r = 0; r < cb->n_requires; r++) {
+        const struct lb_pool *q = pool_named(v, cb->requires[r]);
+        bool found = false;
+        for (size_t j = 0; q && j < q->n; j++) {
+            if (!q->srv[j]->health || !same_host(s->address, q->srv[j]->address))
+                continue;
+            needs = xreallocarray(needs, n + 1, sizeof(*needs));
+            needs[n++] = q->srv[j]->health;
+            found = true;
+        }
+        if (!found && !missing[0])
+            snprintf(missing, sizeof(missing),
+                     "it requires a server of backend '%s' on its host, and there is none",
+                     cb->requires[r]);
+    }
+    health_target_require(s->health, needs, n, missing[0] ? missing : NULL);
+    free(needs);
+}
+
+static void link_requires(const struct lb_view *v)
+{
+    for (size_t i = 0; i < v->n_pools; i++)
+        for (size_t j = 0; j < v->pools[i].n; j++)
+            if (v->pools[i].srv[j]->health)
+                link_server(v, &v->pools[i], v->pools[i].srv[j]);
+}
+
 /* Builds a view for cfg and makes it current: the new registries replace the old ones, whose
  * leftovers live on only in older views (until their connections end, or at once when
  * close_gone). */
@@ -305,6 +360,7 @@ int rt_install(struct lb_runtime *rt, struct config *cfg, bool close_gone, char 
     if (rt->view && lb_view_unref(rt->view))
         lb_view_free(rt->view);
     rt->view = v;
+    link_requires(v);
     sticky_update(rt, NULL);
     return 0;
 }
@@ -348,7 +404,7 @@ static void on_health_change(void *arg, struct health_target *t, enum health_eve
     struct lb_server *s = health_target_owner(t);
     if (ev != HEALTH_EVENT_PROBE)
         quorum_guard(rt, s, ev == HEALTH_EVENT_UP);
-    if (ev == HEALTH_EVENT_DOWN && health_on_down(t) == CONFIG_ON_DOWN_CLOSE)
+    if (ev == HEALTH_EVENT_DOWN && health_closes_on_down(t))
         rt_close_server_conns(rt, s);
     if (ev == HEALTH_EVENT_DOWN)
         lb_server_resolve_now(s); /* a host name may have moved */

@@ -1,12 +1,14 @@
 /* TLS helpers for the checks. Contexts are made when a target is configured (at start and
  * reload), never on the probe path. */
 #include "tls/tls.h"
+#include "tls/cahash.h"
 
 #include <arpa/inet.h>
 #include <openssl/err.h>
 #include <openssl/x509v3.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 static void openssl_reason(char *err, size_t errlen, const char *what, const char *path)
 {
@@ -29,6 +31,25 @@ static SSL_CTX *client_ctx(void)
     return ctx;
 }
 
+/* Loads a client certificate and its key (both PEM files) into ctx; false with the reason. */
+static bool use_client_cert(SSL_CTX *ctx, const char *cert, const char *key, char *err,
+                            size_t errlen)
+{
+    if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
+        openssl_reason(err, errlen, "cannot load certificate", cert);
+        return false;
+    }
+    if (key && SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
+        openssl_reason(err, errlen, "cannot load key", key);
+        return false;
+    }
+    if (SSL_CTX_check_private_key(ctx) != 1) {
+        openssl_reason(err, errlen, "key does not match certificate", cert);
+        return false;
+    }
+    return true;
+}
+
 SSL_CTX *tls_ctx(const struct config_tls *tls, char *err, size_t errlen)
 {
     SSL_CTX *ctx = client_ctx();
@@ -42,22 +63,29 @@ SSL_CTX *tls_ctx(const struct config_tls *tls, char *err, size_t errlen)
         openssl_reason(err, errlen, "cannot load CA", tls->ca ? tls->ca : "(system)");
         goto fail;
     }
-    if (tls->cert && SSL_CTX_use_certificate_chain_file(ctx, tls->cert) != 1) {
-        openssl_reason(err, errlen, "cannot load certificate", tls->cert);
+    if (tls->cert && !use_client_cert(ctx, tls->cert, tls->key, err, errlen))
         goto fail;
-    }
-    if (tls->key && SSL_CTX_use_PrivateKey_file(ctx, tls->key, SSL_FILETYPE_PEM) != 1) {
-        openssl_reason(err, errlen, "cannot load key", tls->key);
-        goto fail;
-    }
-    if (tls->cert && SSL_CTX_check_private_key(ctx) != 1) {
-        openssl_reason(err, errlen, "key does not match certificate", tls->cert);
-        goto fail;
-    }
     return ctx;
 fail:
     SSL_CTX_free(ctx);
     return NULL;
+}
+
+SSL_CTX *tls_ctx_with_client_cert(SSL_CTX *trust, const char *cert, const char *key, char *err,
+                                  size_t errlen)
+{
+    SSL_CTX *ctx = client_ctx();
+    if (!ctx) {
+        snprintf(err, errlen, "cannot create a TLS context");
+        return NULL;
+    }
+    SSL_CTX_set1_cert_store(ctx, SSL_CTX_get_cert_store(trust));
+    SSL_CTX_set_verify(ctx, SSL_CTX_get_verify_mode(trust), NULL);
+    if (!use_client_cert(ctx, cert, key, err, errlen)) {
+        SSL_CTX_free(ctx);
+        return NULL;
+    }
+    return ctx;
 }
 
 SSL_CTX *tls_ctx_from_pem(const char *pem, size_t len, char *err, size_t errlen)
@@ -80,8 +108,83 @@ SSL_CTX *tls_ctx_from_pem(const char *pem, size_t len, char *err, size_t errlen)
         SSL_CTX_free(ctx);
         return NULL;
     }
+    /* Every certificate of the bundle is a trust anchor, as in a Go client's RootCAs: a bundle
+     * that holds the cluster's intermediate CA but not its root still verifies. */
+    X509_STORE_set_flags(store, X509_V_FLAG_PARTIAL_CHAIN);
     SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
     return ctx;
+}
+
+/* The system's trust store, read once (as a Go client reads the system pool once). */
+static X509_STORE *system_store(void)
+{
+    static X509_STORE *store;
+    if (!store && (store = X509_STORE_new()) && X509_STORE_set_default_paths(store) != 1) {
+        X509_STORE_free(store);
+        store = NULL;
+    }
+    ERR_clear_error();
+    return store;
+}
+
+static bool is_ip(const char *name)
+{
+    unsigned char buf[16];
+    return inet_pton(AF_INET, name, buf) == 1 || inet_pton(AF_INET6, name, buf) == 1;
+}
+
+bool tls_system_trusts(SSL *ssl, const char *name)
+{
+    X509_STORE *store = system_store();
+    X509 *leaf = ssl ? SSL_get0_peer_certificate(ssl) : NULL;
+    X509_STORE_CTX *ctx = store && leaf ? X509_STORE_CTX_new() : NULL;
+    bool ok = false;
+    if (ctx && X509_STORE_CTX_init(ctx, store, leaf, SSL_get_peer_cert_chain(ssl)) == 1) {
+        X509_VERIFY_PARAM *param = X509_STORE_CTX_get0_param(ctx);
+        X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_SSL_SERVER);
+        if (name && is_ip(name))
+            X509_VERIFY_PARAM_set1_ip_asc(param, name);
+        else if (name)
+            X509_VERIFY_PARAM_set1_host(param, name, 0);
+        ok = X509_verify_cert(ctx) == 1;
+    }
+    X509_STORE_CTX_free(ctx);
+    ERR_clear_error();
+    return ok;
+}
+
+SSL_CTX *tls_k3s_trust(SSL *ssl, const char *name, const char *pem, size_t len, const char *hash,
+                       enum tls_k3s_trusted *how, char *why, size_t whylen)
+{
+    struct tls_ca_hash h;
+    char said[200];
+    SSL_CTX *ctx;
+    if (tls_system_trusts(ssl, name)) {
+        /* K3s's agent asks /cacerts with the system's roots first; when that works it keeps
+         * them and does not compare the token's hash (getCACerts, validateCAHash). */
+        *how = TLS_K3S_SYSTEM;
+        ctx = client_ctx();
+        if (ctx && SSL_CTX_set_default_verify_paths(ctx) == 1) {
+            SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
+            return ctx;
+        }
+        SSL_CTX_free(ctx);
+        snprintf(why, whylen, "cannot load the system's CA store");
+        return NULL;
+    }
+    if (hash) {
+        tls_ca_hash(pem, len, &h);
+        if (strcasecmp(h.hex, hash) != 0) {
+            tls_ca_hash_describe(&h, said, sizeof(said));
+            snprintf(why, whylen,
+                     "the server's CA does not match the token's hash (its /cacerts is %s): "
+                     "wrong cluster, or wrong token",
+                     said);
+            return NULL;
+        }
+    }
+    *how = hash ? TLS_K3S_PINNED : TLS_K3S_UNVERIFIED;
+    return tls_ctx_from_pem(pem, len, why, whylen);
 }
 
 SSL_CTX *tls_ctx_insecure(void)
@@ -90,12 +193,6 @@ SSL_CTX *tls_ctx_insecure(void)
     if (ctx)
         SSL_CTX_set_verify(ctx, SSL_VERIFY_NONE, NULL);
     return ctx;
-}
-
-static bool is_ip(const char *name)
-{
-    unsigned char buf[16];
-    return inet_pton(AF_INET, name, buf) == 1 || inet_pton(AF_INET6, name, buf) == 1;
 }
 
 SSL *tls_new(SSL_CTX *ctx, const char *name, bool verify)

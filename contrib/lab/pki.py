@@ -18,8 +18,9 @@ class Pki:
              "-keyout", self.ca_key, "-out", self.ca_crt, "-days", "7", "-subj",
              "/CN=%s" % ca_name)
 
-    def issue(self, name, sans=(), client=False, server=True):
-        """Returns (crt, key) paths. sans: "IP:127.0.0.1", "DNS:localhost", ..."""
+    def issue(self, name, sans=(), client=False, server=True, cn=None, org=None):
+        """Returns (crt, key) paths. sans: "IP:127.0.0.1", "DNS:localhost", ...; cn and org
+        (O=, the groups Kubernetes reads from a client certificate) default to name and none."""
         crt = os.path.join(self.dir, name + ".crt")
         key = os.path.join(self.dir, name + ".key")
         csr = os.path.join(self.dir, name + ".csr")
@@ -30,8 +31,15 @@ class Pki:
                 f.write("subjectAltName=%s\n" % ",".join(sans))
             f.write("extendedKeyUsage=%s\n" % ",".join(usages))
             f.write("keyUsage=digitalSignature,keyEncipherment\n")
+        subj = ("/O=%s" % org if org else "") + "/CN=%s" % (cn or name)
         _run("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-             "-keyout", key, "-out", csr, "-subj", "/CN=%s" % name)
+             "-keyout", key, "-out", csr, "-subj", subj)
         _run("x509", "-req", "-in", csr, "-CA", self.ca_crt, "-CAkey", self.ca_key,
              "-CAcreateserial", "-out", crt, "-days", "7", "-extfile", ext)
         return crt, key
+
+    def kubelet(self, node="agent-1"):
+        """A kubelet's client certificate, as K3s issues it: CN=system:node:<node>,
+        O=system:nodes."""
+        return self.issue("kubelet-" + node, client=True, server=False,
+                          cn="system:node:" + node, org="system:nodes")

@@ -29,6 +29,7 @@ def one(work, pki, cert, key, k3lb_bin, interval_ms, fail):
     k = K3lb(work)
     port = free_port()
     k.admin_port = free_port()
+    kubelet = pki.kubelet()  # what /v1-k3s/connect admits
     k.start(command="agent", args=[
         "--server", "https://" + servers[0].addr, "--listen", "127.0.0.1:%d" % port,
         "--admin", "127.0.0.1:%d" % k.admin_port, "--state-file", os.path.join(work, "st.json"),
@@ -37,12 +38,12 @@ def one(work, pki, cert, key, k3lb_bin, interval_ms, fail):
         "--fall", "2", "--rise", "2"])
     try:
         k.wait_for(lambda st: any(s["state"] == "active" for s in st["backends"][0]["servers"]))
-        ws = WebSocket(port, pki.ca_crt)
+        ws = WebSocket(port, pki.ca_crt, client=kubelet)
         victim = [s for s in servers if s.name == ws.server][0]
         t0 = time.monotonic()
         victim.kill() if fail == "kill" else victim.stop()
         closed = ws.wait_closed(30)
-        ws2 = WebSocket(port, pki.ca_crt)
+        ws2 = WebSocket(port, pki.ca_crt, client=kubelet)
         moved = time.monotonic() - t0
         assert ws2.server != victim.name
         return closed, moved

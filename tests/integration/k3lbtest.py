@@ -75,12 +75,16 @@ class Backend:
 
 
 class ApiServer(Backend):
-    """contrib/lab/apiserver.py (a K3s server's port 6443 stand-in) in its own process; its
-    behaviour follows the mode file: set_mode("200" | "503" | "401" | "hang")."""
+    """contrib/lab/apiserver.py (a K3s server's port 6443 stand-in: its supervisor and the API
+    server behind it, under K3s's and kube-apiserver's rules) in its own process; its phase and
+    network behaviour follow the mode file: set_mode("200" | "503" | "starting" | "hang" | ...).
+    Client certificates are those signed by client_ca (by default the CA it serves)."""
 
     def __init__(self, workdir, cert, key, ca=None, password=None, name="api", port=0,
                  host="127.0.0.1", apiservers_file=None, agent_token=None, bootstrap_tokens=(),
-                 supervisor_port=None, https_port=None, etcd_members_file=None):
+                 supervisor_port=None, https_port=None, etcd_members_file=None, client_ca=None,
+                 program=None, sa_tokens=(), admin_tokens=(), anonymous_paths=(), datastore=None,
+                 readycheck_timeout=None, shutdown_delay=None, api_only=False):
         self.mode_file = os.path.join(workdir, "mode-%s-%d" % (name, random.randrange(1 << 30)))
         self.set_mode("200")
         lsock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
@@ -92,20 +96,28 @@ class ApiServer(Backend):
         self.lines = queue.Queue()
         args = ["--fd", str(lsock.fileno()), "--cert", cert, "--key", key,
                 "--mode-file", self.mode_file, "--name", name]
-        if apiservers_file:
-            args += ["--apiservers-file", apiservers_file]
-        if ca:
-            args += ["--ca", ca]
-        if password:
-            args += ["--password", password]
-        if agent_token:
-            args += ["--agent-token", agent_token]
-        for t in bootstrap_tokens:
-            args += ["--bootstrap-token", t]
-        if etcd_members_file:
-            args += ["--etcd-members-file", etcd_members_file]
+        opt = {"--apiservers-file": apiservers_file, "--ca": ca, "--password": password,
+               "--agent-token": agent_token, "--etcd-members-file": etcd_members_file,
+               "--client-ca": client_ca or ca, "--program": program,
+               "--etcd-readycheck-timeout": readycheck_timeout,
+               "--shutdown-delay": shutdown_delay}
+        for flag, value in opt.items():
+            if value is not None:
+                args += [flag, str(value)]
+        for flag, values in (("--bootstrap-token", bootstrap_tokens), ("--sa-token", sa_tokens),
+                             ("--admin-token", admin_tokens),
+                             ("--anonymous-path", anonymous_paths)):
+            for v in values:
+                args += [flag, v]
+        if datastore:  # (url, ca, cert, key) of this server's etcd member, or (tcp url,)
+            args += ["--datastore", datastore[0]]
+            for flag, v in zip(("--datastore-ca", "--datastore-cert", "--datastore-key"),
+                               datastore[1:]):
+                args += [flag, v]
         if supervisor_port:
             args += ["--supervisor-port", str(supervisor_port), "--https-port", str(https_port)]
+        if api_only:
+            args.append("--api-only")
         self.proc = subprocess.Popen(
             [sys.executable, os.path.join(TOOLS, "../../../contrib/lab/apiserver.py"), *args],
             pass_fds=[lsock.fileno()], stdout=subprocess.PIPE, text=True)
@@ -365,10 +377,13 @@ class WebSocket:
     """A websocket client over TLS to /v1-k3s/connect (through k3lb, which passes TLS through):
     the first frame names the server, later frames are echoed."""
 
-    def __init__(self, port, ca, host="127.0.0.1", timeout=10):
+    def __init__(self, port, ca, host="127.0.0.1", timeout=10, client=None):
+        """client: (cert, key) of a kubelet (O=system:nodes), which /v1-k3s/connect admits."""
         import base64
         import ssl
         ctx = ssl.create_default_context(cafile=ca)
+        if client:
+            ctx.load_cert_chain(*client)
         raw = socket.create_connection((host, port), timeout=timeout)
         self.sock = ctx.wrap_socket(raw, server_hostname=host)
         key = base64.b64encode(os.urandom(16)).decode()

@@ -27,6 +27,7 @@ def lab(tmp_path, pki):
 
     class Lab:
         ca = pki.ca_crt
+        kubelet = pki.kubelet()  # what /v1-k3s/connect admits
 
         def server(self, name, **kw):
             a = ApiServer(str(tmp_path), cert, key, ca=pki.ca_crt, name=name, **kw)
@@ -73,7 +74,7 @@ def test_sticky_and_websocket_survives_health_checks(k3lb, lab, tmp_path):
     k.wait_for(lambda st: active(k), what="an active server")
     names = {name_via(k.port, lab.ca) for _ in range(200)}
     assert len(names) == 1, names
-    ws = WebSocket(k.port, lab.ca)
+    ws = WebSocket(k.port, lab.ca, client=lab.kubelet)
     assert ws.server in names
     deadline = time.monotonic() + 30
     n = 0
@@ -95,7 +96,7 @@ def test_failover_on_kill_and_stop(k3lb, lab, tmp_path):
     # may take a retried connection that the new ACTIVE's consolidation then closes
     k.wait_for(lambda st: sorted(states(k).values()) == ["active", "healthy", "healthy"],
                what="one active server, two healthy")
-    ws = WebSocket(k.port, lab.ca)
+    ws = WebSocket(k.port, lab.ca, client=lab.kubelet)
     first = ws.server
 
     # SIGKILL of the ACTIVE server: its tunnel is closed within 1 s, the next connection lands
@@ -120,7 +121,7 @@ def test_failover_on_kill_and_stop(k3lb, lab, tmp_path):
         took = ws.wait_closed(5)
         assert took < 1.0, took
         try:
-            ws2 = WebSocket(k.port, lab.ca)
+            ws2 = WebSocket(k.port, lab.ca, client=lab.kubelet)
         except OSError as e:
             raise AssertionError("%r\n%s" % (e, k.log()))
         second = ws2.server
@@ -135,7 +136,7 @@ def test_failover_on_kill_and_stop(k3lb, lab, tmp_path):
     s[second].stop()
     took = ws2.wait_closed(10)
     assert took < INTERVAL * FALL + TIMEOUT + 1.0, took
-    ws3 = WebSocket(k.port, lab.ca)
+    ws3 = WebSocket(k.port, lab.ca, client=lab.kubelet)
     third = ws3.server
     assert third not in (first, second)
     # it comes back: it must pass rise checks, and even then the tunnel stays where it is
@@ -159,7 +160,7 @@ def test_fixed_address_is_last_resort_with_failback(k3lb, lab, tmp_path):
     k.wait_for(lambda st: states(k).get(fixed.addr) == "active", what="fixed address active")
     st = {s["address"]: s for s in k.status()["backends"][0]["servers"]}
     assert st[fixed.addr]["default"] is True
-    ws = WebSocket(k.port, lab.ca)
+    ws = WebSocket(k.port, lab.ca, client=lab.kubelet)
     assert ws.server == "fixed"
     # the learned server starts: after rise checks traffic moves to it, and the tunnel through
     # the fixed address is closed so that it reconnects there
@@ -169,7 +170,7 @@ def test_fixed_address_is_last_resort_with_failback(k3lb, lab, tmp_path):
     assert took < 10
     assert states(k)["127.0.0.1:%d" % learned_port] == "active"
     assert states(k)[fixed.addr] == "standby"
-    assert WebSocket(k.port, lab.ca).server == "learned"
+    assert WebSocket(k.port, lab.ca, client=lab.kubelet).server == "learned"
     assert learned.addr  # keep it alive until here
 
 
@@ -186,7 +187,7 @@ def test_admin_api_list_changes(k3lb, lab, tmp_path):
                                                          ["active", "preferred"]),
                what="one active server, one healthy")
     x, y = (s["a"], s["b"]) if active(k) == [s["a"].addr] else (s["b"], s["a"])
-    ws = WebSocket(k.port, lab.ca)
+    ws = WebSocket(k.port, lab.ca, client=lab.kubelet)
     assert ws.server == x.name
     # the active server leaves the list: its connections are closed at once, traffic moves
     assert k.http("PUT", "/servers", json.dumps([y.addr]))[0] == 200
@@ -421,21 +422,41 @@ def basic(user, password):
 
 
 def test_stand_in_enforces_k3s_rules(lab, tmp_path):
-    """The stand-in is only as good as its fidelity: user "server" is forbidden on agent routes,
-    a wrong password is unauthorized, a bootstrap token is a Bearer, lists come in random
-    order, and more than 20 requests in flight are answered 429."""
+    """The stand-in is only as good as its fidelity (each rule cites its K3s source in
+    contrib/lab/apiserver.py): no credentials are forbidden (403) and a wrong password is
+    unauthorized (401) on agent routes; user "server" is forbidden there; a bootstrap token is a
+    Bearer, known only once the API server is up; the tunnel admits kubelet certificates only;
+    the API server behind the supervisor knows no K3s user and admits anonymous requests to no
+    path; lists come in random order; more than 20 requests in flight are answered 429."""
     listing = tmp_path / "apiservers"
     listing.write_text(",".join("127.0.0.1:%d" % (1000 + i) for i in range(8)))
-    s = lab.server("s", password="pw", agent_token="agentpw",
+    s = lab.server("s", password="pw", agent_token="agentpw", sa_tokens=["sa-token"],
                    bootstrap_tokens=["abcdef.0123456789abcdef"], apiservers_file=str(listing))
     ca = lab.ca
-    assert supervisor_get(s, "/v1-k3s/readyz", ca)[0] == 401
+    assert supervisor_get(s, "/v1-k3s/readyz", ca) == (403, json.dumps(
+        {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+         "message": "forbidden", "reason": "Forbidden", "code": 403}))
     assert supervisor_get(s, "/v1-k3s/readyz", ca, basic("server", "pw"))[0] == 403
     assert supervisor_get(s, "/v1-k3s/readyz", ca, basic("node", "pw"))[0] == 401
-    assert supervisor_get(s, "/v1-k3s/readyz", ca, basic("node", "agentpw"))[0] == 200
+    assert supervisor_get(s, "/v1-k3s/readyz", ca, basic("nobody", "agentpw"))[0] == 401
+    assert supervisor_get(s, "/v1-k3s/readyz", ca, basic("node", "agentpw")) == (200, "ok")
     assert supervisor_get(s, "/v1-k3s/readyz", ca, "Bearer abcdef.0123456789abcdef")[0] == 200
     assert supervisor_get(s, "/v1-k3s/readyz", ca, "Bearer abcdef.0000000000000000")[0] == 401
-    assert supervisor_get(s, "/ping", ca)[0] == 200
+    assert supervisor_get(s, "/v1-k3s/readyz", ca, "Bearer sa-token")[0] == 403
+    assert supervisor_get(s, "/db/info", ca, basic("node", "agentpw"))[0] == 403
+    assert supervisor_get(s, "/db/info", ca, basic("server", "pw"))[0] == 200
+    assert supervisor_get(s, "/v1-k3s/connect", ca, basic("node", "agentpw"))[0] == 403
+    assert WebSocket(s.port, ca, client=lab.kubelet).server == "s"
+    assert supervisor_get(s, "/ping", ca) == (200, "pong")
+    assert supervisor_get(s, "/readyz", ca)[0] == 401
+    assert supervisor_get(s, "/readyz", ca, basic("node", "agentpw"))[0] == 401
+    assert supervisor_get(s, "/readyz", ca, "Bearer sa-token") == (200, "ok")
+    assert supervisor_get(s, "/api/v1/namespaces/default", ca, "Bearer sa-token")[0] == 403
+    s.set_mode("503")  # the core not started, the API server not handed over
+    assert supervisor_get(s, "/v1-k3s/readyz", ca, basic("node", "agentpw"))[0] == 503
+    assert supervisor_get(s, "/v1-k3s/readyz", ca, "Bearer abcdef.0123456789abcdef")[0] == 403
+    assert supervisor_get(s, "/readyz", ca, "Bearer sa-token")[0] == 503
+    s.set_mode("200")
     orders = {supervisor_get(s, "/v1-k3s/apiservers", ca, basic("node", "agentpw"))[1]
               for _ in range(6)}
     assert len(orders) > 1  # 8! orders: six answers all alike would be a broken shuffle
@@ -549,7 +570,7 @@ def test_k3s_metric_names(k3lb, lab, tmp_path):
         s[0].addr, s[1].addr, dead)])
     k.wait_for(lambda st: active(k) and states(k).get(dead) == "failed",
                what="an active server and the dead one failed")
-    ws = WebSocket(k.port, lab.ca)
+    ws = WebSocket(k.port, lab.ca, client=lab.kubelet)
     st, text = k.http("GET", "/metrics")
     assert st == 200
     r = subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True)

@@ -171,21 +171,30 @@ def api_factory(tmp_path, pki):
         a.close()
 
 
-def test_https_check_modes(k3lb, api_factory, pki):
-    a = [api_factory("a%d" % i) for i in range(3)]
+def test_https_check_modes(k3lb, api_factory, pki, tmp_path):
+    """An https check of the API server's /readyz, with a ServiceAccount token (K3s runs
+    kube-apiserver without anonymous access): 200, 503 while the server has not handed its API
+    over, 401 for a token it does not know, timeouts for a hung or stopped server."""
+    good, bad = tmp_path / "sa-good", tmp_path / "sa-bad"
+    good.write_text("sa-token\n")
+    bad.write_text("not-a-token\n")
+    a = [api_factory("a%d" % i, sa_tokens=["sa-token"]) for i in range(3)]
     k = start(k3lb, """
   - name: api
     servers: [%s]
     health: {kind: https, path: /readyz, interval: 300ms, timeout: 250ms, rise: 1, fall: 1,
-             tls: {ca: %s}}
-""" % (", ".join('"%s"' % x.addr for x in a), pki.ca_crt))
+             tls: {ca: %s}, auth: {bearer_token_file: %s}}
+  - name: wrong
+    servers: ["%s"]
+    health: {kind: https, path: /readyz, interval: 300ms, timeout: 250ms, rise: 1, fall: 1,
+             tls: {ca: %s}, auth: {bearer_token_file: %s}}
+""" % (", ".join('"%s"' % x.addr for x in a), pki.ca_crt, good, a[2].addr, pki.ca_crt, bad))
     a[1].set_mode("503")
-    a[2].set_mode("401")
     s = wait_server(k, "api", a[0].addr, "up", "ok")
     assert s["check"]["detail"] == "HTTP 200 from /readyz"
     s = wait_server(k, "api", a[1].addr, "down", "bad_status")
     assert s["check"]["detail"] == "HTTP 503 from /readyz"
-    s = wait_server(k, "api", a[2].addr, "down", "bad_status")
+    s = wait_server(k, "wrong", a[2].addr, "down", "bad_status")
     assert s["check"]["detail"] == \
         "HTTP 401 from /readyz: the check needs credentials (health.auth)"
     a[0].set_mode("hang")
@@ -197,6 +206,7 @@ def test_https_check_modes(k3lb, api_factory, pki):
     wait_server(k, "api", a[1].addr, "down", "timeout")
     a[1].cont()
     wait_server(k, "api", a[1].addr, "up", "ok")
+    assert "sa-token" not in k.log()
 
 
 def test_k3s_check_pins_ca_to_token(k3lb, api_factory, pki, tmp_path):
@@ -249,8 +259,10 @@ def test_k3s_check_pins_ca_to_token(k3lb, api_factory, pki, tmp_path):
 
 def test_san_guard(k3lb, api_factory, pki):
     covered_cert, covered_key = pki.issue("covered", ["IP:127.0.0.1", "DNS:lb.example"])
-    bare = api_factory("bare")
-    covered = api_factory("covered", cert=covered_cert, key=covered_key)
+    # servers that admit anonymous /readyz (an AuthenticationConfiguration): no token needed
+    bare = api_factory("bare", anonymous_paths=["/readyz"])
+    covered = api_factory("covered", cert=covered_cert, key=covered_key,
+                          anonymous_paths=["/readyz"])
     port = free_port()
     k = start(k3lb, """
   - name: api

@@ -3,6 +3,7 @@
 #include "cmd/cli.h"
 
 #include "common/log.h"
+#include "health/health.h"
 
 #include <netinet/in.h>
 #include <stdio.h>
@@ -117,9 +118,12 @@ int cli_usage_error(const char *cmd, const char *msg)
 struct config *cli_build(const struct cli *c, struct config_errors *errs)
 {
     struct config_agent_defaults d = {c->agent_listen, c->n_agent_listen};
-    if (c->agent)
-        return config_build_agent(c->path, c->ov, c->n_ov, &d, errs);
-    return config_build(c->path, c->path ? NULL : one_liner_yaml, c->ov, c->n_ov, errs);
+    struct config *cfg =
+        c->agent ? config_build_agent(c->path, c->ov, c->n_ov, &d, errs)
+                 : config_build(c->path, c->path ? NULL : one_liner_yaml, c->ov, c->n_ov, errs);
+    if (cfg)
+        health_config_advice(cfg, errs);
+    return cfg;
 }
 
 /* An IPv6 loopback the agent can listen on too. */

@@ -121,30 +121,38 @@ static void publish(struct health_target *t, const char *why);
 static void publish_dependents(struct health_target *t)
 {
     struct health *h = t->engine;
-    char why[320];
     for (size_t i = 0; i < h->n_targets; i++)
         for (size_t j = 0; j < h->targets[i]->n_needs; j++)
             if (h->targets[i]->needs[j] == t) {
-                snprintf(why, sizeof(why), "it requires %s, which is %s", t->label,
-                         t->published ? "up again" : "down");
-                publish(h->targets[i], why);
+                publish(h->targets[i], NULL);
                 break;
             }
 }
 
 /* Makes the state workers read what checked_up and the needed targets say, and tells about a
- * change. A server whose own checks pass but that waits for another is said once. */
+ * change. why: what changed in its own verdict, or NULL when a target it requires changed. A
+ * server whose own checks pass but that waits for another says so when its own verdict
+ * comes. */
 static void publish(struct health_target *t, const char *why)
 {
     const struct health_target *b = blocker(t);
     bool up = t->checked_up && !b && !t->missing;
-    if (up == t->published) {
-        if (t->checked_up && !up && why)
+    char req[320];
+    if (!why) {
+        if (b)
+            snprintf(req, sizeof(req), "it requires %s, which is down", b->label);
+        else
+            snprintf(req, sizeof(req), "what it requires is up again");
+        why = req;
+    } else if (up == t->published) {
+        if (t->checked_up && !up)
             log_info("server_waiting", "%s: %s, but it stays down: %s%s%s", t->label, why,
                      t->missing ? t->missing : "it requires ", b ? b->label : "",
                      b ? ", which is down" : "");
         return;
     }
+    if (up == t->published)
+        return;
     t->published = up;
     atomic_store(&t->up, up && !atomic_load(&t->passive_pending));
     t->since_ms = clock_now_ms();
@@ -673,8 +681,6 @@ void health_target_configure(struct health_target *t, const struct config_health
 void health_target_require(struct health_target *t, struct health_target *const *needs, size_t n,
                            const char *missing)
 {
-    const struct health_target *b;
-    char why[320];
     free(t->needs);
     free(t->missing);
     t->needs = n ? xreallocarray(NULL, n, sizeof(*t->needs)) : NULL;
@@ -682,10 +688,7 @@ void health_target_require(struct health_target *t, struct health_target *const 
         memcpy(t->needs, needs, n * sizeof(*needs));
     t->n_needs = n;
     t->missing = missing ? xstrdup(missing) : NULL;
-    b = blocker(t);
-    snprintf(why, sizeof(why), "%s%s%s", b ? "it requires " : "what it requires is up",
-             b ? b->label : "", b ? ", which is down" : "");
-    publish(t, missing ? missing : why);
+    publish(t, NULL);
 }
 
 /* No target may keep pointing at one that goes away. */

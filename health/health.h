@@ -12,6 +12,10 @@ struct event_base;
 
 extern const char *const health_result_names[];
 
+/* advice.c: warnings about k3s and https checks that load but cannot pass against a real K3s
+ * server, or trust less than they seem to (k3lb check, serve and each reload give them). */
+void health_config_advice(const struct config *cfg, struct config_errors *errs);
+
 enum health_event {
     HEALTH_EVENT_DOWN = 0, /* the target went down */
     HEALTH_EVENT_UP,       /* the target came up */

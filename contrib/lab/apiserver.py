@@ -503,6 +503,11 @@ class Handler(BaseHTTPRequestHandler):
 class Server(ThreadingHTTPServer):
     daemon_threads = True
 
+    def handle_error(self, request, client_address):
+        """A client that went away mid-answer (a probe's deadline) is no server error."""
+        if not isinstance(sys.exc_info()[1], (OSError, EOFError)):
+            super().handle_error(request, client_address)
+
 
 def main():
     p = argparse.ArgumentParser()

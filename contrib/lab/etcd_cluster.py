@@ -10,13 +10,18 @@ from contrib.lab.net import free_port
 
 
 class Member:
-    def __init__(self, name, client_port, peer_port):
+    def __init__(self, name, client_port, peer_port, host="127.0.0.1"):
         self.name, self.client_port, self.peer_port = name, client_port, peer_port
+        self.host = host
         self.proc = None
 
     @property
     def endpoint(self):
-        return "127.0.0.1:%d" % self.client_port
+        return "%s:%d" % (self.host, self.client_port)
+
+    @property
+    def peer_url(self):
+        return "https://%s:%d" % (self.host, self.peer_port)
 
     def kill(self):
         self.proc.kill()
@@ -30,22 +35,27 @@ class Member:
 
 
 class EtcdCluster:
-    def __init__(self, workdir, pki, size=3):
+    def __init__(self, workdir, pki, size=3, hosts=None):
+        """hosts: one loopback address per member (127.0.0.1, 127.0.0.2, ...: one per node of
+        a lab cluster), all on 127.0.0.1 by default."""
         self.dir = workdir
         self.pki = pki
+        hosts = hosts or ["127.0.0.1"] * size
         self.server_crt, self.server_key = pki.issue(
-            "etcd-server", ["IP:127.0.0.1", "IP:::1", "DNS:localhost"], client=True)
+            "etcd-server", ["IP:127.0.0.1", "IP:::1", "DNS:localhost"] +
+            ["IP:" + h for h in sorted(set(hosts) - {"127.0.0.1"})], client=True)
         self.client_crt, self.client_key = pki.issue("etcd-client", client=True, server=False)
-        self.members = [Member("m%d" % i, free_port(), free_port()) for i in range(size)]
+        self.members = [Member("m%d" % i, free_port(h), free_port(h), h)
+                        for i, h in enumerate(hosts)]
 
     def _args(self, m, cluster, state="new"):
         data = os.path.join(self.dir, "etcd-" + m.name)
         os.makedirs(data, mode=0o700, exist_ok=True)
         return ["etcd", "--name", m.name, "--data-dir", data,
-                "--listen-client-urls", "https://127.0.0.1:%d" % m.client_port,
-                "--advertise-client-urls", "https://127.0.0.1:%d" % m.client_port,
-                "--listen-peer-urls", "https://127.0.0.1:%d" % m.peer_port,
-                "--initial-advertise-peer-urls", "https://127.0.0.1:%d" % m.peer_port,
+                "--listen-client-urls", "https://" + m.endpoint,
+                "--advertise-client-urls", "https://" + m.endpoint,
+                "--listen-peer-urls", m.peer_url,
+                "--initial-advertise-peer-urls", m.peer_url,
                 "--initial-cluster", cluster, "--initial-cluster-state", state,
                 "--initial-cluster-token", "k3lb-lab",
                 "--cert-file", self.server_crt, "--key-file", self.server_key,
@@ -56,8 +66,7 @@ class EtcdCluster:
                 "--log-level", "error"]
 
     def start(self, timeout=60):
-        cluster = ",".join("%s=https://127.0.0.1:%d" % (m.name, m.peer_port)
-                           for m in self.members)
+        cluster = ",".join("%s=%s" % (m.name, m.peer_url) for m in self.members)
         for m in self.members:
             log = open(os.path.join(self.dir, "etcd-%s.log" % m.name), "w")
             m.proc = subprocess.Popen(self._args(m, cluster), stdout=log, stderr=log)
@@ -79,7 +88,7 @@ class EtcdCluster:
         import json
         for m in json.loads(out)["members"]:
             if m.get("name") == member.name or \
-                    "https://127.0.0.1:%d" % member.peer_port in m.get("peerURLs", []):
+                    member.peer_url in m.get("peerURLs", []):
                 return "%x" % m["ID"]
         raise KeyError(member.name)
 
@@ -110,7 +119,7 @@ class EtcdCluster:
         self._reconfigure(via, timeout, "add", new.name,
                           "--peer-urls=https://127.0.0.1:%d" % new.peer_port)
         self.members.append(new)
-        cluster = ",".join("%s=https://127.0.0.1:%d" % (m.name, m.peer_port) for m in self.members)
+        cluster = ",".join("%s=%s" % (m.name, m.peer_url) for m in self.members)
         log = open(os.path.join(self.dir, "etcd-%s.log" % new.name), "w")
         new.proc = subprocess.Popen(self._args(new, cluster, "existing"), stdout=log, stderr=log)
         deadline = time.monotonic() + timeout

@@ -1,5 +1,6 @@
 /* libFuzzer target: any bytes as the answer to a health check's HTTP request must parse or be
- * refused, never crash or read out of bounds. */
+ * refused, never crash or read out of bounds; a parsed body read as kube-apiserver's /readyz
+ * answer gives failed check names that fit the space given, one NUL-terminated string. */
 #include "health/http.h"
 
 #include <stdint.h>
@@ -21,6 +22,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             (r.status < 100 || r.status > 599 || r.body < buf || r.body + r.body_len > buf + size ||
              r.body[r.body_len] != '\0'))
             abort(); /* the body must lie inside what arrived, and end in a NUL */
+        if (eof) {
+            char names[40];
+            health_readyz_failed(buf, names, sizeof(names));
+            if (strlen(names) >= sizeof(names))
+                abort();
+        }
         free(buf);
     }
     return 0;

@@ -278,6 +278,39 @@ def simple_config(listen, servers, admin_port, backend_extra="", top_extra="", h
     return "\n".join(lines) + "\n"
 
 
+def serve_backends(k3lb, backends_yaml, frontends=None, extra=""):
+    """Starts k3lb with one frontend per backend (named like it) and the given backends."""
+    k = k3lb()
+    k.admin_port = free_port()
+    names = [l.split("name:")[1].strip() for l in backends_yaml.split("\n")
+             if l.strip().startswith("- name:")]
+    fronts = frontends or "\n".join(
+        "  - {name: %s, listen: [\"127.0.0.1:%d\"], backend: %s}" % (n, free_port(), n)
+        for n in names)
+    k.start("admin: {listen: \"127.0.0.1:%d\"}\n%s\nfrontends:\n%s\nbackends:\n%s\n"
+            % (k.admin_port, extra, fronts, backends_yaml))
+    return k
+
+
+def servers(st, backend):
+    """The servers of a backend in a /status answer."""
+    for b in st["backends"]:
+        if b["name"] == backend:
+            return b["servers"]
+    raise KeyError(backend)
+
+
+def wait_server(k, backend, address, state, result=None, timeout=20):
+    """Polls /status until the server is in state (and its last check had result)."""
+    def ok(st):
+        for s in servers(st, backend):
+            if s["address"] == address:
+                return s["state"] == state and (result is None or s["check"]["result"] == result)
+        return False
+    k.wait_for(ok, timeout=timeout, what="%s/%s %s %s" % (backend, address, state, result))
+    return [s for s in servers(k.status(), backend) if s["address"] == address][0]
+
+
 def connect(port, host="127.0.0.1", timeout=10):
     return socket.create_connection((host, port), timeout=timeout)
 

@@ -9,42 +9,12 @@ import time
 
 import pytest
 
-from k3lbtest import ApiServer, ask_name, connect, free_port, read_line
+from k3lbtest import ApiServer, ask_name, connect, free_port, read_line, servers, wait_server
+from k3lbtest import serve_backends as start
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "../.."))
 from contrib.lab.databases import MariaDB, Postgres  # noqa: E402
 from contrib.lab.pki import Pki  # noqa: E402
-
-
-def start(k3lb, backends_yaml, frontends=None, extra=""):
-    """Starts k3lb with one frontend per backend (named like it) and the given backends."""
-    k = k3lb()
-    k.admin_port = free_port()
-    names = [l.split("name:")[1].strip() for l in backends_yaml.split("\n")
-             if l.strip().startswith("- name:")]
-    fronts = frontends or "\n".join(
-        "  - {name: %s, listen: [\"127.0.0.1:%d\"], backend: %s}" % (n, free_port(), n)
-        for n in names)
-    k.start("admin: {listen: \"127.0.0.1:%d\"}\n%s\nfrontends:\n%s\nbackends:\n%s\n"
-            % (k.admin_port, extra, fronts, backends_yaml))
-    return k
-
-
-def servers(st, backend):
-    for b in st["backends"]:
-        if b["name"] == backend:
-            return b["servers"]
-    raise KeyError(backend)
-
-
-def wait_server(k, backend, address, state, result=None, timeout=20):
-    def ok(st):
-        for s in servers(st, backend):
-            if s["address"] == address:
-                return s["state"] == state and (result is None or s["check"]["result"] == result)
-        return False
-    k.wait_for(ok, timeout=timeout, what="%s/%s %s %s" % (backend, address, state, result))
-    return [s for s in servers(k.status(), backend) if s["address"] == address][0]
 
 
 def test_tcp_check_refused_and_ok(k3lb, backends):

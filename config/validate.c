@@ -257,7 +257,7 @@ static void check_listen_overlaps(struct config *c, struct config_errors *errs)
     free(v);
 }
 
-/* What loads but is likely a mistake: a backend no frontend uses, and an etcd backend with an
+/* What loads but is likely a mistake: a backend no frontend uses (nor any backend requires), and an etcd backend with an
  * even member count (2k members tolerate no more failures than 2k - 1, with one more to
  * fail). */
 static void warn_root(const struct config *c, struct config_errors *errs)
@@ -267,8 +267,12 @@ static void warn_root(const struct config *c, struct config_errors *errs)
         bool used = false;
         for (size_t f = 0; f < c->n_frontends && !used; f++)
             used = c->frontends[f].backend_index == b;
+        for (size_t r = 0; r < c->n_backends && !used && cb->name; r++) /* a requirement */
+            for (size_t i = 0; i < c->backends[r].n_requires && !used; i++)
+                used = strcmp(c->backends[r].requires[i], cb->name) == 0;
         if (!used && cb->name)
-            config_warning_add(errs, cb->obj.mark, "backend '%s' is not used by any frontend",
+            config_warning_add(errs, cb->obj.mark,
+                               "backend '%s' is not used by any frontend or requires",
                                cb->name);
         bool etcd = cb->role == CONFIG_ROLE_ETCD || cb->health.kind == CONFIG_CHECK_ETCD;
         if (etcd && cb->n_servers >= 2 && cb->n_servers % 2 == 0)

@@ -83,7 +83,7 @@ admin: {listen: "127.0.0.1:%d", token_file: /nonexistent/token}
     assert any(":4:14: frontend 'api' names backend 'nosuch'" in l for l in errors), r.stderr
     assert any("environment variable K3LB_TEST_UNSET_TOKEN is not set" in l for l in warnings)
     assert any("cannot read '/nonexistent/token'" in l for l in warnings), r.stderr
-    assert any("backend 'etcd' is not used by any frontend" in l for l in warnings)
+    assert any("backend 'etcd' is not used by any frontend or requires" in l for l in warnings)
     assert any("backend 'etcd' has 2 etcd members" in l for l in warnings), r.stderr
     assert not any("has no servers" in l or "no frontends" in l for l in errors), r.stderr
 

@@ -75,6 +75,25 @@ def test_static_pod_runs_the_shipped_config():
             assert not addr.startswith(":") and not addr.endswith(":6443"), addr
 
 
+def test_k3s_recipes_match_the_checks():
+    """The API server recipes: a ServiceAccount with a token Secret bound to it, and an
+    AuthenticationConfiguration that admits anonymous requests to exactly the path an
+    apiserver check asks by default."""
+    docs = list(yaml.safe_load_all(open(os.path.join(ROOT, "deploy/k3s/k3lb-serviceaccount.yaml"))))
+    sa, secret = docs
+    assert sa["kind"] == "ServiceAccount" and secret["kind"] == "Secret"
+    assert secret["type"] == "kubernetes.io/service-account-token"
+    assert secret["metadata"]["annotations"]["kubernetes.io/service-account.name"] == \
+        sa["metadata"]["name"]
+    assert secret["metadata"]["namespace"] == sa["metadata"]["namespace"]
+    auth = yaml.safe_load(open(os.path.join(ROOT, "deploy/k3s/authentication-config.yaml")))
+    assert auth["apiVersion"] == "apiserver.config.k8s.io/v1"
+    assert auth["kind"] == "AuthenticationConfiguration"
+    assert auth["anonymous"] == {"enabled": True, "conditions": [{"path": "/readyz"}]}
+    keys = subprocess.run([BIN, "keys"], capture_output=True, text=True, check=True).stdout
+    assert "| `backends[].health.apiserver.path` | string | `/readyz` |" in keys
+
+
 def test_container_image_installs_what_the_binary_links():
     libs = subprocess.run(["ldd", BIN], capture_output=True, text=True, check=True).stdout
     if "libasan" in libs:

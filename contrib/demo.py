@@ -168,7 +168,7 @@ def tour(t, cluster, standins, a):
     t.log("server_up", "quorum_restored")
 
     s0 = standins[0]
-    t.step("K3s server %s answers 503 on /v1-k3s/readyz (its API server is not ready): "
+    t.step("K3s server %s answers 503 on /v1-k3s/readyz (its core has not started): "
            "taken out, then back" % s0.name)
     s0.set_mode("503")
     t.wait(lambda st: st[("servers", "127.0.0.1:%d" % s0.port)] == "down", "503 detected")

@@ -35,7 +35,7 @@ sys.path.insert(0, os.path.join(HERE, "../.."))
 import k3lbtest  # noqa: E402
 from contrib.lab.etcd_cluster import EtcdCluster  # noqa: E402
 from contrib.lab.pki import Pki  # noqa: E402
-from k3lbtest import ApiServer, K3lb, free_port  # noqa: E402
+from k3lbtest import ApiServer, K3lb, KubectlLoop, free_port  # noqa: E402
 
 WINDOW = 20.0  # seconds a fault is watched
 CHECK = "interval: 1s, timeout: 1s, fall: 3, rise: 2"
@@ -109,35 +109,6 @@ class Balancer:
             self.k.close()
 
 
-class Kubectl:
-    """kubectl get --raw of a namespace through a balancer, one run after another."""
-
-    def __init__(self, work, port, ca, token):
-        self.cfg = os.path.join(work, "kubeconfig-%d" % port)
-        with open(self.cfg, "w") as f:
-            json.dump({"apiVersion": "v1", "kind": "Config", "current-context": "c",
-                       "clusters": [{"name": "c", "cluster": {
-                           "server": "https://127.0.0.1:%d" % port, "certificate-authority": ca}}],
-                       "users": [{"name": "u", "user": {"token": token}}],
-                       "contexts": [{"name": "c", "context": {"cluster": "c", "user": "u"}}]}, f)
-        self.runs, self.stop = [], threading.Event()
-        self.t = threading.Thread(target=self._loop, daemon=True)
-        self.t.start()
-
-    def _loop(self):
-        while not self.stop.is_set() and len(self.runs) < 5000:
-            t = time.monotonic()
-            r = subprocess.run(["kubectl", "--kubeconfig", self.cfg, "get", "--raw",
-                                "/api/v1/namespaces/default", "--request-timeout", "5s"],
-                               capture_output=True, text=True)
-            self.runs.append((t, r.returncode == 0))
-
-    def finish(self):
-        self.stop.set()
-        self.t.join(30)
-        return self.runs
-
-
 def watch_out(bal, addr, t0):
     """Seconds from t0 until the balancer stops sending to addr, or None within WINDOW."""
     while time.monotonic() - t0 < WINDOW:
@@ -152,8 +123,8 @@ def fmt_out(out):
 
 
 def failed(runs):
-    """"F of N failed" for (start, ok) runs."""
-    return "%d of %d failed" % (sum(not ok for _, ok in runs), len(runs))
+    """"F of N failed" for KubectlLoop's runs."""
+    return "%d of %d failed" % (sum(not r[1] for r in runs), len(runs))
 
 
 class Lab:
@@ -249,7 +220,7 @@ def one_at_a_time(lab, setup, now, before):
         made, victim, hit, close = setup()
         b = start([s.addr for s in made], now, before)
         time.sleep(3)  # checks settle (bounded)
-        kc = Kubectl(lab.work, b.port, lab.pki.ca_crt, "admin-token")
+        kc = KubectlLoop(lab.work, b.port, lab.pki.ca_crt, "admin-token", timeout="5s")
         time.sleep(2)  # traffic before the fault (bounded)
         t0 = time.monotonic()
         hit()

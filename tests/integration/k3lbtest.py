@@ -615,6 +615,41 @@ def https_get(port, path, ca, auth=None, host="127.0.0.1", timeout=10):
     return int(head.split()[1]), body.decode()
 
 
+class KubectlLoop:
+    """kubectl through a balancer, one run after another in a thread until finish(), each run
+    kept as (start time, ok, the end of its stderr): it reads a namespace, which the API server
+    reads from its datastore. Bounded at 5,000 runs."""
+
+    def __init__(self, workdir, port, ca, token, timeout="3s"):
+        self.kubeconfig = os.path.join(workdir, "kubeconfig-%d" % port)
+        with open(self.kubeconfig, "w") as f:
+            json.dump({"apiVersion": "v1", "kind": "Config", "current-context": "k3lb",
+                       "clusters": [{"name": "k3lb", "cluster": {
+                           "server": "https://127.0.0.1:%d" % port,
+                           "certificate-authority": ca}}],
+                       "users": [{"name": "admin", "user": {"token": token}}],
+                       "contexts": [{"name": "k3lb", "context": {"cluster": "k3lb",
+                                                                 "user": "admin"}}]}, f)
+        self.timeout = timeout
+        self.runs, self.stop = [], threading.Event()
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+        self.thread.start()
+
+    def _loop(self):
+        while not self.stop.is_set() and len(self.runs) < 5000:
+            t = time.monotonic()
+            r = subprocess.run(["kubectl", "--kubeconfig", self.kubeconfig, "get", "--raw",
+                                "/api/v1/namespaces/default", "--request-timeout", self.timeout],
+                               capture_output=True, text=True)
+            ok = r.returncode == 0 and '"name":"default"' in r.stdout
+            self.runs.append((t, ok, r.stderr.strip()[-200:]))
+
+    def finish(self):
+        self.stop.set()
+        self.thread.join(30)
+        return self.runs
+
+
 def stop_pid(pid, timeout=20):
     """SIGTERM to a process that is not our child, then wait until it is gone."""
     os.kill(pid, signal.SIGTERM)

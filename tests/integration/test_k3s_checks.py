@@ -10,13 +10,12 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 
 import pytest
 
-from k3lbtest import (BIN, ApiServer, free_port, https_get, servers, wait_server,
-                      serve_backends as start)
+from k3lbtest import (BIN, ApiServer, KubectlLoop, free_port, https_get, servers,
+                      wait_server, serve_backends as start)
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "../.."))
 from contrib.lab.etcd_cluster import EtcdCluster  # noqa: E402
@@ -236,36 +235,6 @@ def etcd_leader(cluster):
     raise AssertionError("no leader in %s" % out)
 
 
-class Clients:
-    """kubectl through k3lb, one run after another in a thread, each with its start time and
-    outcome; kubectl reads a namespace, which the API server reads from its datastore."""
-
-    def __init__(self, tmp_path, port, ca, token):
-        self.kubeconfig = write(tmp_path / "kubeconfig", json.dumps({
-            "apiVersion": "v1", "kind": "Config", "current-context": "k3lb",
-            "clusters": [{"name": "k3lb", "cluster": {
-                "server": "https://127.0.0.1:%d" % port, "certificate-authority": ca}}],
-            "users": [{"name": "admin", "user": {"token": token}}],
-            "contexts": [{"name": "k3lb", "context": {"cluster": "k3lb", "user": "admin"}}]}))
-        self.runs, self.stop = [], threading.Event()
-        self.thread = threading.Thread(target=self._loop, daemon=True)
-        self.thread.start()
-
-    def _loop(self):
-        while not self.stop.is_set() and len(self.runs) < 2000:
-            t = time.monotonic()
-            r = subprocess.run(["kubectl", "--kubeconfig", self.kubeconfig, "get", "--raw",
-                                "/api/v1/namespaces/default", "--request-timeout", "3s"],
-                               capture_output=True, text=True)
-            ok = r.returncode == 0 and '"name":"default"' in r.stdout
-            self.runs.append((t, ok, r.stderr.strip()[-200:]))
-
-    def finish(self):
-        self.stop.set()
-        self.thread.join(30)
-        return self.runs
-
-
 def test_datastore_cut_takes_the_server_out(k3lb, stand_in, tmp_path, pki):
     """Three servers, each on its own member of a real etcd cluster. One member hangs: its
     server's /v1-k3s/readyz still says 200, its API server's /readyz fails its etcd checks, and
@@ -297,7 +266,7 @@ def test_datastore_cut_takes_the_server_out(k3lb, stand_in, tmp_path, pki):
         leader = etcd_leader(cluster)
         victim_member = [m for m in cluster.members if m is not leader][0]
         victim = made[cluster.members.index(victim_member)]
-        clients = Clients(tmp_path, front, pki.ca_crt, "admin-token")
+        clients = KubectlLoop(str(tmp_path), front, pki.ca_crt, "admin-token")
         time.sleep(1.0)  # a second of traffic before the cut (bounded, not a readiness wait)
         t0 = time.monotonic()
         victim_member.stop()  # SIGSTOP: its server's reads hang, as behind a cut link
@@ -342,7 +311,7 @@ def test_graceful_shutdown_drains_without_client_errors(k3lb, stand_in, tmp_path
         frontends="  - {name: k3s, listen: [\"127.0.0.1:%d\"], backend: k3s}" % front)
     for s in made:
         wait_server(k, "k3s", s.addr, "up", "ok")
-    clients = Clients(tmp_path, front, pki.ca_crt, "admin-token")
+    clients = KubectlLoop(str(tmp_path), front, pki.ca_crt, "admin-token")
     time.sleep(1.0)  # traffic on both servers first (bounded)
     t0 = time.monotonic()
     made[0].proc.send_signal(signal.SIGTERM)

@@ -138,31 +138,29 @@ static void publish(struct health_target *t, const char *why)
     const struct health_target *b = blocker(t);
     bool up = t->checked_up && !b && !t->missing;
     char req[320];
-    if (!why) {
-        if (b)
-            snprintf(req, sizeof(req), "it requires %s, which is down", b->label);
-        else
-            snprintf(req, sizeof(req), "what it requires is up again");
-        why = req;
-    } else if (up == t->published) {
-        if (t->checked_up && !up)
+    if (up == t->published) {
+        if (why && t->checked_up && !up) /* its own checks passed, yet it waits */
             log_info("server_waiting", "%s: %s, but it stays down: %s%s%s", t->label, why,
                      t->missing ? t->missing : "it requires ", b ? b->label : "",
                      b ? ", which is down" : "");
         return;
     }
-    if (up == t->published)
-        return;
+    if (t->checked_up && !up && b) { /* held down by what it requires */
+        snprintf(req, sizeof(req), "it requires %s, which is down", b->label);
+        why = req;
+    } else if (t->checked_up && !up) {
+        why = t->missing;
+    } else if (!why) {
+        why = "what it requires is up again";
+    }
     t->published = up;
     atomic_store(&t->up, up && !atomic_load(&t->passive_pending));
     t->since_ms = clock_now_ms();
     t->transitions++;
     if (up)
         log_info("server_up", "%s is up: %s", t->label, why);
-    else if (!t->checked_up)
+    else
         log_warn("server_down", "%s is down: %s", t->label, why);
-    else /* its own checks pass */
-        log_warn("server_down", "%s is down: %s", t->label, b ? why : t->missing);
     t->engine->cb(t->engine->cb_arg, t, up ? HEALTH_EVENT_UP : HEALTH_EVENT_DOWN);
     publish_dependents(t);
 }

@@ -211,11 +211,13 @@ static void process(struct evbuffer *out, const struct lb_runtime *rt)
 /* ---- K3s's own names, for the agent's sticky backends: dashboards built for K3s's agent
  * balancer (pkg/agent/loadbalancer/metrics.go) work unchanged ---------------------------------- */
 
-/* K3s's balancer names: the supervisor's and the etcd one's. */
+/* K3s's balancer names: the supervisor's, the API servers' and the etcd one's. */
 static const char *k3s_name(const struct lb_pool *p)
 {
     if (strcmp(p->cfg->name, "servers") == 0)
         return "k3s-agent-load-balancer";
+    if (strcmp(p->cfg->name, "apiservers") == 0)
+        return "k3s-api-server-agent-load-balancer";
     if (strcmp(p->cfg->name, "etcd") == 0)
         return "k3s-etcd-server-load-balancer";
     return p->cfg->name;

@@ -10,6 +10,7 @@
 #include "common/xalloc.h"
 
 #include "config/config.h"
+#include "config/keys.h"
 #include "config/secret.h"
 #include "config/value.h"
 #include "tls/tls.h"
@@ -48,6 +49,10 @@ static const char *const source_names[] = {"state file", "static", "k3s", "dns",
 
 /* The refresh period grows to this many times agent.refresh while the list stays the same. */
 #define REFRESH_BACKOFF_MAX 12
+/* A changed list from the servers is applied once it has stood this long, as K3s's agent lets
+ * a changed EndpointSlice settle before it moves its balancer and tunnels (endpointDebounceDelay,
+ * pkg/agent/tunnel/tunnel.go:47 at 866d743e): a rolling restart changes it several times. */
+#define SETTLE_MS 3000
 
 struct k3s_call;
 
@@ -57,6 +62,8 @@ struct agent {
     struct config *cfg;            /* a reference */
     const struct config_agent *ac; /* cfg->agent */
     char default_addr[300];        /* the fixed address as host:port */
+    char server_url[310];          /* and as K3s's balancer writes it in its state file,
+                                      https://host:port (loadbalancer.go, the default server) */
     char via[NET_ADDRSTRLEN];      /* through a proxy: the agent's own listener, which its
                                       requests go through (as K3s's agent's go through its
                                       balancer); else "" */
@@ -87,6 +94,8 @@ struct agent {
     bool dbinfo_due;                    /* asked while another request was in flight */
     bool dbinfo_off;                    /* no server token, or refused: hosts on 2379 */
     struct agent_list members;          /* the etcd members last applied from /db/info */
+    struct agent_list settling;         /* a changed /v1-k3s/apiservers list, until it stood */
+    struct event *settle;               /* applies it SETTLE_MS after its last change */
 };
 
 static void refresh_soon(struct agent *a, bool now);
@@ -143,7 +152,7 @@ static void apply(struct agent *a, enum agent_source why)
         apply_ported(a, "etcd", 2379); /* until /db/info has answered */
     if (a->ac->apiserver_port)
         apply_ported(a, "apiservers", a->ac->apiserver_port);
-    if (why != SRC_STATE && agent_state_save(a->ac->state_file, a->ac->server, &a->applied) < 0)
+    if (why != SRC_STATE && agent_state_save(a->ac->state_file, a->server_url, &a->applied) < 0)
         log_warn("state_file", "cannot write %s: %s", a->ac->state_file, strerror(errno));
 }
 
@@ -158,8 +167,17 @@ static void set_source(struct agent *a, enum agent_source s, struct agent_list *
 /* ---- k3s source: the supervisor's /v1-k3s/apiservers ----------------------------------------- */
 
 enum k3s_what { K3S_CACERTS = 0, K3S_APISERVERS, K3S_CONFIG, K3S_DBINFO };
-static const char *const k3s_paths[] = {"/cacerts", "/v1-k3s/apiservers", "/v1-k3s/config",
-                                        "/db/info"};
+/* What follows /v1-<program> in the supervisor's routes, or the whole path of the others. */
+static const char *const k3s_paths[] = {"/cacerts", "/apiservers", "/config", "/db/info"};
+
+/* The path of a request: the supervisor's routes under /v1-<program> (RKE2: /v1-rke2). */
+static const char *k3s_path(const struct agent *a, enum k3s_what what, char *buf, size_t len)
+{
+    bool supervisor = what == K3S_APISERVERS || what == K3S_CONFIG;
+    snprintf(buf, len, "%s%s%s", supervisor ? "/v1-" : "",
+             supervisor ? config_program_names[a->ac->program] : "", k3s_paths[what]);
+    return buf;
+}
 
 struct k3s_call {
     SSL_CTX *ctx; /* the context its connection was opened with */
@@ -196,6 +214,28 @@ static void k3s_answer(struct agent *a, const char *target, const char *body, si
                  target);
         return;
     }
+    if (!a->src[SRC_K3S].set) { /* the first list: at once, as K3s's agent at its start */
+        set_source(a, SRC_K3S, &l);
+        return;
+    }
+    evtimer_del(a->settle);
+    agent_list_clear(&a->settling);
+    if (agent_list_same_set(&l, &a->src[SRC_K3S])) {
+        agent_list_clear(&l); /* it changed back: nothing to apply */
+        return;
+    }
+    a->settling = l;
+    struct timeval tv = {SETTLE_MS / 1000, (SETTLE_MS % 1000) * 1000};
+    evtimer_add(a->settle, &tv);
+}
+
+static void on_settled(evutil_socket_t fd, short what, void *arg)
+{
+    struct agent *a = arg;
+    struct agent_list l = a->settling;
+    (void)fd;
+    (void)what;
+    memset(&a->settling, 0, sizeof(a->settling));
     set_source(a, SRC_K3S, &l);
 }
 
@@ -273,24 +313,69 @@ static void k3s_members_refused(struct agent *a, const char *target, int code)
     }
 }
 
+/* The port of every listener of a frontend, or 0 when it has none or they differ. */
+static unsigned front_port(const struct config *cfg, const char *name)
+{
+    for (size_t i = 0; i < cfg->n_frontends; i++) {
+        const struct config_frontend *f = &cfg->frontends[i];
+        unsigned port = f->n_listen ? f->listen[0].port : 0;
+        if (strcmp(f->name, name) != 0)
+            continue;
+        for (size_t j = 1; j < f->n_listen; j++)
+            if (f->listen[j].port != port)
+                return 0;
+        return port;
+    }
+    return 0;
+}
+
 /* /v1-k3s/config says on which ports the server runs its supervisor and its API server. When
- * they differ (RKE2, --supervisor-port), K3s's agent runs a second balancer for the API
- * servers; k3lb does when agent.apiserver_port says so, and says what to set when it is
- * missing or wrong. */
+ * they differ (RKE2, --supervisor-port), a K3s agent pointed at k3lb gives every server it
+ * learns the port of its --server URL for its tunnels, and with --disable-apiserver-lb asks its
+ * API servers on the --server host at the API port (pkg/agent/proxy/apiproxy.go, Update and
+ * SetAPIServerPort): k3lb's listeners must sit on those ports, and it says which when not. */
 static void k3s_ports(struct agent *a, const char *target, const char *body, size_t len)
 {
     int sup, https;
-    if (agent_parse_ports(body, len, &sup, &https) == 0) {
-        unsigned want = sup != https ? (unsigned)https : 0;
-        if (want != a->ac->apiserver_port && !(want == 0 && a->ac->apiserver_port == 0))
-            log_warn("split_ports", "%s: supervisor port %d, API server port %d: %s", target, sup,
-                     https,
-                     want ? "start k3lb agent with --apiserver-port set to the API server port"
-                          : "the ports are the same: --apiserver-port is not needed");
-        else
-            log_info("split_ports", "%s: supervisor port %d, API server port %d%s", target, sup,
-                     https, want ? ": a balancer for each" : "");
+    unsigned listen = front_port(a->cfg, "agent"), api = front_port(a->cfg, "apiserver");
+    if (agent_parse_ports(body, len, &sup, &https) < 0)
+        return;
+    log_info("split_ports", "%s: supervisor port %d, API server port %d%s", target, sup, https,
+             sup != https && a->ac->apiserver_port ? ": a balancer for each" : "");
+    if (sup == https) {
+        if (a->ac->apiserver_port)
+            log_warn("split_ports", "%s: the ports are the same: --apiserver-port is not needed",
+                     target);
+        return;
     }
+    if (listen && listen != (unsigned)sup)
+        log_warn("split_ports",
+                 "%s: a K3s agent pointed at this listener (port %u) gives every server it "
+                 "learns port %u for its tunnels, where the servers do not listen: listen on "
+                 "their supervisor port (--listen 127.0.0.1:%d)",
+                 target, listen, listen, sup);
+    if (a->ac->program == CONFIG_PROGRAM_RKE2) {
+        if (a->ac->apiserver_port)
+            log_warn("split_ports",
+                     "%s: RKE2's agent always runs balancers of its own, the API servers' on "
+                     "its balancer port - 1 (6443): k3lb serves it as the registration address "
+                     "only; leave --apiserver-port unset",
+                     target);
+        return;
+    }
+    if (!a->ac->apiserver_port)
+        log_warn("split_ports",
+                 "%s: a K3s agent with --disable-apiserver-lb asks its API servers at "
+                 "127.0.0.1:%d: set --apiserver-port %d",
+                 target, https, https);
+    else if (a->ac->apiserver_port != (unsigned)https)
+        log_warn("split_ports", "%s: the API servers listen on port %d, not %u: set "
+                 "--apiserver-port %d", target, https, a->ac->apiserver_port, https);
+    else if (api && api != (unsigned)https)
+        log_warn("split_ports",
+                 "%s: a K3s agent with --disable-apiserver-lb asks its API servers at port %d of "
+                 "its --server host, not %u: --apiserver-listen 127.0.0.1:%d",
+                 target, https, api, https);
 }
 
 static void k3s_done(struct evhttp_request *req, void *arg)
@@ -301,7 +386,7 @@ static void k3s_done(struct evhttp_request *req, void *arg)
     struct evbuffer *in = req ? evhttp_request_get_input_buffer(req) : NULL;
     size_t len = in ? evbuffer_get_length(in) : 0;
     char *body = len ? (char *)evbuffer_pullup(in, (ssize_t)len) : "";
-    char target[300];
+    char target[300], path[64];
 
     snprintf(target, sizeof(target), "%s", call->target);
     a->k3s_used = a->k3s_conn; /* not freed inside its own callback: by the next request */
@@ -328,7 +413,7 @@ static void k3s_done(struct evhttp_request *req, void *arg)
         k3s_members_refused(a, target, code);
     } else if (code != 200) {
         log_warn(call->what == K3S_DBINFO ? "etcd_members" : "server_list", "%s: %s answered %d",
-                 target, k3s_paths[call->what], code);
+                 target, k3s_path(a, call->what, path, sizeof(path)), code);
     } else if (call->what == K3S_DBINFO) {
         k3s_members(a, target, body, len);
     } else if (call->what == K3S_CONFIG) {
@@ -380,7 +465,7 @@ static void k3s_request(struct agent *a, const char *target, enum k3s_what what)
     struct k3s_call *call = xcalloc(1, sizeof(*call));
     bool cacerts = what == K3S_CACERTS;
     SSL_CTX *ctx = cacerts ? a->insecure : a->pinned;
-    char host[256];
+    char host[256], path[64];
     unsigned port;
     struct evhttp_connection *conn;
     struct evhttp_request *req;
@@ -413,7 +498,8 @@ static void k3s_request(struct agent *a, const char *target, enum k3s_what what)
         evhttp_add_header(evhttp_request_get_output_headers(req), "Authorization",
                           what == K3S_DBINFO ? a->token.server_authorization
                                              : a->token.authorization);
-    if (evhttp_make_request(conn, req, EVHTTP_REQ_GET, k3s_paths[what]) < 0) {
+    if (evhttp_make_request(conn, req, EVHTTP_REQ_GET, k3s_path(a, what, path, sizeof(path))) <
+        0) {
         evhttp_connection_free(conn);
         free(call);
         return;
@@ -638,6 +724,7 @@ struct agent *agent_new(struct event_base *base, struct lb_runtime *rt, struct c
     a->ac = &cfg->agent;
     config_parse_server_url(a->ac->server, a->default_addr, sizeof(a->default_addr), why,
                             sizeof(why));
+    snprintf(a->server_url, sizeof(a->server_url), "https://%s", a->default_addr);
     split_hostport(a->default_addr, a->host, sizeof(a->host), &port);
     snprintf(a->port, sizeof(a->port), "%u", port);
     for (size_t i = 0; i < cfg->n_backends; i++)
@@ -646,9 +733,10 @@ struct agent *agent_new(struct event_base *base, struct lb_runtime *rt, struct c
     set_via(a, cfg);
     read_token(a);
     a->insecure = tls_ctx_insecure();
-    agent_state_load(a->ac->state_file, a->ac->server, &a->src[SRC_STATE]);
+    agent_state_load(a->ac->state_file, a->server_url, &a->src[SRC_STATE]);
     if (a->src[SRC_STATE].set)
         apply(a, SRC_STATE);
+    a->settle = evtimer_new(base, on_settled, a);
     start_sources(a);
     a->tick = evtimer_new(base, on_tick, a);
     a->rng = rand_seed((uint64_t)(uintptr_t)a);
@@ -688,6 +776,8 @@ void agent_free(struct agent *a)
         event_free(a->tick);
     if (a->etcd_tick)
         event_free(a->etcd_tick);
+    if (a->settle)
+        event_free(a->settle);
     if (a->k3s_conn) {
         evhttp_connection_free(a->k3s_conn); /* drops the request without calling back */
         free(a->k3s_call);
@@ -698,6 +788,7 @@ void agent_free(struct agent *a)
         agent_list_clear(&a->src[s]);
     agent_list_clear(&a->applied);
     agent_list_clear(&a->members);
+    agent_list_clear(&a->settling);
     tls_k3s_token_free(&a->token);
     if (a->insecure)
         SSL_CTX_free(a->insecure);

@@ -63,11 +63,11 @@ const struct config_flag cli_agent_flags[] = {
     {"server", 0, CONFIG_FLAG_VALUE, "agent.server", "K3S_URL", "URL",
      "the fixed registration address, https://host:6443", "K3LB_AGENT_SERVER"},
     {"listen", 0, CONFIG_FLAG_LIST, "agent.listen", NULL, "ADDR",
-     "local listener (default 127.0.0.1:6446 and [::1]:6446)"},
+     "local listener (default 127.0.0.1 and [::1] on the --server URL's port)"},
     {"apiserver-port", 0, CONFIG_FLAG_VALUE, "agent.apiserver_port", NULL, "PORT",
      "the servers' API port when the supervisor has its own (RKE2: 6443 beside 9345)"},
     {"apiserver-listen", 0, CONFIG_FLAG_LIST, "agent.apiserver_listen", NULL, "ADDR",
-     "listener for the API servers (default: each --listen port - 1)"},
+     "listener for the API servers (default: each --listen host on --apiserver-port)"},
     {"etcd-listen", 0, CONFIG_FLAG_VALUE, "agent.etcd_listen", NULL, "ADDR",
      "also balance etcd (members from /db/info, else servers' hosts on 2379) here"},
     {"etcd-refresh", 0, CONFIG_FLAG_VALUE, "agent.etcd_refresh", NULL, "DUR",
@@ -84,6 +84,8 @@ const struct config_flag cli_agent_flags[] = {
      "DNS server for --servers-from dns (default: the system's)"},
     {"refresh", 0, CONFIG_FLAG_VALUE, "agent.refresh", NULL, "DUR",
      "how often the server list is refreshed (default 5s)"},
+    {"program", 0, CONFIG_FLAG_VALUE, "agent.program", NULL, "NAME",
+     "whose servers: k3s (default) or rke2 (routes /v1-rke2/...)"},
     {"dial-timeout", 0, CONFIG_FLAG_VALUE, "agent.dial_timeout", NULL, "DUR",
      "connect timeout per server (default 2s)"},
     {"check-kind", 0, CONFIG_FLAG_VALUE, "agent.health.kind", NULL, "KIND",
@@ -190,11 +192,9 @@ struct config *cli_load(struct cli *c, int argc, char **argv, bool file_required
     c->n_ov = config_flags_overrides(c->defs, c->n_defs, c->vals, c->ov);
     if (c->agent) {
         agent_token(c);
-        /* Not 6444: K3s's own agent balancer listens there (and on 6443 for the API server
-         * when the supervisor port differs), and the two must never share a port. */
-        c->agent_listen[c->n_agent_listen++] = "127.0.0.1:6446";
+        c->agent_listen[c->n_agent_listen++] = "127.0.0.1";
         if (have_ipv6_loopback())
-            c->agent_listen[c->n_agent_listen++] = "[::1]:6446";
+            c->agent_listen[c->n_agent_listen++] = "[::1]";
     }
     errs.lenient_secrets = c->check;
     cfg = cli_build(c, &errs);

@@ -22,7 +22,7 @@ struct cli {
     size_t n_ov;
     const char *path;            /* -c FILE, or NULL */
     bool agent;                  /* build an agent config */
-    const char *agent_listen[2]; /* agent's default listeners */
+    const char *agent_listen[2]; /* agent's default listen hosts (loopback) */
     size_t n_agent_listen;
     bool check;                 /* `k3lb check`: secrets that cannot be read here are warnings */
     size_t n_warnings;          /* what the load warned about */

@@ -12,7 +12,15 @@
  *               {name: etcd, balance: sticky, servers: [<host>:2379], health: tcp}] (if set;
  *                the agent replaces the servers with /db/info's members when it may ask)
  * (*) with agent.apiserver_port: the supervisor and the API servers on different ports, as on
- * RKE2 (9345 and 6443). Like K3s's agent, the API listener defaults to each listen port - 1. */
+ * RKE2 (9345 and 6443).
+ *
+ * The listeners sit where a K3s agent started with --server https://127.0.0.1:<port> and
+ * --disable-apiserver-lb looks for them (k3s-io/k3s pkg/agent/proxy/apiproxy.go at 866d743e):
+ * it takes the supervisor port from its --server URL and, when the servers' ports differ,
+ * rewrites every server it learns to that port for its tunnels (Update, setSupervisorPort, 88-
+ * 127), and asks its API servers at https://<--server host>:<HTTPSPort> (SetAPIServerPort,
+ * 134-165). So agent.listen defaults to loopback on the fixed address's port (the servers'
+ * supervisor port) and the API listener to each listen host on agent.apiserver_port. */
 #include "config/agent.h"
 
 #include "config/value.h"
@@ -62,12 +70,16 @@ static struct config_node *agent_health(struct config_node *given, const struct 
     put_default(h, "interval", scalar("10s", m));
     put_default(h, "timeout", scalar("1s", m));
     put_default(h, "fall", scalar("2", m));
-    const struct config_node *kind = config_node_get(h, "kind");
+    const struct config_node *kind = config_node_get(h, "kind"),
+                             *program = config_node_get(agent, "program");
     if (kind->type == CONFIG_NODE_SCALAR && strcmp(kind->value, "k3s") == 0) {
         if (tf)
             put_default(h, "token_file", config_node_copy(tf));
         else if (te)
             put_default(h, "token_env", config_node_copy(te));
+        if ((tf || te) && program && program->type == CONFIG_NODE_SCALAR &&
+            strcmp(program->value, "rke2") == 0)
+            put_default(h, "path", scalar("/v1-rke2/readyz", m)); /* RKE2's supervisor routes */
     }
     return h;
 }
@@ -96,8 +108,8 @@ static struct config_node *backend(const char *name, const char *server,
     return b;
 }
 
-/* Each listen address with its port - 1 (K3s: the API balancer sits below the supervisor's). */
-static struct config_node *below(const struct config_node *listen, struct config_errors *errs)
+/* Each listen address's host on port (the API listener beside the supervisor's). */
+static struct config_node *on_port(const struct config_node *listen, unsigned port)
 {
     struct config_node *out = config_node_new(CONFIG_NODE_SEQ, listen->mark);
     for (size_t i = 0; i < listen->n; i++) {
@@ -107,15 +119,23 @@ static struct config_node *below(const struct config_node *listen, struct config
         if (l->type != CONFIG_NODE_SCALAR ||
             !config_parse_addr(l->value, CONFIG_ADDR_LISTEN, &a, why, sizeof(why)))
             continue; /* the applier reports it on the agent listener */
-        if (a.kind != NET_ADDR_INET || a.port < 2) {
-            config_error_add(errs, l->mark,
-                             "no API listener can sit below %s: set agent.apiserver_listen",
-                             l->value);
-        } else {
-            config_addr_with_port(a.text, a.port - 1u, text, sizeof(text));
-            config_node_append(out, scalar(text, l->mark));
-        }
+        config_addr_with_port(a.text, port, text, sizeof(text));
+        config_node_append(out, scalar(text, l->mark));
         config_addr_free(&a);
+    }
+    return out;
+}
+
+/* The default listeners: each loopback host on the fixed address's port. */
+static struct config_node *default_listen(const struct config_agent_defaults *d,
+                                          const char *server, struct config_mark m)
+{
+    struct config_node *out = config_node_new(CONFIG_NODE_SEQ, m);
+    const char *port = strrchr(server, ':') + 1; /* config_parse_server_url always names one */
+    char text[NET_ADDRSTRLEN + 8];
+    for (size_t i = 0; i < d->n_hosts; i++) {
+        snprintf(text, sizeof(text), "%s:%s", d->hosts[i], port);
+        config_node_append(out, scalar(text, m));
     }
     return out;
 }
@@ -138,7 +158,7 @@ static bool add_apiserver(struct config_node *agent, const struct config_node *l
     if (port->type != CONFIG_NODE_SCALAR || (p = strtoul(port->value, NULL, 10)) == 0)
         return true; /* 0 (none) or a bad value the applier reports */
     al = config_node_get(agent, "apiserver_listen");
-    al = al ? config_node_copy(al) : below(listen, errs);
+    al = al ? config_node_copy(al) : on_port(listen, (unsigned)p);
     h = map_of(m);
     put(h, "kind", scalar("tcp", m));
     put(h, "interval", scalar("1s", m));
@@ -225,10 +245,7 @@ bool config_agent_transform(struct config_node *root, const struct config_agent_
     if (errs->n != before)
         return false;
     listen = config_node_get(agent, "listen");
-    listen = listen ? config_node_copy(listen) : config_node_new(CONFIG_NODE_SEQ, m);
-    if (listen->n == 0 && listen->type == CONFIG_NODE_SEQ)
-        for (size_t i = 0; i < d->n_listen; i++)
-            config_node_append(listen, scalar(d->listen[i], m));
+    listen = listen ? config_node_copy(listen) : default_listen(d, server, m);
     health = agent_health(config_node_take(agent, "health"), agent, m);
     if (!config_node_get(root, "admin")) {
         struct config_node *admin = map_of(m);

@@ -254,7 +254,8 @@ struct config_agent {
     uint64_t etcd_refresh_ms;    /* how often /db/info is asked for the etcd members */
     unsigned apiserver_port;     /* the servers' API port when it differs from the supervisor's
                                     (RKE2: 6443 beside 9345); 0: the same port */
-    struct net_addr *apiserver_listen; /* listeners for the API servers (default: port - 1) */
+    struct net_addr *apiserver_listen; /* listeners for the API servers (default: each
+                                          listen host on apiserver_port) */
     size_t n_apiserver_listen;
     char *token_file;    /* K3s token file */
     char *token_env;     /* or the variable holding the token */
@@ -264,6 +265,14 @@ struct config_agent {
     uint64_t dial_timeout_ms; /* connect timeout per server */
     uint64_t refresh_ms;      /* how often sources are polled */
     char *http_proxy;         /* the servers are reached through this proxy (every backend) */
+    unsigned program;         /* enum config_program: whose supervisor (route prefix) */
+};
+
+/* Whose supervisor the agent talks to: its routes are /v1-<name>/... (K3s builds them from
+ * version.Program, pkg/server/handlers/router.go). */
+enum config_program {
+    CONFIG_PROGRAM_K3S = 0,
+    CONFIG_PROGRAM_RKE2,
 };
 
 struct config_log {
@@ -324,8 +333,9 @@ struct config_override {
 
 /* What the agent role fills in when its config leaves it out. */
 struct config_agent_defaults {
-    const char *const *listen; /* listen addresses when agent.listen is not given */
-    size_t n_listen;
+    const char *const *hosts; /* the loopback hosts it listens on when agent.listen is not
+                                 given ("127.0.0.1", "[::1]"), on the fixed address's port */
+    size_t n_hosts;
 };
 
 #endif

@@ -23,6 +23,7 @@ const struct config_check_kind_info config_check_kinds[CONFIG_CHECK_COUNT] = {
 #undef KIND_NAME
 #undef KIND_INFO
 const char *const config_role_names[] = {"generic", "etcd", NULL};
+const char *const config_program_names[] = {"k3s", "rke2", NULL};
 const char *const config_on_down_names[] = {"close", "keep", NULL};
 const char *const config_all_down_names[] = {"last_resort", "refuse", NULL};
 const char *const config_send_proxy_names[] = {"none", "v1", "v2", NULL};
@@ -219,7 +220,9 @@ static const struct config_key agent_keys[] = {
          .help = "the fixed registration address, https://host:6443")},
     {KEY("listen", listen, .type = CONFIG_T_ADDR, .use = CONFIG_ADDR_LISTEN, LIST(n_listen),
          .flags = CONFIG_F_LIST,
-         .help = "client listeners; default 127.0.0.1:6446 and [::1]:6446")},
+         .help = "client listeners; default 127.0.0.1 and [::1] on the port of agent.server, "
+                 "the servers' supervisor port, which a K3s agent pointed here gives every "
+                 "server it learns when the servers' ports differ")},
     {KEY("etcd_listen", etcd_listen, .type = CONFIG_T_ADDR, .use = CONFIG_ADDR_LISTEN,
          .help = "optional etcd balancer: the members from /db/info with a server token, "
                  "else the servers' hosts on port 2379")},
@@ -231,8 +234,8 @@ static const struct config_key agent_keys[] = {
                  "--supervisor-port): a second balancer for the API servers; 0: none")},
     {KEY("apiserver_listen", apiserver_listen, .type = CONFIG_T_ADDR, .use = CONFIG_ADDR_LISTEN,
          LIST(n_apiserver_listen), .flags = CONFIG_F_LIST,
-         .help = "listeners of that balancer; default: each listen address with its port - 1, "
-                 "as K3s's agent does")},
+         .help = "listeners of that balancer; default: each listen host on apiserver_port, "
+                 "where a K3s agent with --disable-apiserver-lb asks its API servers")},
     {KEY("token_file", token_file, .type = CONFIG_T_FILE, .help = "K3s token file")},
     {KEY("token_env", token_env, .type = CONFIG_T_STRING,
          .help = "environment variable holding the K3s token")},
@@ -244,6 +247,9 @@ static const struct config_key agent_keys[] = {
          .max = SEC(60), .help = "connect timeout per server")},
     {KEY("refresh", refresh_ms, .type = CONFIG_T_DURATION, .def = "5s", .min = MS(100), .max = HOUR,
          .help = "how often the server list is refreshed")},
+    {KEY("program", program, .type = CONFIG_T_ENUM, .names = config_program_names, .def = "k3s",
+         .help = "whose servers: their supervisor routes are /v1-<program>/..., and RKE2's "
+                 "agent always runs its own balancer, of which k3lb is the default server")},
     {KEY("http_proxy", http_proxy, .type = CONFIG_T_STRING,
          .help = "reach the servers through this HTTP proxy (CONNECT); default: HTTPS_PROXY "
                  "when K3S_AGENT_HTTP_PROXY_ALLOWED is true and NO_PROXY does not exclude the "

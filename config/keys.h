@@ -114,5 +114,6 @@ extern const char *const config_server_send_proxy_names[];
 extern const char *const config_sslmode_names[];
 extern const char *const config_db_role_names[];
 extern const char *const config_role_names[];
+extern const char *const config_program_names[];
 
 #endif

@@ -432,12 +432,15 @@ static bool url_hostport(const char *s, const char *p, unsigned default_port, ch
     return config_hostport_default(p, (size_t)(end - p), default_port, out, outlen, why, whylen);
 }
 
+/* An https:// URL without a port means 443, as K3s's agent balancer reads its --server
+ * (k3s-io/k3s pkg/agent/loadbalancer/loadbalancer.go:61-74 at 866d743e); a bare host is
+ * k3lb's shorthand for the usual 6443. */
 bool config_parse_server_url(const char *s, char *out, size_t outlen, char *why, size_t whylen)
 {
     const char *p = s;
     if (strncmp(p, "https://", 8) == 0)
-        p += 8;
-    else if (strstr(p, "://"))
+        return url_hostport(s, p + 8, 443, out, outlen, why, whylen);
+    if (strstr(p, "://"))
         return fail(why, whylen, "server URL '%s' must use https://", s);
     return url_hostport(s, p, 6443, out, outlen, why, whylen);
 }

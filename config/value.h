@@ -35,8 +35,9 @@ void config_addr_with_port(const char *addr, unsigned port, char *out, size_t le
 bool config_addr_is_wildcard(const struct net_addr *a);
 bool config_addr_overlap(const struct net_addr *a, const struct net_addr *b);
 
-/* "https://host[:port][/]" (the K3s form of --server) or a bare "host[:port]" -> "host:port"
- * (port 6443 when absent, IPv6 hosts in brackets), written into out. */
+/* "https://host[:port][/]" (the K3s form of --server: port 443 when absent, as K3s reads it)
+ * or a bare "host[:port]" (port 6443 when absent) -> "host:port" (IPv6 hosts in brackets),
+ * written into out. */
 bool config_parse_server_url(const char *s, char *out, size_t outlen, char *why, size_t whylen);
 /* The n bytes at p as host[:port], with default_port when they name none, normalised into out
  * ("host:port" or "[v6]:port"); false with the reason. */

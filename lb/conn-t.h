@@ -76,7 +76,9 @@ struct lb_conn {
     struct balance_tried tried;  /* servers this connection already tried */
     uint64_t client_hash;        /* hash of the client address (source balancing) */
     uint64_t start_ms;           /* accept time */
-    uint64_t dial_us;            /* when the connect in flight began (monotonic, us) */
+    uint64_t dial_us;            /* when the first connect began (monotonic, us): one dial
+                                    is the whole try of every server, as K3s observes it */
+    struct lb_server *dialed;    /* the last server a connect went to */
     uint64_t io_ms;              /* last time bytes moved */
     bool have_local;             /* local holds the address the client reached (from a header) */
     unsigned retries;            /* connects that failed before the current one */

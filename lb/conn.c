@@ -133,8 +133,9 @@ static bool conn_connect_to(struct lb_conn *c, size_t i)
     int fd, rc;
 
     balance_tried_add(&c->tried, i);
-    c->server = s;
-    c->dial_us = clock_now_us();
+    c->server = c->dialed = s;
+    if (!c->retries)
+        c->dial_us = clock_now_us();
     c->server_name = s->address; /* lives as long as the view this connection holds */
     atomic_fetch_add_explicit(&s->c.active, 1, memory_order_relaxed);
     if (c->retries)
@@ -180,7 +181,6 @@ static void conn_connect_failed(struct lb_conn *c)
 {
     struct lb_server *s = c->server;
     atomic_fetch_add_explicit(&s->c.connect_failures, 1, memory_order_relaxed);
-    dial_observe(&s->c.dial_err, clock_now_us() - c->dial_us);
     if (s->health)
         health_report_connect(s->health, false);
     conn_abandon_connect(c);
@@ -191,8 +191,11 @@ static enum lb_conn_end conn_connect_next(struct lb_conn *c)
 {
     for (;;) {
         int i = balance_pick(c->pool, c->bal, c->client_hash, &c->tried);
-        if (i < 0)
+        if (i < 0) {
+            if (c->dialed) /* every try failed: one failed dial, counted on the last */
+                dial_observe(&c->dialed->c.dial_err, clock_now_us() - c->dial_us);
             return LB_END_NO_SERVER;
+        }
         if (conn_connect_to(c, (size_t)i))
             return LB_END_NONE;
         if (errno == EMFILE || errno == ENFILE || errno == ENOMEM || errno == ENOBUFS) {

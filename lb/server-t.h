@@ -36,8 +36,10 @@ enum lb_admin_state {
 };
 
 /* Counters. Totals only grow; "active" rises and falls. */
-/* Connect (dial) durations: counts per bucket of upper bound 1 ms * 2^i (i < 15, up to 16.4 s;
- * the buckets K3s's agent balancer uses), written by workers, read by metrics. */
+/* Dial durations, one per client connection from its first connect to the one that succeeded
+ * (or to the last that failed, when none did), as K3s's agent balancer observes them
+ * (pkg/agent/loadbalancer/loadbalancer.go:99-104 at 866d743e): counts per bucket of upper bound
+ * 1 ms * 2^i (i < 15, up to 16.4 s; K3s's buckets), written by workers, read by metrics. */
 #define LB_DIAL_BUCKETS 15
 struct lb_dial_hist {
     atomic_uint_fast64_t bucket[LB_DIAL_BUCKETS]; /* not cumulative; longer ones only in count */
@@ -52,8 +54,9 @@ struct lb_server_counters {
     atomic_uint_fast64_t retries;          /* connections moved here after another failed */
     atomic_uint_fast64_t bytes_in;         /* client -> server */
     atomic_uint_fast64_t bytes_out;        /* server -> client */
-    struct lb_dial_hist dial_ok;           /* connects that succeeded */
-    struct lb_dial_hist dial_err;          /* connects that failed */
+    struct lb_dial_hist dial_ok;           /* client connections it took */
+    struct lb_dial_hist dial_err;          /* client connections no server took, this one
+                                              tried last */
 };
 
 struct lb_server {

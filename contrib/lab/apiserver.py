@@ -35,8 +35,12 @@ Supervisor (port 6443 of K3s; 9345 of RKE2 with --program rke2):
   bootstrap token is in system:bootstrappers, a ServiceAccount token in
   system:serviceaccounts; before, a bearer token recognises no one (403).
 - Errors are a Status JSON with Connection: close (K pkg/util/apierrors.go:48-65).
-- /v1-k3s/apiservers answers in random order (a set's UnsortedList); /db/info (pkg/etcd
-  infoHandler) lists --etcd-members for <program>:server only.
+- /v1-k3s/apiservers answers in random order (a set's UnsortedList). /db/info (K
+  pkg/etcd/etcd.go:729-771) lists --etcd-members to callers from 127.0.0.1 or ::1 without
+  credentials and to <program>:server otherwise (IsLocalOrHasRole, K pkg/server/auth/auth.go:
+  80-91); with a kine datastore it answers 400 "etcd datastore disabled" (K
+  pkg/cluster/managed.go:71-77). The lab runs every machine on loopback: --as-remote treats
+  every caller as another machine, as an agent's is.
 
 API server (what the supervisor passes on, or its own port with --api-only):
 - It runs with --anonymous-auth=false unless an AuthenticationConfiguration is given
@@ -45,8 +49,11 @@ API server (what the supervisor passes on, or its own port with --api-only):
   exactly that path (A pkg/authentication/request/anonymous/anonymous.go:37). It knows no basic
   auth: a K3s token is 401 there.
 - /readyz, /livez, /healthz and /version are readable by everyone it authenticates and by
-  anonymous users (the system:public-info-viewer binding); other paths need the system:masters
-  group (a client certificate of the admin, as K3s's kubeconfig holds) or --admin-token.
+  anonymous users (the system:public-info-viewer binding); the kubernetes EndpointSlice of the
+  default namespace (the --apiservers, on their ports) by system:k3s-controller, the identity
+  of an agent's controller (its client-k3s-controller certificate), which watches it for its
+  tunnels; other paths need the system:masters group (a client certificate of the admin, as
+  K3s's kubeconfig holds) or --admin-token.
 - /readyz (A pkg/server/healthz/healthz.go:280-330): 200 "ok" when every check passes, else 500
   with one "[+]name ok" or "[-]name failed: reason withheld" line per check and "readyz check
   failed"; ?verbose lists the checks on success too. Checks: ping, log, etcd, etcd-readiness
@@ -318,6 +325,8 @@ class Handler(BaseHTTPRequestHandler):
                 return self._websocket()
             return None
         if route == "server":
+            if path == "/db/info" and self._local():
+                return self._db_info()
             if self._has_role([self.server.opts.program + ":server"]):
                 return self._db_info() if path == "/db/info" else self._send(200, "{}")
             return None
@@ -388,10 +397,16 @@ class Handler(BaseHTTPRequestHandler):
                 return []
         return o.apiservers.split(",") if o.apiservers else []
 
+    def _local(self):
+        """A caller K3s takes as local: its address is exactly 127.0.0.1 or ::1."""
+        return not self.server.opts.as_remote and self.client_address[0] in ("127.0.0.1", "::1")
+
     def _db_info(self):
         """The etcd member list, {"members": [{"name", "peerURLs", "clientURLs",
         "isLearner"}]}; a learner marked with a leading '~' in --etcd-members."""
         o = self.server.opts
+        if self.server.store.url and self.server.store.ctx is None:
+            return self._status(400, "BadRequest", "etcd datastore disabled")
         with self.server.lock:
             self.server.requests["/db/info"] = self.server.requests.get("/db/info", 0) + 1
         text = o.etcd_members
@@ -461,6 +476,9 @@ class Handler(BaseHTTPRequestHandler):
             return self._send(200, json.dumps({"major": "1", "minor": "36",
                                                "gitVersion": "v1.36.3+k3s1"}),
                               "application/json")
+        if path == "/apis/discovery.k8s.io/v1/namespaces/default/endpointslices" and \
+                (who[0] == "system:k3s-controller" or "system:masters" in who[1]):
+            return self._endpointslices()
         if "system:masters" not in who[1]:
             return self._status(403, "Forbidden", 'forbidden: User "%s" cannot get path "%s"'
                                 % (who[0], path), close=False)
@@ -469,6 +487,20 @@ class Handler(BaseHTTPRequestHandler):
             return self._namespace(path[len(prefix):])
         return self._status(404, "NotFound", "the server could not find the requested resource",
                             close=False)
+
+    def _endpointslices(self):
+        """The kubernetes service's EndpointSlice: the API servers, ready, on their port."""
+        servers = self._apiservers()
+        ports = {x.rpartition(":")[2] for x in servers}
+        item = {"metadata": {"name": "kubernetes", "namespace": "default",
+                             "labels": {"kubernetes.io/service-name": "kubernetes"}},
+                "addressType": "IPv4",
+                "endpoints": [{"addresses": [x.rpartition(":")[0].strip("[]")],
+                               "conditions": {"ready": True}} for x in servers],
+                "ports": [{"name": "https", "port": int(p), "protocol": "TCP"} for p in ports]}
+        return self._send(200, json.dumps({"kind": "EndpointSliceList", "apiVersion":
+                                           "discovery.k8s.io/v1", "items": [item]}),
+                          "application/json")
 
     def _readyz(self):
         failed = set()
@@ -547,6 +579,8 @@ def main():
                    help="comma list of etcd client URLs for /db/info (~ marks a learner)")
     p.add_argument("--etcd-members-file", help="file with that list, read on every request")
     p.add_argument("--name", default="server", help="answered by /name and the websocket")
+    p.add_argument("--as-remote", action="store_true",
+                   help="take every caller as another machine (not K3s's local 127.0.0.1/::1)")
     opts = p.parse_args()
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(opts.cert, opts.key)

@@ -21,6 +21,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../.."))
 from contrib.lab.net import free_port, reserve_port  # noqa: E402,F401  (tests import them here)
+from contrib.lab.websocket import WebSocket  # noqa: E402,F401
 
 BIN = os.environ.get("K3LB_BIN", os.path.join(os.path.dirname(__file__), "../../build/k3lb"))
 TOOLS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tools")
@@ -84,7 +85,7 @@ class ApiServer(Backend):
                  host="127.0.0.1", apiservers_file=None, agent_token=None, bootstrap_tokens=(),
                  supervisor_port=None, https_port=None, etcd_members_file=None, client_ca=None,
                  program=None, sa_tokens=(), admin_tokens=(), anonymous_paths=(), datastore=None,
-                 readycheck_timeout=None, shutdown_delay=None, api_only=False):
+                 readycheck_timeout=None, shutdown_delay=None, api_only=False, as_remote=False):
         self.mode_file = os.path.join(workdir, "mode-%s-%d" % (name, random.randrange(1 << 30)))
         self.set_mode("200")
         lsock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
@@ -118,6 +119,8 @@ class ApiServer(Backend):
             args += ["--supervisor-port", str(supervisor_port), "--https-port", str(https_port)]
         if api_only:
             args.append("--api-only")
+        if as_remote:
+            args.append("--as-remote")
         self.proc = subprocess.Popen(
             [sys.executable, os.path.join(TOOLS, "../../../contrib/lab/apiserver.py"), *args],
             pass_fds=[lsock.fileno()], stdout=subprocess.PIPE, text=True)
@@ -404,81 +407,6 @@ def integrity_client(port, up_len, down_len, host="127.0.0.1", timeout=120):
     if tail[32:] != b"\x01":
         return "server did not see the client's FIN right after the data"
     return None
-
-
-class WebSocket:
-    """A websocket client over TLS to /v1-k3s/connect (through k3lb, which passes TLS through):
-    the first frame names the server, later frames are echoed."""
-
-    def __init__(self, port, ca, host="127.0.0.1", timeout=10, client=None):
-        """client: (cert, key) of a kubelet (O=system:nodes), which /v1-k3s/connect admits."""
-        import base64
-        import ssl
-        ctx = ssl.create_default_context(cafile=ca)
-        if client:
-            ctx.load_cert_chain(*client)
-        raw = socket.create_connection((host, port), timeout=timeout)
-        self.sock = ctx.wrap_socket(raw, server_hostname=host)
-        key = base64.b64encode(os.urandom(16)).decode()
-        self.sock.sendall(("GET /v1-k3s/connect HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\n"
-                           "Connection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
-                           "Sec-WebSocket-Version: 13\r\n\r\n" % (host, key)).encode())
-        head = b""
-        while b"\r\n\r\n" not in head:
-            d = self.sock.recv(1)
-            if not d:
-                raise ConnectionError("closed during the upgrade")
-            head += d
-        if not head.startswith(b"HTTP/1.1 101"):
-            raise ConnectionError("no upgrade: %r" % head[:40])
-        self.server = self.recv().decode()
-
-    def _exact(self, n):
-        buf = b""
-        while len(buf) < n:
-            d = self.sock.recv(n - len(buf))
-            if not d:
-                raise EOFError("websocket closed")
-            buf += d
-        return buf
-
-    def send(self, data):
-        mask = os.urandom(4)
-        head = struct.pack("!BB", 0x82, 0x80 | len(data)) if len(data) < 126 else \
-            struct.pack("!BBH", 0x82, 0x80 | 126, len(data))
-        self.sock.sendall(head + mask + bytes(c ^ mask[i % 4] for i, c in enumerate(data)))
-
-    def recv(self):
-        b0, b1 = self._exact(2)
-        n = b1 & 0x7F
-        if n == 126:
-            n = struct.unpack("!H", self._exact(2))[0]
-        elif n == 127:
-            n = struct.unpack("!Q", self._exact(8))[0]
-        return self._exact(n)
-
-    def echo(self, data=b"ping"):
-        self.send(data)
-        return self.recv() == data
-
-    def wait_closed(self, timeout):
-        """Seconds until the connection is closed by the other end (EOF or reset)."""
-        t0 = time.monotonic()
-        self.sock.settimeout(timeout)
-        try:
-            while self.sock.recv(4096):
-                pass
-        except socket.timeout:
-            return float("inf")
-        except OSError:
-            pass  # reset, or the TLS layer noticing the close
-        return time.monotonic() - t0
-
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
 
 
 def dns_responder(names, silent=()):

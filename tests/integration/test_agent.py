@@ -326,7 +326,7 @@ def test_etcd_members_from_db_info(k3lb, lab, tmp_path, pki, backends):
     listing, member_file = tmp_path / "apiservers", tmp_path / "members"
     member_file.write_text("%s,%s,~%s" % tuple(urls))  # the third one is a learner
     s = lab.server("s", password="pw", apiservers_file=str(listing),
-                   etcd_members_file=str(member_file))
+                   etcd_members_file=str(member_file), as_remote=True)  # an agent is elsewhere
     listing.write_text(s.addr)
     etcd_port = free_port()
 
@@ -431,7 +431,8 @@ def test_stand_in_enforces_k3s_rules(lab, tmp_path):
     listing = tmp_path / "apiservers"
     listing.write_text(",".join("127.0.0.1:%d" % (1000 + i) for i in range(8)))
     s = lab.server("s", password="pw", agent_token="agentpw", sa_tokens=["sa-token"],
-                   bootstrap_tokens=["abcdef.0123456789abcdef"], apiservers_file=str(listing))
+                   bootstrap_tokens=["abcdef.0123456789abcdef"], apiservers_file=str(listing),
+                   as_remote=True)
     ca = lab.ca
     assert supervisor_get(s, "/v1-k3s/readyz", ca) == (403, json.dumps(
         {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
@@ -445,6 +446,8 @@ def test_stand_in_enforces_k3s_rules(lab, tmp_path):
     assert supervisor_get(s, "/v1-k3s/readyz", ca, "Bearer sa-token")[0] == 403
     assert supervisor_get(s, "/db/info", ca, basic("node", "agentpw"))[0] == 403
     assert supervisor_get(s, "/db/info", ca, basic("server", "pw"))[0] == 200
+    local = lab.server("local", password="pw")  # a caller on the server itself needs nothing
+    assert supervisor_get(local, "/db/info", ca)[0] == 200
     assert supervisor_get(s, "/v1-k3s/connect", ca, basic("node", "agentpw"))[0] == 403
     assert WebSocket(s.port, ca, client=lab.kubelet).server == "s"
     assert supervisor_get(s, "/ping", ca) == (200, "pong")
@@ -610,36 +613,27 @@ def free_port_on(hosts):
 
 
 def test_rke2_split_ports(k3lb, lab, tmp_path, pki):
-    """RKE2 (and K3s with --supervisor-port): the supervisor on 9345, the API servers on 6443.
-    K3s lists its API servers; the supervisor balancer must use the same hosts on the
-    supervisor's port, and a second balancer (below the agent's port, as K3s's agent puts it)
-    the API port. Each listener reaches only its own kind of server."""
+    """RKE2's ports (and K3s with --supervisor-port): the supervisor on one port, the API
+    servers on another. K3s lists its API servers; the supervisor balancer must use the same
+    hosts on the supervisor's port, and a second balancer the API port. By default the
+    listeners sit where a K3s agent pointed at them looks: loopback on the supervisor port (the
+    fixed address's) and on the API port. Each reaches only its own kind of server, and the
+    ports are right, so nothing is said about them."""
     with open(pki.ca_crt, "rb") as f:
         ca_hash = hashlib.sha256(f.read()).hexdigest()
     hosts = ["127.0.0.2", "127.0.0.3"]
-    sup, api = free_port_on(hosts), free_port_on(hosts)
+    sup, api = free_port_on(hosts + ["127.0.0.1"]), free_port_on(hosts + ["127.0.0.1"])
     listing = tmp_path / "apiservers"
     listing.write_text(",".join("%s:%d" % (h, api) for h in hosts))
-    sups = [lab.server("sup%d" % i, host=h, port=sup, password="pw",
-                       apiservers_file=str(listing), supervisor_port=sup, https_port=api)
-            for i, h in enumerate(hosts)]
-    apis = [lab.server("api%d" % i, host=h, port=api) for i, h in enumerate(hosts)]
-    lb = free_port_on(["127.0.0.1"])
-    while True:  # the API balancer sits on lb - 1: both must be free
-        try:
-            s = socket.socket()
-            s.bind(("127.0.0.1", lb - 1))
-            s.close()
-            break
-        except OSError:
-            lb = free_port()
+    [lab.server("sup%d" % i, host=h, port=sup, password="pw", apiservers_file=str(listing),
+                supervisor_port=sup, https_port=api) for i, h in enumerate(hosts)]
+    [lab.server("api%d" % i, host=h, port=api, api_only=True) for i, h in enumerate(hosts)]
     k = k3lb()
-    k.port, k.admin_port = lb, free_port()
+    k.admin_port = free_port()
     k.state = str(tmp_path / "state.json")
-    k.start(args=["--server", "https://%s:%d" % (hosts[0], sup), "--listen", "127.0.0.1:%d" % lb,
-                  "--apiserver-port", str(api), "--admin", "127.0.0.1:%d" % k.admin_port,
-                  "--state-file", k.state, "--check-interval", "200ms", "--check-timeout",
-                  "150ms", "--refresh", "300ms"],
+    k.start(args=["--server", "https://%s:%d" % (hosts[0], sup), "--apiserver-port", str(api),
+                  "--admin", "127.0.0.1:%d" % k.admin_port, "--state-file", k.state,
+                  "--check-interval", "200ms", "--check-timeout", "150ms", "--refresh", "300ms"],
             env={"K3S_TOKEN": "K10%s::server:pw" % ca_hash}, command="agent")
 
     def addrs(backend):
@@ -653,22 +647,27 @@ def test_rke2_split_ports(k3lb, lab, tmp_path, pki):
     k.wait_for(lambda st: any(s["state"] == "active" for b in st["backends"]
                               if b["name"] == "apiservers" for s in b["servers"]),
                what="an active API server")
-    assert name_via(lb, lab.ca).startswith("sup")
-    assert name_via(lb - 1, lab.ca).startswith("api")
+    assert name_via(sup, lab.ca).startswith("sup")
+    assert name_via(api, lab.ca).startswith("api")
     assert "supervisor port %d, API server port %d: a balancer for each" % (sup, api) in k.log()
+    assert "warn split_ports" not in k.log()
     k.close()
 
 
 def test_split_ports_unset_is_explained(k3lb, lab, tmp_path, pki):
-    """A server whose supervisor and API ports differ, and an agent not told: the log says
-    which flag to set (K3s's agent would have started the second balancer by itself)."""
+    """A server whose supervisor and API ports differ, and an agent whose listener is on
+    another port and has no API balancer: the log says which ports a K3s agent pointed at it
+    would dial, and the flags that put k3lb there."""
     with open(pki.ca_crt, "rb") as f:
         ca_hash = hashlib.sha256(f.read()).hexdigest()
     s = lab.server("s", password="pw", supervisor_port=9345, https_port=6443)
     k = agent(k3lb, tmp_path, s.addr, env={"K3S_TOKEN": "K10%s::node:pw" % ca_hash})
-    k.wait_for(lambda st: "split_ports" in k.log(), what="the ports read")
-    assert "supervisor port 9345, API server port 6443: start k3lb agent with " \
-        "--apiserver-port" in k.log()
+    k.wait_for(lambda st: "asks its API servers" in k.log(), what="the ports read")
+    assert ("a K3s agent pointed at this listener (port %d) gives every server it learns port %d "
+            "for its tunnels, where the servers do not listen: listen on their supervisor port "
+            "(--listen 127.0.0.1:9345)" % (k.port, k.port)) in k.log()
+    assert ("a K3s agent with --disable-apiserver-lb asks its API servers at 127.0.0.1:6443: set "
+            "--apiserver-port 6443") in k.log()
     k.close()
 
 

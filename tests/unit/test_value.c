@@ -225,6 +225,30 @@ static bool in(const char *cidr, const char *ip)
     return net_cidr_match(&c, (struct sockaddr *)&ss);
 }
 
+static void server_url_ok(const char *url, const char *want)
+{
+    char out[300], why[200];
+    assert_true(config_parse_server_url(url, out, sizeof(out), why, sizeof(why)));
+    assert_string_equal(out, want);
+}
+
+/* As K3s's agent balancer reads --server: https:// without a port is 443. */
+static void test_server_url(void **state)
+{
+    char out[300], why[200];
+    (void)state;
+    server_url_ok("https://k3s.example:6443", "k3s.example:6443");
+    server_url_ok("https://k3s.example:6443/", "k3s.example:6443");
+    server_url_ok("https://k3s.example", "k3s.example:443");
+    server_url_ok("https://[fd00::1]", "[fd00::1]:443");
+    server_url_ok("k3s.example", "k3s.example:6443");
+    assert_false(config_parse_server_url("http://k3s.example", out, sizeof(out), why, sizeof(why)));
+    assert_non_null(strstr(why, "must use https://"));
+    assert_false(
+        config_parse_server_url("https://k3s.example/x", out, sizeof(out), why, sizeof(why)));
+    assert_non_null(strstr(why, "must not have a path"));
+}
+
 static void test_cidr(void **state)
 {
     struct net_cidr c;
@@ -282,7 +306,7 @@ int main(void)
         cmocka_unit_test(test_addresses), cmocka_unit_test(test_overlap),
         cmocka_unit_test(test_numbers),   cmocka_unit_test(test_enum_and_closest),
         cmocka_unit_test(test_proxy_url), cmocka_unit_test(test_no_proxy),
-        cmocka_unit_test(test_cidr),
+        cmocka_unit_test(test_cidr),      cmocka_unit_test(test_server_url),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

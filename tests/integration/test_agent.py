@@ -586,10 +586,20 @@ def test_k3s_metric_names(k3lb, lab, tmp_path):
         % dead in text
     assert 'k3s_loadbalancer_server_connections{name="k3s-agent-load-balancer",server="%s"} 1' \
         % act in text
-    ok = [l for l in text.splitlines() if l.startswith(
-        'k3s_loadbalancer_dial_duration_seconds_count{name="k3s-agent-load-balancer",'
-        'status="success"}')]
-    assert ok and int(ok[0].split()[-1]) >= 1, ok
+    def dials(status):
+        text = k.http("GET", "/metrics")[1].decode()
+        line = [l for l in text.splitlines() if l.startswith(
+            'k3s_loadbalancer_dial_duration_seconds_count{name="k3s-agent-load-balancer",'
+            'status="%s"}' % status)]
+        return int(line[0].split()[-1])
+    ok, err = dials("success"), dials("error")
+    assert ok >= 1 and err == 0
+    # One dial per client connection, as K3s observes it: a connection whose first server
+    # refuses (the ACTIVE one, just killed) and that a retry carries is one success, no error.
+    victim = [x for x in s if x.addr == act][0]
+    victim.kill()
+    assert name_via(k.port, lab.ca) in {x.name for x in s if x is not victim}
+    assert dials("success") == ok + 1 and dials("error") == 0
     ws.close()
 
 

@@ -65,6 +65,10 @@ static void k3s_answer(struct agent *a, const char *target, const char *body, si
         agent_set_source(a, SRC_K3S, &l);
         return;
     }
+    if (a->settling.n && agent_list_same_set(&l, &a->settling)) {
+        agent_list_clear(&l); /* the same change again: it goes on standing */
+        return;
+    }
     evtimer_del(a->settle);
     agent_list_clear(&a->settling);
     if (agent_list_same_set(&l, &a->src[SRC_K3S])) {

@@ -251,6 +251,45 @@ def test_k3s_source_state_file_and_restart_with_fixed_address_down(k3lb, lab, tm
     assert name_via(k2.port, lab.ca) == keep.name
 
 
+def test_a_changed_list_settles_before_it_applies(k3lb, lab, tmp_path, pki):
+    """As K3s's agent lets a changed EndpointSlice settle 3 s (tunnel.go, endpointDebounceDelay),
+    a changed /v1-k3s/apiservers list is applied only once it stood: a list that changes and
+    changes back within that time (a rolling restart) moves nothing."""
+    with open(pki.ca_crt, "rb") as f:
+        ca_hash = hashlib.sha256(f.read()).hexdigest()
+    listing = tmp_path / "apiservers"
+    a, b = [lab.server(n, password="pw", apiservers_file=str(listing)) for n in ("a", "b")]
+    listing.write_text(a.addr)
+    k = agent(k3lb, tmp_path, a.addr, env={"K3S_TOKEN": "K10%s::node:pw" % ca_hash},
+              extra=["--refresh", "200ms"])  # backs off to 2.4 s at most: within the settle
+    k.wait_for(lambda st: "learned servers (from k3s): %s" % a.addr in k.log(), what="the list")
+
+    def asked():
+        return json.loads(supervisor_get(a, "/stats", lab.ca)[1]).get("/v1-k3s/apiservers", 0)
+    mark, n = len(k.log()), asked()
+    listing.write_text("%s,%s" % (a.addr, b.addr))
+    k.wait_for(lambda st: asked() > n, what="the changed list answered")
+    listing.write_text(a.addr)  # back, well within 3 s
+    n = asked()
+    k.wait_for(lambda st: asked() >= n + 2, what="the list asked twice more")
+    assert "learned servers" not in k.log()[mark:]
+    listing.write_text("%s,%s" % (a.addr, b.addr))  # this time it stays
+    k.wait_for(lambda st: "learned servers (from k3s): %s, %s" % tuple(sorted((a.addr, b.addr)))
+               in k.log()[mark:], what="the settled list")
+    k.close()
+
+
+def test_state_file_url_as_k3s_writes_it(k3lb, lab, tmp_path):
+    """The state file's ServerURL is the fixed address as K3s's balancer normalises it
+    (scheme://host:port, an https URL without a port on 443), so the file is K3s's own."""
+    s = lab.server("a")
+    k = agent(k3lb, tmp_path, "127.0.0.1", extra=["--servers-from", "static:" + s.addr])
+    k.wait_for(lambda st: os.path.exists(k.state), what="the state file")
+    with open(k.state) as f:
+        assert json.load(f) == {"ServerURL": "https://127.0.0.1:443", "ServerAddresses": [s.addr]}
+    k.close()
+
+
 def test_corrupt_state_file_is_ignored(k3lb, lab, tmp_path):
     s = lab.server("a")
     state = tmp_path / "bad.json"
@@ -448,6 +487,8 @@ def test_stand_in_enforces_k3s_rules(lab, tmp_path):
     assert supervisor_get(s, "/db/info", ca, basic("server", "pw"))[0] == 200
     local = lab.server("local", password="pw")  # a caller on the server itself needs nothing
     assert supervisor_get(local, "/db/info", ca)[0] == 200
+    kine = lab.server("kine", password="pw", datastore=("tcp://127.0.0.1:1",))
+    assert supervisor_get(kine, "/db/info", ca, basic("server", "pw"))[0] == 400
     assert supervisor_get(s, "/v1-k3s/connect", ca, basic("node", "agentpw"))[0] == 403
     assert WebSocket(s.port, ca, client=lab.kubelet).server == "s"
     assert supervisor_get(s, "/ping", ca) == (200, "pong")
@@ -661,6 +702,9 @@ def test_rke2_split_ports(k3lb, lab, tmp_path, pki):
     assert name_via(api, lab.ca).startswith("api")
     assert "supervisor port %d, API server port %d: a balancer for each" % (sup, api) in k.log()
     assert "warn split_ports" not in k.log()
+    metrics = k.http("GET", "/metrics")[1].decode()
+    assert 'k3s_loadbalancer_server_health{name="k3s-api-server-agent-load-balancer",' \
+           'server="%s:%d"}' % (hosts[0], api) in metrics
     k.close()
 
 

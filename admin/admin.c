@@ -164,6 +164,17 @@ static void remove_server(struct admin *a, struct evhttp_request *req, const cha
            rc == LB_API_ACCEPTED ? "draining; removed when its last connection ends" : "removed");
 }
 
+/* GET /status: the balancer's state, and the announcement's when there is one. */
+static cJSON *status(struct admin *a)
+{
+    cJSON *root = lb_status_json(a->rt);
+    struct admin_announce an = {0};
+    if (a->hooks.announce)
+        a->hooks.announce(a->hooks.arg, &an);
+    admin_announce_json(root, &an);
+    return root;
+}
+
 static void put_servers(struct admin *a, struct evhttp_request *req)
 {
     char **list, err[256], *text;
@@ -177,7 +188,7 @@ static void put_servers(struct admin *a, struct evhttp_request *req)
     if (a->hooks.put_servers(a->hooks.arg, (const char *const *)list, n, err, sizeof(err)) < 0)
         reply_error(req, 400, err, "write host:port or [v6]:port");
     else
-        reply_json(req, 200, lb_status_json(a->rt));
+        reply_json(req, 200, status(a));
     admin_body_list_free(list, n);
     free(text);
 }
@@ -200,7 +211,11 @@ static void reload(struct admin *a, struct evhttp_request *req)
 static void metrics(struct admin *a, struct evhttp_request *req)
 {
     struct evbuffer *out = evbuffer_new();
+    struct admin_announce an = {0};
     lb_metrics_render(a->rt, out);
+    if (a->hooks.announce)
+        a->hooks.announce(a->hooks.arg, &an);
+    admin_announce_metrics(out, &an);
     evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
                       "text/plain; version=0.0.4");
     evhttp_send_reply(req, 200, NULL, out);
@@ -271,7 +286,7 @@ static void run_op(struct admin *a, struct evhttp_request *req, enum admin_op op
 {
     switch (op) {
     case ADMIN_OP_STATUS:
-        reply_json(req, 200, lb_status_json(a->rt));
+        reply_json(req, 200, status(a));
         break;
     case ADMIN_OP_METRICS:
         metrics(a, req);

@@ -4,6 +4,7 @@
 #ifndef K3LB_ADMIN_ADMIN_H
 #define K3LB_ADMIN_ADMIN_H
 
+#include "admin/admin-t.h"
 #include "config/config-t.h"
 
 #include <stdbool.h>
@@ -21,6 +22,8 @@ struct admin_hooks {
     int (*reload)(void *arg, char *err, size_t errlen);
     /* GET /healthz: true once k3lb is stopping (no new connections). */
     bool (*stopping)(void *arg);
+    /* GET /status, /metrics: the announcement's state; configured false when none. */
+    void (*announce)(void *arg, struct admin_announce *out);
     void *arg;
 };
 

@@ -325,3 +325,19 @@ void lb_metrics_render(const struct lb_runtime *rt, struct evbuffer *out)
     check_durations(out, v);
     k3s_families(out, v);
 }
+
+void admin_announce_metrics(struct evbuffer *out, const struct admin_announce *an)
+{
+    char b[256];
+    if (!an->configured)
+        return;
+    family(out, "k3lb_announce_announced", "gauge",
+           "1 while this node announces the anycast address (its frontends have usable "
+           "servers and k3lb is not stopping)");
+    for (size_t i = 0; i < an->n_addresses; i++)
+        evbuffer_add_printf(out, "k3lb_announce_announced{address=\"%s\"} %d\n",
+                            esc(an->addresses[i], b, sizeof(b)), an->announced ? 1 : 0);
+    family(out, "k3lb_announce_changes_total", "counter",
+           "Announcements and withdrawals since start");
+    evbuffer_add_printf(out, "k3lb_announce_changes_total %lu\n", an->changes);
+}

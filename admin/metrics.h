@@ -3,10 +3,13 @@
 #ifndef K3LB_ADMIN_METRICS_H
 #define K3LB_ADMIN_METRICS_H
 
+#include "admin/admin-t.h"
 #include "runtime/runtime.h"
 
 struct evbuffer;
 
 void lb_metrics_render(const struct lb_runtime *rt, struct evbuffer *out);
+/* k3lb_announce_announced, one per anycast address: 1 while this node announces it. */
+void admin_announce_metrics(struct evbuffer *out, const struct admin_announce *an);
 
 #endif

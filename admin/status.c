@@ -122,3 +122,19 @@ cJSON *lb_status_json(const struct lb_runtime *rt)
         cJSON_AddItemToArray(backs, pool_json(&v->pools[i]));
     return root;
 }
+
+void admin_announce_json(cJSON *root, const struct admin_announce *an)
+{
+    cJSON *o, *list;
+    if (!an->configured)
+        return;
+    o = cJSON_AddObjectToObject(root, "announce");
+    cJSON_AddBoolToObject(o, "announced", an->announced);
+    cJSON_AddStringToObject(o, "reason", an->reason);
+    cJSON_AddStringToObject(o, "interface", an->interface);
+    list = cJSON_AddArrayToObject(o, "addresses");
+    for (size_t i = 0; i < an->n_addresses; i++)
+        cJSON_AddItemToArray(list, cJSON_CreateString(an->addresses[i]));
+    cJSON_AddNumberToObject(o, "since", an->since);
+    cJSON_AddNumberToObject(o, "changes", (double)an->changes);
+}

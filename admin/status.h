@@ -3,10 +3,13 @@
 #ifndef K3LB_ADMIN_STATUS_H
 #define K3LB_ADMIN_STATUS_H
 
+#include "admin/admin-t.h"
 #include "runtime/runtime.h"
 
 #include <cjson/cJSON.h>
 
 cJSON *lb_status_json(const struct lb_runtime *rt);
+/* The "announce" object of /status: whether this node announces its anycast addresses, why. */
+void admin_announce_json(cJSON *root, const struct admin_announce *an);
 
 #endif

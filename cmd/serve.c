@@ -5,6 +5,7 @@
 
 #include "admin/admin.h"
 #include "agent/agent.h"
+#include "announce/announce.h"
 #include "common/clock.h"
 #include "common/log.h"
 #include "common/notify.h"
@@ -31,6 +32,9 @@ struct serve {
     struct lb_runtime *rt;
     struct admin *admin;
     struct agent *agent;           /* agent mode only */
+    struct announce *announce;     /* anycast addresses, when the config names any */
+    struct event *withdraw_timer;  /* a stop waits out announce.withdraw_delay here */
+    bool withdrawing;              /* the addresses are withdrawn, the stop comes next */
     struct config *cfg;            /* current snapshot */
     struct event *stop_timer;      /* polls open connections during the grace period */
     struct event *upgrade_ev;      /* waits for the successor of a binary upgrade */
@@ -84,6 +88,29 @@ static void begin_stop(struct serve *s, bool handed_over, const char *why)
     stop_poll(-1, 0, s);
 }
 
+static void withdrawn(evutil_socket_t fd, short what, void *arg)
+{
+    struct serve *s = arg;
+    (void)fd;
+    (void)what;
+    begin_stop(s, false, "the routers had announce.withdraw_delay to stop sending connections");
+}
+
+/* Announced addresses go first: the routers stop sending new connections here while this
+ * process still accepts the ones on their way; then the stop proper. /healthz says stopping
+ * from now, so keepalived moves a virtual IP at the same time. */
+static void withdraw_then_stop(struct serve *s, const char *why)
+{
+    uint64_t ms = s->cfg->announce.withdraw_delay_ms;
+    struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
+    s->withdrawing = true;
+    announce_withdraw(s->announce, why);
+    log_info("stopping", "%s: addresses withdrawn; accepting for %llu ms more", why,
+             (unsigned long long)ms);
+    s->withdraw_timer = evtimer_new(s->base, withdrawn, s);
+    evtimer_add(s->withdraw_timer, &tv);
+}
+
 static void on_stop(evutil_socket_t sig, short what, void *arg)
 {
     struct serve *s = arg;
@@ -103,6 +130,10 @@ static void on_stop(evutil_socket_t sig, short what, void *arg)
      * successor serves on as soon as it is ready. */
     snprintf(why, sizeof(why), "signal %d%s", (int)sig,
              s->upgrade_pid ? " during an upgrade (the new process takes over)" : "");
+    if (s->announce && !s->upgrade_pid && !s->withdrawing) {
+        withdraw_then_stop(s, why);
+        return;
+    }
     begin_stop(s, s->upgrade_pid != 0, why);
 }
 
@@ -144,12 +175,13 @@ static void on_upgrade(evutil_socket_t sig, short what, void *arg)
     int fd;
     (void)sig;
     (void)what;
-    if (s->stopping || s->upgrade_pid) {
+    if (s->stopping || s->withdrawing || s->upgrade_pid) {
         log_warn("upgrade", "an upgrade or a stop is already under way");
         return;
     }
     socks = lb_runtime_listen_sockets(s->rt, &n_socks);
-    s->upgrade_pid = upgrade_spawn(socks, n_socks, admin_fd(s->admin), cli_argv, &fd);
+    s->upgrade_pid =
+        upgrade_spawn(socks, n_socks, admin_fd(s->admin), announce_fd(s->announce), cli_argv, &fd);
     free(socks);
     if (s->upgrade_pid < 0) {
         log_error("upgrade_failed", "cannot start the new binary: %s", strerror(errno));
@@ -159,6 +191,19 @@ static void on_upgrade(evutil_socket_t sig, short what, void *arg)
     log_info("upgrade", "started pid %d with the listening sockets", (int)s->upgrade_pid);
     s->upgrade_ev = event_new(s->base, fd, EV_READ, on_upgrade_answer, s);
     event_add(s->upgrade_ev, &limit);
+}
+
+/* A reloaded config's addresses: announced now, or on a new interface when there was none. */
+static void reannounce(struct serve *s)
+{
+    char err[512];
+    if (s->announce) {
+        announce_configure(s->announce, s->cfg);
+    } else if (s->cfg->announce.n_addresses && !s->withdrawing && !s->stopping) {
+        s->announce = announce_new(s->base, s->cfg, s->rt, err, sizeof(err));
+        if (!s->announce)
+            log_error("announce", "%s", err);
+    }
 }
 
 /* Re-reads the config. On any error the current config keeps serving; err gets the errors,
@@ -193,6 +238,7 @@ static int reload(struct serve *s, char *err, size_t errlen)
         config_unref(s->cfg);
         s->cfg = cfg;
         log_setup((enum log_level)cfg->log.level, (enum log_format)cfg->log.format);
+        reannounce(s);
         log_info("reloaded", "config %s applied", cfg->source);
     }
     if (rc < 0)
@@ -237,7 +283,13 @@ static int api_reload(void *arg, char *err, size_t errlen)
 static bool api_stopping(void *arg)
 {
     const struct serve *s = arg;
-    return s->stopping;
+    return s->stopping || s->withdrawing;
+}
+
+static void api_announce(void *arg, struct admin_announce *out)
+{
+    const struct serve *s = arg;
+    announce_status(s->announce, out);
 }
 
 /* One socket per connection side: let k3lb use every descriptor the hard limit allows. */
@@ -295,10 +347,16 @@ static int start_parts(struct serve *s)
     }
     if (s->cli->agent)
         s->agent = agent_new(s->base, s->rt, s->cfg);
+    s->announce = announce_new(s->base, s->cfg, s->rt, err, sizeof(err));
+    if (!s->announce && err[0]) {
+        log_error("start_failed", "announce: %s", err);
+        return -1;
+    }
     if (s->cfg->admin.listen.text && strcmp(s->cfg->admin.listen.text, "off") != 0) {
         struct admin_hooks hooks = {.put_servers = s->agent ? put_servers : NULL,
                                     .reload = api_reload,
                                     .stopping = api_stopping,
+                                    .announce = api_announce,
                                     .arg = s};
         s->admin = admin_new(s->base, &s->cfg->admin, s->rt, &hooks, err, sizeof(err));
         if (!s->admin && s->cfg->admin.obj.keys[0].file) {
@@ -335,6 +393,9 @@ static void arm_events(struct serve *s)
 static void stop_parts(struct serve *s)
 {
     admin_free(s->admin);
+    announce_free(s->announce, s->handed_over);
+    if (s->withdraw_timer)
+        event_free(s->withdraw_timer);
     agent_free(s->agent);
     if (s->rt)
         lb_runtime_free(s->rt);

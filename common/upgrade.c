@@ -23,6 +23,7 @@ struct inherited {
 static struct inherited *inherit;
 static size_t n_inherit;
 static int admin_fd = -1;
+static int announce_fd = -1; /* the announcing TUN interface, held by both while they run */
 static char exe_path[4096]; /* the binary's path, read at start: the file an upgrade runs */
 static int ready_fd = -1;
 static bool upgraded;
@@ -45,7 +46,7 @@ char *upgrade_describe(const struct upgrade_socket *socks, size_t n)
 
 /* Child side of the fork: keep the sockets and the pipe across exec, name them, become the new
  * binary. Only async-signal-safe work and setenv (the process has one thread here). */
-static void exec_successor(const struct upgrade_socket *socks, size_t n, int admin,
+static void exec_successor(const struct upgrade_socket *socks, size_t n, int admin, int announce,
                            const char *listen, int ready, char *const argv[])
 {
     char num[16];
@@ -54,10 +55,14 @@ static void exec_successor(const struct upgrade_socket *socks, size_t n, int adm
             fcntl(socks[i].fds[k], F_SETFD, 0);
     if (admin >= 0)
         fcntl(admin, F_SETFD, 0);
+    if (announce >= 0)
+        fcntl(announce, F_SETFD, 0);
     fcntl(ready, F_SETFD, 0);
     setenv("K3LB_INHERIT_LISTEN", listen, 1);
     snprintf(num, sizeof(num), "%d", admin);
     setenv("K3LB_INHERIT_ADMIN", num, 1);
+    snprintf(num, sizeof(num), "%d", announce);
+    setenv("K3LB_INHERIT_ANNOUNCE", num, 1);
     snprintf(num, sizeof(num), "%d", ready);
     setenv("K3LB_UPGRADE_READY", num, 1);
     /* The path, not /proc/self/exe: after a package upgrade that names the old, deleted file,
@@ -66,8 +71,8 @@ static void exec_successor(const struct upgrade_socket *socks, size_t n, int adm
     _exit(127);
 }
 
-pid_t upgrade_spawn(const struct upgrade_socket *socks, size_t n, int admin, char *const argv[],
-                    int *ready)
+pid_t upgrade_spawn(const struct upgrade_socket *socks, size_t n, int admin, int announce,
+                    char *const argv[], int *ready)
 {
     char *listen = upgrade_describe(socks, n);
     int pipefd[2];
@@ -76,7 +81,7 @@ pid_t upgrade_spawn(const struct upgrade_socket *socks, size_t n, int admin, cha
     if (pipe2(pipefd, O_CLOEXEC) == 0) {
         pid = fork();
         if (pid == 0)
-            exec_successor(socks, n, admin, listen, pipefd[1], argv);
+            exec_successor(socks, n, admin, announce, listen, pipefd[1], argv);
         close(pipefd[1]);
         if (pid < 0)
             close(pipefd[0]);
@@ -135,12 +140,13 @@ void upgrade_inherit(void)
 {
     remember_exe();
     const char *l = getenv("K3LB_INHERIT_LISTEN"), *a = getenv("K3LB_INHERIT_ADMIN"),
-               *r = getenv("K3LB_UPGRADE_READY");
+               *r = getenv("K3LB_UPGRADE_READY"), *t = getenv("K3LB_INHERIT_ANNOUNCE");
     if (!l || !r)
         return;
     upgraded = true;
     upgrade_parse_listen(l);
     admin_fd = a ? atoi(a) : -1;
+    announce_fd = t ? atoi(t) : -1;
     ready_fd = atoi(r);
     /* They must not reach a later upgrade's child or any other program. */
     for (size_t i = 0; i < n_inherit; i++)
@@ -148,9 +154,12 @@ void upgrade_inherit(void)
             fcntl(inherit[i].fds[k], F_SETFD, FD_CLOEXEC);
     if (admin_fd >= 0)
         fcntl(admin_fd, F_SETFD, FD_CLOEXEC);
+    if (announce_fd >= 0)
+        fcntl(announce_fd, F_SETFD, FD_CLOEXEC);
     fcntl(ready_fd, F_SETFD, FD_CLOEXEC);
     unsetenv("K3LB_INHERIT_LISTEN");
     unsetenv("K3LB_INHERIT_ADMIN");
+    unsetenv("K3LB_INHERIT_ANNOUNCE");
     unsetenv("K3LB_UPGRADE_READY");
 }
 
@@ -176,6 +185,13 @@ int upgrade_take_admin(void)
     return fd;
 }
 
+int upgrade_take_announce(void)
+{
+    int fd = announce_fd;
+    announce_fd = -1;
+    return fd;
+}
+
 void upgrade_ready(void)
 {
     char msg[64];
@@ -189,6 +205,9 @@ void upgrade_ready(void)
     if (admin_fd >= 0)
         close(admin_fd);
     admin_fd = -1;
+    if (announce_fd >= 0)
+        close(announce_fd);
+    announce_fd = -1;
     snprintf(msg, sizeof(msg), "MAINPID=%d\nREADY=1", (int)getpid());
     notify_send(msg);
     if (ready_fd >= 0) {

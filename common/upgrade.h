@@ -4,6 +4,8 @@
  *
  * The sockets travel as inherited file descriptors named in the environment:
  *   K3LB_INHERIT_LISTEN="ADDR=fd,fd;ADDR=fd"  K3LB_INHERIT_ADMIN=fd  K3LB_UPGRADE_READY=fd
+ *   K3LB_INHERIT_ANNOUNCE=fd (the TUN interface the announced addresses sit on: while either
+ *   process holds it, the interface and the announcement stay)
  * This file knows sockets by address only; what they belong to is the caller's business. */
 #ifndef K3LB_COMMON_UPGRADE_H
 #define K3LB_COMMON_UPGRADE_H
@@ -22,8 +24,8 @@ struct upgrade_socket {
 /* Old side: fork and exec the binary found at the path this one was started from (the new
  * one, after a package upgrade) with the sockets; *ready_fd gets the read end of the pipe the
  * successor writes "ready" to. Returns the pid, or -1 with errno set. */
-pid_t upgrade_spawn(const struct upgrade_socket *socks, size_t n, int admin_fd, char *const argv[],
-                    int *ready_fd);
+pid_t upgrade_spawn(const struct upgrade_socket *socks, size_t n, int admin_fd, int announce_fd,
+                    char *const argv[], int *ready_fd);
 
 /* The K3LB_INHERIT_LISTEN text for socks (malloc'd). Exposed for tests. */
 char *upgrade_describe(const struct upgrade_socket *socks, size_t n);
@@ -38,6 +40,8 @@ void upgrade_parse_listen(const char *spec);
 int upgrade_take_listen(const char *address, size_t i);
 /* The inherited admin socket, or -1. */
 int upgrade_take_admin(void);
+/* The inherited announce interface, or -1. */
+int upgrade_take_announce(void);
 /* True when started by an upgrade. */
 bool upgrade_inherited(void);
 /* Tells the old process (and the service manager: MAINPID) that this one serves now; closes

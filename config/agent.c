@@ -127,8 +127,8 @@ static struct config_node *on_port(const struct config_node *listen, unsigned po
 }
 
 /* The default listeners: each loopback host on the fixed address's port. */
-static struct config_node *default_listen(const struct config_agent_defaults *d,
-                                          const char *server, struct config_mark m)
+static struct config_node *default_listen(const struct config_agent_defaults *d, const char *server,
+                                          struct config_mark m)
 {
     struct config_node *out = config_node_new(CONFIG_NODE_SEQ, m);
     const char *port = strrchr(server, ':') + 1; /* config_parse_server_url always names one */

@@ -281,6 +281,20 @@ struct config_log {
     unsigned format; /* enum log_format */
 };
 
+/* An anycast address announced through a routing daemon on this host (FRR, BIRD), for as long
+ * as the frontends have usable servers and k3lb runs: the address sits on a TUN interface
+ * k3lb holds open, with a lifetime it renews. */
+struct config_announce {
+    struct config_obj obj;
+    struct net_cidr *addresses; /* none: nothing is announced */
+    size_t n_addresses;
+    char *interface;           /* the TUN interface's name */
+    char **frontends;          /* whose health decides; none: every frontend */
+    size_t n_frontends;
+    uint64_t lifetime_ms;       /* the addresses expire unless renewed (a hung k3lb) */
+    uint64_t withdraw_delay_ms; /* on a stop: withdrawn, still accepting this long */
+};
+
 struct config {
     struct config_obj obj;
     atomic_int refs;              /* snapshot owners; freed when the last lets go */
@@ -296,6 +310,7 @@ struct config {
     struct config_admin admin;
     struct config_log log;
     struct config_agent agent; /* k3lb agent only */
+    struct config_announce announce;
     struct config_frontend *frontends;
     size_t n_frontends;
     struct config_backend *backends;

@@ -283,6 +283,54 @@ static void agent_check(void *obj, struct config_errors *errs)
     }
 }
 
+/* ---- announce -------------------------------------------------------------------------------- */
+
+static void announce_check(void *obj, struct config_errors *errs);
+
+#define KEY_STRUCT struct config_announce
+static const struct config_key announce_keys[] = {
+    {KEY("addresses", addresses, .type = CONFIG_T_CIDR, LIST(n_addresses), .flags = CONFIG_F_LIST,
+         .help = "anycast addresses to announce (10.0.0.100/32, fd00::100/128) through the "
+                 "routing daemon on this host, which exports the interface's connected routes; "
+                 "none: nothing is announced")},
+    {KEY("interface", interface, .type = CONFIG_T_STRING, .def = "k3lb-announce",
+         .flags = CONFIG_F_RESTART,
+         .help = "the TUN interface k3lb creates and holds them on: it goes away with k3lb, so "
+                 "a killed k3lb withdraws at once (restart to change)")},
+    {KEY("frontends", frontends, .type = CONFIG_T_STRING, LIST(n_frontends), .flags = CONFIG_F_LIST,
+         .help = "announced while these have usable servers (k3lb ctl health); default: "
+                 "every frontend")},
+    {KEY("lifetime", lifetime_ms, .type = CONFIG_T_DURATION, .def = "2s", .min = SEC(1),
+         .max = SEC(60),
+         .help = "the kernel removes an address k3lb has not renewed within this (a hung "
+                 "k3lb withdraws), in whole seconds; renewed every third of it")},
+    {KEY("withdraw_delay", withdraw_delay_ms, .type = CONFIG_T_DURATION, .def = "2s", .min = 0,
+         .max = SEC(300),
+         .help = "on a stop, the addresses are withdrawn first and new connections still "
+                 "accepted this long, while the routers stop sending them; then k3lb drains")},
+};
+#undef KEY_STRUCT
+
+static const struct config_section announce_section = {
+    .name = "announce",
+    .size = sizeof(struct config_announce),
+    .keys = announce_keys,
+    .n_keys = sizeof(announce_keys) / sizeof(announce_keys[0]),
+    .check = announce_check,
+};
+
+/* A Linux interface name has 15 bytes at most. */
+static void announce_check(void *obj, struct config_errors *errs)
+{
+    struct config_announce *a = obj;
+    if (a->interface && (strlen(a->interface) == 0 || strlen(a->interface) > 15 ||
+                         strchr(a->interface, '/') || strchr(a->interface, ' ')))
+        config_error_add(errs, config_mark_of(&a->obj, &announce_section, "interface"),
+                         "interface '%s' is not a Linux interface name (1-15 characters, no "
+                         "'/' or blank)",
+                         a->interface);
+}
+
 /* ---- root ----------------------------------------------------------------------------------- */
 
 #define KEY_STRUCT struct config
@@ -314,6 +362,9 @@ static const struct config_key root_keys[] = {
     {KEY("log", log, .type = CONFIG_T_SECTION, .sub = &config_log_section, .help = "logging")},
     {KEY("agent", agent, .type = CONFIG_T_SECTION, .sub = &config_agent_section,
          .help = "k3lb agent settings")},
+    {KEY("announce", announce, .type = CONFIG_T_SECTION, .sub = &announce_section,
+         .help = "announce anycast addresses through this host's routing daemon while healthy "
+                 "(active-active behind ECMP)")},
     {KEY("frontends", frontends, .type = CONFIG_T_SECTION, .sub = &config_frontend_section,
          LIST(n_frontends), .flags = CONFIG_F_LIST | CONFIG_F_REQUIRED,
          .help = "where clients connect")},

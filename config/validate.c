@@ -179,6 +179,34 @@ static void check_requires(const struct config *c, struct config_errors *errs)
     free(names);
 }
 
+/* ---- announce: the frontends whose health decides are ones the config has ------------------ */
+
+static void check_announce(const struct config *c, struct config_errors *errs)
+{
+    const struct config_announce *a = &c->announce;
+    const char **names = xcalloc(c->n_frontends + 1, sizeof(*names));
+    if (a->n_addresses && c->user)
+        config_error_add(errs, config_mark_of(&c->obj, &config_root_section, "user"),
+                         "announce renews its addresses as long as k3lb runs, which needs "
+                         "CAP_NET_ADMIN after start too: run k3lb as that user with the "
+                         "capability (systemd: User= and AmbientCapabilities=CAP_NET_ADMIN) "
+                         "instead of 'user:'");
+    for (size_t i = 0; i < c->n_frontends; i++)
+        names[i] = c->frontends[i].name ? c->frontends[i].name : "";
+    for (size_t i = 0; i < a->n_frontends; i++) {
+        size_t f = 0;
+        while (f < c->n_frontends && strcmp(names[f], a->frontends[i]) != 0)
+            f++;
+        if (f == c->n_frontends) {
+            const char *close = config_closest(a->frontends[i], names);
+            config_error_add(errs, a->obj.mark, "announce: frontend '%s' is not defined%s%s%s",
+                             a->frontends[i], close ? " (did you mean '" : "", close ? close : "",
+                             close ? "'?)" : "");
+        }
+    }
+    free(names);
+}
+
 /* One listen address of a frontend, for the collision check. */
 struct listen_ref {
     const struct net_addr *addr;
@@ -257,9 +285,9 @@ static void check_listen_overlaps(struct config *c, struct config_errors *errs)
     free(v);
 }
 
-/* What loads but is likely a mistake: a backend no frontend uses (nor any backend requires), and an etcd backend with an
- * even member count (2k members tolerate no more failures than 2k - 1, with one more to
- * fail). */
+/* What loads but is likely a mistake: a backend no frontend uses (nor any backend requires), and an
+ * etcd backend with an even member count (2k members tolerate no more failures than 2k - 1, with
+ * one more to fail). */
 static void warn_root(const struct config *c, struct config_errors *errs)
 {
     for (size_t b = 0; b < c->n_backends; b++) {
@@ -269,11 +297,10 @@ static void warn_root(const struct config *c, struct config_errors *errs)
             used = c->frontends[f].backend_index == b;
         for (size_t r = 0; r < c->n_backends && !used && cb->name; r++) /* a requirement */
             for (size_t i = 0; i < c->backends[r].n_requires && !used; i++)
-                used = strcmp(c->backends[r].requires[i], cb->name) == 0;
+                used = strcmp(c->backends[r].requires[i], cb -> name) == 0;
         if (!used && cb->name)
             config_warning_add(errs, cb->obj.mark,
-                               "backend '%s' is not used by any frontend or requires",
-                               cb->name);
+                               "backend '%s' is not used by any frontend or requires", cb->name);
         bool etcd = cb->role == CONFIG_ROLE_ETCD || cb->health.kind == CONFIG_CHECK_ETCD;
         if (etcd && cb->n_servers >= 2 && cb->n_servers % 2 == 0)
             config_warning_add(errs, config_mark_of(&cb->obj, &config_backend_section, "servers"),
@@ -294,6 +321,7 @@ void config_check_root(void *obj, struct config_errors *errs)
     check_unique_names(c, errs);
     resolve_backends(c, errs);
     check_requires(c, errs);
+    check_announce(c, errs);
     check_listen_overlaps(c, errs);
     warn_root(c, errs);
 }

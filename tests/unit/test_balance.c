@@ -21,8 +21,9 @@ struct fixture {
     struct config_backend backend;
 };
 
-static struct fixture *make_pool(enum config_balance alg, size_t n, const unsigned *weights,
-                                 const bool *backup)
+/* A pool of n servers; server i at addrs[i], or 127.0.0.<i+1>:<1000+i> when addrs is NULL. */
+static struct fixture *make_pool_at(enum config_balance alg, size_t n, const unsigned *weights,
+                                    const bool *backup, const char *const *addrs)
 {
     struct fixture *f = calloc(1, sizeof(*f));
     char why[128], addr[32];
@@ -34,7 +35,10 @@ static struct fixture *make_pool(enum config_balance alg, size_t n, const unsign
     for (size_t i = 0; i < n; i++) {
         struct config_server cs = {.weight = weights ? weights[i] : 1,
                                    .backup = backup ? backup[i] : false};
-        snprintf(addr, sizeof(addr), "127.0.0.%zu:%zu", i % 250 + 1, 1000 + i);
+        if (addrs)
+            snprintf(addr, sizeof(addr), "%s", addrs[i]);
+        else
+            snprintf(addr, sizeof(addr), "127.0.0.%zu:%zu", i % 250 + 1, 1000 + i);
         assert_true(config_parse_addr(addr, CONFIG_ADDR_TARGET, &cs.address, why, sizeof(why)));
         struct lb_server_ctx ctx = {.backend = "b"};
         f->pool.srv[i] = lb_server_new(&ctx, &cs, NULL);
@@ -42,6 +46,12 @@ static struct fixture *make_pool(enum config_balance alg, size_t n, const unsign
     }
     balance_state_init(&f->st, n, 42);
     return f;
+}
+
+static struct fixture *make_pool(enum config_balance alg, size_t n, const unsigned *weights,
+                                 const bool *backup)
+{
+    return make_pool_at(alg, n, weights, backup, NULL);
 }
 
 static void free_pool(struct fixture *f)
@@ -150,6 +160,37 @@ static void test_source_stable(void **state)
             assert_int_equal(now, before[c]); /* only the removed server's clients move */
     }
     free_pool(f);
+}
+
+/* Balancers of one group (active-active behind ECMP) list their servers in any order; a client
+ * must get the same server from each, and a server joining takes only its share of clients
+ * from the others: about 1/N move, all of them to the new server. */
+static void test_source_same_everywhere(void **state)
+{
+    enum { CLIENTS = 5000 };
+    static const char *const here[] = {"10.0.0.11:6443", "10.0.0.12:6443", "10.0.0.13:6443",
+                                       "10.0.0.14:6443"};
+    static const char *const there[] = {"10.0.0.14:6443", "10.0.0.12:6443", "10.0.0.11:6443",
+                                        "10.0.0.13:6443", "10.0.0.15:6443"};
+    struct fixture *a = make_pool_at(CONFIG_BALANCE_SOURCE, 4, NULL, NULL, here);
+    struct fixture *b = make_pool_at(CONFIG_BALANCE_SOURCE, 4, NULL, NULL, there);
+    struct fixture *c = make_pool_at(CONFIG_BALANCE_SOURCE, 5, NULL, NULL, there);
+    int moved = 0;
+    (void)state;
+    for (int i = 0; i < CLIENTS; i++) {
+        uint64_t h = net_hash(&i, sizeof(i), 11);
+        const char *on_a = a->pool.srv[pick(a, h)]->address;
+        const char *on_c = c->pool.srv[pick(c, h)]->address;
+        assert_string_equal(on_a, b->pool.srv[pick(b, h)]->address);
+        if (strcmp(on_a, on_c) != 0) {
+            assert_string_equal(on_c, "10.0.0.15:6443"); /* a move goes to the new one only */
+            moved++;
+        }
+    }
+    assert_in_range(moved, CLIENTS / 5 - CLIENTS / 25, CLIENTS / 5 + CLIENTS / 25);
+    free_pool(a);
+    free_pool(b);
+    free_pool(c);
 }
 
 static void test_first_and_backup(void **state)
@@ -299,6 +340,7 @@ int main(void)
         cmocka_unit_test(test_leastconn),
         cmocka_unit_test(test_leastconn_weighted),
         cmocka_unit_test(test_source_stable),
+        cmocka_unit_test(test_source_same_everywhere),
         cmocka_unit_test(test_first_and_backup),
         cmocka_unit_test(test_backup_with_roundrobin),
         cmocka_unit_test(test_random_two_choices),

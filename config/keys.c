@@ -296,7 +296,7 @@ static const struct config_key announce_keys[] = {
     {KEY("interface", interface, .type = CONFIG_T_STRING, .def = "k3lb-announce",
          .flags = CONFIG_F_RESTART,
          .help = "the TUN interface k3lb creates and holds them on: it goes away with k3lb, so "
-                 "a killed k3lb withdraws at once (restart to change)")},
+                 "a killed k3lb withdraws at once")},
     {KEY("frontends", frontends, .type = CONFIG_T_STRING, LIST(n_frontends), .flags = CONFIG_F_LIST,
          .help = "announced while these have usable servers (k3lb ctl health); default: "
                  "every frontend")},

@@ -55,20 +55,23 @@ static void failure(struct announce *a, const char *err)
     log_error("announce", "%s", err);
 }
 
-static void put_on(struct announce *a)
-{
-    char err[256];
-    for (size_t i = 0; i < a->n; i++)
-        if (ifaddr_set(a->ifname, &a->addrs[i], a->lifetime_s, err, sizeof(err)) < 0)
-            failure(a, err);
-}
-
 static void routes(struct announce *a, bool add)
 {
     char err[256];
     for (size_t i = 0; i < a->n; i++)
         if (ifaddr_local_route(a->ifname, &a->addrs[i], add, err, sizeof(err)) < 0)
             failure(a, err);
+}
+
+/* The local routes too, each time: an address that expired while k3lb hung took them with it
+ * (see take_off), and k3lb did not see it go. */
+static void put_on(struct announce *a)
+{
+    char err[256];
+    for (size_t i = 0; i < a->n; i++)
+        if (ifaddr_set(a->ifname, &a->addrs[i], a->lifetime_s, err, sizeof(err)) < 0)
+            failure(a, err);
+    routes(a, true);
 }
 
 /* The kernel drops every IPv4 route of an interface whose last IPv4 address goes (fib_disable_ip),

@@ -13,7 +13,7 @@ BUILD_DEPS="cmake gcc make pkg-config libevent-dev libssl-dev libyaml-dev libcjs
 FUZZ_DEPS="clang libclang-rt-14-dev"
 RUN_DEPS="openssl python3 python3-pytest etcd-server etcd-client iproute2 curl procps \
     postgresql mariadb-server prometheus keepalived python3-yaml systemd patroni haproxy galera-4 iptables \
-    nginx libnginx-mod-stream chromium man-db adduser"
+    nginx libnginx-mod-stream chromium man-db adduser frr bird2"
 
 deps() {
     local missing=()

@@ -578,6 +578,56 @@ class KubectlLoop:
         return self.runs
 
 
+class Prober:
+    """tools/prober.py in a network namespace (a new connection to address every 20 ms), its
+    lines collected with their clock (CLOCK_MONOTONIC, the same in every namespace)."""
+
+    def __init__(self, lab, host, address):
+        self.lines = queue.Queue()
+        self.seen = []
+        self.proc = lab.popen(host, [sys.executable, os.path.join(TOOLS, "prober.py"),
+                                     address], stdout=subprocess.PIPE, text=True)
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            t, ok, what = line.strip().split(" ", 2)
+            self.lines.put((float(t), ok == "ok", what))
+
+    def drain(self):
+        while True:
+            try:
+                self.seen.append(self.lines.get_nowait())
+            except queue.Empty:
+                return
+
+    def after(self, t0):
+        self.drain()
+        return [e for e in self.seen if e[0] >= t0]
+
+    def wait_ok(self, t0, n=10, timeout=20):
+        """Until n successes in a row after t0; returns the attempts since t0."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            ev = self.after(t0)
+            tail = ev[-n:]
+            if len(tail) == n and all(ok for _, ok, _ in tail):
+                return ev
+            time.sleep(0.05)
+        raise AssertionError("no %d successes in a row through the VIP within %ss: %s"
+                             % (n, timeout, self.after(t0)[-5:]))
+
+
+def outage(events, t0):
+    """(seconds from t0 until the attempt that ended the last failure, failed attempts)."""
+    fails = [e for e in events if not e[1]]
+    if not fails:
+        return 0.0, 0
+    last = fails[-1][0]
+    end = next(t for t, ok, _ in events if ok and t > last)
+    return end - t0, len(fails)
+
+
 def stop_pid(pid, timeout=20):
     """SIGTERM to a process that is not our child, then wait until it is gone."""
     os.kill(pid, signal.SIGTERM)

@@ -1,8 +1,9 @@
 """Every shipped recipe is exercised: each example config passes `k3lb check`, the systemd
 units pass `systemd-analyze verify` with nothing to say, the static pod's manifest is a pod that
-k3lb can run as written, and its image installs exactly the libraries the binary links. (The
-keepalived configs run for real in test_vip.py.) These configs name addresses of a real
-network: they are only checked here, never served."""
+k3lb can run as written, its image installs exactly the libraries the binary links, and the
+routing daemons' checkers take the BGP recipes. (The keepalived and BGP configs run for real in
+test_vip.py and test_bgp.py.) These configs name addresses of a real network: they are only
+checked here, never served."""
 import glob
 import os
 import re
@@ -116,3 +117,27 @@ def test_container_image_installs_what_the_binary_links():
                               re.S).group(1).replace("\\", " ").split())
     assert pkgs and pkgs <= installed, "missing from the image: %s" % (pkgs - installed)
     assert installed <= pkgs, "installed but not linked: %s" % (installed - pkgs)
+
+
+@pytest.mark.skipif(not (shutil.which("vtysh") and shutil.which("bird")),
+                    reason="needs FRR's vtysh and BIRD 2")
+def test_bgp_recipes_parse_and_name_the_example_address():
+    """The routing daemons' own checkers take the shipped configs as they are (test_bgp.py runs
+    them with the lab's addresses), and every recipe announces the address the example k3lb.yaml
+    names, from the interface k3lb holds it on."""
+    for name in ("frr.conf", "router-frr.conf"):
+        r = subprocess.run(["vtysh", "-C", "-f", os.path.join(ROOT, "deploy/bgp", name)],
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0, name + ": " + r.stdout + r.stderr
+    bird = os.path.join(ROOT, "deploy/bgp/bird.conf")
+    r = subprocess.run(["bird", "-p", "-c", bird], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stdout + r.stderr
+    example = open(os.path.join(ROOT, "contrib/k3lb.yaml")).read()
+    addresses = re.search(r"^#\s+addresses: \[(.*)\]", example, re.M).group(1)
+    interface = re.search(r"^#\s+interface: (\S+)", example, re.M).group(1)
+    for a in re.findall(r'"([^"]+)"', addresses):
+        assert "permit " + a in open(os.path.join(ROOT, "deploy/bgp/frr.conf")).read(), a
+        assert a in open(bird).read(), a
+    assert 'interface "%s"' % interface in open(bird).read()
+    keys = subprocess.run([BIN, "keys"], capture_output=True, text=True, check=True).stdout
+    assert "| `announce.interface` | string | `%s` |" % interface in keys

@@ -10,18 +10,16 @@ Faults: (a) SIGKILL of the MASTER's k3lb, (b) the MASTER loses every backend (it
 goes down), (c) the MASTER's front link goes down, (d) that link comes back: no flapping, never
 two holders of the VIP."""
 import os
-import queue
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 import pytest
 
-from k3lbtest import BIN, TOOLS, K3lb
+from k3lbtest import BIN, TOOLS, K3lb, Prober, outage
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "../.."))
 from contrib.lab.net import wait_until as wait  # noqa: E402
@@ -73,55 +71,6 @@ def keepalived_config(node, admin, binary):
         assert old in text, old
         text = text.replace(old, new)
     return text
-
-
-class Prober:
-    """tools/prober.py in the client namespace, its lines collected with their clock."""
-
-    def __init__(self, lab):
-        self.lines = queue.Queue()
-        self.seen = []
-        self.proc = lab.popen("cl", [sys.executable, os.path.join(TOOLS, "prober.py"),
-                                     VIP + ":6443"], stdout=subprocess.PIPE, text=True)
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self):
-        for line in self.proc.stdout:
-            t, ok, what = line.strip().split(" ", 2)
-            self.lines.put((float(t), ok == "ok", what))
-
-    def drain(self):
-        while True:
-            try:
-                self.seen.append(self.lines.get_nowait())
-            except queue.Empty:
-                return
-
-    def after(self, t0):
-        self.drain()
-        return [e for e in self.seen if e[0] >= t0]
-
-    def wait_ok(self, t0, n=10, timeout=20):
-        """Until n successes in a row after t0; returns the attempts since t0."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            ev = self.after(t0)
-            tail = ev[-n:]
-            if len(tail) == n and all(ok for _, ok, _ in tail):
-                return ev
-            time.sleep(0.05)
-        raise AssertionError("no %d successes in a row through the VIP within %ss: %s"
-                             % (n, timeout, self.after(t0)[-5:]))
-
-
-def outage(events, t0):
-    """(seconds from t0 until the attempt that ended the last failure, failed attempts)."""
-    fails = [e for e in events if not e[1]]
-    if not fails:
-        return 0.0, 0
-    last = fails[-1][0]
-    end = next(t for t, ok, _ in events if ok and t > last)
-    return end - t0, len(fails)
 
 
 @pytest.fixture
@@ -220,7 +169,7 @@ def test_vip_failover_with_keepalived(lab, tmp_path, capsys, script_bin):
             nodes[h] = Node(lab, tmp_path, i, script_bin)
         wait(lambda: all(n.healthy() for n in nodes.values()), 15, "both k3lb healthy")
         wait(lambda: nodes["lb1"].holds_vip(), 20, "the VIP on lb1 (the higher priority)")
-        probe = Prober(lab)
+        probe = Prober(lab, "cl", VIP + ":6443")
         probe.wait_ok(0)
         times = {}
 

@@ -115,6 +115,9 @@ def serve(c, args):
             serve_echo(c)
         elif args.mode == "echo":
             serve_echo(c)
+        elif args.mode == "peer":  # who carried the connection: the balancer's address
+            c.sendall(("%s %s\n" % (args.name, c.getpeername()[0])).encode())
+            serve_echo(c)
         elif args.mode == "httpecho":
             serve_httpecho(c, args)
         elif args.mode == "integrity":

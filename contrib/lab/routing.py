@@ -3,8 +3,10 @@ Debian's frr, one instance per namespace through FRR's own pathspace, -N) and BI
 bird2, one process per namespace with its own control socket). They read the configs given,
 such as the shipped deploy/bgp/ recipes with this lab's addresses."""
 import os
+import re
 import shutil
 import subprocess
+import threading
 import time
 
 FRR_DAEMONS = ("zebra", "bfdd", "bgpd")
@@ -22,6 +24,12 @@ def available():
 
 
 class Frr:
+    """FRR as Debian's frrinit starts it with an integrated frr.conf: every daemon with the
+    config's defaults profile (-F, from its "frr defaults" line) and no config of its own, then
+    vtysh sends each command of frr.conf to the daemon it belongs to. (A daemon given the whole
+    file with -f loses its place at the first section it does not know and skips what follows:
+    bfdd would never see its profiles.)"""
+
     def __init__(self, lab, host, config, logs=None):
         """logs: a directory the daemons' logs are copied to when they stop."""
         self.lab, self.host, self.ns, self.logs = lab, host, lab.ns(host), logs
@@ -31,25 +39,33 @@ class Frr:
         shutil.rmtree(run, ignore_errors=True)
         os.makedirs(run)
         self.conf = os.path.join(run, "frr.conf")
+        empty = os.path.join(run, "empty.conf")
         with open(self.conf, "w") as f:
             f.write(config)
-        for p in (RUN, run, self.conf):
+        open(empty, "w").close()
+        for p in (RUN, run, self.conf, empty):
             shutil.chown(p, "frr", "frr")
+        profile = re.search(r"^frr defaults (\S+)", config, re.M)
         self.procs = []
         for d in FRR_DAEMONS:
             log = open(os.path.join(self.dir, d + ".out"), "w")
             self.procs.append(lab.popen(host, [
-                os.path.join(FRR_LIB, d), "-N", self.ns, "-f", self.conf, "-i",
+                os.path.join(FRR_LIB, d), "-N", self.ns, "-f", empty, "-i",
                 os.path.join(self.dir, d + ".pid"), "-u", "frr", "-g", "frr", "--log",
-                "file:" + os.path.join(self.dir, d + ".log")], stdout=log, stderr=log))
-            if d == "zebra":  # the others talk to it
-                self._wait_socket(os.path.join(run, "zserv.api"))
+                "file:" + os.path.join(self.dir, d + ".log"),
+                *(["-F", profile.group(1)] if profile else [])], stdout=log, stderr=log))
+            self._wait_socket(os.path.join(run, "zserv.api" if d == "zebra" else d + ".vty"))
+        applied = subprocess.run(self.lab.cmd(host, "vtysh", "-N", self.ns, "-f", self.conf),
+                                 capture_output=True, text=True, timeout=30)
+        if applied.returncode != 0:
+            raise RuntimeError("%s: vtysh -f %s: %s%s" % (host, self.conf, applied.stdout,
+                                                        applied.stderr))
 
     def _wait_socket(self, path, timeout=10):
         deadline = time.monotonic() + timeout
         while not os.path.exists(path):
             if time.monotonic() > deadline:
-                raise RuntimeError("%s: zebra did not start: %s" % (self.host, self.log()))
+                raise RuntimeError("%s: %s did not appear: %s" % (self.host, path, self.log()))
             time.sleep(0.02)
 
     def vtysh(self, *commands):
@@ -116,3 +132,61 @@ class Bird:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+
+class ResilientFib:
+    """A router's forwarding with resilient ECMP (what datacenter switches call resilient
+    hashing): the kernel's resilient nexthop groups, where a path that leaves gives only its own
+    buckets to the others and a path that joins takes only idle ones, so the flows on the other
+    paths stay where they are. FRR 8.4's zebra installs plain multipath routes (hash-threshold:
+    a change of the path set moves flows between the remaining paths too), so this follows the
+    route zebra installs for prefix (ip monitor) and keeps a resilient group with the same
+    nexthops in a table of its own that a rule puts first."""
+
+    TABLE, RULE_PRIO, GROUP = 100, 100, 100
+
+    def __init__(self, lab, host, prefix, dev, buckets=128, idle_s=2):
+        self.lab, self.ns, self.prefix, self.dev = lab, lab.ns(host), prefix, dev
+        self.buckets, self.idle_s = buckets, idle_s
+        self.ids, self.group = {}, []
+        self.lock = threading.Lock()
+        self._ip("rule", "add", "to", prefix, "lookup", str(self.TABLE), "priority",
+                 str(self.RULE_PRIO))
+        self.monitor = subprocess.Popen(["ip", "-n", self.ns, "monitor", "route"],
+                                        stdout=subprocess.PIPE, text=True)
+        self.sync()
+        threading.Thread(target=self._follow, daemon=True).start()
+
+    def _ip(self, *args, check=True):
+        return subprocess.run(["ip", "-n", self.ns, *args], capture_output=True, text=True,
+                              timeout=10, check=check).stdout
+
+    def _follow(self):
+        for _ in self.monitor.stdout:
+            self.sync()
+
+    def sync(self):
+        with self.lock:
+            out = self._ip("route", "show", self.prefix, "proto", "bgp")
+            hops = sorted(set(re.findall(r"via (\S+)", out)))
+            for h in hops:
+                if h not in self.ids:
+                    self.ids[h] = 1000 + len(self.ids)
+                    self._ip("nexthop", "replace", "id", str(self.ids[h]), "via", h, "dev",
+                             self.dev)
+            if hops == self.group:
+                return  # (nothing yet at the start: no group to remove)
+            if not hops:  # (gone already when the router's own link went)
+                self._ip("route", "del", self.prefix, "table", str(self.TABLE), check=False)
+                self._ip("nexthop", "del", "id", str(self.GROUP), check=False)
+            else:
+                self._ip("nexthop", "replace", "id", str(self.GROUP), "group",
+                         "/".join(str(self.ids[h]) for h in hops), "type", "resilient",
+                         "buckets", str(self.buckets), "idle_timer", str(self.idle_s))
+                self._ip("route", "replace", self.prefix, "nhid", str(self.GROUP), "table",
+                         str(self.TABLE))
+            self.group = hops
+
+    def close(self):
+        self.monitor.kill()
+        self.monitor.wait()

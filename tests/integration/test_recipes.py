@@ -48,8 +48,12 @@ def test_systemd_units_verify_clean(tmp_path):
         dst.write_text(text.replace("/usr/local/bin/k3lb", os.path.abspath(BIN)))
         units.append(str(dst))
     assert len(units) == 2
+    # with the announce drop-in (deploy/bgp/), found beside the unit as systemd would
+    dropins = tmp_path / "k3lb.service.d"
+    dropins.mkdir()
+    shutil.copy(os.path.join(ROOT, "deploy/bgp/k3lb-announce.conf"), dropins / "announce.conf")
     r = subprocess.run(["systemd-analyze", "verify", *units], capture_output=True, text=True,
-                       timeout=60)
+                       timeout=60, env=dict(os.environ, SYSTEMD_UNIT_PATH="%s:" % tmp_path))
     assert r.returncode == 0 and not (r.stdout + r.stderr).strip(), r.stdout + r.stderr
 
 

@@ -1,13 +1,23 @@
 #!/usr/bin/env python3
 """Long-lived connections through a balancer: opens --count connections to host:port, reads the
 backend's first line ("<name> <address of the balancer that carried it>"), then every --every
-seconds sends one byte on each and expects it back. Prints "<CLOCK_MONOTONIC> open <i> <lb>" once
-per connection and "<CLOCK_MONOTONIC> lost <i> <lb> <why>" when one fails or closes (a lost one
-is not reopened). Runs until killed."""
+seconds sends one byte on each and expects it back within --timeout. Prints "<CLOCK_MONOTONIC>
+open <i> <lb>" once per connection and "<CLOCK_MONOTONIC> lost <i> <lb> <why>" when one fails,
+closes or stays silent (a lost one is not reopened). All are asked at once and awaited
+together, so one silent connection never leaves the others unused for longer than --timeout
+(a router's resilient ECMP may move a flow that stays idle). Runs until killed."""
 import argparse
+import select
 import socket
 import sys
 import time
+
+
+def lose(conns, c, why):
+    i, s, lb = c
+    print("%.4f lost %d %s %s" % (time.monotonic(), i, lb, why), flush=True)
+    conns.remove(c)
+    s.close()
 
 
 def main():
@@ -28,22 +38,30 @@ def main():
                 raise SystemExit("closed before its first line")
             line += d
         lb = line.decode().split()[-1]
-        s.settimeout(a.timeout)
+        s.setblocking(False)
         conns.append([i, s, lb])
         print("%.4f open %d %s" % (time.monotonic(), i, lb), flush=True)
     while conns:
         start = time.monotonic()
+        waiting = {}
         for c in list(conns):
-            i, s, lb = c
             try:
-                s.sendall(b".")
-                if s.recv(1) != b".":
-                    raise OSError("closed")
+                c[1].send(b".")
+                waiting[c[1]] = c
             except OSError as e:
-                print("%.4f lost %d %s %s" % (time.monotonic(), i, lb,
-                                              type(e).__name__), flush=True)
-                conns.remove(c)
-                s.close()
+                lose(conns, c, type(e).__name__)
+        deadline = start + a.timeout
+        while waiting and time.monotonic() < deadline:
+            ready, _, _ = select.select(list(waiting), [], [], deadline - time.monotonic())
+            for s in ready:
+                c = waiting.pop(s)
+                try:
+                    if s.recv(1) != b".":
+                        raise OSError("closed")
+                except OSError as e:
+                    lose(conns, c, type(e).__name__ if str(e) != "closed" else "closed")
+        for c in waiting.values():
+            lose(conns, c, "silent")
         time.sleep(max(0.0, a.every - (time.monotonic() - start)))
 
 

@@ -220,7 +220,7 @@ void announce_configure(struct announce *a, const struct config *cfg)
 
 void announce_withdraw(struct announce *a, const char *why)
 {
-    if (a->withdrawn)
+    if (!a || a->withdrawn)
         return;
     if (a->announced)
         take_off(a);

@@ -31,21 +31,21 @@ struct serve {
     struct event_base *base;
     struct lb_runtime *rt;
     struct admin *admin;
-    struct agent *agent;           /* agent mode only */
-    struct announce *announce;     /* anycast addresses, when the config names any */
-    struct event *withdraw_timer;  /* a stop waits out announce.withdraw_delay here */
-    bool withdrawing;              /* the addresses are withdrawn, the stop comes next */
-    struct config *cfg;            /* current snapshot */
-    struct event *stop_timer;      /* polls open connections during the grace period */
-    struct event *upgrade_ev;      /* waits for the successor of a binary upgrade */
-    struct event *watchdog;        /* keep-alive to the service manager, or NULL */
-    struct event *reload_ev;       /* activated by SIGHUP: a burst of them is one reload */
-    struct event *sigs[N_SIGNALS]; /* TERM, INT, HUP, USR2 */
-    pid_t upgrade_pid;             /* that successor, 0 when no upgrade runs */
-    uint64_t stop_deadline;        /* monotonic ms */
-    bool stopping;                 /* no new connections; open ones drain */
-    bool handed_over;              /* a successor took (or is taking) the listening sockets */
-    unsigned stop_signals;         /* TERM/INT received; the second one closes everything */
+    struct agent *agent;            /* agent mode only */
+    struct announce *announce;      /* anycast addresses, when the config names any */
+    struct event *stop_delay_timer; /* a stop waits out stop_delay here */
+    bool stop_pending;              /* saying stopping for stop_delay, the stop comes next */
+    struct config *cfg;             /* current snapshot */
+    struct event *stop_timer;       /* polls open connections during the grace period */
+    struct event *upgrade_ev;       /* waits for the successor of a binary upgrade */
+    struct event *watchdog;         /* keep-alive to the service manager, or NULL */
+    struct event *reload_ev;        /* activated by SIGHUP: a burst of them is one reload */
+    struct event *sigs[N_SIGNALS];  /* TERM, INT, HUP, USR2 */
+    pid_t upgrade_pid;              /* that successor, 0 when no upgrade runs */
+    uint64_t stop_deadline;         /* monotonic ms */
+    bool stopping;                  /* no new connections; open ones drain */
+    bool handed_over;               /* a successor took (or is taking) the listening sockets */
+    unsigned stop_signals;          /* TERM/INT received; the second one closes everything */
 };
 
 static void stop_poll(evutil_socket_t fd, short what, void *arg)
@@ -88,27 +88,27 @@ static void begin_stop(struct serve *s, bool handed_over, const char *why)
     stop_poll(-1, 0, s);
 }
 
-static void withdrawn(evutil_socket_t fd, short what, void *arg)
+static void stop_delay_passed(evutil_socket_t fd, short what, void *arg)
 {
     struct serve *s = arg;
     (void)fd;
     (void)what;
-    begin_stop(s, false, "the routers had announce.withdraw_delay to stop sending connections");
+    begin_stop(s, false, "stop_delay passed");
 }
 
-/* Announced addresses go first: the routers stop sending new connections here while this
- * process still accepts the ones on their way; then the stop proper. /healthz says stopping
- * from now, so keepalived moves a virtual IP at the same time. */
-static void withdraw_then_stop(struct serve *s, const char *why)
+/* /healthz says stopping from now, so keepalived moves a virtual IP, and announced addresses go:
+ * the routers stop sending new connections here while this process still accepts the ones on
+ * their way for stop_delay; then the stop proper. */
+static void delay_stop(struct serve *s, const char *why)
 {
-    uint64_t ms = s->cfg->announce.withdraw_delay_ms;
+    uint64_t ms = s->cfg->stop_delay_ms;
     struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
-    s->withdrawing = true;
+    s->stop_pending = true;
     announce_withdraw(s->announce, why);
-    log_info("stopping", "%s: addresses withdrawn; accepting for %llu ms more", why,
-             (unsigned long long)ms);
-    s->withdraw_timer = evtimer_new(s->base, withdrawn, s);
-    evtimer_add(s->withdraw_timer, &tv);
+    log_info("stopping", "%s: health says stopping%s; accepting for %llu ms more", why,
+             s->announce ? ", addresses withdrawn" : "", (unsigned long long)ms);
+    s->stop_delay_timer = evtimer_new(s->base, stop_delay_passed, s);
+    evtimer_add(s->stop_delay_timer, &tv);
 }
 
 static void on_stop(evutil_socket_t sig, short what, void *arg)
@@ -130,8 +130,8 @@ static void on_stop(evutil_socket_t sig, short what, void *arg)
      * successor serves on as soon as it is ready. */
     snprintf(why, sizeof(why), "signal %d%s", (int)sig,
              s->upgrade_pid ? " during an upgrade (the new process takes over)" : "");
-    if (s->announce && !s->upgrade_pid && !s->withdrawing) {
-        withdraw_then_stop(s, why);
+    if ((s->announce || s->cfg->stop_delay_ms) && !s->upgrade_pid && !s->stop_pending) {
+        delay_stop(s, why);
         return;
     }
     begin_stop(s, s->upgrade_pid != 0, why);
@@ -175,7 +175,7 @@ static void on_upgrade(evutil_socket_t sig, short what, void *arg)
     int fd;
     (void)sig;
     (void)what;
-    if (s->stopping || s->withdrawing || s->upgrade_pid) {
+    if (s->stopping || s->stop_pending || s->upgrade_pid) {
         log_warn("upgrade", "an upgrade or a stop is already under way");
         return;
     }
@@ -199,7 +199,7 @@ static void reannounce(struct serve *s)
     char err[512];
     if (s->announce) {
         announce_configure(s->announce, s->cfg);
-    } else if (s->cfg->announce.n_addresses && !s->withdrawing && !s->stopping) {
+    } else if (s->cfg->announce.n_addresses && !s->stop_pending && !s->stopping) {
         s->announce = announce_new(s->base, s->cfg, s->rt, err, sizeof(err));
         if (!s->announce)
             log_error("announce", "%s", err);
@@ -283,7 +283,7 @@ static int api_reload(void *arg, char *err, size_t errlen)
 static bool api_stopping(void *arg)
 {
     const struct serve *s = arg;
-    return s->stopping || s->withdrawing;
+    return s->stopping || s->stop_pending;
 }
 
 static void api_announce(void *arg, struct admin_announce *out)
@@ -394,8 +394,8 @@ static void stop_parts(struct serve *s)
 {
     admin_free(s->admin);
     announce_free(s->announce, s->handed_over);
-    if (s->withdraw_timer)
-        event_free(s->withdraw_timer);
+    if (s->stop_delay_timer)
+        event_free(s->stop_delay_timer);
     agent_free(s->agent);
     if (s->rt)
         lb_runtime_free(s->rt);

@@ -288,11 +288,10 @@ struct config_announce {
     struct config_obj obj;
     struct net_cidr *addresses; /* none: nothing is announced */
     size_t n_addresses;
-    char *interface;           /* the TUN interface's name */
-    char **frontends;          /* whose health decides; none: every frontend */
+    char *interface;  /* the TUN interface's name */
+    char **frontends; /* whose health decides; none: every frontend */
     size_t n_frontends;
-    uint64_t lifetime_ms;       /* the addresses expire unless renewed (a hung k3lb) */
-    uint64_t withdraw_delay_ms; /* on a stop: withdrawn, still accepting this long */
+    uint64_t lifetime_ms; /* the addresses expire unless renewed (a hung k3lb) */
 };
 
 struct config {
@@ -301,6 +300,7 @@ struct config {
     char *source;                 /* file path, or "command line" */
     unsigned workers;             /* worker threads; 0 = one per online CPU */
     uint64_t grace_ms;            /* on SIGTERM, how long open connections may finish */
+    uint64_t stop_delay_ms;       /* before that: saying stopping, still accepting this long */
     uint64_t buffer_size;         /* per-direction forwarding buffer, bytes */
     bool splice;                  /* forward with splice(2) through pipes instead of copying */
     unsigned maxconn;             /* concurrent client connections per process, 0 = fd limit */

@@ -304,10 +304,6 @@ static const struct config_key announce_keys[] = {
          .max = SEC(60),
          .help = "the kernel removes an address k3lb has not renewed within this (a hung "
                  "k3lb withdraws), in whole seconds; renewed every third of it")},
-    {KEY("withdraw_delay", withdraw_delay_ms, .type = CONFIG_T_DURATION, .def = "2s", .min = 0,
-         .max = SEC(300),
-         .help = "on a stop, the addresses are withdrawn first and new connections still "
-                 "accepted this long, while the routers stop sending them; then k3lb drains")},
 };
 #undef KEY_STRUCT
 
@@ -339,6 +335,12 @@ static const struct config_key root_keys[] = {
          .flags = CONFIG_F_RESTART, .help = "worker threads; 0 = one per online CPU")},
     {KEY("grace", grace_ms, .type = CONFIG_T_DURATION, .def = "30s", .min = 0, .max = HOUR,
          .help = "on SIGTERM or SIGINT, how long open connections may finish")},
+    {KEY("stop_delay", stop_delay_ms, .type = CONFIG_T_DURATION, .def = "0s", .min = 0,
+         .max = SEC(300),
+         .help = "on SIGTERM or SIGINT, first this long saying stopping (/healthz and k3lb ctl "
+                 "health fail, so keepalived moves the address; announced addresses are "
+                 "withdrawn) while still accepting the connections on their way; then the "
+                 "listeners close and grace begins")},
     {KEY("buffer_size", buffer_size, .type = CONFIG_T_SIZE, .def = "16k", .min = 1024,
          .max = 1024 * 1024, .help = "forwarding buffer per direction while data is in flight")},
     {KEY("resolver", resolver, .type = CONFIG_T_ADDR, .use = CONFIG_ADDR_TARGET,

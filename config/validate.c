@@ -179,7 +179,7 @@ static void check_requires(const struct config *c, struct config_errors *errs)
     free(names);
 }
 
-/* ---- announce: the frontends whose health decides are ones the config has ------------------ */
+/* ---- announce: the frontends whose health decides are ones the config has; a stop delayed -- */
 
 static void check_announce(const struct config *c, struct config_errors *errs)
 {
@@ -191,6 +191,11 @@ static void check_announce(const struct config *c, struct config_errors *errs)
                          "CAP_NET_ADMIN after start too: run k3lb as that user with the "
                          "capability (systemd: User= and AmbientCapabilities=CAP_NET_ADMIN) "
                          "instead of 'user:'");
+    if (a->n_addresses && !c->stop_delay_ms)
+        config_warning_add(errs, a->obj.mark,
+                           "announce with stop_delay 0s: on a stop the listeners close as the "
+                           "addresses are withdrawn, and what the routers send until they have "
+                           "heard is refused; 2s covers BFD-fast routers");
     for (size_t i = 0; i < c->n_frontends; i++)
         names[i] = c->frontends[i].name ? c->frontends[i].name : "";
     for (size_t i = 0; i < a->n_frontends; i++) {

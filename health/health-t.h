@@ -126,6 +126,8 @@ struct health_target {
                                      published state, or false once a worker saw passive
                                      failures (until the main thread reports them) */
     atomic_uint passive_fails;    /* consecutive connect failures seen by workers */
+    _Atomic uint64_t up_at_ms;    /* when it last came up: a failed connect begun before that
+                                     (a SYN sent while it was down) says nothing of it now */
     atomic_bool passive_pending;  /* a worker took it down; the main thread has to report */
     struct health *engine;        /* the engine it belongs to */
     void *owner;                  /* the lb_server it describes */

@@ -154,6 +154,8 @@ static void publish(struct health_target *t, const char *why)
         why = "what it requires is up again";
     }
     t->published = up;
+    if (up)
+        atomic_store(&t->up_at_ms, clock_now_ms());
     atomic_store(&t->up, up && !atomic_load(&t->passive_pending));
     t->since_ms = clock_now_ms();
     t->transitions++;
@@ -576,8 +578,10 @@ static void on_wake(void *arg, int type, void *ptr)
             report_passive(h->targets[i]);
 }
 
-void health_report_connect(struct health_target *t, bool ok)
+void health_report_connect(struct health_target *t, bool ok, uint64_t started_ms)
 {
+    if (!ok && started_ms < atomic_load_explicit(&t->up_at_ms, memory_order_relaxed))
+        return;
     if (ok) {
         if (atomic_load_explicit(&t->passive_fails, memory_order_relaxed))
             atomic_store_explicit(&t->passive_fails, 0, memory_order_relaxed);
@@ -623,6 +627,7 @@ struct health_target *health_target_new(struct health *h, const char *label,
     struct health_target *t = xcalloc(1, sizeof(*t));
     t->checked_up = t->published = !(ep->start_down && cfg->kind != CONFIG_CHECK_NONE);
     atomic_init(&t->up, t->published);
+    atomic_init(&t->up_at_ms, clock_now_ms());
     t->engine = h;
     t->owner = owner;
     t->label = xstrdup(label);

@@ -55,9 +55,11 @@ static inline bool health_closes_on_down(const struct health_target *t)
     return t->p.on_down == CONFIG_ON_DOWN_CLOSE && t->last != HEALTH_RESULT_SHUTTING_DOWN;
 }
 
-/* A worker's connect to the server succeeded or failed. fall consecutive failures take the
- * server down at once; the main thread is told to log it and act. Any thread. */
-void health_report_connect(struct health_target *t, bool ok);
+/* A worker's connect to the server, begun at started_ms (monotonic), succeeded or failed. fall
+ * consecutive failures take the server down at once; the main thread is told to log it and
+ * act. A failure of a connect begun before the server last came up does not count. Any
+ * thread. */
+void health_report_connect(struct health_target *t, bool ok, uint64_t started_ms);
 
 /* Main thread: the server just answered a request as costly as a probe, for someone else
  * (the agent's list poll): an up, settled target skips the probe now due (once), so that the

@@ -79,6 +79,7 @@ struct lb_conn {
     uint64_t dial_us;            /* when the first connect began (monotonic, us): one dial
                                     is the whole try of every server, as K3s observes it */
     struct lb_server *dialed;    /* the last server a connect went to */
+    uint64_t attempt_ms;         /* when the connect under way began (monotonic) */
     uint64_t io_ms;              /* last time bytes moved */
     bool have_local;             /* local holds the address the client reached (from a header) */
     unsigned retries;            /* connects that failed before the current one */

@@ -136,6 +136,7 @@ static bool conn_connect_to(struct lb_conn *c, size_t i)
     c->server = c->dialed = s;
     if (!c->retries)
         c->dial_us = clock_now_us();
+    c->attempt_ms = clock_now_ms();
     c->server_name = s->address; /* lives as long as the view this connection holds */
     atomic_fetch_add_explicit(&s->c.active, 1, memory_order_relaxed);
     if (c->retries)
@@ -182,7 +183,7 @@ static void conn_connect_failed(struct lb_conn *c)
     struct lb_server *s = c->server;
     atomic_fetch_add_explicit(&s->c.connect_failures, 1, memory_order_relaxed);
     if (s->health)
-        health_report_connect(s->health, false);
+        health_report_connect(s->health, false, c->attempt_ms);
     conn_abandon_connect(c);
 }
 
@@ -437,7 +438,7 @@ static void drive_connecting(struct lb_conn *c, enum lb_conn_event ev)
     atomic_fetch_add_explicit(&c->server->c.total, 1, memory_order_relaxed);
     dial_observe(&c->server->c.dial_ok, clock_now_us() - c->dial_us);
     if (c->server->health)
-        health_report_connect(c->server->health, true);
+        health_report_connect(c->server->health, true, c->attempt_ms);
     c->state = LB_CONN_FORWARDING;
     c->io_ms = clock_now_ms();
     if (c->pool->cfg->idle_timeout_ms)

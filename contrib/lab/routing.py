@@ -149,6 +149,7 @@ class ResilientFib:
         self.lab, self.ns, self.prefix, self.dev = lab, lab.ns(host), prefix, dev
         self.buckets, self.idle_s = buckets, idle_s
         self.ids, self.group = {}, []
+        self.history = []  # (CLOCK_MONOTONIC, nexthops) at each change
         self.lock = threading.Lock()
         self._ip("rule", "add", "to", prefix, "lookup", str(self.TABLE), "priority",
                  str(self.RULE_PRIO))
@@ -186,6 +187,7 @@ class ResilientFib:
                 self._ip("route", "replace", self.prefix, "nhid", str(self.GROUP), "table",
                          str(self.TABLE))
             self.group = hops
+            self.history.append((time.monotonic(), hops))
 
     def close(self):
         self.monitor.kill()

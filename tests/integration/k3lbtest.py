@@ -517,16 +517,6 @@ class ConnectProxy:
         self.sock.close()
 
 
-def read_all(sock):
-    """Everything a peer sends until it closes."""
-    data = b""
-    while True:
-        d = sock.recv(65536)
-        if not d:
-            return data
-        data += d
-
-
 def https_get(port, path, ca, auth=None, host="127.0.0.1", timeout=10):
     """One HTTPS GET with Connection: close: (status, body)."""
     ctx = ssl.create_default_context(cafile=ca)
@@ -616,6 +606,33 @@ class Prober:
             time.sleep(0.05)
         raise AssertionError("no %d successes in a row through the VIP within %ss: %s"
                              % (n, timeout, self.after(t0)[-5:]))
+
+
+class Holder:
+    """tools/holder.py in a network namespace: count long-lived connections to address, each
+    known by the balancer that carried it (a backend.py --mode peer names it)."""
+
+    def __init__(self, lab, host, address, count=30):
+        self.open, self.lost, self.count = {}, [], count
+        self.proc = lab.popen(host, [sys.executable, os.path.join(TOOLS, "holder.py"), address,
+                                     "--count", str(count)], stdout=subprocess.PIPE, text=True)
+        self.ready = threading.Event()
+        threading.Thread(target=self._read, daemon=True).start()
+        assert self.ready.wait(20), "the long-lived connections did not open"
+
+    def _read(self):
+        for line in self.proc.stdout:
+            parts = line.split()
+            if parts[1] == "open":
+                self.open[parts[2]] = parts[3]
+                if len(self.open) == self.count:
+                    self.ready.set()
+            elif parts[1] == "lost":  # (when, through which balancer, why)
+                self.lost.append((float(parts[0]), parts[3], parts[4]))
+
+    def close(self):
+        self.proc.kill()
+        self.proc.wait()
 
 
 def outage(events, t0):

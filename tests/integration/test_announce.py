@@ -25,22 +25,21 @@ LIFETIME_S = 1
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root (network namespaces)")
 
 
-def config(admin, withdraw_delay="2s"):
-    return ("admin: {listen: \"unix:%s\"}\n"
-            "announce: {addresses: [\"%s/32\", \"%s/128\"], frontends: [api], lifetime: %ds,"
-            " withdraw_delay: %s}\n"
+def config(admin, stop_delay="2s"):
+    return ("admin: {listen: \"unix:%s\"}\nstop_delay: %s\n"
+            "announce: {addresses: [\"%s/32\", \"%s/128\"], frontends: [api], lifetime: %ds}\n"
             "frontends:\n"
             "  - {name: api, listen: [\"%s:6443\", \"[%s]:6443\"], backend: s, freebind: true}\n"
             "backends:\n  - name: s\n    servers: [\"127.0.0.1:7001\", \"127.0.0.1:7002\"]\n"
             "    health: {kind: tcp, interval: 200ms, timeout: 150ms, rise: 1, fall: 1,\n"
             "             down_interval: 200ms}\n"
-            % (admin, V4, V6, LIFETIME_S, withdraw_delay, V4, V6))
+            % (admin, stop_delay, V4, V6, LIFETIME_S, V4, V6))
 
 
 class Node:
     """k3lb and its two servers in a namespace of their own."""
 
-    def __init__(self, tmp_path, withdraw_delay="2s"):
+    def __init__(self, tmp_path, stop_delay="2s"):
         self.lab = Lab()
         self.ns = self.lab.host("lb")
         self.backends = {}
@@ -48,7 +47,7 @@ class Node:
             self.start_backend(port)
         self.k = K3lb(str(tmp_path))
         self.k.admin_unix = str(tmp_path / "admin.sock")
-        self.k.start(config(self.k.admin_unix, withdraw_delay), wrap=self.lab.cmd("lb"))
+        self.k.start(config(self.k.admin_unix, stop_delay), wrap=self.lab.cmd("lb"))
 
     def start_backend(self, port):
         self.backends[port] = self.lab.popen(
@@ -160,7 +159,7 @@ def test_a_hung_k3lb_loses_its_addresses_within_their_lifetime(node):
 
 
 def test_a_stop_withdraws_first_and_still_accepts(tmp_path):
-    n = Node(tmp_path, withdraw_delay="3s")
+    n = Node(tmp_path, stop_delay="3s")
     try:
         n.k.wait_for(lambda st: st["announce"]["announced"], what="announced")
         n.k.signal(signal.SIGTERM)

@@ -21,12 +21,11 @@ import re
 import signal
 import subprocess
 import sys
-import threading
 import time
 
 import pytest
 
-from k3lbtest import TOOLS, K3lb, Prober, outage
+from k3lbtest import TOOLS, Holder, K3lb, Prober, outage
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "../.."))
 from contrib.lab import routing  # noqa: E402
@@ -85,8 +84,8 @@ def router_config():
 
 def k3lb_config(admin):
     servers = ", ".join('"10.203.0.%d:7000"' % (21 + k) for k in range(3))
-    return ("admin: {listen: \"unix:%s\"}\n"
-            "announce: {addresses: [\"%s/32\"], lifetime: 1s, withdraw_delay: 1s}\n"
+    return ("admin: {listen: \"unix:%s\"}\nstop_delay: 1s\n"
+            "announce: {addresses: [\"%s/32\"], lifetime: 1s}\n"
             "frontends:\n  - {name: apiserver, listen: [\"%s:6443\"], backend: servers,"
             " freebind: true}\n"
             "backends:\n  - name: servers\n    servers: [%s]\n"
@@ -124,33 +123,6 @@ class Node:
             return self.k3lb.status().get("announce", {}).get("announced", False)
         except OSError:
             return False
-
-
-class Holder:
-    """tools/holder.py in the client: long-lived connections, each known by its balancer."""
-
-    def __init__(self, lab):
-        self.open, self.lost = {}, []
-        self.proc = lab.popen("cl", [sys.executable, os.path.join(TOOLS, "holder.py"),
-                                     VIP + ":6443", "--count", "30"],
-                              stdout=subprocess.PIPE, text=True)
-        self.ready = threading.Event()
-        threading.Thread(target=self._read, daemon=True).start()
-        assert self.ready.wait(20), "the long-lived connections did not open"
-
-    def _read(self):
-        for line in self.proc.stdout:
-            parts = line.split()
-            if parts[1] == "open":
-                self.open[parts[2]] = parts[3]
-                if len(self.open) == 30:
-                    self.ready.set()
-            elif parts[1] == "lost":
-                self.lost.append((float(parts[0]), parts[3]))
-
-    def close(self):
-        self.proc.kill()
-        self.proc.wait()
 
 
 def ecmp_paths(lab):
@@ -229,7 +201,7 @@ def lab(tmp_path, request):
 def test_active_active_over_bgp_with_ecmp(lab, tmp_path, capsys):
     resilient = lab.fib is not None
     nodes = {n: Node(lab, tmp_path, n) for n in ("lb1", "lb2", "lb3")}
-    rows = []
+    rows, others = [], []
     try:
         wait(lambda: len(ecmp_paths(lab)) == 3, 30, "three ECMP paths",
              lambda: explain(lab, nodes))
@@ -237,7 +209,7 @@ def test_active_active_over_bgp_with_ecmp(lab, tmp_path, capsys):
         probe.wait_ok(time.monotonic())
 
         def measure(label, victim, fault, heal=None):
-            holder = Holder(lab)
+            holder = Holder(lab, "cl", VIP + ":6443")
             before = len(ecmp_paths(lab))
             t0 = time.monotonic()
             fault(victim)
@@ -252,8 +224,13 @@ def test_active_active_over_bgp_with_ecmp(lab, tmp_path, capsys):
             down, failed = outage(probe.after(t0), t0)
             there = victim.back_address() if victim else None
             held_here = sum(1 for lb in holder.open.values() if lb == there)
-            lost_here = sum(1 for _, lb in holder.lost if lb == there)
+            lost_here = sum(1 for _, lb, _ in holder.lost if lb == there)
             lost_others = len(holder.lost) - lost_here
+            if lost_others:
+                others.append((label, [(round(t - t0, 2), lb, why) for t, lb, why in holder.lost
+                                       if lb != there],
+                               [(round(t - t0, 2), h) for t, h in (lab.fib.history if lab.fib
+                                                                  else []) if t > t0 - 5]))
             holder.close()
             rows.append((label, victim.name if victim else "lb4", down, failed,
                          "%d/%d" % (lost_here, held_here),
@@ -305,6 +282,8 @@ def test_active_active_over_bgp_with_ecmp(lab, tmp_path, capsys):
                 "path gone"))
             for r in rows:
                 print("%-24s %-5s %9.2f %7d %10s %12s %10.2fs" % r)
+            for label, lost, paths in others:  # when, through which node, why; and the paths
+                print("lost on the other nodes at %s: %s; paths: %s" % (label, lost, paths))
         for n in nodes.values():
             if n.k3lb and n.k3lb.proc.poll() is None:
                 n.k3lb.signal(signal.SIGCONT)
@@ -314,4 +293,4 @@ def test_active_active_over_bgp_with_ecmp(lab, tmp_path, capsys):
     assert hang[0] <= 1.0 + 1.5, rows  # the address's lifetime, in whole seconds
     assert graceful[1] == 0 and added[1] == 0, rows
     if resilient:  # the flows on the other paths stayed where they were
-        assert all(f[2] == 0 for f in faults), rows
+        assert all(f[2] == 0 for f in faults), (rows, others)

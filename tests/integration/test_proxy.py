@@ -364,6 +364,25 @@ def test_graceful_stop(k3lb, backends):
     assert k.wait(10) == 0
 
 
+def test_stop_delay_says_stopping_and_still_accepts(k3lb, backends):
+    """stop_delay: health fails at once (keepalived moves the address), new clients are still
+    served until it passes; then the listeners close as in any stop, and k3lb exits 0."""
+    b = backends("name", name="s0")
+    k = start(k3lb, [b.addr], top_extra="stop_delay: 2s")
+    k.signal(signal.SIGTERM)
+    k.wait_for(lambda st: True, what="the API during stop_delay")
+    r = subprocess.run([BIN, "ctl", "--admin", "127.0.0.1:%d" % k.admin_port, "health"],
+                       capture_output=True, text=True, timeout=10)
+    assert r.returncode == 1 and "stopping" in r.stdout + r.stderr, r
+    assert ask_name(k.port) == "s0"
+    assert k.proc.poll() is None
+    k.wait_notify("STOPPING=1")  # the listeners close now
+    with pytest.raises(ConnectionRefusedError):
+        connect(k.port).close()
+    assert k.wait(10) == 0
+    assert "health says stopping; accepting for 2000 ms more" in k.log()
+
+
 def test_grace_expires(k3lb, backends):
     b = backends("hold")
     k = start(k3lb, [b.addr], top_extra="grace: 500ms")

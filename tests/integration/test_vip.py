@@ -7,11 +7,14 @@ keepalived runs the shipped deploy/keepalived/ configs (addresses, paths and the
 replaced for this lab). A client in its own namespace opens a new connection through the VIP
 every 20 ms; for each fault the test measures how long new connections failed and how many.
 Faults: (a) SIGKILL of the MASTER's k3lb, (b) the MASTER loses every backend (its back link
-goes down), (c) the MASTER's front link goes down, (d) that link comes back: no flapping, never
-two holders of the VIP."""
+goes down), (e) its k3lb hangs (SIGSTOP), (f) its k3lb stops gracefully (SIGTERM, stop_delay),
+(c) the MASTER's front link goes down, (d) that link comes back: no flapping, never two holders
+of the VIP. Ten long-lived connections held through each fault show how many are lost (all of
+the master's: the address moves to a machine where they do not exist)."""
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -19,7 +22,7 @@ import time
 
 import pytest
 
-from k3lbtest import BIN, TOOLS, K3lb, Prober, outage
+from k3lbtest import BIN, TOOLS, Holder, K3lb, Prober, outage
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "../.."))
 from contrib.lab.net import wait_until as wait  # noqa: E402
@@ -39,6 +42,9 @@ pytestmark = pytest.mark.skipif(
 def k3lb_config(admin):
     servers = ", ".join('"10.102.0.%d:6443"' % (11 + i) for i in range(3))
     return ("admin: {listen: \"unix:%s\"}\n"
+            # on a stop, still accepting while keepalived moves the address (README); then
+            # the connections left cannot finish (their packets reach the other node now)
+            "stop_delay: 3s\ngrace: 2s\n"
             # the VIP itself, on the BACKUP too, where it is not (yet): freebind
             "frontends:\n  - {name: apiserver, listen: [\"%s:6443\"], backend: servers,"
             " freebind: true}\n"
@@ -89,7 +95,7 @@ def lab(tmp_path):
             h = "be%d" % (i + 1)
             lab.link(h, "eth0", "back", "10.102.0.%d/24" % (11 + i))
             lab.popen(h, [sys.executable, os.path.join(TOOLS, "backend.py"), "--fd", "{fd}",
-                          "--mode", "name", "--name", h], bind="10.102.0.%d:6443" % (11 + i),
+                          "--mode", "peer", "--name", h], bind="10.102.0.%d:6443" % (11 + i),
                       stdout=subprocess.DEVNULL)
         yield lab
     finally:
@@ -171,7 +177,7 @@ def test_vip_failover_with_keepalived(lab, tmp_path, capsys, script_bin):
         wait(lambda: nodes["lb1"].holds_vip(), 20, "the VIP on lb1 (the higher priority)")
         probe = Prober(lab, "cl", VIP + ":6443")
         probe.wait_ok(0)
-        times = {}
+        times, lost, why = {}, {}, {}
 
         def master():
             held = [n for n in nodes.values() if n.holds_vip()]
@@ -185,11 +191,16 @@ def test_vip_failover_with_keepalived(lab, tmp_path, capsys, script_bin):
             for n in nodes.values():
                 if n is not m:
                     wait(lambda: n.vrrp_state() == "BACKUP", 20, n.name + " a BACKUP")
+            holder = Holder(lab, "cl", VIP + ":6443", count=10)
             t0 = time.monotonic()
             fault(m)
-            events = probe.wait_ok(t0)
+            probe.wait_ok(t0)
             wait(lambda: not m.holds_vip(), 10, "the VIP gone from " + m.name)
-            times[label] = outage(events, t0)
+            time.sleep(1.0)  # a second on the new holder: long-lived ones that break show
+            times[label] = outage(probe.after(t0), t0)
+            why[label] = sorted({w for _, ok, w in probe.after(t0) if not ok})
+            lost[label] = "%d/%d" % (len(holder.lost), len(holder.open))
+            holder.close()
             if heal:
                 heal(m)
                 wait(m.healthy, 20, m.name + " healthy again")
@@ -204,6 +215,15 @@ def test_vip_failover_with_keepalived(lab, tmp_path, capsys, script_bin):
         # (b) the MASTER loses every backend
         measure("b: backends lost", lambda m: lab.set_link(m.name, "eth1", False),
                 lambda m: lab.set_link(m.name, "eth1", True))
+        # (e) the MASTER's k3lb hangs (SIGSTOP): the check times out
+        measure("e: k3lb stopped", lambda m: m.k3lb.signal(signal.SIGSTOP),
+                lambda m: m.k3lb.signal(signal.SIGCONT))
+        # (f) the MASTER's k3lb is stopped gracefully: it says so and still accepts for
+        # stop_delay while keepalived moves the address
+        def graceful_done(m):
+            assert m.k3lb.wait() == 0, m.k3lb.log()
+            m.start_k3lb()
+        measure("f: graceful stop", lambda m: m.k3lb.signal(signal.SIGTERM), graceful_done)
         # (c) the MASTER's link goes down
         old = measure("c: link down", lambda m: lab.set_link(m.name, "eth0", False))
         # (d) it comes back: the VIP stays where it is (nopreempt), never on both
@@ -223,11 +243,16 @@ def test_vip_failover_with_keepalived(lab, tmp_path, capsys, script_bin):
         with capsys.disabled():
             print("\nVIP failover through keepalived (advert 1 s, check every 1 s):")
             for label, (secs, fails) in times.items():
-                print("  %-16s %.2f s until new connections succeed, %d attempts failed"
-                      % (label, secs, fails))
+                print("  %-16s %.2f s until new connections succeed, %d attempts failed%s"
+                      % (label, secs, fails, ", long-lived lost %s (%s)" % (
+                          lost[label], ", ".join(why[label])) if label in lost else ""))
         assert times["d: link back"] == (0.0, 0)
-        for label in ("a: k3lb killed", "b: backends lost"):
+        for label in ("a: k3lb killed", "b: backends lost", "e: k3lb stopped"):
             assert times[label][0] <= GOAL_S, (label, times[label])
+        # a graceful stop refuses no one (stop_delay): what fails is VRRP's own gap, the
+        # peer's skew between the master leaving FAULT with the address and the peer taking it
+        assert "Connection_refused" not in why["f: graceful stop"], why
+        assert times["f: graceful stop"][0] <= GOAL_S, times["f: graceful stop"]
         # the peer must first miss three adverts: 3 x 1 s + skew ((256 - 100) / 256 s)
         assert times["c: link down"][0] <= 3 + 156 / 256 + 0.5, times["c: link down"]
     except BaseException:

@@ -57,7 +57,7 @@ test)
     ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
         run_suite build-asan
     CC=clang build build-fuzz -DK3LB_FUZZ=ON
-    (cd build-fuzz && ctest -L fuzz --output-on-failure)
+    (cd build-fuzz && ctest -L fuzz --output-on-failure -j2)
     echo "all tests passed (plain, sanitized, fuzzed)"
     ;;
 *)

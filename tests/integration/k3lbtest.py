@@ -27,6 +27,12 @@ BIN = os.environ.get("K3LB_BIN", os.path.join(os.path.dirname(__file__), "../../
 TOOLS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tools")
 
 
+def sanitized():
+    """Whether BIN is the ASan+UBSan build (the suite's second pass)."""
+    r = subprocess.run(["ldd", BIN], capture_output=True, text=True)
+    return "libasan" in r.stdout
+
+
 def addr(host, port):
     return "[%s]:%d" % (host, port) if ":" in host else "%s:%d" % (host, port)
 

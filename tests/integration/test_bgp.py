@@ -25,7 +25,7 @@ import time
 
 import pytest
 
-from k3lbtest import TOOLS, Holder, K3lb, Prober, outage
+from k3lbtest import TOOLS, Holder, K3lb, Prober, outage, sanitized
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "../.."))
 from contrib.lab import routing  # noqa: E402
@@ -35,9 +35,13 @@ ROOT = os.path.join(os.path.dirname(__file__), "../..")
 VIP = "10.200.0.100"
 NODES = {"lb1": "frr", "lb2": "frr", "lb3": "bird", "lb4": "bird"}
 
-pytestmark = pytest.mark.skipif(
-    os.geteuid() != 0 or routing.available() is not None,
-    reason="needs root (network namespaces) and %s" % (routing.available() or "FRR and BIRD"))
+pytestmark = [
+    pytest.mark.skipif(
+        os.geteuid() != 0 or routing.available() is not None,
+        reason="needs root (network namespaces) and %s" % (routing.available() or "FRR and BIRD")),
+    # what it adds is the routing daemons' timing; k3lb's announce code runs sanitized in
+    # test_announce.py (the same faults), which keeps the suite's second pass short
+    pytest.mark.skipif(sanitized(), reason="measured in the plain pass only")]
 
 
 def recipe(name, replacements, drop=()):

@@ -315,10 +315,18 @@ static const struct config_section announce_section = {
     .check = announce_check,
 };
 
-/* A Linux interface name has 15 bytes at most. */
+/* A Linux interface name has 15 bytes at most. An anycast address is one host: a wider network
+ * would make every address in it local on this node (its local route) and be put on the
+ * interface as its first address. */
 static void announce_check(void *obj, struct config_errors *errs)
 {
     struct config_announce *a = obj;
+    for (size_t i = 0; i < a->n_addresses; i++)
+        if (a->addresses[i].bits != (a->addresses[i].family == AF_INET ? 32 : 128))
+            config_error_add(errs, config_mark_of(&a->obj, &announce_section, "addresses"),
+                             "addresses: an anycast address is one host: /%u is a network; "
+                             "give /%u",
+                             a->addresses[i].bits, a->addresses[i].family == AF_INET ? 32 : 128);
     if (a->interface && (strlen(a->interface) == 0 || strlen(a->interface) > 15 ||
                          strchr(a->interface, '/') || strchr(a->interface, ' ')))
         config_error_add(errs, config_mark_of(&a->obj, &announce_section, "interface"),

@@ -209,6 +209,8 @@ def test_an_upgrade_keeps_the_addresses_on(node):
     ("announce: {addresses: [\"10.0.0.100/32\"], lifetime: 500ms}\n",
      r":\d+:\d+: .*lifetime"),
     ("announce: {addresses: [\"10.0.0.300/32\"]}\n", r":\d+:\d+: .*10\.0\.0\.300"),
+    ("announce: {addresses: [\"10.0.0.0/24\"]}\n", r":1:23: .*one host: /24 is a network"),
+    ("announce: {addresses: [\"fd00::/64\"]}\n", r":1:23: .*/64 is a network; give /128"),
 ])
 def test_bad_announce_config_is_refused(tmp_path, extra, error):
     path = tmp_path / "k3lb.yaml"

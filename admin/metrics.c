@@ -61,6 +61,15 @@ static uint64_t front_bad_header(const struct lb_front *f)
     return atomic_load(&f->bad_header);
 }
 
+static uint64_t front_unrouted(const struct lb_front *f)
+{
+    return atomic_load(&f->unrouted);
+}
+static uint64_t front_no_route(const struct lb_front *f)
+{
+    return atomic_load(&f->no_route);
+}
+
 static void front_family(struct evbuffer *out, const struct lb_view *v, const char *name,
                          const char *type, const char *help, front_value get)
 {
@@ -314,6 +323,11 @@ void lb_metrics_render(const struct lb_runtime *rt, struct evbuffer *out)
     front_family(out, v, "k3lb_frontend_bad_proxy_header_total", "counter",
                  "Clients closed for a bad, missing or late PROXY protocol header",
                  front_bad_header);
+    front_family(out, v, "k3lb_frontend_unrouted_total", "counter",
+                 "Clients no SNI route took, sent to the frontend's default backend",
+                 front_unrouted);
+    front_family(out, v, "k3lb_frontend_no_route_total", "counter",
+                 "Clients no SNI route took, closed for want of a default backend", front_no_route);
     server_family(out, v, "k3lb_server_up", "gauge", "1 when the server is up (health)", srv_up, 0);
     server_states(out, v);
     server_family(out, v, "k3lb_server_weight", "gauge", "Current weight", srv_weight, 0);

@@ -17,7 +17,23 @@ static cJSON *front_json(const struct lb_view_front *vf)
     cJSON_AddStringToObject(o, "name", vf->cfg->name);
     for (size_t i = 0; i < vf->cfg->n_listen; i++)
         cJSON_AddItemToArray(listen, cJSON_CreateString(vf->cfg->listen[i].text));
-    cJSON_AddStringToObject(o, "backend", vf->cfg->backend);
+    if (vf->cfg->backend)
+        cJSON_AddStringToObject(o, "backend", vf->cfg->backend);
+    else
+        cJSON_AddNullToObject(o, "backend");
+    if (vf->cfg->n_routes) {
+        cJSON *routes = cJSON_AddArrayToObject(o, "routes");
+        for (size_t i = 0; i < vf->cfg->n_routes; i++) {
+            const struct config_route *r = &vf->cfg->routes[i];
+            cJSON *ro = cJSON_CreateObject(), *sni = cJSON_AddArrayToObject(ro, "sni");
+            for (size_t j = 0; j < r->n_sni; j++)
+                cJSON_AddItemToArray(sni, cJSON_CreateString(r->sni[j]));
+            cJSON_AddStringToObject(ro, "backend", r->backend);
+            cJSON_AddItemToArray(routes, ro);
+        }
+        cJSON_AddNumberToObject(o, "unrouted", (double)atomic_load(&vf->front->unrouted));
+        cJSON_AddNumberToObject(o, "no_route", (double)atomic_load(&vf->front->no_route));
+    }
     cJSON_AddNumberToObject(o, "connections_active", (double)atomic_load(&vf->front->active));
     cJSON_AddNumberToObject(o, "connections_total", (double)atomic_load(&vf->front->total));
     cJSON_AddNumberToObject(o, "no_server", (double)atomic_load(&vf->front->no_server));

@@ -216,13 +216,25 @@ struct config_backend {
     size_t n_requires;
 };
 
+/* One SNI route of a frontend: TLS clients asking for one of names go to backend. */
+struct config_route {
+    struct config_obj obj;
+    char **sni; /* host names in lower case, exact or "*.suffix" (any name ending in .suffix) */
+    size_t n_sni;
+    char *backend;        /* the backend's name */
+    size_t backend_index; /* resolved index into config.backends */
+};
+
 struct config_frontend {
     struct config_obj obj;
     char *name;              /* unique among frontends */
     struct net_addr *listen; /* addresses to accept on */
     size_t n_listen;
-    char *backend;  /* name of the backend it forwards to */
-    char **tls_san; /* names clients use for it; server certificates must cover them */
+    char *backend; /* name of the backend it forwards to; with routes, the default one, or NULL */
+    struct config_route *routes; /* by the server name of the client's TLS hello, when any */
+    size_t n_routes;
+    uint64_t hello_timeout_ms; /* routes: time for the hello; then the default backend */
+    char **tls_san;            /* names clients use for it; server certificates must cover them */
     size_t n_tls_san;
     bool access_log;        /* log one line per finished connection */
     bool freebind;          /* listen addresses may be absent from the host (yet) */
@@ -232,7 +244,7 @@ struct config_frontend {
     size_t n_deny;
     bool accept_proxy;         /* clients start with a PROXY protocol header */
     uint64_t proxy_timeout_ms; /* for that header to arrive */
-    size_t backend_index;      /* resolved index into config.backends */
+    size_t backend_index;      /* resolved index into config.backends; n_backends: none */
 };
 
 struct config_admin {

@@ -169,6 +169,16 @@ void config_unref(struct config *c)
     free(c);
 }
 
+bool config_frontend_uses(const struct config_frontend *f, size_t b)
+{
+    if (f->backend_index == b)
+        return true;
+    for (size_t i = 0; i < f->n_routes; i++)
+        if (f->routes[i].backend_index == b)
+            return true;
+    return false;
+}
+
 void config_errors_print(const struct config_errors *errs, FILE *out)
 {
     for (size_t i = 0; i < errs->n; i++)

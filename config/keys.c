@@ -122,14 +122,87 @@ const struct config_section config_backend_section = {
 
 /* ---- frontend ------------------------------------------------------------------------------- */
 
+static void route_check(void *obj, struct config_errors *errs);
+
+#define KEY_STRUCT struct config_route
+static const struct config_key route_keys[] = {
+    {KEY("sni", sni, .type = CONFIG_T_STRING, LIST(n_sni),
+         .flags = CONFIG_F_LIST | CONFIG_F_REQUIRED,
+         .help = "server names of the clients' TLS hello: exact (api.a.example) or *.suffix (any "
+                 "name ending in .suffix); an exact name wins over wildcards, a longer suffix over "
+                 "a shorter")},
+    {KEY("backend", backend, .type = CONFIG_T_STRING, .flags = CONFIG_F_REQUIRED,
+         .help = "backend that gets those clients")},
+};
+#undef KEY_STRUCT
+
+const struct config_section config_route_section = {
+    .name = "route",
+    .size = sizeof(struct config_route),
+    .keys = route_keys,
+    .n_keys = sizeof(route_keys) / sizeof(route_keys[0]),
+    .check = route_check,
+};
+
+/* A route's name: a host name (letters, digits, '-', '_', dots between labels), optionally
+ * behind "*."; kept in lower case, as the hello's name is compared. */
+static const char *route_name_fault(char *name)
+{
+    char *s = name;
+    size_t label = 0;
+    if (s[0] == '*' && s[1] == '.')
+        s += 2;
+    if (!*s)
+        return "is empty";
+    if (strlen(s) > 253)
+        return "is longer than 253 characters";
+    for (; *s; s++) {
+        if (*s >= 'A' && *s <= 'Z')
+            *s = (char)(*s - 'A' + 'a');
+        if (*s == '.') {
+            if (!label)
+                return "has an empty label";
+            label = 0;
+        } else if ((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') || *s == '-' || *s == '_') {
+            if (++label > 63)
+                return "has a label longer than 63 characters";
+        } else {
+            return *s == '*' ? "has '*' elsewhere than a leading '*.'"
+                             : "has a character a host name cannot have";
+        }
+    }
+    return label ? NULL : "ends with a dot";
+}
+
+static void route_check(void *obj, struct config_errors *errs)
+{
+    struct config_route *r = obj;
+    for (size_t i = 0; i < r->n_sni; i++) {
+        const char *fault = route_name_fault(r->sni[i]);
+        if (fault)
+            config_error_add(errs, config_mark_of(&r->obj, &config_route_section, "sni"),
+                             "route name '%s' %s", r->sni[i], fault);
+    }
+}
+
 #define KEY_STRUCT struct config_frontend
 static const struct config_key frontend_keys[] = {
     {KEY("name", name, .type = CONFIG_T_STRING, .flags = CONFIG_F_REQUIRED,
          .help = "unique frontend name")},
     {KEY("listen", listen, .type = CONFIG_T_ADDR, .use = CONFIG_ADDR_LISTEN, LIST(n_listen),
          .flags = CONFIG_F_LIST | CONFIG_F_REQUIRED, .help = "addresses to accept on")},
-    {KEY("backend", backend, .type = CONFIG_T_STRING, .flags = CONFIG_F_REQUIRED,
-         .help = "backend that gets the connections")},
+    {KEY("backend", backend, .type = CONFIG_T_STRING,
+         .help = "backend that gets the connections; with routes, the clients no route takes "
+                 "(no TLS, no server name, no match, no hello in hello_timeout), or none: they "
+                 "are closed")},
+    {KEY("routes", routes, .type = CONFIG_T_SECTION, .sub = &config_route_section, LIST(n_routes),
+         .flags = CONFIG_F_LIST,
+         .help = "route TLS clients by the server name of their hello (SNI), which goes on "
+                 "untouched: TLS passes through")},
+    {KEY("hello_timeout", hello_timeout_ms, .type = CONFIG_T_DURATION, .def = "5s", .min = MS(10),
+         .max = SEC(60),
+         .help = "routes: time for the client's TLS hello; a client still silent then goes to "
+                 "backend (a protocol where the server speaks first)")},
     {KEY("tls_san", tls_san, .type = CONFIG_T_STRING, LIST(n_tls_san), .flags = CONFIG_F_LIST,
          .help = "names clients use for this address; servers' certificates must cover them")},
     {KEY("access_log", access_log, .type = CONFIG_T_BOOL, .def = "false",
@@ -156,7 +229,9 @@ static const struct config_key frontend_keys[] = {
 static void frontend_check(void *obj, struct config_errors *errs)
 {
     struct config_frontend *f = obj;
-    (void)errs;
+    if (!f->backend && !f->n_routes)
+        config_error_add(errs, f->obj.mark, "frontend '%s' needs a backend or routes",
+                         f->name ? f->name : "?");
     for (size_t i = 0; i < f->n_listen; i++)
         f->listen[i].freebind = f->freebind;
 }

@@ -56,6 +56,7 @@ struct config_section {
 
 extern const struct config_section config_root_section;
 extern const struct config_section config_frontend_section;
+extern const struct config_section config_route_section;
 extern const struct config_section config_backend_section;
 extern const struct config_section config_server_section;
 extern const struct config_section config_health_section;

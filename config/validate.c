@@ -1,6 +1,7 @@
 /* Checks that span objects: unique names, frontend -> backend references, listen addresses that
  * would collide. Runs after every object passed its own checks. */
 #include "config/keys.h"
+#include "config/config.h"
 #include "common/xalloc.h"
 #include "config/node.h"
 
@@ -66,30 +67,63 @@ static int name_cmp(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+/* The index of the backend called want (n_backends when none); an error at mark names the
+ * closest one. */
+static size_t resolve_one(const struct config *c, const char **names, const char **sorted,
+                          const char *who, const char *want, struct config_mark mark,
+                          struct config_errors *errs)
+{
+    const char **hit =
+        want ? bsearch(&want, sorted, c->n_backends, sizeof(*sorted), name_cmp) : NULL;
+    size_t b = c->n_backends;
+    if (hit) /* the first backend of that name, as a linear search would find */
+        for (b = 0; strcmp(names[b], *hit) != 0; b++)
+            ;
+    if (b < c->n_backends || !want)
+        return b; /* found, or missing (said already) */
+    const char *close = config_closest(want, names);
+    config_error_add(errs, mark, "%s names backend '%s', which is not defined%s%s%s", who, want,
+                     close ? " (did you mean '" : "", close ? close : "", close ? "'?)" : "");
+    return b;
+}
+
+/* A server name in two routes of one frontend: which one wins would be a guess. */
+static void check_route_names(const struct config_frontend *f, struct config_errors *errs)
+{
+    for (size_t r = 0; r < f->n_routes; r++)
+        for (size_t i = 0; i < f->routes[r].n_sni; i++)
+            for (size_t q = 0; q <= r; q++)
+                for (size_t j = 0; j < (q == r ? i : f->routes[q].n_sni); j++)
+                    if (strcmp(f->routes[r].sni[i], f->routes[q].sni[j]) == 0)
+                        config_error_add(
+                            errs, config_mark_of(&f->routes[r].obj, &config_route_section, "sni"),
+                            "frontend '%s' routes '%s' twice (also at line %u)",
+                            f->name ? f->name : "?", f->routes[r].sni[i],
+                            config_mark_of(&f->routes[q].obj, &config_route_section, "sni").line);
+}
+
 static void resolve_backends(struct config *c, struct config_errors *errs)
 {
     const char **names = xcalloc(c->n_backends + 1, sizeof(*names));
     const char **sorted = xcalloc(c->n_backends + 1, sizeof(*sorted));
+    char who[160];
     for (size_t i = 0; i < c->n_backends; i++)
         names[i] = sorted[i] = c->backends[i].name ? c->backends[i].name : "";
     qsort(sorted, c->n_backends, sizeof(*sorted), name_cmp);
     for (size_t i = 0; i < c->n_frontends; i++) {
         struct config_frontend *f = &c->frontends[i];
-        const char **hit =
-            f->backend ? bsearch(&f->backend, sorted, c->n_backends, sizeof(*sorted), name_cmp)
-                       : NULL;
-        size_t b = c->n_backends;
-        if (hit) /* the first backend of that name, as a linear search would find */
-            for (b = 0; strcmp(names[b], *hit) != 0; b++)
-                ;
-        f->backend_index = b;
-        if (b < c->n_backends || !f->backend)
-            continue; /* found, or missing (said already) */
-        const char *close = config_closest(f->backend, names);
-        config_error_add(errs, config_mark_of(&f->obj, &config_frontend_section, "backend"),
-                         "frontend '%s' names backend '%s', which is not defined%s%s%s",
-                         f->name ? f->name : "?", f->backend, close ? " (did you mean '" : "",
-                         close ? close : "", close ? "'?)" : "");
+        snprintf(who, sizeof(who), "frontend '%s'", f->name ? f->name : "?");
+        f->backend_index =
+            resolve_one(c, names, sorted, who, f->backend,
+                        config_mark_of(&f->obj, &config_frontend_section, "backend"), errs);
+        for (size_t r = 0; r < f->n_routes; r++) {
+            struct config_route *cr = &f->routes[r];
+            snprintf(who, sizeof(who), "a route of frontend '%s'", f->name ? f->name : "?");
+            cr->backend_index =
+                resolve_one(c, names, sorted, who, cr->backend,
+                            config_mark_of(&cr->obj, &config_route_section, "backend"), errs);
+        }
+        check_route_names(f, errs);
     }
     free(sorted);
     free(names);
@@ -299,7 +333,7 @@ static void warn_root(const struct config *c, struct config_errors *errs)
         const struct config_backend *cb = &c->backends[b];
         bool used = false;
         for (size_t f = 0; f < c->n_frontends && !used; f++)
-            used = c->frontends[f].backend_index == b;
+            used = config_frontend_uses(&c->frontends[f], b);
         for (size_t r = 0; r < c->n_backends && !used && cb->name; r++) /* a requirement */
             for (size_t i = 0; i < c->backends[r].n_requires && !used; i++)
                 used = strcmp(c->backends[r].requires[i], cb -> name) == 0;

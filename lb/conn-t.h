@@ -9,14 +9,15 @@
 
 /* States. A connection only moves forward through them:
  *
- *   [HEADER] --PROXY header read--> CONNECTING --connected--> FORWARDING --one flow done-->
- *       |                              |  \--connect failed, another server left: CONNECTING
- *       \--bad or late header--> CLOSED  \----no server accepted / error / kill----> CLOSED
- *   HALF_CLOSED --other flow done--> CLOSED
+ *   [HEADER] --PROXY header read--> [HELLO] --routed--> CONNECTING --connected--> FORWARDING
+ *       |                            |                   |  \--connect failed, another
+ *       \--bad or late header------> +--no route-------> +--no server / error / kill--> CLOSED
+ *   FORWARDING --one flow done--> HALF_CLOSED --other flow done--> CLOSED
  */
 enum lb_conn_state {
     LB_CONN_CONNECTING = 0, /* picking a server and waiting for its connect */
     LB_CONN_HEADER,         /* accept_proxy: waiting for the client's PROXY protocol header */
+    LB_CONN_HELLO,          /* routes: peeking at the client's TLS hello for its server name */
     LB_CONN_TUNNELING,      /* connected to the server's proxy, waiting for its CONNECT answer */
     LB_CONN_FORWARDING,     /* both directions open */
     LB_CONN_HALF_CLOSED,    /* one side sent FIN, passed on; the other direction still flows */
@@ -43,10 +44,12 @@ enum lb_conn_end {
     LB_END_SHUTDOWN,     /* closed because k3lb stopped */
     LB_END_LOCAL_ERROR,  /* out of memory or file descriptors */
     LB_END_BAD_HEADER,   /* accept_proxy: the PROXY header was bad, missing or late */
+    LB_END_NO_ROUTE,     /* routes: no route took the client and there is no default */
 };
 
 struct lb_wview;
 struct lb_front;
+struct lb_view;
 struct lb_conn;
 
 /* What a connection needs from the thread that owns it (a worker embeds one): its loop, its
@@ -65,7 +68,10 @@ struct lb_conn {
     struct lb_conn_home *home;   /* owning thread; all access happens on it */
     struct lb_wview *wv;         /* the owner's hold on the view it was accepted under (opaque) */
     struct lb_front *front;      /* frontend counters */
-    const struct lb_pool *pool;  /* the backend's servers in that view */
+    const struct lb_view *view;  /* that view: its pools, for routing */
+    struct balance_state *bals;  /* the worker's balancing memory, one per pool of view */
+    size_t front_index;          /* its frontend in view */
+    const struct lb_pool *pool;  /* the backend's servers in that view (NULL until routed) */
     struct balance_state *bal;   /* the worker's balancing memory for pool */
     struct lb_server *server;    /* server assigned now, or NULL */
     struct lb_side cs;           /* client socket */

@@ -6,11 +6,13 @@
 #include "health/health.h"
 #include "lb/balance.h"
 #include "lb/forward.h"
+#include "lb/route.h"
 #include "lb/server.h"
 #include "lb/view.h"
 #include "common/log.h"
 #include "common/net.h"
 #include "common/proxyproto.h"
+#include "common/tlshello.h"
 #include "common/tunnel.h"
 
 #include <errno.h>
@@ -21,10 +23,11 @@
 
 const char *const lb_conn_end_names[] = {
     "open",   "closed",   "client_reset", "server_reset", "idle_timeout", "no_server",
-    "killed", "shutdown", "local_error",  "bad_header",   NULL,
+    "killed", "shutdown", "local_error",  "bad_header",   "no_route",     NULL,
 };
 
 static void conn_drive(struct lb_conn *c, enum lb_conn_event ev);
+static void conn_after_header(struct lb_conn *c);
 
 static struct timeval ms_to_tv(uint64_t ms)
 {
@@ -352,7 +355,7 @@ static void header_read(struct lb_conn *c)
     }
     header_adopt(c, &a);
     event_del(&c->timer);
-    conn_retry(c); /* readable stays set: bytes after the header wait for forwarding */
+    conn_after_header(c); /* readable stays set: bytes after the header wait */
 }
 
 /* Its timer runs from lb_conn_start: the header's deadline. */
@@ -364,6 +367,90 @@ static void drive_header(struct lb_conn *c, enum lb_conn_event ev)
     }
     if (c->cs.readable)
         header_read(c);
+}
+
+/* ---- routes: the server name of the client's TLS hello ------------------------------------ */
+
+/* Sends the connection to backend b of its view (n_pools: none, closed). */
+static void conn_route(struct lb_conn *c, size_t b, const char *name, const char *why)
+{
+    if (log_enabled(LOG_LEVEL_DEBUG)) {
+        char peer[NET_ADDRSTRLEN];
+        net_format(&c->peer.sa, sizeof(c->peer), peer, sizeof(peer));
+        log_debug("route", "%s: %s asked for '%s'%s%s: %s", c->front_name, peer, name,
+                  *why ? ", " : "", why,
+                  b < c->view->n_pools ? c->view->cfg->backends[b].name : "no backend, closed");
+    }
+    event_del(&c->timer);
+    if (b >= c->view->n_pools) {
+        atomic_fetch_add_explicit(&c->front->no_route, 1, memory_order_relaxed);
+        conn_finish(c, LB_END_NO_ROUTE, false);
+        return;
+    }
+    c->pool = &c->view->pools[b];
+    c->bal = &c->bals[b];
+    conn_retry(c);
+}
+
+/* Peeks at what the client sent so far: nothing is consumed, the hello goes to the server. */
+static void hello_read(struct lb_conn *c, const struct config_frontend *f)
+{
+    unsigned char buf[TLSHELLO_PEEK];
+    char name[TLSHELLO_NAME_MAX];
+    const char *why = "";
+    ssize_t n = recv(c->cs.fd, buf, sizeof(buf), MSG_PEEK);
+    size_t b;
+
+    if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+        c->cs.readable = false;
+        return;
+    }
+    if (n <= 0) { /* closed or reset before a whole hello: nobody to serve */
+        conn_finish(c, n ? LB_END_CLIENT_RESET : LB_END_CLOSED, n != 0);
+        return;
+    }
+    if (tlshello_parse(buf, (size_t)n, name, &why) == TLSHELLO_MORE) {
+        if (c->cs.rdhup) {
+            conn_finish(c, LB_END_CLOSED, false);
+            return;
+        }
+        c->cs.readable = false; /* the next edge brings more */
+        return;
+    }
+    b = lb_route_pick(f, name);
+    if (b == f->backend_index && b < c->view->n_pools)
+        atomic_fetch_add_explicit(&c->front->unrouted, 1, memory_order_relaxed);
+    conn_route(c, b, name, why);
+}
+
+/* Its timer runs from the header or the accept: the hello's deadline. A client silent that long
+ * may be one whose server speaks first: the default backend takes it. */
+static void drive_hello(struct lb_conn *c, enum lb_conn_event ev)
+{
+    const struct config_frontend *f = &c->view->cfg->frontends[c->front_index];
+    if (ev == LB_CONN_EV_TIMER) {
+        if (f->backend_index < c->view->n_pools)
+            atomic_fetch_add_explicit(&c->front->unrouted, 1, memory_order_relaxed);
+        conn_route(c, f->backend_index, "", "no hello in time");
+        return;
+    }
+    if (c->cs.readable)
+        hello_read(c, f);
+}
+
+/* After the PROXY header, or at once: routing, or the frontend's one backend. */
+static void conn_after_header(struct lb_conn *c)
+{
+    const struct config_frontend *f = &c->view->cfg->frontends[c->front_index];
+    if (!f->n_routes) {
+        conn_retry(c);
+        return;
+    }
+    c->state = LB_CONN_HELLO;
+    struct timeval tv = ms_to_tv(f->hello_timeout_ms);
+    event_add(&c->timer, &tv);
+    if (c->cs.readable)
+        hello_read(c, f);
 }
 
 /* ---- to the server ------------------------------------------------------------------------- */
@@ -478,6 +565,9 @@ static void conn_drive(struct lb_conn *c, enum lb_conn_event ev)
     case LB_CONN_HEADER:
         drive_header(c, ev);
         break;
+    case LB_CONN_HELLO:
+        drive_hello(c, ev);
+        break;
     case LB_CONN_CONNECTING:
     case LB_CONN_TUNNELING:
         drive_connecting(c, ev);
@@ -497,15 +587,18 @@ void lb_conn_kill(struct lb_conn *c, enum lb_conn_end why)
     conn_drive(c, LB_CONN_EV_KILL);
 }
 
-void lb_conn_start(struct lb_conn *c, const struct lb_view_front *vf, const struct lb_pool *pool,
-                   struct balance_state *bal, int fd, const struct sockaddr *peer,
+void lb_conn_start(struct lb_conn *c, const struct lb_view *v, const struct lb_view_front *vf,
+                   struct balance_state *bals, int fd, const struct sockaddr *peer,
                    socklen_t peer_len)
 {
     struct lb_conn_home *w = c->home;
 
     c->front = vf->front;
-    c->pool = pool;
-    c->bal = bal;
+    c->view = v;
+    c->bals = bals;
+    c->front_index = (size_t)(vf - v->fronts);
+    c->pool = vf->pool < v->n_pools ? &v->pools[vf->pool] : NULL;
+    c->bal = vf->pool < v->n_pools ? &bals[vf->pool] : NULL;
     c->have_local = false;
     c->state = vf->cfg->accept_proxy ? LB_CONN_HEADER : LB_CONN_CONNECTING;
     c->access_log = vf->cfg->access_log;
@@ -522,5 +615,5 @@ void lb_conn_start(struct lb_conn *c, const struct lb_view_front *vf, const stru
         event_add(&c->timer, &tv);
         return;
     }
-    conn_drive(c, LB_CONN_EV_START);
+    conn_after_header(c);
 }

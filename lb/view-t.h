@@ -26,6 +26,8 @@ struct lb_front {
     atomic_uint_fast64_t no_server;  /* connections closed because no server accepted */
     atomic_uint_fast64_t denied;     /* clients refused by the frontend's allow / deny lists */
     atomic_uint_fast64_t bad_header; /* accept_proxy: clients closed for a bad or late header */
+    atomic_uint_fast64_t unrouted;   /* routes: clients no route took, sent to the default */
+    atomic_uint_fast64_t no_route;   /* routes: clients no route took, closed (no default) */
 };
 
 struct lb_view_front {
@@ -33,7 +35,7 @@ struct lb_view_front {
     struct lb_front *front;            /* counters */
     struct lb_listen **listen;         /* one per cfg->listen entry */
     size_t n_listen;
-    size_t pool; /* index into pools */
+    size_t pool; /* index into pools: the default backend's; n_pools when it has none */
 };
 
 struct lb_view {

@@ -221,8 +221,7 @@ static void accept_cb(evutil_socket_t lfd, short what, void *arg)
                 continue;
             }
             if ((c = conn_get(w))) {
-                lb_conn_start(c, vf, &w->cur->view->pools[vf->pool], &w->cur->bal[vf->pool], fd,
-                              (struct sockaddr *)&peer, len);
+                lb_conn_start(c, w->cur->view, vf, w->cur->bal, fd, (struct sockaddr *)&peer, len);
                 continue;
             }
             net_close_reset(fd);

@@ -190,8 +190,9 @@ static int build_fronts(struct lb_runtime *rt, struct lb_view *v, struct lb_fron
             if (l)
                 l->refs++;
             else if (!(l = lb_listen_open(&cf->listen[j], rt->n_workers,
-                                          cfg->backends[cf->backend_index].balance ==
-                                              CONFIG_BALANCE_STICKY,
+                                          cf->backend_index < cfg->n_backends &&
+                                              cfg->backends[cf->backend_index].balance ==
+                                                  CONFIG_BALANCE_STICKY,
                                           err, errlen)))
                 return -1;
             vf->listen[vf->n_listen++] = l;

@@ -21,6 +21,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../.."))
 from contrib.lab.net import free_port, reserve_port  # noqa: E402,F401  (tests import them here)
+from contrib.lab.net import wait_until  # noqa: E402
 from contrib.lab.websocket import WebSocket  # noqa: E402,F401
 
 BIN = os.environ.get("K3LB_BIN", os.path.join(os.path.dirname(__file__), "../../build/k3lb"))
@@ -77,6 +78,34 @@ class Backend:
     def close(self):
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGCONT)
+            self.proc.kill()
+            self.proc.wait()
+
+
+def listening(port):
+    def ok():
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return True
+        except OSError:
+            return False
+    return ok
+
+
+class Peer:
+    """A real HAProxy or nginx, run in the foreground with its config in the test's dir; ready
+    once it accepts on every one of ports."""
+
+    def __init__(self, cmd, ports):
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        for p in ports:
+            wait_until(listening(p), 10, "%s on %d" % (cmd[0], p))
+
+    def close(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
 

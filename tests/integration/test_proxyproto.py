@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from k3lbtest import BIN, connect, free_port, read_all, read_line
+from k3lbtest import BIN, Peer, connect, free_port, read_all, read_line
 from contrib.lab.net import wait_until
 
 pytestmark = pytest.mark.skipif(
@@ -22,33 +22,6 @@ pytestmark = pytest.mark.skipif(
     reason="needs haproxy, nginx and libnginx-mod-stream")
 
 V2_SIG = b"\r\n\r\n\x00\r\nQUIT\n"
-
-
-def listening(port):
-    def ok():
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return True
-        except OSError:
-            return False
-    return ok
-
-
-class Peer:
-    """A real HAProxy or nginx, run in the foreground with its config in the test's dir."""
-
-    def __init__(self, cmd, ports):
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        for p in ports:
-            wait_until(listening(p), 10, "%s on %d" % (cmd[0], p))
-
-    def close(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
 
 
 @pytest.fixture

@@ -144,6 +144,34 @@ static void server_family(struct evbuffer *out, const struct lb_view *v, const c
         }
 }
 
+/* The backends' queues (maxconn), one family per field of struct lb_queue. */
+static void queue_families(struct evbuffer *out, const struct lb_view *v)
+{
+    static const struct {
+        const char *name, *type, *help;
+        size_t off;
+    } fams[] = {
+        {"k3lb_backend_queue_waiting", "gauge", "Clients waiting for a server slot (maxconn)",
+         offsetof(struct lb_queue, n)},
+        {"k3lb_backend_queued_total", "counter", "Clients that waited for a server slot",
+         offsetof(struct lb_queue, total)},
+        {"k3lb_backend_queue_timeouts_total", "counter",
+         "Waiting clients closed after queue_timeout", offsetof(struct lb_queue, timeouts)},
+        {"k3lb_backend_queue_full_total", "counter",
+         "Clients closed at once because max_queue were waiting", offsetof(struct lb_queue, full)},
+    };
+    for (size_t f = 0; f < sizeof(fams) / sizeof(fams[0]); f++) {
+        family(out, fams[f].name, fams[f].type, fams[f].help);
+        for (size_t i = 0; i < v->n_pools; i++) {
+            const char *q = (const char *)v->pools[i].queue + fams[f].off;
+            uint64_t val = f == 0 ? atomic_load((const atomic_size_t *)(const void *)q)
+                                  : atomic_load((const atomic_uint_fast64_t *)(const void *)q);
+            evbuffer_add_printf(out, "%s{backend=\"%s\"} %llu\n", fams[f].name,
+                                v->pools[i].cfg->name, (unsigned long long)val);
+        }
+    }
+}
+
 static void server_states(struct evbuffer *out, const struct lb_view *v)
 {
     static const char *const states[] = {"up", "down", "drain", "maint"};
@@ -334,6 +362,7 @@ void lb_metrics_render(const struct lb_runtime *rt, struct evbuffer *out)
     for (size_t i = 0; i < sizeof(counters) / sizeof(counters[0]); i++)
         server_family(out, v, counters[i].name, counters[i].type, counters[i].help, NULL,
                       counters[i].off);
+    queue_families(out, v);
     server_family(out, v, "k3lb_server_transitions_total", "counter",
                   "Up/down state changes of the server", srv_transitions, 0);
     check_durations(out, v);

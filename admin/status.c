@@ -86,6 +86,7 @@ static cJSON *server_json(struct lb_server *s, bool sticky)
     }
     cJSON_AddNumberToObject(o, "weight", atomic_load(&s->weight));
     cJSON_AddBoolToObject(o, "backup", atomic_load(&s->backup));
+    cJSON_AddNumberToObject(o, "maxconn", atomic_load(&s->maxconn));
     cJSON_AddNumberToObject(o, "connections_active", (double)atomic_load(&s->c.active));
     cJSON_AddNumberToObject(o, "connections_total", (double)atomic_load(&s->c.total));
     cJSON_AddNumberToObject(o, "connect_failures", (double)atomic_load(&s->c.connect_failures));
@@ -111,6 +112,15 @@ static cJSON *pool_json(const struct lb_pool *p)
     servers = cJSON_AddArrayToObject(o, "servers");
     for (size_t i = 0; i < p->n; i++)
         cJSON_AddItemToArray(servers, server_json(p->srv[i], p->balance == CONFIG_BALANCE_STICKY));
+    if (p->cfg->maxconn || p->queue->total) {
+        cJSON *qo = cJSON_AddObjectToObject(o, "queue");
+        cJSON_AddNumberToObject(qo, "waiting", (double)atomic_load(&p->queue->n));
+        cJSON_AddNumberToObject(qo, "max", p->cfg->max_queue);
+        cJSON_AddNumberToObject(qo, "timeout", (double)p->cfg->queue_timeout_ms / 1000.0);
+        cJSON_AddNumberToObject(qo, "total", (double)atomic_load(&p->queue->total));
+        cJSON_AddNumberToObject(qo, "timeouts", (double)atomic_load(&p->queue->timeouts));
+        cJSON_AddNumberToObject(qo, "full", (double)atomic_load(&p->queue->full));
+    }
     if (p->cfg->role == CONFIG_ROLE_ETCD) {
         struct lb_quorum q = lb_pool_quorum(p);
         cJSON *qo = cJSON_AddObjectToObject(o, "quorum");

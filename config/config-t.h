@@ -191,6 +191,7 @@ struct config_server {
     unsigned check_port;               /* probes go to this port; 0: the backend's health.port */
     char *check_address;               /* probes go to this IP address; NULL: the server's */
     enum config_send_proxy send_proxy; /* resolved at load: never BACKEND after it */
+    unsigned maxconn;                  /* connections at once; 0: the backend's maxconn */
 };
 
 enum config_role {
@@ -208,6 +209,9 @@ struct config_backend {
     char *http_proxy;            /* reach the servers through this proxy's CONNECT, or NULL */
     enum config_all_down when_all_down; /* when no server passes its checks */
     enum config_send_proxy send_proxy;  /* the servers' default */
+    unsigned maxconn;            /* each server's limit of connections at once; 0: none */
+    unsigned max_queue;          /* clients that may wait for a slot at once */
+    uint64_t queue_timeout_ms;   /* how long one waits before it is closed */
     struct config_server *servers;
     size_t n_servers;
     struct config_health health;

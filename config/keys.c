@@ -52,6 +52,9 @@ static const struct config_key server_keys[] = {
     {KEY("check_address", check_address, .type = CONFIG_T_STRING,
          .help = "probe this IP address instead of the server's (a management address); the "
                  "port is check_port, health.port or the server's")},
+    {KEY("maxconn", maxconn, .type = CONFIG_T_UINT, .def = "0", .min = 0, .max = 1000000,
+         .help = "connections this server takes at once; more wait in the backend's queue; 0: "
+                 "the backend's maxconn")},
     {KEY("send_proxy", send_proxy, .type = CONFIG_T_ENUM, .names = config_server_send_proxy_names,
          .def = "backend",
          .help = "this server's PROXY protocol header; backend: as the "
@@ -101,6 +104,16 @@ static const struct config_key backend_keys[] = {
          .help = "send a PROXY protocol header (v1 text, v2 binary) first on each server "
                  "connection, with the client's address and the one it reached; checks of the "
                  "server's own port send one of no address (v1 UNKNOWN, v2 LOCAL)")},
+    {KEY("maxconn", maxconn, .type = CONFIG_T_UINT, .def = "0", .min = 0, .max = 1000000,
+         .help = "connections each server takes at once (a datastore's max_connections, shared "
+                 "by every client); a client over the limit waits in the queue; 0: no limit")},
+    {KEY("max_queue", max_queue, .type = CONFIG_T_UINT, .def = "1024", .min = 0, .max = 1000000,
+         .help = "maxconn: clients that may wait at once; one more is closed at once "
+                 "(queue_full)")},
+    {KEY("queue_timeout", queue_timeout_ms, .type = CONFIG_T_DURATION, .def = "5s", .min = MS(10),
+         .max = SEC(3600),
+         .help = "maxconn: a client waiting this long is closed (queue_timeout); waiting clients "
+                 "get a slot oldest first")},
     {KEY("servers", servers, .type = CONFIG_T_SECTION, .sub = &config_server_section,
          LIST(n_servers), .flags = CONFIG_F_LIST | CONFIG_F_REQUIRED, .help = "the servers")},
     {KEY("health", health, .type = CONFIG_T_SECTION, .sub = &config_health_section,
@@ -558,6 +571,8 @@ static void backend_check(void *obj, struct config_errors *errs)
         struct config_server *srv = &b->servers[i];
         if (srv->send_proxy == CONFIG_SEND_PROXY_BACKEND)
             srv->send_proxy = b->send_proxy;
+        if (!srv->maxconn)
+            srv->maxconn = b->maxconn;
         if (srv->send_proxy != CONFIG_SEND_PROXY_NONE && b->health.database.user &&
             !b->health.port && !srv->check_port)
             config_error_add(errs, config_mark_of(&srv->obj, &config_server_section, "send_proxy"),

@@ -4,16 +4,31 @@
 
 #include "config/config-t.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
 struct lb_server;
+struct lb_conn;
+
+/* The clients waiting for a slot on one backend's servers (of one view), oldest first, across
+ * workers: the lock orders them; each one's own worker takes it out. */
+struct lb_queue {
+    pthread_mutex_t lock;
+    struct lb_conn *head, *tail;   /* under lock */
+    atomic_size_t n;               /* waiting now (read without the lock) */
+    atomic_uint_fast64_t total;    /* clients that ever waited */
+    atomic_uint_fast64_t timeouts; /* closed after queue_timeout */
+    atomic_uint_fast64_t full;     /* closed at once: max_queue were waiting */
+};
 
 struct lb_pool {
     const struct config_backend *cfg; /* the backend's settings (in the view's snapshot) */
     enum config_balance balance;      /* algorithm */
     size_t n;                         /* number of servers */
     struct lb_server **srv;           /* servers in config order; the pool holds a reference */
+    struct lb_queue *queue;           /* clients waiting for a slot (maxconn); owned */
 };
 
 /* A worker's memory of past picks from one pool. */

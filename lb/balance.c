@@ -69,7 +69,7 @@ static bool is_candidate(const struct lb_pool *pool, size_t i, bool backup,
 {
     const struct lb_server *s = pool->srv[i];
     return atomic_load_explicit(&s->backup, memory_order_relaxed) == backup &&
-           !(tried && balance_tried_has(tried, i)) && lb_server_usable(s);
+           !(tried && balance_tried_has(tried, i)) && lb_server_usable(s) && lb_server_has_slot(s);
 }
 
 /* Smooth weighted round-robin: every candidate gains its weight, the richest is picked and pays
@@ -203,6 +203,19 @@ static int pick_sticky(const struct lb_pool *pool, const struct balance_tried *t
     return best;
 }
 
+/* A usable server of the tier (not yet tried) is at its maxconn. */
+static bool tier_full(const struct lb_pool *pool, bool backup, const struct balance_tried *tried)
+{
+    for (size_t i = 0; i < pool->n; i++) {
+        const struct lb_server *s = pool->srv[i];
+        if (atomic_load_explicit(&s->backup, memory_order_relaxed) == backup &&
+            !(tried && balance_tried_has(tried, i)) && lb_server_usable(s) &&
+            !lb_server_has_slot(s))
+            return true;
+    }
+    return false;
+}
+
 static int pick_tier(const struct lb_pool *pool, struct balance_state *st, uint64_t client_hash,
                      bool backup, const struct balance_tried *tried)
 {
@@ -223,6 +236,13 @@ static int pick_tier(const struct lb_pool *pool, struct balance_state *st, uint6
     return pick_first(pool, backup, tried);
 }
 
+static bool last_resort_candidate(const struct lb_server *s)
+{
+    return lb_server_resolved(s) &&
+           atomic_load_explicit(&s->admin, memory_order_relaxed) == LB_ADMIN_READY &&
+           atomic_load_explicit(&s->weight, memory_order_relaxed) > 0;
+}
+
 /* Nothing is up: a server that checks call down may still answer (a check can be wrong, or
  * behind); trying one beats failing the client for sure. Drained and maintained servers stay
  * out. Starts at a rotating point so the load spreads. */
@@ -232,9 +252,8 @@ static int pick_last_resort(const struct lb_pool *pool, struct balance_state *st
     for (size_t k = 0; k < pool->n; k++) {
         size_t i = (st->turn + k) % pool->n;
         const struct lb_server *s = pool->srv[i];
-        if (!(tried && balance_tried_has(tried, i)) && lb_server_resolved(s) &&
-            atomic_load_explicit(&s->admin, memory_order_relaxed) == LB_ADMIN_READY &&
-            atomic_load_explicit(&s->weight, memory_order_relaxed) > 0) {
+        if (!(tried && balance_tried_has(tried, i)) && last_resort_candidate(s) &&
+            lb_server_has_slot(s)) {
             st->turn = i + 1;
             return (int)i;
         }
@@ -248,12 +267,29 @@ int balance_pick(const struct lb_pool *pool, struct balance_state *st, uint64_t 
     int i;
     if (pool->balance == CONFIG_BALANCE_STICKY)
         return pick_sticky(pool, tried);
+    /* Full is not down: while a usable server of a tier is at its maxconn, the client waits
+     * for it (the queue) rather than going to a backup or a down server. */
     i = pick_tier(pool, st, client_hash, false, tried);
-    if (i < 0)
+    if (i < 0 && !tier_full(pool, false, tried))
         i = pick_tier(pool, st, client_hash, true, tried);
-    if (i >= 0 || pool->cfg->when_all_down == CONFIG_ALL_DOWN_REFUSE)
+    if (i >= 0 || pool->cfg->when_all_down == CONFIG_ALL_DOWN_REFUSE ||
+        tier_full(pool, false, tried) || tier_full(pool, true, tried))
         return i;
     return pick_last_resort(pool, st, tried);
+}
+
+bool balance_full(const struct lb_pool *pool, const struct balance_tried *tried)
+{
+    bool last_resort = pool->cfg->when_all_down != CONFIG_ALL_DOWN_REFUSE;
+    if (pool->balance == CONFIG_BALANCE_STICKY)
+        return false;
+    for (size_t i = 0; i < pool->n; i++) {
+        const struct lb_server *s = pool->srv[i];
+        if (!(tried && balance_tried_has(tried, i)) && !lb_server_has_slot(s) &&
+            (lb_server_usable(s) || (last_resort && last_resort_candidate(s))))
+            return true;
+    }
+    return false;
 }
 
 struct lb_quorum lb_pool_quorum(const struct lb_pool *pool)

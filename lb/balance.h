@@ -25,6 +25,10 @@ void balance_state_free(struct balance_state *st);
 int balance_pick(const struct lb_pool *pool, struct balance_state *st, uint64_t client_hash,
                  const struct balance_tried *tried);
 
+/* No server was picked because servers that could take the client are at their maxconn: it
+ * may wait for a slot. */
+bool balance_full(const struct lb_pool *pool, const struct balance_tried *tried);
+
 bool balance_tried_has(const struct balance_tried *t, size_t i);
 void balance_tried_add(struct balance_tried *t, size_t i);
 void balance_tried_reset(struct balance_tried *t);

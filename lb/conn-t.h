@@ -6,6 +6,7 @@
 #include "lb/forward-t.h"
 
 #include <netinet/in.h>
+#include <stdatomic.h>
 
 /* States. A connection only moves forward through them:
  *
@@ -18,6 +19,7 @@ enum lb_conn_state {
     LB_CONN_CONNECTING = 0, /* picking a server and waiting for its connect */
     LB_CONN_HEADER,         /* accept_proxy: waiting for the client's PROXY protocol header */
     LB_CONN_HELLO,          /* routes: peeking at the client's TLS hello for its server name */
+    LB_CONN_QUEUED,         /* maxconn: every server that could take it is full; waiting */
     LB_CONN_TUNNELING,      /* connected to the server's proxy, waiting for its CONNECT answer */
     LB_CONN_FORWARDING,     /* both directions open */
     LB_CONN_HALF_CLOSED,    /* one side sent FIN, passed on; the other direction still flows */
@@ -30,21 +32,24 @@ enum lb_conn_event {
     LB_CONN_EV_IO,        /* a socket's readiness changed (flags already updated) */
     LB_CONN_EV_TIMER,     /* connect deadline or idle check */
     LB_CONN_EV_KILL,      /* its server went down, or k3lb is stopping */
+    LB_CONN_EV_KICK,      /* queued: a slot may have come free */
 };
 
 /* How a connection ended: logs, counters, access log. */
 enum lb_conn_end {
-    LB_END_NONE = 0,     /* still open */
-    LB_END_CLOSED,       /* both sides closed normally */
-    LB_END_CLIENT_RESET, /* the client reset or failed */
-    LB_END_SERVER_RESET, /* the server reset or failed */
-    LB_END_IDLE_TIMEOUT, /* no data for idle_timeout */
-    LB_END_NO_SERVER,    /* no server accepted the connect */
-    LB_END_KILLED,       /* closed because its server went down */
-    LB_END_SHUTDOWN,     /* closed because k3lb stopped */
-    LB_END_LOCAL_ERROR,  /* out of memory or file descriptors */
-    LB_END_BAD_HEADER,   /* accept_proxy: the PROXY header was bad, missing or late */
-    LB_END_NO_ROUTE,     /* routes: no route took the client and there is no default */
+    LB_END_NONE = 0,      /* still open */
+    LB_END_CLOSED,        /* both sides closed normally */
+    LB_END_CLIENT_RESET,  /* the client reset or failed */
+    LB_END_SERVER_RESET,  /* the server reset or failed */
+    LB_END_IDLE_TIMEOUT,  /* no data for idle_timeout */
+    LB_END_NO_SERVER,     /* no server accepted the connect */
+    LB_END_KILLED,        /* closed because its server went down */
+    LB_END_SHUTDOWN,      /* closed because k3lb stopped */
+    LB_END_LOCAL_ERROR,   /* out of memory or file descriptors */
+    LB_END_BAD_HEADER,    /* accept_proxy: the PROXY header was bad, missing or late */
+    LB_END_NO_ROUTE,      /* routes: no route took the client and there is no default */
+    LB_END_QUEUE_TIMEOUT, /* maxconn: no slot came free within queue_timeout */
+    LB_END_QUEUE_FULL,    /* maxconn: the queue was at max_queue */
 };
 
 struct lb_wview;
@@ -60,39 +65,46 @@ struct lb_conn_home {
     struct lb_fwd *bufs;     /* its forwarding buffers and pipes */
     /* Takes a finished connection back (the struct is the owner's again). */
     void (*done)(struct lb_conn_home *home, struct lb_conn *c);
+    /* Any thread: makes the owner call lb_conn_home_kick soon, from its own loop. */
+    void (*kick)(struct lb_conn_home *home);
+    atomic_bool kick_pending; /* a kick is posted and not yet run */
+    struct lb_conn *queued;   /* its connections waiting in a queue (linked by hnext) */
 };
 
 struct lb_conn {
-    enum lb_conn_state state;    /* see above */
-    enum lb_conn_end end;        /* why it ended, once CLOSED */
-    struct lb_conn_home *home;   /* owning thread; all access happens on it */
-    struct lb_wview *wv;         /* the owner's hold on the view it was accepted under (opaque) */
-    struct lb_front *front;      /* frontend counters */
-    const struct lb_view *view;  /* that view: its pools, for routing */
-    struct balance_state *bals;  /* the worker's balancing memory, one per pool of view */
-    size_t front_index;          /* its frontend in view */
-    const struct lb_pool *pool;  /* the backend's servers in that view (NULL until routed) */
-    struct balance_state *bal;   /* the worker's balancing memory for pool */
-    struct lb_server *server;    /* server assigned now, or NULL */
-    struct lb_side cs;           /* client socket */
-    struct lb_side ss;           /* server socket */
-    struct lb_flow up;           /* client -> server */
-    struct lb_flow down;         /* server -> client */
-    struct event timer;          /* connect deadline, then idle check */
-    struct balance_tried tried;  /* servers this connection already tried */
-    uint64_t client_hash;        /* hash of the client address (source balancing) */
-    uint64_t start_ms;           /* accept time */
-    uint64_t dial_us;            /* when the first connect began (monotonic, us): one dial
-                                    is the whole try of every server, as K3s observes it */
-    struct lb_server *dialed;    /* the last server a connect went to */
-    uint64_t attempt_ms;         /* when the connect under way began (monotonic) */
-    uint64_t io_ms;              /* last time bytes moved */
-    bool have_local;             /* local holds the address the client reached (from a header) */
-    unsigned retries;            /* connects that failed before the current one */
-    bool access_log;             /* log a line when it ends */
-    const char *front_name;      /* frontend name (in the view's snapshot) */
-    const char *server_name;     /* address of the server it last used, for the access log */
-    struct lb_conn *prev, *next; /* worker's list of open connections */
+    enum lb_conn_state state;      /* see above */
+    enum lb_conn_end end;          /* why it ended, once CLOSED */
+    struct lb_conn_home *home;     /* owning thread; all access happens on it */
+    struct lb_wview *wv;           /* the owner's hold on the view it was accepted under (opaque) */
+    struct lb_front *front;        /* frontend counters */
+    const struct lb_view *view;    /* that view: its pools, for routing */
+    struct balance_state *bals;    /* the worker's balancing memory, one per pool of view */
+    size_t front_index;            /* its frontend in view */
+    const struct lb_pool *pool;    /* the backend's servers in that view (NULL until routed) */
+    struct balance_state *bal;     /* the worker's balancing memory for pool */
+    struct lb_server *server;      /* server assigned now, or NULL */
+    struct lb_side cs;             /* client socket */
+    struct lb_side ss;             /* server socket */
+    struct lb_flow up;             /* client -> server */
+    struct lb_flow down;           /* server -> client */
+    struct event timer;            /* connect deadline, then idle check */
+    struct balance_tried tried;    /* servers this connection already tried */
+    uint64_t client_hash;          /* hash of the client address (source balancing) */
+    uint64_t start_ms;             /* accept time */
+    uint64_t dial_us;              /* when the first connect began (monotonic, us): one dial
+                                      is the whole try of every server, as K3s observes it */
+    struct lb_server *dialed;      /* the last server a connect went to */
+    uint64_t attempt_ms;           /* when the connect under way began (monotonic) */
+    uint64_t io_ms;                /* last time bytes moved */
+    bool have_local;               /* local holds the address the client reached (from a header) */
+    unsigned retries;              /* connects that failed before the current one */
+    bool access_log;               /* log a line when it ends */
+    const char *front_name;        /* frontend name (in the view's snapshot) */
+    const char *server_name;       /* address of the server it last used, for the access log */
+    struct lb_conn *prev, *next;   /* worker's list of open connections */
+    struct lb_conn *qprev, *qnext; /* queued: its place in pool->queue (under its lock) */
+    struct lb_conn *hprev, *hnext; /* queued: its place in home->queued */
+    uint64_t queued_ms;            /* queued: since when (monotonic) */
     union {
         struct sockaddr sa;
         struct sockaddr_in in;

@@ -14,6 +14,7 @@
 #include "common/proxyproto.h"
 #include "common/tlshello.h"
 #include "common/tunnel.h"
+#include "common/xalloc.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -22,17 +23,87 @@
 #include <unistd.h>
 
 const char *const lb_conn_end_names[] = {
-    "open",   "closed",   "client_reset", "server_reset", "idle_timeout", "no_server",
-    "killed", "shutdown", "local_error",  "bad_header",   "no_route",     NULL,
+    "open",      "closed",        "client_reset", "server_reset", "idle_timeout",
+    "no_server", "killed",        "shutdown",     "local_error",  "bad_header",
+    "no_route",  "queue_timeout", "queue_full",   NULL,
 };
 
 static void conn_drive(struct lb_conn *c, enum lb_conn_event ev);
 static void conn_after_header(struct lb_conn *c);
+static void queue_kick_head(struct lb_queue *q);
 
 static struct timeval ms_to_tv(uint64_t ms)
 {
     return (struct timeval){.tv_sec = (time_t)(ms / 1000),
                             .tv_usec = (suseconds_t)(ms % 1000) * 1000};
+}
+
+/* ---- maxconn: the queue's lists ----------------------------------------------------------- */
+
+struct lb_queue *lb_queue_new(void)
+{
+    struct lb_queue *q = xcalloc(1, sizeof(*q));
+    pthread_mutex_init(&q->lock, NULL);
+    return q;
+}
+
+void lb_queue_free(struct lb_queue *q)
+{
+    if (!q)
+        return;
+    pthread_mutex_destroy(&q->lock);
+    free(q);
+}
+
+/* Asks the worker of the oldest waiting client to look for a slot. */
+static void queue_kick_head(struct lb_queue *q)
+{
+    struct lb_conn_home *home = NULL;
+    if (!atomic_load_explicit(&q->n, memory_order_relaxed))
+        return;
+    pthread_mutex_lock(&q->lock);
+    if (q->head)
+        home = q->head->home;
+    pthread_mutex_unlock(&q->lock);
+    if (home && !atomic_exchange(&home->kick_pending, true))
+        home->kick(home);
+}
+
+/* Under q->lock. */
+static void queue_unlink(struct lb_queue *q, struct lb_conn *c)
+{
+    if (c->qprev)
+        c->qprev->qnext = c->qnext;
+    else
+        q->head = c->qnext;
+    if (c->qnext)
+        c->qnext->qprev = c->qprev;
+    else
+        q->tail = c->qprev;
+    c->qprev = c->qnext = NULL;
+    atomic_fetch_sub_explicit(&q->n, 1, memory_order_relaxed);
+}
+
+static void home_unlink(struct lb_conn *c)
+{
+    if (c->hprev)
+        c->hprev->hnext = c->hnext;
+    else
+        c->home->queued = c->hnext;
+    if (c->hnext)
+        c->hnext->hprev = c->hprev;
+    c->hprev = c->hnext = NULL;
+}
+
+/* Takes a waiting connection out of both lists (it leaves the queue for good). */
+static void queue_leave(struct lb_conn *c)
+{
+    struct lb_queue *q = c->pool->queue;
+    pthread_mutex_lock(&q->lock);
+    queue_unlink(q, c);
+    pthread_mutex_unlock(&q->lock);
+    home_unlink(c);
+    queue_kick_head(q); /* the next one may find a slot at once */
 }
 
 static void side_cb(evutil_socket_t fd, short what, void *arg)
@@ -82,6 +153,8 @@ static void conn_unassign(struct lb_conn *c)
     if (!c->server)
         return;
     atomic_fetch_sub_explicit(&c->server->c.active, 1, memory_order_relaxed);
+    if (atomic_load_explicit(&c->server->maxconn, memory_order_relaxed))
+        queue_kick_head(c->pool->queue); /* a slot came free */
     c->server = NULL;
 }
 
@@ -111,6 +184,8 @@ static void conn_log_end(struct lb_conn *c)
 static void conn_finish(struct lb_conn *c, enum lb_conn_end end, bool reset)
 {
     struct lb_conn_home *w = c->home;
+    if (c->state == LB_CONN_QUEUED)
+        queue_leave(c);
     c->state = LB_CONN_CLOSED;
     c->end = end;
     conn_log_end(c);
@@ -135,13 +210,16 @@ static bool conn_connect_to(struct lb_conn *c, size_t i)
     struct net_sockaddr sa;
     int fd, rc;
 
+    if (!lb_server_take_slot(s)) { /* another worker took its last slot since the pick */
+        errno = EBUSY;
+        return false;
+    }
     balance_tried_add(&c->tried, i);
     c->server = c->dialed = s;
     if (!c->retries)
         c->dial_us = clock_now_us();
     c->attempt_ms = clock_now_ms();
     c->server_name = s->address; /* lives as long as the view this connection holds */
-    atomic_fetch_add_explicit(&s->c.active, 1, memory_order_relaxed);
     if (c->retries)
         atomic_fetch_add_explicit(&s->c.retries, 1, memory_order_relaxed);
     lb_server_addr(s, &sa);
@@ -190,11 +268,18 @@ static void conn_connect_failed(struct lb_conn *c)
     conn_abandon_connect(c);
 }
 
-/* Picks servers until a connect is under way: LB_END_NONE, or why the connection must end. */
-static enum lb_conn_end conn_connect_next(struct lb_conn *c)
+/* Picks servers (the first is i, when not -1) until a connect is under way: LB_END_NONE, or
+ * why the connection must end; *wait when it may rather wait for a slot (maxconn). */
+static enum lb_conn_end conn_connect_next(struct lb_conn *c, int i, bool *wait)
 {
-    for (;;) {
-        int i = balance_pick(c->pool, c->bal, c->client_hash, &c->tried);
+    *wait = false;
+    for (unsigned busy = 0;; i = -1) {
+        if (i < 0)
+            i = balance_pick(c->pool, c->bal, c->client_hash, &c->tried);
+        if (i < 0 && balance_full(c->pool, &c->tried)) {
+            *wait = true;
+            return LB_END_NONE;
+        }
         if (i < 0) {
             if (c->dialed) /* every try failed: one failed dial, counted on the last */
                 dial_observe(&c->dialed->c.dial_err, clock_now_us() - c->dial_us);
@@ -202,6 +287,12 @@ static enum lb_conn_end conn_connect_next(struct lb_conn *c)
         }
         if (conn_connect_to(c, (size_t)i))
             return LB_END_NONE;
+        if (errno == EBUSY && ++busy <= c->pool->n)
+            continue; /* full now: pick again, the pick passes it over */
+        if (errno == EBUSY) {
+            *wait = true;
+            return LB_END_NONE;
+        }
         if (errno == EMFILE || errno == ENFILE || errno == ENOMEM || errno == ENOBUFS) {
             conn_unassign(c); /* our own shortage, not the server's fault */
             return LB_END_LOCAL_ERROR;
@@ -263,14 +354,133 @@ static enum lb_conn_state conn_pump(struct lb_conn *c, enum lb_conn_end *end)
     return up == LB_FLOW_DONE || down == LB_FLOW_DONE ? LB_CONN_HALF_CLOSED : LB_CONN_FORWARDING;
 }
 
-/* Picks the next server; ends the connection when none is left. */
-static void conn_retry(struct lb_conn *c)
+/* ---- maxconn: waiting in the queue --------------------------------------------------------- */
+
+/* Waiting clients look again at least this often: a slot can also come free without a kick (a
+ * server coming up, a reload raising maxconn). */
+#define QUEUE_POLL_MS 100
+
+static void queue_arm(struct lb_conn *c)
 {
+    uint64_t waited = clock_now_ms() - c->queued_ms, limit = c->pool->cfg->queue_timeout_ms;
+    uint64_t left = waited < limit ? limit - waited : 0;
+    struct timeval tv = ms_to_tv(left < QUEUE_POLL_MS ? left : QUEUE_POLL_MS);
+    event_add(&c->timer, &tv);
+}
+
+/* Puts the connection in its pool's queue: last, or first again when a slot it was given went
+ * to another worker. LB_END_NONE, or LB_END_QUEUE_FULL. */
+static enum lb_conn_end conn_enqueue(struct lb_conn *c, bool first)
+{
+    struct lb_queue *q = c->pool->queue;
+    pthread_mutex_lock(&q->lock);
+    if (!first && atomic_load_explicit(&q->n, memory_order_relaxed) >= c->pool->cfg->max_queue) {
+        pthread_mutex_unlock(&q->lock);
+        atomic_fetch_add_explicit(&q->full, 1, memory_order_relaxed);
+        return LB_END_QUEUE_FULL;
+    }
+    if (first) {
+        c->qnext = q->head;
+        if (q->head)
+            q->head->qprev = c;
+        else
+            q->tail = c;
+        q->head = c;
+    } else {
+        c->qprev = q->tail;
+        if (q->tail)
+            q->tail->qnext = c;
+        else
+            q->head = c;
+        q->tail = c;
+    }
+    atomic_fetch_add_explicit(&q->n, 1, memory_order_relaxed);
+    pthread_mutex_unlock(&q->lock);
+    c->hnext = c->home->queued;
+    if (c->hnext)
+        c->hnext->hprev = c;
+    c->home->queued = c;
+    c->state = LB_CONN_QUEUED;
+    if (!first) {
+        atomic_fetch_add_explicit(&q->total, 1, memory_order_relaxed);
+        c->queued_ms = clock_now_ms();
+    }
+    queue_arm(c);
+    return LB_END_NONE;
+}
+
+/* Starts the connection's next connect (the first at i, when not -1), waiting in the queue if
+ * every server that could take it is full; ends it when that fails. */
+static void conn_dispatch(struct lb_conn *c, int i, bool first)
+{
+    bool wait;
     enum lb_conn_end end;
     c->state = LB_CONN_CONNECTING;
-    end = conn_connect_next(c);
+    end = conn_connect_next(c, i, &wait);
+    if (wait)
+        end = conn_enqueue(c, first);
     if (end != LB_END_NONE)
         conn_finish(c, end, false);
+}
+
+/* The oldest waiting client takes a slot when there is one; the others wait their turn. */
+static void queue_try(struct lb_conn *c)
+{
+    struct lb_queue *q = c->pool->queue;
+    int i;
+    pthread_mutex_lock(&q->lock);
+    if (q->head != c) {
+        pthread_mutex_unlock(&q->lock);
+        return;
+    }
+    i = balance_pick(c->pool, c->bal, c->client_hash, &c->tried);
+    if (i < 0 && balance_full(c->pool, &c->tried)) {
+        pthread_mutex_unlock(&q->lock);
+        return;
+    }
+    queue_unlink(q, c);
+    pthread_mutex_unlock(&q->lock);
+    home_unlink(c);
+    event_del(&c->timer);
+    conn_dispatch(c, i, true); /* i < 0: the servers went away; no_server */
+    queue_kick_head(q);
+}
+
+static void drive_queued(struct lb_conn *c, enum lb_conn_event ev)
+{
+    if (ev == LB_CONN_EV_TIMER && clock_now_ms() - c->queued_ms >= c->pool->cfg->queue_timeout_ms) {
+        atomic_fetch_add_explicit(&c->pool->queue->timeouts, 1, memory_order_relaxed);
+        conn_finish(c, LB_END_QUEUE_TIMEOUT, false);
+        return;
+    }
+    if (ev == LB_CONN_EV_TIMER || ev == LB_CONN_EV_KICK) {
+        queue_try(c);
+        if (c->state == LB_CONN_QUEUED && ev == LB_CONN_EV_TIMER)
+            queue_arm(c);
+    }
+    /* IO: the client's bytes wait for forwarding (a client that goes away waits its turn) */
+}
+
+void lb_conn_home_kick(struct lb_conn_home *home)
+{
+    atomic_store(&home->kick_pending, false);
+    for (struct lb_conn *c = home->queued, *next; c; c = next) {
+        next = c->hnext;
+        conn_drive(c, LB_CONN_EV_KICK);
+    }
+}
+
+/* Picks the next server; ends the connection when none is left. A new client does not overtake
+ * the ones already waiting. */
+static void conn_retry(struct lb_conn *c)
+{
+    if (!c->dialed && atomic_load_explicit(&c->pool->queue->n, memory_order_relaxed)) {
+        enum lb_conn_end end = conn_enqueue(c, false);
+        if (end != LB_END_NONE)
+            conn_finish(c, end, false);
+        return;
+    }
+    conn_dispatch(c, -1, false);
 }
 
 /* The proxy's answer to CONNECT arrived (or part of it): true once the tunnel is up. */
@@ -567,6 +777,9 @@ static void conn_drive(struct lb_conn *c, enum lb_conn_event ev)
         break;
     case LB_CONN_HELLO:
         drive_hello(c, ev);
+        break;
+    case LB_CONN_QUEUED:
+        drive_queued(c, ev);
         break;
     case LB_CONN_CONNECTING:
     case LB_CONN_TUNNELING:

@@ -71,6 +71,7 @@ struct lb_server {
     atomic_bool backup;           /* only used when no normal server is usable */
     atomic_int send_proxy;        /* enum config_send_proxy: header sent first, or none */
     atomic_uint weight;           /* current weight, 0..256 */
+    atomic_uint maxconn;          /* connections at once (active); 0: no limit */
     atomic_int admin;             /* enum lb_admin_state */
     struct health_target *health; /* probes and up/down; owned */
     atomic_int agent_state;       /* enum lb_agent_state, for sticky backends */

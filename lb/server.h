@@ -66,6 +66,31 @@ static inline bool lb_server_usable(const struct lb_server *s)
            atomic_load_explicit(&s->weight, memory_order_relaxed) > 0 && lb_server_up(s);
 }
 
+/* A connection slot of a server with maxconn: taken before its connect, given back when the
+ * connection lets the server go. Compare-and-swap, so workers together never exceed it. */
+static inline bool lb_server_take_slot(struct lb_server *s)
+{
+    unsigned max = atomic_load_explicit(&s->maxconn, memory_order_relaxed);
+    uint_fast64_t n = atomic_load_explicit(&s->c.active, memory_order_relaxed);
+    if (!max) {
+        atomic_fetch_add_explicit(&s->c.active, 1, memory_order_relaxed);
+        return true;
+    }
+    do {
+        if (n >= max)
+            return false;
+    } while (!atomic_compare_exchange_weak_explicit(&s->c.active, &n, n + 1, memory_order_relaxed,
+                                                    memory_order_relaxed));
+    return true;
+}
+
+/* The server has room for one more connection. */
+static inline bool lb_server_has_slot(const struct lb_server *s)
+{
+    unsigned max = atomic_load_explicit(&s->maxconn, memory_order_relaxed);
+    return !max || atomic_load_explicit(&s->c.active, memory_order_relaxed) < max;
+}
+
 static inline uint64_t lb_server_active(const struct lb_server *s)
 {
     return atomic_load_explicit(&s->c.active, memory_order_relaxed);

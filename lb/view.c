@@ -2,6 +2,7 @@
 #include "lb/view.h"
 
 #include "lb/balance.h"
+#include "lb/conn.h"
 #include "lb/server.h"
 
 #include "config/config.h"
@@ -53,6 +54,7 @@ void lb_view_free(struct lb_view *v)
         for (size_t j = 0; j < v->pools[i].n; j++)
             lb_server_unref(v->pools[i].srv[j]);
         free(v->pools[i].srv);
+        lb_queue_free(v->pools[i].queue);
     }
     free(v->fronts);
     free(v->pools);

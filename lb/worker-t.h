@@ -32,6 +32,7 @@ enum lb_worker_cmd {
     LB_WORKER_CLOSE_SERVER, /* close connections of a server that went down (ptr: server) */
     LB_WORKER_STOP_ACCEPT,  /* stop accepting; open connections continue */
     LB_WORKER_EXIT,         /* close everything and leave the loop */
+    LB_WORKER_KICK,         /* queued connections: a slot may have come free */
 };
 
 /* Reports from workers to the main thread. */

@@ -383,7 +383,17 @@ static void on_command(void *arg, int type, void *ptr)
     case LB_WORKER_EXIT:
         exit_worker(w);
         break;
+    case LB_WORKER_KICK:
+        lb_conn_home_kick(&w->home);
+        break;
     }
+}
+
+/* Any thread: the worker's queued connections look for a slot from its own loop. */
+static void kick_home(struct lb_conn_home *home)
+{
+    struct lb_worker *w = (struct lb_worker *)((char *)home - offsetof(struct lb_worker, home));
+    mailbox_post(&w->mbox, LB_WORKER_KICK, NULL);
 }
 
 struct lb_worker *lb_worker_new(unsigned id, atomic_size_t *total_conns, struct mailbox *main_mbox)
@@ -409,7 +419,8 @@ struct lb_worker *lb_worker_new(unsigned id, atomic_size_t *total_conns, struct 
     w->rng = rand_seed(id + 1);
     w->accept_pause = evtimer_new(w->base, accept_resume_cb, w);
     w->full_recheck = evtimer_new(w->base, full_recheck_cb, w);
-    w->home = (struct lb_conn_home){w->base, &w->bufs, conn_done};
+    w->home = (struct lb_conn_home){
+        .base = w->base, .bufs = &w->bufs, .done = conn_done, .kick = kick_home};
     lb_fwd_init(&w->bufs, 16384, BUF_POOL_MAX);
     return w;
 }

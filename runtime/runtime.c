@@ -11,6 +11,7 @@
 #include "common/mailbox.h"
 #include "common/net.h"
 #include "lb/balance.h"
+#include "lb/conn.h"
 #include "lb/server.h"
 #include "lb/view.h"
 #include "runtime/sticky.h"
@@ -156,6 +157,7 @@ static void build_pools(struct lb_runtime *rt, struct lb_view *v, struct lb_serv
         struct lb_pool *p = &v->pools[b];
         p->cfg = cb;
         p->balance = cb->balance;
+        p->queue = lb_queue_new();
         struct lb_server_ctx ctx = {.backend = cb->name,
                                     .hc = &cb->health,
                                     .sticky = cb->balance == CONFIG_BALANCE_STICKY,

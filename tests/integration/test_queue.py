@@ -1,0 +1,117 @@
+"""Per-server maxconn and the backend's queue. Against a real PostgreSQL whose max_connections
+is low: clients straight to it get "too many clients", the same clients through k3lb (maxconn
+under the server's limit) all get their query answered, waiting their turn. Then the queue's
+rules against test servers: oldest first across workers, at most max_queue waiting (one more is
+closed at once), queue_timeout closes a client that waited too long; all counted."""
+import concurrent.futures
+import glob
+import os
+import subprocess
+import time
+
+import pytest
+
+from k3lbtest import connect, free_port, read_line
+from contrib.lab.databases import Postgres
+
+PG_BIN = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
+CLIENTS = 16
+
+
+def psql(port, query, user="app"):
+    r = subprocess.run([os.path.join(PG_BIN[-1], "psql"), "-X", "-A", "-t", "-h", "127.0.0.1",
+                        "-p", str(port), "-U", user, "-d", "postgres", "-c", query],
+                       capture_output=True, text=True, timeout=60,
+                       env=dict(os.environ, PGCONNECT_TIMEOUT="30"))
+    return r.returncode, r.stdout.strip() + r.stderr.strip()
+
+
+def burst(port):
+    """CLIENTS psql at once, each holding its connection 0.5 s: their results."""
+    with concurrent.futures.ThreadPoolExecutor(CLIENTS) as ex:
+        return list(ex.map(lambda _: psql(port, "SELECT pg_sleep(0.5), 'ok'"), range(CLIENTS)))
+
+
+@pytest.mark.skipif(not PG_BIN, reason="needs postgresql")
+def test_postgres_max_connections(k3lb):
+    pg = Postgres()
+    try:
+        pg.start()
+        pg.sql("CREATE ROLE app LOGIN")
+        pg.sql("ALTER SYSTEM SET max_connections = 8")  # 5 for roles that are not superusers
+        pg.stop()
+        pg.start()
+        direct = burst(pg.port)
+        refused = [out for rc, out in direct if rc]
+        assert refused and all("connection slots are reserved" in out or
+                               "too many clients" in out for out in refused), direct
+
+        k = k3lb()
+        k.admin_port = free_port()
+        port = free_port()
+        k.start("admin: {listen: \"127.0.0.1:%d\"}\nfrontends:\n"
+                "  - {name: pg, listen: [\"127.0.0.1:%d\"], backend: pg}\n"
+                "backends:\n  - name: pg\n    maxconn: 4\n    queue_timeout: 30s\n"
+                "    servers: [\"%s\"]\n    health: {kind: tcp}\n"
+                % (k.admin_port, port, pg.addr))
+        through = burst(port)
+        assert all(rc == 0 and "ok" in out for rc, out in through), through
+        q = k.status()["backends"][0]["queue"]
+        assert q["total"] >= CLIENTS - 4 and q["timeouts"] == 0 and q["full"] == 0, q
+        assert k.status()["backends"][0]["servers"][0]["maxconn"] == 4
+    finally:
+        pg.close()
+
+
+def wait_queue(k, waiting, timeout=10):
+    return k.wait_for(lambda st: st["backends"][0]["queue"]["waiting"] == waiting, timeout,
+                      "%d waiting" % waiting)
+
+
+def test_queue_order_bound_and_timeout(k3lb, backends):
+    """maxconn 1, max_queue 2: the slot's holder, then two waiting, a fourth closed at once;
+    the waiting ones get the slot in the order they came as it frees; on another backend, a
+    client waiting longer than queue_timeout is closed."""
+    srv = backends(mode="name", name="slot")
+    slow = backends(mode="name", name="slow")
+    k = k3lb()
+    k.admin_port = free_port()
+    port, tport = free_port(), free_port()
+    k.start("admin: {listen: \"127.0.0.1:%d\"}\nfrontends:\n"
+            "  - {name: q, listen: [\"127.0.0.1:%d\"], backend: q}\n"
+            "  - {name: t, listen: [\"127.0.0.1:%d\"], backend: t}\n"
+            "backends:\n"
+            "  - {name: q, maxconn: 1, max_queue: 2, queue_timeout: 60s, servers: [\"%s\"]}\n"
+            "  - {name: t, queue_timeout: 300ms, servers: [{address: \"%s\", maxconn: 1}]}\n"
+            % (k.admin_port, port, tport, srv.addr, slow.addr))
+    holder = connect(port)
+    assert read_line(holder) == "slot"
+    first = connect(port)
+    wait_queue(k, 1)
+    second = connect(port)
+    wait_queue(k, 2)
+    extra = connect(port)  # over max_queue: closed at once
+    assert extra.recv(100) == b""
+    extra.close()
+    holder.close()  # its slot goes to the oldest waiting
+    assert read_line(first) == "slot"
+    st = wait_queue(k, 1)
+    first.close()
+    assert read_line(second) == "slot"
+    second.close()
+    q = st["backends"][0]["queue"]
+    assert q["total"] == 2 and q["full"] == 1 and q["timeouts"] == 0, q
+
+    t_holder = connect(tport)
+    assert read_line(t_holder) == "slow"
+    late = connect(tport)
+    t0 = time.monotonic()
+    assert late.recv(100) == b""  # closed by queue_timeout
+    assert time.monotonic() - t0 >= 0.25
+    late.close()
+    t_holder.close()
+    st = k.status()
+    assert st["backends"][1]["queue"]["timeouts"] == 1, st["backends"][1]
+    m = k.http("GET", "/metrics")[1].decode()
+    assert 'k3lb_backend_queue_full_total{backend="q"} 1' in m
+    assert 'k3lb_backend_queue_timeouts_total{backend="t"} 1' in m

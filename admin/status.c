@@ -86,6 +86,7 @@ static cJSON *server_json(struct lb_server *s, bool sticky)
     }
     cJSON_AddNumberToObject(o, "weight", atomic_load(&s->weight));
     cJSON_AddBoolToObject(o, "backup", atomic_load(&s->backup));
+    cJSON_AddNumberToObject(o, "effective_weight", (double)lb_server_eweight(s) / LB_WEIGHT_SCALE);
     cJSON_AddNumberToObject(o, "maxconn", atomic_load(&s->maxconn));
     cJSON_AddNumberToObject(o, "connections_active", (double)atomic_load(&s->c.active));
     cJSON_AddNumberToObject(o, "connections_total", (double)atomic_load(&s->c.total));

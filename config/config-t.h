@@ -212,6 +212,7 @@ struct config_backend {
     unsigned maxconn;            /* each server's limit of connections at once; 0: none */
     unsigned max_queue;          /* clients that may wait for a slot at once */
     uint64_t queue_timeout_ms;   /* how long one waits before it is closed */
+    uint64_t slowstart_ms;       /* a recovered server's weight ramps up over this; 0: none */
     struct config_server *servers;
     size_t n_servers;
     struct config_health health;

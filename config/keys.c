@@ -114,6 +114,11 @@ static const struct config_key backend_keys[] = {
          .max = SEC(3600),
          .help = "maxconn: a client waiting this long is closed (queue_timeout); waiting clients "
                  "get a slot oldest first")},
+    {KEY("slowstart", slowstart_ms, .type = CONFIG_T_DURATION, .def = "0", .min = 0,
+         .max = SEC(3600),
+         .help = "a server back up after a failure gets its weight step by step over this long "
+                 "(a cold cache, a datastore warming up), not its whole share at once; not at "
+                 "start; 0: at once")},
     {KEY("servers", servers, .type = CONFIG_T_SECTION, .sub = &config_server_section,
          LIST(n_servers), .flags = CONFIG_F_LIST | CONFIG_F_REQUIRED, .help = "the servers")},
     {KEY("health", health, .type = CONFIG_T_SECTION, .sub = &config_health_section,

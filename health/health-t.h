@@ -122,24 +122,27 @@ struct health_kept {
 
 /* One probed server. */
 struct health_target {
-    atomic_bool up;               /* usable for new connections; read on every pick: the
-                                     published state, or false once a worker saw passive
-                                     failures (until the main thread reports them) */
-    atomic_uint passive_fails;    /* consecutive connect failures seen by workers */
-    _Atomic uint64_t up_at_ms;    /* when it last came up: a failed connect begun before that
-                                     (a SYN sent while it was down) says nothing of it now */
-    atomic_bool passive_pending;  /* a worker took it down; the main thread has to report */
-    struct health *engine;        /* the engine it belongs to */
-    void *owner;                  /* the lb_server it describes */
-    char *label;                  /* "backend/address", for logs */
-    struct health_params p;       /* current parameters */
-    struct net_sockaddr addr;     /* where probes go; len 0 when unresolved */
-    const char *tunnel_target;    /* CONNECT to this through the proxy at addr, or NULL */
-    const char *tunnel_auth;      /* Proxy-Authorization for it (both: the server's) */
-    bool checked_up;              /* its own verdict: probes and passive failures */
-    bool published;               /* what was last published: checked_up and every target
-                                     it needs up */
-    struct health_target **needs; /* requires: targets that must be up too */
+    atomic_bool up;                   /* usable for new connections; read on every pick: the
+                                         published state, or false once a worker saw passive
+                                         failures (until the main thread reports them) */
+    atomic_uint passive_fails;        /* consecutive connect failures seen by workers */
+    _Atomic uint64_t up_at_ms;        /* when it last came up: a failed connect begun before that
+                                         (a SYN sent while it was down) says nothing of it now */
+    _Atomic uint64_t recovered_at_ms; /* when it last came up after having been down once up
+                                         (slow start ramps from then); 0: never */
+    bool was_up;                      /* main thread: it has been up (published) */
+    atomic_bool passive_pending;      /* a worker took it down; the main thread has to report */
+    struct health *engine;            /* the engine it belongs to */
+    void *owner;                      /* the lb_server it describes */
+    char *label;                      /* "backend/address", for logs */
+    struct health_params p;           /* current parameters */
+    struct net_sockaddr addr;         /* where probes go; len 0 when unresolved */
+    const char *tunnel_target;        /* CONNECT to this through the proxy at addr, or NULL */
+    const char *tunnel_auth;          /* Proxy-Authorization for it (both: the server's) */
+    bool checked_up;                  /* its own verdict: probes and passive failures */
+    bool published;                   /* what was last published: checked_up and every target
+                                         it needs up */
+    struct health_target **needs;     /* requires: targets that must be up too */
     size_t n_needs;
     char *missing;                        /* requires: why it can never be up (no server of a
                                              required backend on its host), or NULL */

@@ -156,6 +156,9 @@ static void publish(struct health_target *t, const char *why)
     t->published = up;
     if (up)
         atomic_store(&t->up_at_ms, clock_now_ms());
+    if (up && t->was_up) /* a recovery, not the first time up (as HAProxy's slowstart) */
+        atomic_store(&t->recovered_at_ms, clock_now_ms());
+    t->was_up = t->was_up || up;
     atomic_store(&t->up, up && !atomic_load(&t->passive_pending));
     t->since_ms = clock_now_ms();
     t->transitions++;
@@ -628,6 +631,7 @@ struct health_target *health_target_new(struct health *h, const char *label,
     t->checked_up = t->published = !(ep->start_down && cfg->kind != CONFIG_CHECK_NONE);
     atomic_init(&t->up, t->published);
     atomic_init(&t->up_at_ms, clock_now_ms());
+    t->was_up = t->published;
     t->engine = h;
     t->owner = owner;
     t->label = xstrdup(label);

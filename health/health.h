@@ -44,6 +44,12 @@ static inline bool health_is_up(const struct health_target *t)
     return atomic_load_explicit(&t->up, memory_order_relaxed);
 }
 
+/* When the server last came back up after a failure (monotonic ms), or 0: never. */
+static inline uint64_t health_recovered_at(const struct health_target *t)
+{
+    return atomic_load_explicit(&t->recovered_at_ms, memory_order_relaxed);
+}
+
 static inline void *health_target_owner(const struct health_target *t)
 {
     return t->owner;

@@ -59,9 +59,9 @@ static uint64_t next_random(struct balance_state *st)
     return rand_next(&st->rng);
 }
 
-static unsigned weight_of(const struct lb_server *s)
+static uint64_t weight_of(const struct lb_server *s)
 {
-    return atomic_load_explicit(&s->weight, memory_order_relaxed);
+    return lb_server_eweight(s);
 }
 
 static bool is_candidate(const struct lb_pool *pool, size_t i, bool backup,

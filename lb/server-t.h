@@ -60,33 +60,34 @@ struct lb_server_counters {
 };
 
 struct lb_server {
-    atomic_int refs;              /* views and the registry holding it */
-    char *backend;                /* name of its backend */
-    char *address;                /* as configured, e.g. "10.0.0.11:6443" */
-    struct net_sockaddr sa;       /* where to connect: a host name's address may change when
-                                     it is resolved again, so read it with lb_server_addr */
-    atomic_flag sa_lock;          /* held while sa is written or copied (a few bytes) */
-    uint64_t key_hash;            /* hash of the address, for source balancing */
-    unsigned id;                  /* process-unique, never reused */
-    atomic_bool backup;           /* only used when no normal server is usable */
-    atomic_int send_proxy;        /* enum config_send_proxy: header sent first, or none */
-    atomic_uint weight;           /* current weight, 0..256 */
-    atomic_uint maxconn;          /* connections at once (active); 0: no limit */
-    atomic_int admin;             /* enum lb_admin_state */
-    struct health_target *health; /* probes and up/down; owned */
-    atomic_int agent_state;       /* enum lb_agent_state, for sticky backends */
-    bool is_default;              /* sticky: this is the fixed registration address */
-    bool standby;                 /* sticky: the default server, not in the learned list */
-    bool seen_up;                 /* sticky (main thread): has been up at an update */
-    bool was_failed;              /* sticky (main thread): went down after being up */
-    uint64_t preferred_until_ms;  /* sticky (main thread): PREFERRED until then (monotonic) */
-    bool weight_pinned;           /* the weight was set through the API: reloads keep it */
-    struct lb_server_counters c;  /* counters */
-    atomic_bool resolved;         /* sa is valid (stored with release after sa is written) */
-    struct lb_dns_ticket *dns;    /* a host name's lookups (main thread); NULL for literals */
-    char *tunnel_target;          /* through a proxy: what to CONNECT to (sa is the proxy's) */
-    char *tunnel_auth;            /* its Proxy-Authorization value, or NULL */
-    char *proxy_url;              /* the backend's http_proxy it was made with, or NULL */
+    atomic_int refs;               /* views and the registry holding it */
+    char *backend;                 /* name of its backend */
+    char *address;                 /* as configured, e.g. "10.0.0.11:6443" */
+    struct net_sockaddr sa;        /* where to connect: a host name's address may change when
+                                      it is resolved again, so read it with lb_server_addr */
+    atomic_flag sa_lock;           /* held while sa is written or copied (a few bytes) */
+    uint64_t key_hash;             /* hash of the address, for source balancing */
+    unsigned id;                   /* process-unique, never reused */
+    atomic_bool backup;            /* only used when no normal server is usable */
+    atomic_int send_proxy;         /* enum config_send_proxy: header sent first, or none */
+    atomic_uint weight;            /* current weight, 0..256 */
+    atomic_uint maxconn;           /* connections at once (active); 0: no limit */
+    _Atomic uint64_t slowstart_ms; /* after a recovery, the weight ramps up over this; 0: none */
+    atomic_int admin;              /* enum lb_admin_state */
+    struct health_target *health;  /* probes and up/down; owned */
+    atomic_int agent_state;        /* enum lb_agent_state, for sticky backends */
+    bool is_default;               /* sticky: this is the fixed registration address */
+    bool standby;                  /* sticky: the default server, not in the learned list */
+    bool seen_up;                  /* sticky (main thread): has been up at an update */
+    bool was_failed;               /* sticky (main thread): went down after being up */
+    uint64_t preferred_until_ms;   /* sticky (main thread): PREFERRED until then (monotonic) */
+    bool weight_pinned;            /* the weight was set through the API: reloads keep it */
+    struct lb_server_counters c;   /* counters */
+    atomic_bool resolved;          /* sa is valid (stored with release after sa is written) */
+    struct lb_dns_ticket *dns;     /* a host name's lookups (main thread); NULL for literals */
+    char *tunnel_target;           /* through a proxy: what to CONNECT to (sa is the proxy's) */
+    char *tunnel_auth;             /* its Proxy-Authorization value, or NULL */
+    char *proxy_url;               /* the backend's http_proxy it was made with, or NULL */
 };
 
 #endif

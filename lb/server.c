@@ -260,6 +260,7 @@ struct lb_server *lb_server_new(const struct lb_server_ctx *ctx, const struct co
     atomic_store(&s->weight, cfg->weight);
     atomic_store(&s->backup, cfg->backup);
     atomic_store(&s->maxconn, cfg->maxconn);
+    atomic_store(&s->slowstart_ms, ctx->slowstart_ms);
     atomic_store(&s->send_proxy, (int)cfg->send_proxy);
     snprintf(label, sizeof(label), "%s/%s", backend, s->address);
     struct net_addr proxy = {0};
@@ -280,6 +281,7 @@ void lb_server_configure(struct lb_server *s, const struct lb_server_ctx *ctx,
         atomic_store(&s->weight, cfg->weight);
     atomic_store(&s->backup, cfg->backup);
     atomic_store(&s->maxconn, cfg->maxconn);
+    atomic_store(&s->slowstart_ms, ctx->slowstart_ms);
     atomic_store(&s->send_proxy, (int)cfg->send_proxy);
     if (s->health) {
         struct health_endpoint ep = endpoint_of(s, ctx, cfg);

@@ -4,6 +4,7 @@
 
 #include "lb/server-t.h"
 
+#include "common/clock.h"
 #include "health/health.h"
 
 struct health;
@@ -28,6 +29,7 @@ struct lb_server_ctx {
     struct event_base *base;   /* where lookups are retried (with dns) */
     uint64_t resolve_every_ms; /* a host name is resolved again this often (and when down) */
     const char *proxy;         /* the backend's http_proxy URL, or NULL: servers are direct */
+    uint64_t slowstart_ms;     /* the backend's slowstart */
 };
 
 /* Main thread: resolves the address and starts health probing (engine may be NULL in tests:
@@ -64,6 +66,24 @@ static inline bool lb_server_usable(const struct lb_server *s)
 {
     return atomic_load_explicit(&s->admin, memory_order_relaxed) == LB_ADMIN_READY &&
            atomic_load_explicit(&s->weight, memory_order_relaxed) > 0 && lb_server_up(s);
+}
+
+/* Weights as picks compare them: in 1/16ths, so that slow start has steps between 0 and 1. */
+#define LB_WEIGHT_SCALE 16
+
+/* The weight picks use, scaled: during slow start (after a recovery), the weight times the part
+ * of slowstart gone by, rounded up: at least 1/16, so a recovered server gets its first clients
+ * at once, then more and more, instead of the whole share of a cold server at once. */
+static inline uint64_t lb_server_eweight(const struct lb_server *s)
+{
+    uint64_t w = atomic_load_explicit(&s->weight, memory_order_relaxed) * LB_WEIGHT_SCALE;
+    uint64_t ramp = atomic_load_explicit(&s->slowstart_ms, memory_order_relaxed), since, now;
+    if (!ramp || !w || !s->health || !(since = health_recovered_at(s->health)))
+        return w;
+    now = clock_now_ms();
+    if (now - since >= ramp)
+        return w;
+    return (w * (now - since) + ramp - 1) / ramp ?: 1;
 }
 
 /* A connection slot of a server with maxconn: taken before its connect, given back when the

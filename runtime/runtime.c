@@ -164,7 +164,8 @@ static void build_pools(struct lb_runtime *rt, struct lb_view *v, struct lb_serv
                                     .dns = rt->dns,
                                     .base = rt->base,
                                     .resolve_every_ms = cfg->resolve_interval_ms,
-                                    .proxy = cb->http_proxy};
+                                    .proxy = cb->http_proxy,
+                                    .slowstart_ms = cb->slowstart_ms};
         const char **sans = sans_of(cfg, b, &ctx.n_sans);
         ctx.sans = sans;
         fill_pool(rt, p, &ctx, servers, n_servers);

@@ -1,8 +1,10 @@
-"""Per-server maxconn and the backend's queue. Against a real PostgreSQL whose max_connections
-is low: clients straight to it get "too many clients", the same clients through k3lb (maxconn
-under the server's limit) all get their query answered, waiting their turn. Then the queue's
-rules against test servers: oldest first across workers, at most max_queue waiting (one more is
-closed at once), queue_timeout closes a client that waited too long; all counted."""
+"""Limits an edge gateway keeps for its servers. Per-server maxconn and the backend's queue:
+against a real PostgreSQL whose max_connections is low, clients straight to it get "too many
+clients", the same clients through k3lb (maxconn under the server's limit) all get their query
+answered, waiting their turn; the queue's rules against test servers: oldest first across
+workers, at most max_queue waiting (one more is closed at once), queue_timeout closes a client
+that waited too long; all counted. Slow start: a server back from a failure gets a growing
+share of new connections over slowstart, not at k3lb's start."""
 import concurrent.futures
 import glob
 import os
@@ -11,7 +13,7 @@ import time
 
 import pytest
 
-from k3lbtest import connect, free_port, read_line
+from k3lbtest import ask_name, connect, free_port, read_line, wait_server
 from contrib.lab.databases import Postgres
 
 PG_BIN = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
@@ -115,3 +117,46 @@ def test_queue_order_bound_and_timeout(k3lb, backends):
     m = k.http("GET", "/metrics")[1].decode()
     assert 'k3lb_backend_queue_full_total{backend="q"} 1' in m
     assert 'k3lb_backend_queue_timeouts_total{backend="t"} 1' in m
+
+
+def shares(port, n):
+    """Names of the servers n new connections went to, counted."""
+    got = {}
+    for _ in range(n):
+        name = ask_name(port)
+        got[name] = got.get(name, 0) + 1
+    return got
+
+
+def test_slowstart(k3lb, backends):
+    """Two servers of weight 1, slowstart 6s (one worker: one round-robin): both take their
+    whole share from k3lb's start; one killed and back on its port ramps: at first a small
+    share (1/16 of its weight, growing) and an effective weight under 1 in /status, the half
+    again once slowstart has passed."""
+    a = backends(mode="name", name="a")
+    b = backends(mode="name", name="b")
+    port = free_port()
+    k = k3lb()
+    k.admin_port = free_port()
+    k.start("admin: {listen: \"127.0.0.1:%d\"}\nworkers: 1\nfrontends:\n"
+            "  - {name: s, listen: [\"127.0.0.1:%d\"], backend: s}\n"
+            "backends:\n  - name: s\n    slowstart: 6s\n    servers: [\"%s\", \"%s\"]\n"
+            "    health: {kind: tcp, interval: 100ms, timeout: 90ms, down_interval: 100ms,\n"
+            "             rise: 1, fall: 1}\n"
+            % (k.admin_port, port, a.addr, b.addr))
+    for s in k.status()["backends"][0]["servers"]:
+        assert s["effective_weight"] == 1, s  # no slow start at k3lb's start
+    assert shares(port, 20) == {"a": 10, "b": 10}
+
+    b.kill()
+    wait_server(k, "s", b.addr, "down")
+    b = backends(mode="name", name="b", port=b.port)
+    srv = wait_server(k, "s", b.addr, "up")
+    assert srv["effective_weight"] < 1, srv
+    early = shares(port, 30)  # within the first second or two of the six
+    assert 1 <= early.get("b", 0) <= 9, early  # 1/17 of the picks at first, growing
+
+    k.wait_for(lambda st: st["backends"][0]["servers"][1]["effective_weight"] == 1, 10,
+               "slow start over")
+    late = shares(port, 40)
+    assert abs(late["a"] - late["b"]) <= 2, late

@@ -70,6 +70,15 @@ static uint64_t front_no_route(const struct lb_front *f)
     return atomic_load(&f->no_route);
 }
 
+static uint64_t front_limited_conns(const struct lb_front *f)
+{
+    return atomic_load(&f->limited_conns);
+}
+static uint64_t front_limited_rate(const struct lb_front *f)
+{
+    return atomic_load(&f->limited_rate);
+}
+
 static void front_family(struct evbuffer *out, const struct lb_view *v, const char *name,
                          const char *type, const char *help, front_value get)
 {
@@ -356,6 +365,10 @@ void lb_metrics_render(const struct lb_runtime *rt, struct evbuffer *out)
                  front_unrouted);
     front_family(out, v, "k3lb_frontend_no_route_total", "counter",
                  "Clients no SNI route took, closed for want of a default backend", front_no_route);
+    front_family(out, v, "k3lb_frontend_source_limited_conns_total", "counter",
+                 "Clients reset: their address had source_max_conns open", front_limited_conns);
+    front_family(out, v, "k3lb_frontend_source_limited_rate_total", "counter",
+                 "Clients reset: their address was over source_max_rate", front_limited_rate);
     server_family(out, v, "k3lb_server_up", "gauge", "1 when the server is up (health)", srv_up, 0);
     server_states(out, v);
     server_family(out, v, "k3lb_server_weight", "gauge", "Current weight", srv_weight, 0);

@@ -7,6 +7,7 @@
 #include "common/net.h"
 #include "lb/balance.h"
 #include "lb/server.h"
+#include "lb/source-t.h"
 #include "lb/view.h"
 
 #include <unistd.h>
@@ -38,6 +39,17 @@ static cJSON *front_json(const struct lb_view_front *vf)
     cJSON_AddNumberToObject(o, "connections_total", (double)atomic_load(&vf->front->total));
     cJSON_AddNumberToObject(o, "no_server", (double)atomic_load(&vf->front->no_server));
     cJSON_AddNumberToObject(o, "denied", (double)atomic_load(&vf->front->denied));
+    if (vf->cfg->source_max_conns || vf->cfg->source_max_rate) {
+        cJSON *lo = cJSON_AddObjectToObject(o, "source_limits");
+        struct lb_srctab *t = atomic_load(&vf->front->src);
+        cJSON_AddNumberToObject(lo, "max_conns", vf->cfg->source_max_conns);
+        cJSON_AddNumberToObject(lo, "max_rate", vf->cfg->source_max_rate);
+        cJSON_AddNumberToObject(lo, "ipv6_prefix", vf->cfg->source_ipv6_prefix);
+        cJSON_AddNumberToObject(lo, "limited_conns",
+                                (double)atomic_load(&vf->front->limited_conns));
+        cJSON_AddNumberToObject(lo, "limited_rate", (double)atomic_load(&vf->front->limited_rate));
+        cJSON_AddNumberToObject(lo, "untracked", t ? (double)atomic_load(&t->untracked) : 0);
+    }
     cJSON_AddBoolToObject(o, "accept_proxy", vf->cfg->accept_proxy);
     cJSON_AddNumberToObject(o, "bad_proxy_header", (double)atomic_load(&vf->front->bad_header));
     return o;

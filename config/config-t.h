@@ -247,6 +247,9 @@ struct config_frontend {
     size_t n_allow;
     struct net_cidr *deny; /* clients in these networks are refused */
     size_t n_deny;
+    unsigned source_max_conns;   /* connections one source may have open; 0: no limit */
+    unsigned source_max_rate;    /* new connections per second one source may open; 0: none */
+    unsigned source_ipv6_prefix; /* IPv6 sources are counted per prefix this long */
     bool accept_proxy;         /* clients start with a PROXY protocol header */
     uint64_t proxy_timeout_ms; /* for that header to arrive */
     size_t backend_index;      /* resolved index into config.backends; n_backends: none */

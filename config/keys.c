@@ -231,6 +231,19 @@ static const struct config_key frontend_keys[] = {
     {KEY("deny", deny, .type = CONFIG_T_CIDR, LIST(n_deny), .flags = CONFIG_F_LIST,
          .help = "refuse clients from these addresses or networks, before allow is asked; a "
                  "refused client is closed at once (a reset) and counted as denied")},
+    {KEY("source_max_conns", source_max_conns, .type = CONFIG_T_UINT, .def = "0", .min = 0,
+         .max = 1000000,
+         .help = "connections one client address may have open at once; one more is reset and "
+                 "counted (limited_conns); 0: no limit")},
+    {KEY("source_max_rate", source_max_rate, .type = CONFIG_T_UINT, .def = "0", .min = 0,
+         .max = 1000000,
+         .help = "new connections one client address may open per second (a sliding second; "
+                 "refused ones do not count); more are reset and counted (limited_rate); 0: "
+                 "no limit")},
+    {KEY("source_ipv6_prefix", source_ipv6_prefix, .type = CONFIG_T_UINT, .def = "128", .min = 16,
+         .max = 128,
+         .help = "source limits count IPv6 clients per prefix of this length (64: per "
+                 "subnet, as one host may use many addresses of its /64)")},
     {KEY("accept_proxy", accept_proxy, .type = CONFIG_T_BOOL, .def = "false",
          .help = "clients start with a PROXY protocol header (v1 or v2; another proxy in "
                  "front): its source is the client's address from then on; a missing or bad "

@@ -55,6 +55,7 @@ enum lb_conn_end {
 struct lb_wview;
 struct lb_front;
 struct lb_view;
+struct lb_src_entry;
 struct lb_conn;
 
 /* What a connection needs from the thread that owns it (a worker embeds one): its loop, its
@@ -105,6 +106,7 @@ struct lb_conn {
     struct lb_conn *qprev, *qnext; /* queued: its place in pool->queue (under its lock) */
     struct lb_conn *hprev, *hnext; /* queued: its place in home->queued */
     uint64_t queued_ms;            /* queued: since when (monotonic) */
+    struct lb_src_entry *src;      /* its count in the frontend's source table, or NULL */
     union {
         struct sockaddr sa;
         struct sockaddr_in in;

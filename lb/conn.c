@@ -8,6 +8,7 @@
 #include "lb/forward.h"
 #include "lb/route.h"
 #include "lb/server.h"
+#include "lb/source.h"
 #include "lb/view.h"
 #include "common/log.h"
 #include "common/net.h"
@@ -191,6 +192,8 @@ static void conn_finish(struct lb_conn *c, enum lb_conn_end end, bool reset)
     conn_log_end(c);
     /* Counters first: whoever sees the sockets close and then asks /status sees them. */
     conn_unassign(c);
+    if (c->src)
+        lb_source_release(atomic_load(&c->front->src), c->src);
     atomic_fetch_sub_explicit(&c->front->active, 1, memory_order_relaxed);
     if (end == LB_END_NO_SERVER)
         atomic_fetch_add_explicit(&c->front->no_server, 1, memory_order_relaxed);

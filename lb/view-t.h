@@ -17,17 +17,22 @@ struct lb_listen {
     size_t n_fds;         /* number of workers */
 };
 
+struct lb_srctab;
+
 /* A frontend's counters, kept across reloads by name. */
 struct lb_front {
-    int refs;                        /* views using it (main thread) */
-    char *name;                      /* frontend name */
-    atomic_uint_fast64_t active;     /* open client connections */
-    atomic_uint_fast64_t total;      /* accepted client connections */
-    atomic_uint_fast64_t no_server;  /* connections closed because no server accepted */
-    atomic_uint_fast64_t denied;     /* clients refused by the frontend's allow / deny lists */
-    atomic_uint_fast64_t bad_header; /* accept_proxy: clients closed for a bad or late header */
-    atomic_uint_fast64_t unrouted;   /* routes: clients no route took, sent to the default */
-    atomic_uint_fast64_t no_route;   /* routes: clients no route took, closed (no default) */
+    int refs;                           /* views using it (main thread) */
+    char *name;                         /* frontend name */
+    atomic_uint_fast64_t active;        /* open client connections */
+    atomic_uint_fast64_t total;         /* accepted client connections */
+    atomic_uint_fast64_t no_server;     /* connections closed because no server accepted */
+    atomic_uint_fast64_t denied;        /* clients refused by the frontend's allow / deny lists */
+    atomic_uint_fast64_t bad_header;    /* accept_proxy: clients closed for a bad or late header */
+    atomic_uint_fast64_t unrouted;      /* routes: clients no route took, sent to the default */
+    atomic_uint_fast64_t no_route;      /* routes: clients no route took, closed (no default) */
+    atomic_uint_fast64_t limited_conns; /* reset: the source had source_max_conns open */
+    atomic_uint_fast64_t limited_rate;  /* reset: the source was over source_max_rate */
+    struct lb_srctab *_Atomic src;      /* source limits' table (made once, kept); or NULL */
 };
 
 struct lb_view_front {

@@ -3,6 +3,7 @@
 
 #include "lb/balance.h"
 #include "lb/conn.h"
+#include "lb/source.h"
 #include "lb/server.h"
 
 #include "config/config.h"
@@ -38,6 +39,7 @@ void lb_front_unref(struct lb_front *f)
 {
     if (--f->refs > 0)
         return;
+    lb_source_free(atomic_load(&f->src));
     free(f->name);
     free(f);
 }

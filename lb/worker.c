@@ -4,6 +4,7 @@
 #include "common/xalloc.h"
 
 #include "lb/conn.h"
+#include "lb/source.h"
 #include "lb/balance.h"
 #include "lb/forward.h"
 #include "lb/server.h"
@@ -198,6 +199,48 @@ static bool admitted(const struct config_frontend *f, const struct sockaddr *pee
     return f->n_allow == 0;
 }
 
+/* One line per refused source, at most one a second per worker: a flood cannot flood the
+ * log as well. */
+static void source_refused(const struct lb_view_front *vf, const struct sockaddr *peer,
+                           enum lb_src_verdict v)
+{
+    static _Thread_local uint64_t last_ms;
+    static _Thread_local unsigned quiet;
+    uint64_t now = clock_now_ms();
+    char who[NET_ADDRSTRLEN];
+    if (last_ms && now - last_ms < 1000) {
+        quiet++;
+        return;
+    }
+    net_format(peer, sizeof(struct sockaddr_storage), who, sizeof(who));
+    log_warn("source_limited", "%s: %s over %s: reset%s", vf->cfg->name, who,
+             v == LB_SRC_CONNS ? "source_max_conns" : "source_max_rate",
+             quiet ? " (and others in the last second)" : "");
+    last_ms = now;
+    quiet = 0;
+}
+
+/* The frontend's per-source limits; *held: the client's count, given back when it closes. */
+static bool source_admitted(const struct lb_view_front *vf, const struct sockaddr *peer,
+                            struct lb_src_entry **held)
+{
+    struct lb_srctab *t = atomic_load_explicit(&vf->front->src, memory_order_relaxed);
+    const struct config_frontend *f = vf->cfg;
+    struct lb_src_limits lim = {f->source_max_conns, f->source_max_rate, f->source_ipv6_prefix};
+    enum lb_src_verdict v;
+    *held = NULL;
+    if (!t || (!lim.max_conns && !lim.max_rate))
+        return true;
+    v = lb_source_admit(t, &lim, peer, clock_now_ms(), held);
+    if (v == LB_SRC_OK)
+        return true;
+    atomic_fetch_add_explicit(v == LB_SRC_CONNS ? &vf->front->limited_conns
+                                                : &vf->front->limited_rate,
+                              1, memory_order_relaxed);
+    source_refused(vf, peer, v);
+    return false;
+}
+
 static void accept_cb(evutil_socket_t lfd, short what, void *arg)
 {
     struct lb_wlisten *l = arg;
@@ -209,6 +252,7 @@ static void accept_cb(evutil_socket_t lfd, short what, void *arg)
         int fd = accept4(lfd, (struct sockaddr *)&peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd >= 0) {
             const struct lb_view_front *vf = &w->cur->view->fronts[l->front];
+            struct lb_src_entry *held = NULL;
             struct lb_conn *c;
             if (w->accept_paused) {
                 w->accept_paused = false;
@@ -220,10 +264,18 @@ static void accept_cb(evutil_socket_t lfd, short what, void *arg)
                 atomic_fetch_sub_explicit(w->total_conns, 1, memory_order_relaxed);
                 continue;
             }
+            if (!source_admitted(vf, (struct sockaddr *)&peer, &held)) {
+                net_close_reset(fd);
+                atomic_fetch_sub_explicit(w->total_conns, 1, memory_order_relaxed);
+                continue;
+            }
             if ((c = conn_get(w))) {
+                c->src = held;
                 lb_conn_start(c, w->cur->view, vf, w->cur->bal, fd, (struct sockaddr *)&peer, len);
                 continue;
             }
+            if (held)
+                lb_source_release(atomic_load(&vf->front->src), held);
             net_close_reset(fd);
             errno = ENOMEM;
         }

@@ -12,6 +12,7 @@
 #include "common/net.h"
 #include "lb/balance.h"
 #include "lb/conn.h"
+#include "lb/source.h"
 #include "lb/server.h"
 #include "lb/view.h"
 #include "runtime/sticky.h"
@@ -186,6 +187,8 @@ static int build_fronts(struct lb_runtime *rt, struct lb_view *v, struct lb_fron
         vf->cfg = cf;
         vf->pool = cf->backend_index;
         vf->front = get_front(rt, cf->name, fronts, n_fronts);
+        if ((cf->source_max_conns || cf->source_max_rate) && !atomic_load(&vf->front->src))
+            atomic_store(&vf->front->src, lb_source_new()); /* before workers see the view */
         vf->listen = xreallocarray(NULL, cf->n_listen, sizeof(*vf->listen));
         v->n_fronts = i + 1;
         for (size_t j = 0; j < cf->n_listen; j++) {

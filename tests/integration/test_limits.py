@@ -4,10 +4,12 @@ clients", the same clients through k3lb (maxconn under the server's limit) all g
 answered, waiting their turn; the queue's rules against test servers: oldest first across
 workers, at most max_queue waiting (one more is closed at once), queue_timeout closes a client
 that waited too long; all counted. Slow start: a server back from a failure gets a growing
-share of new connections over slowstart, not at k3lb's start."""
+share of new connections over slowstart, not at k3lb's start. Per-source limits: clients from
+several 127.0.0.0/8 addresses, each held to its own count and rate."""
 import concurrent.futures
 import glob
 import os
+import socket
 import subprocess
 import time
 
@@ -160,3 +162,65 @@ def test_slowstart(k3lb, backends):
                "slow start over")
     late = shares(port, 40)
     assert abs(late["a"] - late["b"]) <= 2, late
+
+
+def from_source(port, src):
+    """A connection from address src; its first line, or None when k3lb refused it."""
+    s = socket.socket()
+    s.settimeout(10)
+    s.bind((src, 0))
+    try:  # the reset of a refused client can come while connect() returns
+        s.connect(("127.0.0.1", port))
+        line = read_line(s)
+    except (ConnectionResetError, EOFError, OSError):
+        line = None
+    return s, line or None
+
+
+def test_source_limits(k3lb, backends):
+    """source_max_conns 2: a third connection from one address is reset, another address is
+    served, and a slot given back serves the first again; source_max_rate 5 a second: a quick
+    run of connections from one address gets about five of them, another address its own."""
+    srv = backends(mode="name", name="srv")
+    cport, rport = free_port(), free_port()
+    k = k3lb()
+    k.admin_port = free_port()
+    k.start("admin: {listen: \"127.0.0.1:%d\"}\nfrontends:\n"
+            "  - {name: c, listen: [\"127.0.0.1:%d\"], backend: s, source_max_conns: 2}\n"
+            "  - {name: r, listen: [\"127.0.0.1:%d\"], backend: s, source_max_rate: 5}\n"
+            "backends:\n  - {name: s, servers: [\"%s\"]}\n"
+            % (k.admin_port, cport, rport, srv.addr))
+    held = [from_source(cport, "127.0.0.2") for _ in range(2)]
+    assert [line for _, line in held] == ["srv", "srv"]
+    over, line = from_source(cport, "127.0.0.2")
+    assert line is None
+    over.close()
+    other, line = from_source(cport, "127.0.0.3")
+    assert line == "srv"
+    other.close()
+    held[0][0].close()
+    k.wait_for(lambda st: st["frontends"][0]["connections_active"] == 1, 10, "one closed")
+    again, line = from_source(cport, "127.0.0.2")
+    assert line == "srv"
+    again.close()
+    held[1][0].close()
+
+    got = []
+    t0 = time.monotonic()
+    for _ in range(12):
+        s, line = from_source(rport, "127.0.0.4")
+        s.close()
+        got.append(line)
+    quick = time.monotonic() - t0 < 1.0  # all within about one sliding second
+    served = sum(1 for line in got if line)
+    assert served >= 5 and (served <= 7 or not quick), got
+    assert got[:5] == ["srv"] * 5, got
+    s, line = from_source(rport, "127.0.0.5")
+    s.close()
+    assert line == "srv"
+    st = {f["name"]: f for f in k.status()["frontends"]}
+    assert st["c"]["source_limits"]["limited_conns"] == 1, st["c"]
+    assert st["r"]["source_limits"]["limited_rate"] == 12 - served, st["r"]
+    assert "source_limited" in k.log()
+    m = k.http("GET", "/metrics")[1].decode()
+    assert 'k3lb_frontend_source_limited_conns_total{frontend="c"} 1' in m

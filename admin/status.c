@@ -7,6 +7,7 @@
 #include "common/net.h"
 #include "lb/balance.h"
 #include "lb/server.h"
+#include "health/agent.h"
 #include "lb/source-t.h"
 #include "lb/view.h"
 
@@ -98,8 +99,22 @@ static cJSON *server_json(struct lb_server *s, bool sticky)
     }
     cJSON_AddNumberToObject(o, "weight", atomic_load(&s->weight));
     cJSON_AddBoolToObject(o, "backup", atomic_load(&s->backup));
+    if (s->health && health_agent_detail(s->health)) {
+        cJSON *ag = cJSON_AddObjectToObject(o, "agent");
+        int pct = health_agent_weight(s->health), adm = health_agent_admin(s->health);
+        cJSON_AddStringToObject(ag, "detail", health_agent_detail(s->health));
+        if (pct >= 0)
+            cJSON_AddNumberToObject(ag, "weight_percent", pct);
+        cJSON_AddStringToObject(ag, "admin",
+                                adm == HEALTH_AGENT_MAINT   ? "maint"
+                                : adm == HEALTH_AGENT_DRAIN ? "drain"
+                                                            : "ready");
+        cJSON_AddBoolToObject(ag, "down", s->health->agent_down);
+        if (health_agent_maxconn(s->health))
+            cJSON_AddNumberToObject(ag, "maxconn", health_agent_maxconn(s->health));
+    }
     cJSON_AddNumberToObject(o, "effective_weight", (double)lb_server_eweight(s) / LB_WEIGHT_SCALE);
-    cJSON_AddNumberToObject(o, "maxconn", atomic_load(&s->maxconn));
+    cJSON_AddNumberToObject(o, "maxconn", lb_server_maxconn(s));
     cJSON_AddNumberToObject(o, "connections_active", (double)atomic_load(&s->c.active));
     cJSON_AddNumberToObject(o, "connections_total", (double)atomic_load(&s->c.total));
     cJSON_AddNumberToObject(o, "connect_failures", (double)atomic_load(&s->c.connect_failures));

@@ -161,6 +161,17 @@ struct config_apiserver {
     bool anonymous; /* or none: the servers admit anonymous requests to path */
 };
 
+/* HAProxy's agent-check: a small agent on each server says its weight (N%), ready, drain,
+ * maint, up or down, on a port of its own, apart from the health check. */
+struct config_agent_check {
+    struct config_obj obj;
+    bool enabled;         /* the block was given (set when the health block is checked) */
+    unsigned port;        /* the agent's port on each server (its check address) */
+    uint64_t interval_ms; /* time between questions */
+    uint64_t timeout_ms;  /* an answer slower than this changes nothing */
+    char *send;           /* sent first, or NULL: the agent speaks at once */
+};
+
 struct config_health {
     struct config_obj obj;
     enum config_check_kind kind; /* what a probe does */
@@ -181,6 +192,7 @@ struct config_health {
     char *token_file;                  /* k3s: file holding the K3s token */
     char *token_env;                   /* k3s: or an environment variable holding it */
     struct config_apiserver apiserver; /* k3s, https: the API server's readiness too */
+    struct config_agent_check agent;   /* the servers' own word on their weight and state */
 };
 
 struct config_server {

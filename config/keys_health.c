@@ -136,6 +136,32 @@ static const struct config_section apiserver_section = {
     .check = apiserver_check,
 };
 
+/* ---- agent: HAProxy's agent-check ------------------------------------------------------------ */
+
+#define KEY_STRUCT struct config_agent_check
+static const struct config_key agent_check_keys[] = {
+    {KEY("port", port, .type = CONFIG_T_UINT, .def = "0", .min = 0, .max = 65535,
+         .help = "the agent's TCP port on each server (at its check_address when it has one); "
+                 "required")},
+    {KEY("interval", interval_ms, .type = CONFIG_T_DURATION, .def = "2s", .min = MS(100),
+         .max = HOUR, .help = "time between questions")},
+    {KEY("timeout", timeout_ms, .type = CONFIG_T_DURATION, .def = "1s", .min = MS(10),
+         .max = SEC(60),
+         .help = "an agent that does not answer in time changes nothing (the health check "
+                 "judges reachability)")},
+    {KEY("send", send, .type = CONFIG_T_STRING,
+         .help = "text sent first, as written (no end of line is added); default: nothing, "
+                 "the agent speaks at once")},
+};
+#undef KEY_STRUCT
+
+static const struct config_section agent_check_section = {
+    .name = "agent",
+    .size = sizeof(struct config_agent_check),
+    .keys = agent_check_keys,
+    .n_keys = sizeof(agent_check_keys) / sizeof(agent_check_keys[0]),
+};
+
 /* ---- health: one per backend ---------------------------------------------------------------- */
 
 static void health_check(void *obj, struct config_errors *errs);
@@ -180,6 +206,10 @@ static const struct config_key health_keys[] = {
          .help = "k3s, https: also ask the API server's own /readyz; the server is up only "
                  "while both pass (the supervisor's /v1-k3s/readyz stays 200 when the API "
                  "server has lost its datastore)")},
+    {KEY("agent", agent, .type = CONFIG_T_SECTION, .sub = &agent_check_section,
+         .help = "HAProxy's agent-check: each server's agent answers a line of words: N% "
+                 "(weight, of the configured), ready, drain, maint, up, down (also failed, "
+                 "stopped), maxconn:N, # and a description")},
 };
 #undef KEY_STRUCT
 
@@ -339,6 +369,10 @@ static void health_check(void *obj, struct config_errors *errs)
     config_check_env(&h->obj, sec, "token_env", h->token_env, errs);
     health_database_check(h, errs);
     health_apiserver_check(h, errs);
+    h->agent.enabled = config_key_given(&h->obj, &config_health_section, "agent");
+    if (h->agent.enabled && !h->agent.port)
+        config_error_add(errs, config_mark_of(&h->obj, &config_health_section, "agent"),
+                         "agent needs the port its agents answer on (port: N)");
     if (h->timeout_ms > h->interval_ms) {
         config_format_duration(h->timeout_ms, t, sizeof(t));
         config_format_duration(h->interval_ms, iv, sizeof(iv));

@@ -53,6 +53,12 @@ struct health_check_ops {
 };
 
 /* Reports the outcome; the engine frees the probe. detail may be NULL for OK. */
+/* The address probes of t go to (check_address, health.port), on port when not 0. */
+void health_target_addr(const struct health_target *t, unsigned port, struct net_sockaddr *out);
+struct event_base *health_target_base(const struct health_target *t);
+/* Publishes t's state again after something outside its probes changed (its agent's word). */
+void health_target_republish(struct health_target *t, const char *why);
+
 void health_probe_done(struct health_probe *p, enum health_result r, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 

@@ -120,6 +120,16 @@ struct health_kept {
     unsigned port;           /* the port it goes to */
 };
 
+/* What an agent may say of the server's admin state, in the order of lb's enum lb_admin_state
+ * (lb/server.h checks): the stronger of the operator's word and the agent's holds. */
+enum health_agent_admin {
+    HEALTH_AGENT_READY = 0,
+    HEALTH_AGENT_DRAIN,
+    HEALTH_AGENT_MAINT,
+};
+
+struct health_agent;
+
 /* One probed server. */
 struct health_target {
     atomic_bool up;                   /* usable for new connections; read on every pick: the
@@ -132,6 +142,11 @@ struct health_target {
                                          (slow start ramps from then); 0: never */
     bool was_up;                      /* main thread: it has been up (published) */
     atomic_bool passive_pending;      /* a worker took it down; the main thread has to report */
+    atomic_int agent_weight_pct;      /* agent-check: share of the weight, or -1: not said */
+    atomic_int agent_admin;           /* agent-check: enum health_agent_admin */
+    atomic_uint agent_maxconn;        /* agent-check: maxconn:N said, or 0: as configured */
+    bool agent_down;                  /* agent-check: it said down (main thread): held down */
+    struct health_agent *agent;       /* agent-check state, or NULL */
     struct health *engine;            /* the engine it belongs to */
     void *owner;                      /* the lb_server it describes */
     char *label;                      /* "backend/address", for logs */

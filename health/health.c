@@ -2,6 +2,7 @@
  * passive connect failures from workers, and reports every change once. Main thread only,
  * except the two functions named in health.h. */
 #include "health/health.h"
+#include "health/agent.h"
 #include "common/rand.h"
 #include "common/clock.h"
 #include "common/xalloc.h"
@@ -136,7 +137,7 @@ static void publish_dependents(struct health_target *t)
 static void publish(struct health_target *t, const char *why)
 {
     const struct health_target *b = blocker(t);
-    bool up = t->checked_up && !b && !t->missing;
+    bool up = t->checked_up && !b && !t->missing && !t->agent_down;
     char req[320];
     if (up == t->published) {
         if (why && t->checked_up && !up) /* its own checks passed, yet it waits */
@@ -148,7 +149,7 @@ static void publish(struct health_target *t, const char *why)
     if (t->checked_up && !up && b) { /* held down by what it requires */
         snprintf(req, sizeof(req), "it requires %s, which is down", b->label);
         why = req;
-    } else if (t->checked_up && !up) {
+    } else if (t->checked_up && !up && t->missing) {
         why = t->missing;
     } else if (!why) {
         why = "what it requires is up again";
@@ -321,6 +322,21 @@ static void probe_addr(const struct health_target *t, unsigned port_override,
         v4->sin_port = htons((uint16_t)port);
     else if (out->u.sa.sa_family == AF_INET6)
         v6->sin6_port = htons((uint16_t)port);
+}
+
+void health_target_addr(const struct health_target *t, unsigned port, struct net_sockaddr *out)
+{
+    probe_addr(t, port, out);
+}
+
+struct event_base *health_target_base(const struct health_target *t)
+{
+    return t->engine->base;
+}
+
+void health_target_republish(struct health_target *t, const char *why)
+{
+    publish(t, why);
 }
 
 /* Through a proxy: what it is asked to CONNECT to, with check_address and the check port. */
@@ -631,6 +647,7 @@ struct health_target *health_target_new(struct health *h, const char *label,
     t->checked_up = t->published = !(ep->start_down && cfg->kind != CONFIG_CHECK_NONE);
     atomic_init(&t->up, t->published);
     atomic_init(&t->up_at_ms, clock_now_ms());
+    atomic_init(&t->agent_weight_pct, -1);
     t->was_up = t->published;
     t->engine = h;
     t->owner = owner;
@@ -651,6 +668,7 @@ struct health_target *health_target_new(struct health *h, const char *label,
     h->targets[h->n_targets++] = t;
     if (t->p.kind != CONFIG_CHECK_NONE)
         arm(t, jitter(h, t->p.interval_ms)); /* spread first probes over one interval */
+    health_agent_configure(t, &cfg->agent);
     return t;
 }
 
@@ -672,6 +690,7 @@ void health_target_configure(struct health_target *t, const struct config_health
     if (t->probe)
         probe_free(t->probe); /* it used the parameters being replaced */
     health_params_build(&t->p, cfg, ep);
+    health_agent_configure(t, &cfg->agent);
     same = health_params_same_schedule(&old, &t->p);
     health_params_free(&old);
     health_stream_drop_kept(t); /* opened with the old TLS settings */
@@ -714,6 +733,7 @@ void health_target_free(struct health_target *t)
     struct health *h = t->engine;
     if (t->probe)
         probe_free(t->probe);
+    health_agent_free(t);
     for (size_t i = 0; i < h->n_targets; i++)
         if (h->targets[i] == t) {
             h->targets[i] = h->targets[--h->n_targets];

@@ -190,9 +190,8 @@ static int pick_sticky(const struct lb_pool *pool, const struct balance_tried *t
     int best = -1, best_rank = LB_AGENT_COUNT;
     for (size_t i = 0; i < pool->n; i++) {
         const struct lb_server *s = pool->srv[i];
-        if ((tried && balance_tried_has(tried, i)) ||
-            atomic_load_explicit(&s->admin, memory_order_relaxed) != LB_ADMIN_READY ||
-            !atomic_load_explicit(&s->weight, memory_order_relaxed) || !lb_server_resolved(s))
+        if ((tried && balance_tried_has(tried, i)) || lb_server_admin(s) != LB_ADMIN_READY ||
+            !lb_server_weight(s) || !lb_server_resolved(s))
             continue;
         int r = sticky_rank(s);
         if (r < best_rank) {
@@ -238,9 +237,7 @@ static int pick_tier(const struct lb_pool *pool, struct balance_state *st, uint6
 
 static bool last_resort_candidate(const struct lb_server *s)
 {
-    return lb_server_resolved(s) &&
-           atomic_load_explicit(&s->admin, memory_order_relaxed) == LB_ADMIN_READY &&
-           atomic_load_explicit(&s->weight, memory_order_relaxed) > 0;
+    return lb_server_resolved(s) && lb_server_admin(s) == LB_ADMIN_READY && lb_server_weight(s) > 0;
 }
 
 /* Nothing is up: a server that checks call down may still answer (a check can be wrong, or

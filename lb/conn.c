@@ -154,7 +154,7 @@ static void conn_unassign(struct lb_conn *c)
     if (!c->server)
         return;
     atomic_fetch_sub_explicit(&c->server->c.active, 1, memory_order_relaxed);
-    if (atomic_load_explicit(&c->server->maxconn, memory_order_relaxed))
+    if (lb_server_maxconn(c->server))
         queue_kick_head(c->pool->queue); /* a slot came free */
     c->server = NULL;
 }

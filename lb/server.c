@@ -325,7 +325,7 @@ void lb_server_unref(struct lb_server *s)
 
 const char *lb_server_state_name(const struct lb_server *s)
 {
-    int admin = atomic_load(&s->admin);
+    int admin = lb_server_admin(s);
     if (admin == LB_ADMIN_MAINT)
         return "maint";
     if (admin == LB_ADMIN_DRAIN)

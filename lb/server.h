@@ -5,6 +5,7 @@
 #include "lb/server-t.h"
 
 #include "common/clock.h"
+#include "health/agent.h"
 #include "health/health.h"
 
 struct health;
@@ -61,23 +62,54 @@ static inline bool lb_server_up(const struct lb_server *s)
     return lb_server_resolved(s) && (!s->health || health_is_up(s->health));
 }
 
+_Static_assert((int)LB_ADMIN_DRAIN == (int)HEALTH_AGENT_DRAIN &&
+                   (int)LB_ADMIN_MAINT == (int)HEALTH_AGENT_MAINT,
+               "an agent's admin word maps onto lb_admin_state");
+
+/* The admin state that holds: the stronger of the operator's (API, config) and the agent's. */
+static inline int lb_server_admin(const struct lb_server *s)
+{
+    int op = atomic_load_explicit(&s->admin, memory_order_relaxed);
+    int ag = s->health ? health_agent_admin(s->health) : LB_ADMIN_READY;
+    return op > ag ? op : ag;
+}
+
+/* The weight that holds, for "takes new clients at all": the configured (or API) one, 0 when
+ * the agent said 0%. Its share of the picks is lb_server_eweight's. */
+static inline unsigned lb_server_weight(const struct lb_server *s)
+{
+    unsigned w = atomic_load_explicit(&s->weight, memory_order_relaxed);
+    int pct = s->health ? health_agent_weight(s->health) : -1;
+    return pct == 0 ? 0 : w;
+}
+
+/* The connection limit that holds: the agent's maxconn:N when it said one, else the config's. */
+static inline unsigned lb_server_maxconn(const struct lb_server *s)
+{
+    unsigned ag = s->health ? health_agent_maxconn(s->health) : 0;
+    return ag ? ag : atomic_load_explicit(&s->maxconn, memory_order_relaxed);
+}
+
 /* May take a new connection: ready, healthy and weighted. */
 static inline bool lb_server_usable(const struct lb_server *s)
 {
-    return atomic_load_explicit(&s->admin, memory_order_relaxed) == LB_ADMIN_READY &&
-           atomic_load_explicit(&s->weight, memory_order_relaxed) > 0 && lb_server_up(s);
+    return lb_server_admin(s) == LB_ADMIN_READY && lb_server_weight(s) > 0 && lb_server_up(s);
 }
 
 /* Weights as picks compare them: in 1/16ths, so that slow start has steps between 0 and 1. */
 #define LB_WEIGHT_SCALE 16
 
-/* The weight picks use, scaled: during slow start (after a recovery), the weight times the part
- * of slowstart gone by, rounded up: at least 1/16, so a recovered server gets its first clients
- * at once, then more and more, instead of the whole share of a cold server at once. */
+/* The weight picks use, scaled: the weight times the agent's N% when it said one, and during
+ * slow start (after a recovery) times the part of slowstart gone by, each rounded up: at least
+ * 1/16, so that a recovered server gets its first clients at once, then more and more, instead
+ * of the whole share of a cold server at once. */
 static inline uint64_t lb_server_eweight(const struct lb_server *s)
 {
-    uint64_t w = atomic_load_explicit(&s->weight, memory_order_relaxed) * LB_WEIGHT_SCALE;
+    uint64_t w = (uint64_t)lb_server_weight(s) * LB_WEIGHT_SCALE;
     uint64_t ramp = atomic_load_explicit(&s->slowstart_ms, memory_order_relaxed), since, now;
+    int pct = s->health ? health_agent_weight(s->health) : -1;
+    if (pct > 0 && pct < 100)
+        w = (w * (uint64_t)pct + 99) / 100;
     if (!ramp || !w || !s->health || !(since = health_recovered_at(s->health)))
         return w;
     now = clock_now_ms();
@@ -90,7 +122,7 @@ static inline uint64_t lb_server_eweight(const struct lb_server *s)
  * connection lets the server go. Compare-and-swap, so workers together never exceed it. */
 static inline bool lb_server_take_slot(struct lb_server *s)
 {
-    unsigned max = atomic_load_explicit(&s->maxconn, memory_order_relaxed);
+    unsigned max = lb_server_maxconn(s);
     uint_fast64_t n = atomic_load_explicit(&s->c.active, memory_order_relaxed);
     if (!max) {
         atomic_fetch_add_explicit(&s->c.active, 1, memory_order_relaxed);
@@ -107,7 +139,7 @@ static inline bool lb_server_take_slot(struct lb_server *s)
 /* The server has room for one more connection. */
 static inline bool lb_server_has_slot(const struct lb_server *s)
 {
-    unsigned max = atomic_load_explicit(&s->maxconn, memory_order_relaxed);
+    unsigned max = lb_server_maxconn(s);
     return !max || atomic_load_explicit(&s->c.active, memory_order_relaxed) < max;
 }
 

@@ -5,12 +5,14 @@ answered, waiting their turn; the queue's rules against test servers: oldest fir
 workers, at most max_queue waiting (one more is closed at once), queue_timeout closes a client
 that waited too long; all counted. Slow start: a server back from a failure gets a growing
 share of new connections over slowstart, not at k3lb's start. Per-source limits: clients from
-several 127.0.0.0/8 addresses, each held to its own count and rate."""
+several 127.0.0.0/8 addresses, each held to its own count and rate. agent-check: a small agent
+beside each server says its weight, drain, ready, down and up, as HAProxy's agents do."""
 import concurrent.futures
 import glob
 import os
 import socket
 import subprocess
+import threading
 import time
 
 import pytest
@@ -224,3 +226,82 @@ def test_source_limits(k3lb, backends):
     assert "source_limited" in k.log()
     m = k.http("GET", "/metrics")[1].decode()
     assert 'k3lb_frontend_source_limited_conns_total{frontend="c"} 1' in m
+
+
+class Agent:
+    """An agent-check agent on (host, port): answers each connection with its current line."""
+
+    def __init__(self, host, port):
+        self.says = "up 100%"
+        self.lsock = socket.socket()
+        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.lsock.bind((host, port))
+        self.lsock.listen(16)
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                c, _ = self.lsock.accept()
+            except OSError:
+                return
+            with c:
+                c.sendall((self.says + "\n").encode())
+
+    def close(self):
+        self.lsock.close()
+
+
+def test_agent_check(k3lb, backends):
+    """Two servers, each with an agent on the same port of its own address: 25% gives one a
+    quarter of its weight, drain takes it out of new connections, ready brings it back, down
+    (with a description) takes it down whatever its health check says and up brings it back;
+    an agent that stops answering changes nothing."""
+    a = backends(mode="name", name="a", host="127.0.0.1")
+    b = backends(mode="name", name="b", host="127.0.0.2")
+    aport = free_port()
+    agents = [Agent("127.0.0.1", aport), Agent("127.0.0.2", aport)]
+    port = free_port()
+    k = k3lb()
+    k.admin_port = free_port()
+    try:
+        k.start("admin: {listen: \"127.0.0.1:%d\"}\nworkers: 1\nfrontends:\n"
+                "  - {name: g, listen: [\"127.0.0.1:%d\"], backend: g}\n"
+                "backends:\n  - name: g\n    servers: [\"%s\", \"%s\"]\n"
+                "    health: {kind: tcp, agent: {port: %d, interval: 100ms, timeout: 90ms}}\n"
+                % (k.admin_port, port, a.addr, b.addr, aport))
+
+        def b_agent(detail):
+            return k.wait_for(
+                lambda st: st["backends"][0]["servers"][1].get("agent", {}).get("detail")
+                == "answered '%s'" % detail, 10, "b's agent: %s" % detail)
+
+        b_agent("up 100%")
+        agents[1].says = "25%"
+        st = b_agent("25%")
+        srv = st["backends"][0]["servers"][1]
+        assert srv["effective_weight"] == 0.25 and srv["agent"]["weight_percent"] == 25, srv
+        got = shares(port, 40)
+        assert 6 <= got.get("b", 0) <= 10, got  # a fifth: weights 1 and 1/4
+
+        agents[1].says = "drain"
+        assert b_agent("drain")["backends"][0]["servers"][1]["state"] == "drain"
+        assert shares(port, 10) == {"a": 10}
+        agents[1].says = "ready 100%"
+        b_agent("ready 100%")
+        assert shares(port, 10).get("b", 0) >= 4
+
+        agents[1].says = "down # maintenance window"
+        wait_server(k, "g", b.addr, "down")
+        assert shares(port, 10) == {"a": 10}
+        assert "its agent says down: maintenance window" in k.log()
+        agents[1].says = "up"
+        wait_server(k, "g", b.addr, "up")
+
+        agents[1].close()  # no answer: nothing changes
+        k.wait_for(lambda st: st["backends"][0]["servers"][1]["agent"]["detail"]
+                   .startswith("no answer"), 10, "b's agent silent")
+        assert wait_server(k, "g", b.addr, "up")["effective_weight"] == 1
+    finally:
+        for ag in agents:
+            ag.close()

@@ -1,7 +1,8 @@
 /* The passive half of health (health_report_connect): client connects that fail take a server
  * down after fall of them in a row, a success in between starts the count again, and a failed
  * connect begun before the server last came up (its SYN sent while it was down) counts for
- * nothing. Real targets of an engine that never runs a probe (kind none). */
+ * nothing. Real targets of an engine that never runs a probe (kind none). And the agent-check
+ * answer reader: HAProxy's words, separators, bounds and refusals. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,12 +10,14 @@
 #include <cmocka.h>
 
 #include "common/clock.h"
+#include "health/agent.h"
 #include "health/health.h"
 
 #include <arpa/inet.h>
 #include <event2/event.h>
 #include <netinet/in.h>
 #include <stdlib.h>
+#include <string.h>
 
 struct fixture {
     struct event_base *base;
@@ -93,6 +96,52 @@ static void test_a_connect_begun_before_it_came_up_counts_for_nothing(void **sta
     assert_int_equal(atomic_load(&f->t->passive_fails), 0);
 }
 
+static struct health_agent_reply agent_says(const char *line, int want_rc, const char *err_has)
+{
+    struct health_agent_reply r;
+    char err[120] = "";
+    assert_int_equal(health_agent_parse(line, strlen(line), &r, err, sizeof(err)), want_rc);
+    if (err_has && !strstr(err, err_has))
+        fail_msg("'%s' does not say '%s'", err, err_has);
+    return r;
+}
+
+static void test_agent_words(void **state)
+{
+    struct health_agent_reply r;
+    (void)state;
+    r = agent_says("up 75%", 0, NULL);
+    assert_int_equal(r.up, 1);
+    assert_int_equal(r.weight_pct, 75);
+    assert_int_equal(r.admin, -1);
+    r = agent_says("DRAIN,maxconn:10\t# going away  ", 0, NULL);
+    assert_int_equal(r.admin, HEALTH_AGENT_DRAIN);
+    assert_int_equal(r.maxconn, 10);
+    assert_string_equal(r.why, "going away");
+    assert_int_equal(r.up, -1);
+    r = agent_says("stopped maint", 0, NULL);
+    assert_int_equal(r.up, 0);
+    assert_int_equal(r.admin, HEALTH_AGENT_MAINT);
+    r = agent_says("failed #disk full", 0, NULL);
+    assert_int_equal(r.up, 0);
+    assert_string_equal(r.why, "disk full");
+    r = agent_says("", 0, NULL); /* says nothing: changes nothing */
+    assert_int_equal(r.up, -1);
+    assert_int_equal(r.weight_pct, -1);
+    r = agent_says("0% ready", 0, NULL);
+    assert_int_equal(r.weight_pct, 0);
+    assert_int_equal(r.admin, HEALTH_AGENT_READY);
+    agent_says("101%", -1, "unknown word '101%'");
+    agent_says("up fast", -1, "unknown word 'fast'");
+    agent_says("maxconn:", -1, "unknown word");
+    agent_says("%", -1, "unknown word");
+    agent_says("maxconn:99999999", -1, "unknown word");
+    struct health_agent_reply nul;
+    char err[120];
+    assert_int_equal(health_agent_parse("up\0", 3, &nul, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "NUL"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -100,6 +149,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_a_success_starts_the_count_again, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_connect_begun_before_it_came_up_counts_for_nothing,
                                         setup, teardown),
+        cmocka_unit_test(test_agent_words),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -16,11 +16,22 @@ enum hx_kind { HX_DEFAULTS = 0, HX_FRONTEND, HX_BACKEND, HX_LISTEN };
 
 /* A server's settings, and a default-server's. Times in ms; 0: not given. */
 struct hx_srv {
-    char *name, *addr, *check_addr;
-    unsigned line, weight, port, rise, fall;
-    uint64_t inter, downinter;
+    char *name, *addr, *check_addr, *agent_send;
+    unsigned line, weight, port, rise, fall, maxconn, maxqueue, agent_port;
+    uint64_t inter, downinter, slowstart, agent_inter;
+    bool agent;
     int send_proxy; /* 0, 1, 2 */
     bool has_weight, backup, disabled, check, check_ssl, verify_none, shutdown_sessions;
+};
+
+/* An SNI route read from use_backend ... if <conditions on req.ssl_sni>, or an acl of them:
+ * names as k3lb routes write them (exact, or "*.suffix"). */
+struct hx_route {
+    char *backend; /* NULL in an acl */
+    char *acl;     /* the acl's name, NULL in a route */
+    char *names[MAX_TOKENS];
+    size_t n_names;
+    unsigned line;
 };
 
 struct hx_proxy {
@@ -34,6 +45,11 @@ struct hx_proxy {
     unsigned maxconn, expect_status;
     uint64_t t_connect, t_client, t_server, t_tunnel, t_check;
     enum hx_check check;
+    uint64_t t_queue, inspect_delay, rate_period;
+    unsigned src_conns, src_rate; /* tcp-request connection reject if { sc_conn_cur gt N } ... */
+    char *rate_table;             /* track-sc0 src table NAME: whose stick-table counts */
+    struct hx_route *routes[MAX_ITEMS], *acls[MAX_ITEMS];
+    size_t n_routes, n_acls;
     struct hx_srv defsrv;
     struct hx_srv srv[MAX_ITEMS];
     size_t n_srv;

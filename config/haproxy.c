@@ -14,6 +14,11 @@
 
 /* ---- words ------------------------------------------------------------------------------ */
 
+static char unescape(char c)
+{
+    return c == 'n' ? '\n' : c == 'r' ? '\r' : c == 't' ? '\t' : c;
+}
+
 /* Splits one line into words: spaces separate, quotes and backslashes escape, # comments. */
 static size_t tokenize(char *line, char **tok)
 {
@@ -35,7 +40,7 @@ static size_t tokenize(char *line, char **tok)
                 quote = 0;
                 r++;
             } else if (*r == '\\' && r[1] && quote != '\'') {
-                *w++ = r[1];
+                *w++ = unescape(r[1]); /* \n \r \t as HAProxy reads them; others stand */
                 r += 2;
             } else {
                 *w++ = *r++;
@@ -115,6 +120,7 @@ static void srv_copy(struct hx_srv *dst, const struct hx_srv *src)
     dst->name = src->name ? xstrdup(src->name) : NULL;
     dst->addr = src->addr ? xstrdup(src->addr) : NULL;
     dst->check_addr = src->check_addr ? xstrdup(src->check_addr) : NULL;
+    dst->agent_send = src->agent_send ? xstrdup(src->agent_send) : NULL;
 }
 
 static void srv_free(struct hx_srv *s)
@@ -122,6 +128,16 @@ static void srv_free(struct hx_srv *s)
     free(s->name);
     free(s->addr);
     free(s->check_addr);
+    free(s->agent_send);
+}
+
+static void route_free(struct hx_route *r)
+{
+    free(r->backend);
+    free(r->acl);
+    for (size_t i = 0; i < r->n_names; i++)
+        free(r->names[i]);
+    free(r);
 }
 
 static void proxy_free(struct hx_proxy *p)
@@ -131,11 +147,16 @@ static void proxy_free(struct hx_proxy *p)
     free(p->default_backend);
     free(p->http_path);
     free(p->expect_body);
+    free(p->rate_table);
     for (size_t i = 0; i < p->n_binds; i++)
         free(p->binds[i]);
     srv_free(&p->defsrv);
     for (size_t i = 0; i < p->n_srv; i++)
         srv_free(&p->srv[i]);
+    for (size_t i = 0; i < p->n_routes; i++)
+        route_free(p->routes[i]);
+    for (size_t i = 0; i < p->n_acls; i++)
+        route_free(p->acls[i]);
 }
 
 /* A new frontend, backend or listen: the last defaults' settings, its strings copied. A
@@ -153,6 +174,8 @@ static struct hx_proxy *proxy_new(struct hx *h, enum hx_kind kind, const char *n
     p->default_backend = d->default_backend ? xstrdup(d->default_backend) : NULL;
     p->http_path = d->http_path ? xstrdup(d->http_path) : NULL;
     p->expect_body = d->expect_body ? xstrdup(d->expect_body) : NULL;
+    p->n_routes = p->n_acls = 0; /* a defaults section has none (directive() keeps them out) */
+    p->rate_table = NULL;
     srv_copy(&p->defsrv, &d->defsrv);
     return p;
 }
@@ -291,6 +314,22 @@ static void server_words(struct hx *h, struct hx_srv *s, char **tok, size_t n, s
             set_str(&s->check_addr, v);
         else if ((strcmp(k, "inter") == 0 || strcmp(k, "downinter") == 0) && hx_time(v) && ++i)
             *(k[0] == 'i' ? &s->inter : &s->downinter) = hx_time(v);
+        else if (strcmp(k, "maxconn") == 0 && hx_uint(v, 1000000, &u) && ++i)
+            s->maxconn = u;
+        else if (strcmp(k, "maxqueue") == 0 && hx_uint(v, 1000000, &u) && ++i)
+            s->maxqueue = u;
+        else if (strcmp(k, "slowstart") == 0 && hx_time(v) && ++i)
+            s->slowstart = hx_time(v);
+        else if (strcmp(k, "agent-check") == 0)
+            s->agent = true;
+        else if (strcmp(k, "no-agent-check") == 0)
+            s->agent = false;
+        else if (strcmp(k, "agent-port") == 0 && hx_uint(v, 65535, &u) && u && ++i)
+            s->agent_port = u;
+        else if (strcmp(k, "agent-inter") == 0 && hx_time(v) && ++i)
+            s->agent_inter = hx_time(v);
+        else if (strcmp(k, "agent-send") == 0 && v && ++i)
+            set_str(&s->agent_send, v);
         else if (strcmp(k, "resolvers") == 0 || strcmp(k, "init-addr") == 0 ||
                  strcmp(k, "resolve-prefer") == 0 || strcmp(k, "fastinter") == 0 ||
                  strcmp(k, "sni") == 0 || strcmp(k, "check-sni") == 0)
@@ -428,12 +467,14 @@ static void timeout(struct hx *h, struct hx_proxy *p, char **tok, size_t n)
         slot = &p->t_tunnel;
     else if (n == 3 && strcmp(tok[1], "check") == 0)
         slot = &p->t_check;
+    else if (n == 3 && strcmp(tok[1], "queue") == 0)
+        slot = &p->t_queue;
     if (slot && v)
         *slot = v;
-    else if (n >= 2 && (strcmp(tok[1], "queue") == 0 || strcmp(tok[1], "http-request") == 0 ||
-                        strcmp(tok[1], "http-keep-alive") == 0 ||
-                        strcmp(tok[1], "client-fin") == 0 || strcmp(tok[1], "server-fin") == 0))
-        hx_warn(h, false, tok, n, "no queue and no HTTP in k3lb");
+    else if (n >= 2 &&
+             (strcmp(tok[1], "http-request") == 0 || strcmp(tok[1], "http-keep-alive") == 0 ||
+              strcmp(tok[1], "client-fin") == 0 || strcmp(tok[1], "server-fin") == 0))
+        hx_warn(h, false, tok, n, "no HTTP in k3lb");
     else
         hx_warn(h, true, tok, n, NULL);
 }
@@ -457,6 +498,204 @@ static void http_check(struct hx *h, struct hx_proxy *p, char **tok, size_t n)
     }
 }
 
+/* ---- SNI routes, per-source limits --------------------------------------------------------- */
+
+static bool is_sni_fetch(const char *w)
+{
+    return strcmp(w, "req.ssl_sni") == 0 || strcmp(w, "req_ssl_sni") == 0;
+}
+
+static void route_add(struct hx_route *r, const char *name)
+{
+    char *n = xstrdup(name);
+    for (char *c = n; *c; c++)
+        if (*c >= 'A' && *c <= 'Z')
+            *c = (char)(*c - 'A' + 'a');
+    if (r->n_names < MAX_TOKENS)
+        r->names[r->n_names++] = n;
+    else
+        free(n);
+}
+
+/* `req.ssl_sni [-i] [-m str|end] value...` from tok[i] (after the fetch) to end: its names
+ * into r. false when the match cannot be written as routes. */
+static bool sni_match(struct hx *h, char **tok, size_t i, size_t end, struct hx_route *r)
+{
+    const char *m = "str";
+    for (; i < end && tok[i][0] == '-'; i++) {
+        if (strcmp(tok[i], "-m") == 0 && i + 1 < end)
+            m = tok[++i];
+        else if (strcmp(tok[i], "--") == 0) {
+            i++;
+            break;
+        } else if (strcmp(tok[i], "-i") != 0)
+            return false; /* -f (a file of patterns), -M, ... */
+    }
+    if (i == end || (strcmp(m, "str") != 0 && strcmp(m, "end") != 0 && strcmp(m, "dom") != 0))
+        return false;
+    for (; i < end; i++) {
+        char wild[300];
+        if (strcmp(m, "str") == 0) {
+            route_add(r, tok[i]);
+            continue;
+        }
+        /* end ".a.example" is *.a.example; end or dom "a.example" also takes the name itself
+         * (and, for HAProxy, "xa.example" with end: k3lb matches whole labels) */
+        snprintf(wild, sizeof(wild), "*.%s", tok[i] + (tok[i][0] == '.'));
+        if (tok[i][0] != '.')
+            route_add(r, tok[i]);
+        route_add(r, wild);
+        if (strcmp(m, "end") == 0 && tok[i][0] != '.')
+            hx_warn(h, true, &tok[i], 1,
+                    "-m end: k3lb matches a suffix on a label boundary (name and *.name, not "
+                    "xname)");
+    }
+    return true;
+}
+
+static const struct hx_route *acl_named(const struct hx_proxy *p, const char *name)
+{
+    for (size_t i = 0; i < p->n_acls; i++)
+        if (strcmp(p->acls[i]->acl, name) == 0)
+            return p->acls[i];
+    return NULL;
+}
+
+/* `cond [|| cond]...` from tok[i]: each an anonymous { req.ssl_sni ... } or an acl of them. */
+static bool sni_condition(struct hx *h, struct hx_proxy *p, char **tok, size_t i, size_t n,
+                          struct hx_route *r)
+{
+    for (bool want = true; i < n; want = !want) {
+        if (!want) { /* between terms: only OR (AND would need both names at once) */
+            if (strcmp(tok[i], "||") != 0 && strcmp(tok[i], "or") != 0)
+                return false;
+            i++;
+            continue;
+        }
+        if (strcmp(tok[i], "{") == 0) {
+            size_t close = i + 1;
+            while (close < n && strcmp(tok[close], "}") != 0)
+                close++;
+            if (close == n || close < i + 2 || !is_sni_fetch(tok[i + 1]) ||
+                !sni_match(h, tok, i + 2, close, r))
+                return false;
+            i = close + 1;
+            continue;
+        }
+        const struct hx_route *a = acl_named(p, tok[i]);
+        if (!a)
+            return false;
+        for (size_t k = 0; k < a->n_names; k++)
+            route_add(r, a->names[k]);
+        i++;
+    }
+    return r->n_names > 0;
+}
+
+/* acl NAME req.ssl_sni ...: kept for the use_backend lines that name it. Other acls are
+ * warned about where a rule uses them. */
+static void acl(struct hx *h, struct hx_proxy *p, char **tok, size_t n)
+{
+    struct hx_route *r;
+    if (n < 4 || !is_sni_fetch(tok[2]) || p->n_acls == MAX_ITEMS) {
+        hx_warn(h, true, tok, n, "k3lb routes only by the TLS server name (req.ssl_sni)");
+        return;
+    }
+    r = xcalloc(1, sizeof(*r));
+    r->acl = xstrdup(tok[1]);
+    if (!sni_match(h, tok, 3, n, r)) {
+        hx_warn(h, true, tok, n, "an SNI match k3lb cannot write (str, end and dom are)");
+        route_free(r);
+        return;
+    }
+    if (acl_named(p, tok[1])) { /* HAProxy ORs acls of one name */
+        struct hx_route *old = (struct hx_route *)acl_named(p, tok[1]);
+        for (size_t i = 0; i < r->n_names; i++)
+            route_add(old, r->names[i]);
+        route_free(r);
+        return;
+    }
+    p->acls[p->n_acls++] = r;
+}
+
+static void use_backend(struct hx *h, struct hx_proxy *p, char **tok, size_t n)
+{
+    struct hx_route *r = xcalloc(1, sizeof(*r));
+    r->backend = xstrdup(tok[1]);
+    r->line = h->line;
+    if (strcmp(tok[2], "if") != 0 || p->n_routes == MAX_ITEMS ||
+        !sni_condition(h, p, tok, 3, n, r)) {
+        hx_warn(h, true, tok, n,
+                "k3lb routes by the TLS server name only: use_backend NAME if "
+                "{ req.ssl_sni -i name } [|| ...], or acls of req.ssl_sni");
+        route_free(r);
+        return;
+    }
+    p->routes[p->n_routes++] = r;
+}
+
+/* `reject if { sc_conn_cur(0) gt N }` and its spellings (sc0_conn_cur, src_conn_cur; _rate
+ * alike), tok[3..8]: the limit k3lb writes (gt N lets N through, ge N lets N - 1). */
+static bool source_limit(struct hx_proxy *p, char **tok, size_t n)
+{
+    unsigned v, limit;
+    const char *f = n == 9 ? tok[5] : "";
+    bool cur = strstr(f, "conn_cur") != NULL, rate = strstr(f, "conn_rate") != NULL;
+    bool ge = n == 9 && strcmp(tok[6], "ge") == 0, gt = n == 9 && strcmp(tok[6], "gt") == 0;
+    if (n != 9 || strcmp(tok[3], "if") != 0 || strcmp(tok[4], "{") != 0 ||
+        strcmp(tok[8], "}") != 0 || !hx_uint(tok[7], 1000000, &v) || (!cur && !rate) ||
+        (!ge && !gt) ||
+        (strncmp(f, "sc_", 3) != 0 && strncmp(f, "sc0_", 4) != 0 && strncmp(f, "src_", 4) != 0))
+        return false;
+    limit = ge ? (v ? v - 1 : 0) : v;
+    if (!limit)
+        return false; /* refuses every client: no k3lb limit says that */
+    *(cur ? &p->src_conns : &p->src_rate) = limit;
+    return true;
+}
+
+static void tcp_request(struct hx *h, struct hx_proxy *p, char **tok, size_t n)
+{
+    uint64_t t;
+    if (n == 3 && strcmp(tok[1], "inspect-delay") == 0 && (t = hx_time(tok[2]))) {
+        p->inspect_delay = t;
+    } else if (n == 8 && strcmp(tok[1], "content") == 0 && strcmp(tok[2], "accept") == 0 &&
+               strcmp(tok[3], "if") == 0 && strcmp(tok[4], "{") == 0 &&
+               (strcmp(tok[5], "req.ssl_hello_type") == 0 ||
+                strcmp(tok[5], "req_ssl_hello_type") == 0) &&
+               strcmp(tok[6], "1") == 0 && strcmp(tok[7], "}") == 0) {
+        /* wait for the ClientHello: what a frontend with routes does */
+    } else if ((n == 4 || (n == 6 && strcmp(tok[4], "table") == 0)) &&
+               strcmp(tok[1], "connection") == 0 && strncmp(tok[2], "track-sc", 8) == 0 &&
+               strcmp(tok[3], "src") == 0) {
+        /* the per-source counting the reject rules read; the table's rate period counts */
+        if (n == 6)
+            set_str(&p->rate_table, tok[5]);
+    } else if (n == 9 && strcmp(tok[1], "connection") == 0 && strcmp(tok[2], "reject") == 0 &&
+               source_limit(p, tok, n)) {
+        if (strstr(tok[5], "conn_rate"))
+            hx_warn(h, false, tok, n,
+                    "source_max_rate: refused attempts do not count against the client in k3lb");
+    } else {
+        hx_warn(h, true, tok, n, NULL);
+    }
+}
+
+/* stick-table ... store conn_cur,conn_rate(<period>): the rate's period, for source_max_rate. */
+static void stick_table(struct hx *h, struct hx_proxy *p, char **tok, size_t n)
+{
+    (void)h;
+    for (size_t i = 1; i + 1 < n; i++) {
+        const char *r = strcmp(tok[i], "store") == 0 ? strstr(tok[i + 1], "conn_rate(") : NULL;
+        const char *close = r ? strchr(r, ')') : NULL;
+        char period[32];
+        if (!close || (size_t)(close - r - 10) >= sizeof(period))
+            continue;
+        snprintf(period, sizeof(period), "%.*s", (int)(close - r - 10), r + 10);
+        p->rate_period = hx_time(period);
+    }
+}
+
 /* One directive inside a frontend, backend, listen or defaults section. */
 static void directive(struct hx *h, struct hx_proxy *p, char **tok, size_t n)
 {
@@ -472,8 +711,14 @@ static void directive(struct hx *h, struct hx_proxy *p, char **tok, size_t n)
     } else if ((strcmp(d, "default_backend") == 0 || strcmp(d, "use_backend") == 0) && fe &&
                n == 2) {
         set_str(&p->default_backend, tok[1]);
-    } else if (strcmp(d, "use_backend") == 0) {
-        hx_warn(h, true, tok, n, "ACLs: k3lb sends all of a frontend's clients to one backend");
+    } else if (strcmp(d, "use_backend") == 0 && fe && p->kind != HX_DEFAULTS && n >= 4) {
+        use_backend(h, p, tok, n);
+    } else if (strcmp(d, "acl") == 0 && fe && p->kind != HX_DEFAULTS) {
+        acl(h, p, tok, n);
+    } else if (strcmp(d, "tcp-request") == 0 && fe && p->kind != HX_DEFAULTS && n >= 2) {
+        tcp_request(h, p, tok, n);
+    } else if (strcmp(d, "stick-table") == 0 && p->kind != HX_DEFAULTS) {
+        stick_table(h, p, tok, n);
     } else if (strcmp(d, "maxconn") == 0 && n == 2 && hx_uint(tok[1], 10000000, &v)) {
         p->maxconn = v;
     } else if (strcmp(d, "balance") == 0 && n == 2 &&

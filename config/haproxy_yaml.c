@@ -41,16 +41,98 @@ static const struct hx_proxy *find_backend(const struct hx *h, const char *name)
     return NULL;
 }
 
+/* A route name already written for this frontend (HAProxy's first rule wins; k3lb refuses a
+ * name twice), or one an earlier rule's wildcard takes first in HAProxy. */
+static bool route_name_taken(const struct hx_proxy *p, size_t upto, size_t upto_name,
+                             const char *name, bool *shadowed)
+{
+    for (size_t r = 0; r <= upto && r < p->n_routes; r++)
+        for (size_t k = 0; k < (r == upto ? upto_name : p->routes[r]->n_names); k++) {
+            const char *q = p->routes[r]->names[k];
+            size_t nl = strlen(name), ql = strlen(q);
+            if (strcmp(q, name) == 0)
+                return true;
+            if (q[0] == '*' && nl > ql - 1 && strcmp(name + nl - (ql - 1), q + 1) == 0 && r < upto)
+                *shadowed = true;
+        }
+    return false;
+}
+
+static void write_routes(struct hx *h, FILE *y, const struct hx_proxy *p)
+{
+    bool any = false;
+    for (size_t r = 0; r < p->n_routes; r++) {
+        const struct hx_route *rt = p->routes[r];
+        bool first = true, shadowed = false;
+        h->line = rt->line;
+        if (!find_backend(h, rt->backend)) {
+            char *what[] = {(char *)"use_backend", rt->backend};
+            hx_warn(h, true, what, 2, "no such backend with servers: the route is left out");
+            continue;
+        }
+        for (size_t k = 0; k < rt->n_names; k++) {
+            if (route_name_taken(p, r, k, rt->names[k], &shadowed))
+                continue;
+            fputs(any ? "" : "    routes:\n", y);
+            fputs(first ? "      - sni: [" : ", ", y);
+            quoted(y, rt->names[k]);
+            any = true;
+            first = false;
+        }
+        if (!first) {
+            fputs("]\n        backend: ", y);
+            quoted(y, rt->backend);
+            fputs("\n", y);
+        }
+        if (shadowed) {
+            char *what[] = {(char *)"use_backend", rt->backend};
+            hx_warn(h, true, what, 2,
+                    "an earlier rule's wildcard takes some of these names in HAProxy; in k3lb "
+                    "the exact name, then the longest suffix, wins");
+        }
+    }
+    if (any && p->inspect_delay) {
+        uint64_t t = p->inspect_delay < 10      ? 10
+                     : p->inspect_delay > 60000 ? 60000
+                                                : p->inspect_delay;
+        duration(y, "    hello_timeout", t);
+        fputs("\n", y);
+    }
+}
+
+/* Per-source limits from the reject rules, the rate in k3lb's second. */
+static void write_source_limits(struct hx *h, FILE *y, const struct hx_proxy *p)
+{
+    uint64_t period = p->rate_period;
+    for (size_t i = 0; !period && p->rate_table && i < h->n_p; i++)
+        if (strcmp(h->p[i]->name, p->rate_table) == 0)
+            period = h->p[i]->rate_period;
+    if (p->src_conns)
+        fprintf(y, "    source_max_conns: %u\n", p->src_conns);
+    if (!p->src_rate)
+        return;
+    if (!period)
+        period = 1000;
+    if (period != 1000) {
+        char *what[] = {(char *)"conn_rate", p->name};
+        h->line = p->line;
+        hx_warn(h, true, what, 2, "a rate over another period: written per second");
+    }
+    fprintf(y, "    source_max_rate: %llu\n",
+            (unsigned long long)((p->src_rate * 1000ull + period - 1) / period));
+}
+
 static void write_frontends(struct hx *h, FILE *y)
 {
     bool any = false;
     for (size_t i = 0; i < h->n_p; i++) {
         const struct hx_proxy *p = h->p[i];
         const char *backend = p->kind == HX_LISTEN ? p->name : p->default_backend;
+        bool routed = p->n_routes > 0;
         if (p->kind == HX_BACKEND || (p->kind == HX_LISTEN && !p->n_binds))
             continue;
         h->line = p->line;
-        if (!p->n_binds || !find_backend(h, backend)) {
+        if (!p->n_binds || (!find_backend(h, backend) && !routed)) {
             char *what[] = {(char *)(p->kind == HX_LISTEN ? "listen" : "frontend"), p->name};
             hx_warn(h, true, what, 2, !p->n_binds ? "no address to listen on" : "no backend");
             continue;
@@ -65,9 +147,14 @@ static void write_frontends(struct hx *h, FILE *y)
             fputs(b ? ", " : "", y);
             quoted(y, p->binds[b]);
         }
-        fputs("]\n    backend: ", y);
-        quoted(y, backend);
-        fputs("\n", y);
+        fputs("]\n", y);
+        if (find_backend(h, backend)) {
+            fputs("    backend: ", y);
+            quoted(y, backend);
+            fputs("\n", y);
+        }
+        write_routes(h, y, p);
+        write_source_limits(h, y, p);
         if (p->accept_proxy)
             fputs("    accept_proxy: true\n", y);
         if (p->tcplog)
@@ -76,6 +163,30 @@ static void write_frontends(struct hx *h, FILE *y)
 }
 
 static const char *const check_kind[] = {"tcp", "http", "postgres", "mysql", "tls"};
+
+/* agent-check: one agent port and interval for the backend (k3lb's is per backend). */
+static void write_agent(struct hx *h, FILE *y, const struct hx_proxy *p, const struct hx_srv *s0)
+{
+    const struct hx_srv *a = NULL;
+    for (size_t i = 0; i < p->n_srv && !a; i++)
+        if (p->srv[i].agent)
+            a = &p->srv[i];
+    if (!a)
+        return;
+    h->line = a->line;
+    if (!a->agent_port) {
+        char *what[] = {(char *)"agent-check", a->name};
+        hx_warn(h, true, what, 2, "no agent-port: the agent is not asked");
+        return;
+    }
+    fprintf(y, "      agent: {port: %u, ", a->agent_port);
+    duration(y, "interval", a->agent_inter ? a->agent_inter : s0->inter ? s0->inter : 2000);
+    if (a->agent_send) {
+        fputs(", send: ", y);
+        quoted(y, a->agent_send);
+    }
+    fputs("}\n", y);
+}
 
 static void write_health(struct hx *h, FILE *y, const struct hx_proxy *p, const struct hx_srv *s0)
 {
@@ -95,6 +206,7 @@ static void write_health(struct hx *h, FILE *y, const struct hx_proxy *p, const 
     }
     kind = !checked ? "none" : p->check == HX_CHECK_HTTP && ssl ? "https" : check_kind[p->check];
     fprintf(y, "    health:\n      kind: %s\n", kind);
+    write_agent(h, y, p, s0);
     if (!checked) /* HAProxy keeps a server without `check` always up */
         return;
     if (p->check == HX_CHECK_HTTP) {
@@ -147,7 +259,34 @@ static void write_server(FILE *y, const struct hx_srv *s)
     }
     if (s->send_proxy)
         fprintf(y, ", send_proxy: v%d", s->send_proxy);
+    if (s->maxconn)
+        fprintf(y, ", maxconn: %u", s->maxconn);
     fputs("}\n", y);
+}
+
+/* The queue (HAProxy's is per server, k3lb's per backend: their sum) and slow start. */
+static void write_limits(struct hx *h, FILE *y, const struct hx_proxy *p)
+{
+    unsigned queue = 0;
+    uint64_t slow = 0;
+    bool limited = false, uneven = false;
+    for (size_t i = 0; i < p->n_srv; i++) {
+        limited |= p->srv[i].maxconn > 0;
+        queue += p->srv[i].maxqueue;
+        uneven |= i && p->srv[i].slowstart != p->srv[0].slowstart;
+        slow = p->srv[i].slowstart > slow ? p->srv[i].slowstart : slow;
+    }
+    if (queue)
+        fprintf(y, "    max_queue: %u\n", queue);
+    if (limited && (p->t_queue || p->t_connect)) /* HAProxy waits timeout connect without one */
+        duration(y, "    queue_timeout", p->t_queue ? p->t_queue : p->t_connect), fputs("\n", y);
+    if (slow)
+        duration(y, "    slowstart", slow), fputs("\n", y);
+    if (uneven) {
+        char *what[] = {(char *)"slowstart", p->name};
+        h->line = p->line;
+        hx_warn(h, true, what, 2, "servers differ: the longest is the backend's");
+    }
 }
 
 static void write_backends(struct hx *h, FILE *y)
@@ -176,6 +315,7 @@ static void write_backends(struct hx *h, FILE *y)
             duration(y, "    connect_timeout", p->t_connect), fputs("\n", y);
         if (idle)
             duration(y, "    idle_timeout", idle), fputs("\n", y);
+        write_limits(h, y, p);
         fputs("    servers:\n", y);
         for (size_t s = 0; s < p->n_srv; s++)
             write_server(y, &p->srv[s]);

@@ -155,11 +155,11 @@ def test_what_cannot_be_carried_over_is_named(tmp_path):
 frontend f
     bind :6443
     tcp-request inspect-delay 5s
-    use_backend b if { req_ssl_sni -i api }
+    use_backend b if { src 10.0.0.0/8 }
     default_backend b
 backend b
     balance uri
-    server s1 10.0.0.1:6443 check maxconn 100
+    server s1 10.0.0.1:6443 check minconn 100
     server s2 10.0.0.2
 listen web
     mode http
@@ -168,8 +168,8 @@ listen web
 """)
     assert r.returncode == 1
     cfg = str(tmp_path / "haproxy.cfg")
-    for at, what in ((5, "tcp-request inspect-delay 5s"), (6, "use_backend b if {"),
-                     (9, "balance uri"), (10, "maxconn 100"), (11, "server s2 10.0.0.2"),
+    for at, what in ((6, "use_backend b if { src"), (9, "balance uri"), (10, "minconn 100"),
+                     (11, "server s2 10.0.0.2"),
                      (13, "mode http")):
         assert "%s:%d: directive not supported: %s" % (cfg, at, what) in r.stderr, (at, r.stderr)
     assert "does not behave the same" in r.stderr
@@ -263,3 +263,69 @@ def test_frontend_limits(tmp_path):
                      "    default_backend b\n")
     assert r.returncode == 1 and "directive not supported: maxconn g" in r.stderr, r.stderr
     assert yaml.safe_load(out.read_text())["maxconn"] == 800
+
+
+GATEWAY = """defaults
+  mode tcp
+  timeout connect 2s
+  timeout client 1m
+  timeout server 1m
+  timeout queue 20s
+frontend edge
+  bind :443
+  tcp-request inspect-delay 5s
+  tcp-request content accept if { req.ssl_hello_type 1 }
+  stick-table type ip size 100k expire 30s store conn_cur,conn_rate(1s)
+  tcp-request connection track-sc0 src
+  tcp-request connection reject if { sc_conn_cur(0) gt 20 }
+  tcp-request connection reject if { sc0_conn_rate gt 100 }
+  acl is_b req.ssl_sni -i api.b.example
+  acl is_b req.ssl_sni -i api2.b.example
+  use_backend a if { req.ssl_sni -i api.a.example } || { req.ssl_sni -i -m end .a.example }
+  use_backend b if is_b
+  default_backend ingress
+backend a
+  server a1 10.0.0.1:6443 check maxconn 50 maxqueue 10 slowstart 30s agent-check agent-port 9999 agent-inter 3s agent-send "ping\\n"
+  server a2 10.0.0.2:6443 check maxconn 50 maxqueue 10 slowstart 30s agent-check agent-port 9999
+backend b
+  server b1 10.0.1.1:6443 check
+backend ingress
+  server i1 10.0.3.1:443 check
+"""
+
+
+def test_gateway_limits_routes_and_agents_carry_over(tmp_path):
+    """SNI routes (anonymous and named acls, -m end), the hello's inspect-delay, per-source
+    limits from stick-table idioms, maxconn, maxqueue, timeout queue, slowstart and agent-check
+    convert without a difference and pass `k3lb check`; what maps only roughly is named."""
+    import yaml
+    r, out = convert(tmp_path, GATEWAY)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.count("\n") == 1 and "refused attempts do not count" in r.stderr, r.stderr
+    check(out)
+    cfg = yaml.safe_load(out.read_text())
+    fe = cfg["frontends"][0]
+    assert fe["backend"] == "ingress" and fe["hello_timeout"] == "5s"
+    assert fe["routes"] == [{"sni": ["api.a.example", "*.a.example"], "backend": "a"},
+                            {"sni": ["api.b.example", "api2.b.example"], "backend": "b"}]
+    assert fe["source_max_conns"] == 20 and fe["source_max_rate"] == 100
+    a = cfg["backends"][0]
+    assert a["max_queue"] == 20 and a["queue_timeout"] == "20s" and a["slowstart"] == "30s"
+    assert [s["maxconn"] for s in a["servers"]] == [50, 50]
+    assert a["health"]["agent"] == {"port": 9999, "interval": "3s", "send": "ping\n"}
+
+    rough = GATEWAY.replace("conn_rate(1s)", "conn_rate(10s)").replace(
+        "-m end .a.example", "-m end a.example").replace(
+        "use_backend b if is_b", "use_backend b if is_b !is_b")
+    r, out = convert(tmp_path, rough, "rough.cfg")
+    assert r.returncode == 1
+    check(out)
+    for line in ("rough.cfg:7: directive not supported: conn_rate edge (a rate over another "
+                 "period: written per second)",
+                 "-m end: k3lb matches a suffix on a label boundary",
+                 "rough.cfg:18: directive not supported: use_backend b if is_b !is_b"):
+        assert line in r.stderr, r.stderr
+    cfg = yaml.safe_load(out.read_text())
+    assert cfg["frontends"][0]["source_max_rate"] == 10
+    assert cfg["frontends"][0]["routes"][0]["sni"] == ["api.a.example", "a.example",
+                                                       "*.a.example"]

@@ -147,6 +147,25 @@ def test_same_routes_as_haproxy_and_nginx(k3lb, lab):
     assert fe["unrouted"] == n_unrouted and fe["no_route"] == 0, fe
 
 
+def test_imported_haproxy_config_routes_the_same(k3lb, lab, tmp_path):
+    """The HAProxy config above, through `k3lb import-haproxy` (on another port), serves each
+    name from the same server: the routes, the inspect-delay and the hello check carry over
+    without a difference."""
+    front, ports, pki = lab
+    port = free_port()
+    src = tmp_path / "edge.cfg"
+    src.write_text((tmp_path / "haproxy.cfg").read_text().replace(
+        "bind 127.0.0.1:%d" % front["haproxy"], "bind 127.0.0.1:%d" % port))
+    r = subprocess.run([BIN, "import-haproxy", str(src)], capture_output=True, text=True,
+                       timeout=30)
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    k = k3lb()
+    k.admin_port = free_port()
+    k.start("admin: {listen: \"127.0.0.1:%d\"}\n%s" % (k.admin_port, r.stdout))
+    got = {name: curl(port, name, pki.ca_crt, "1.3") for name, _ in CASES}
+    assert got == dict(CASES)
+
+
 def hello_bytes(name):
     """A real TLS 1.3 ClientHello from Python's ssl, as it would go on the wire."""
     ctx = ssl.create_default_context()

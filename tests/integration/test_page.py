@@ -4,8 +4,10 @@ backend and server, states and check details; names from the config and details 
 servers shown as text, never as markup; a screenshot is kept beside the test's files."""
 import os
 import shutil
+import socket
 import struct
 import subprocess
+import threading
 import urllib.request
 import urllib.error
 
@@ -100,3 +102,42 @@ def test_page_asks_for_the_token(k3lb, backends, tmp_path):
     assert '<div id="err">This admin API wants a token.</div>' in dom
     assert 'id="login" style="display: block;"' in dom
     assert "127.0.0.1" not in dom.split("</form>")[1]  # nothing shown without it
+
+
+@pytest.mark.skipif(not CHROMIUM, reason="needs chromium")
+def test_page_shows_routes_limits_queue_and_agent(k3lb, backends, tmp_path):
+    """The gateway's state on the page: a frontend's SNI routes and what no route took, its
+    per-source refusals, a backend's queue, a server's maxconn, effective weight and what its
+    agent said."""
+    srv = backends("name", name="s")
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(8)
+    agent_port = lsock.getsockname()[1]
+
+    def agent():
+        for _ in range(50):  # bounded: the page test needs only a few answers
+            try:
+                c, _ = lsock.accept()
+            except OSError:
+                return
+            with c:
+                c.sendall(b"up 50%\n")
+    threading.Thread(target=agent, daemon=True).start()
+    k = k3lb()
+    k.admin_port, port = free_port(), free_port()
+    k.start("admin: {listen: \"127.0.0.1:%d\"}\nfrontends:\n"
+            "  - {name: edge, listen: [\"127.0.0.1:%d\"], source_max_conns: 5,\n"
+            "     routes: [{sni: [api.a.example], backend: api}]}\n"
+            "backends:\n  - name: api\n    maxconn: 4\n    servers: [\"%s\"]\n"
+            "    health: {kind: tcp, agent: {port: %d, interval: 200ms, timeout: 150ms}}\n"
+            % (k.admin_port, port, srv.addr, agent_port))
+    k.wait_for(lambda st: st["backends"][0]["servers"][0]["effective_weight"] == 0.5, 10,
+               "the agent's 50%")
+    dom = chromium("http://127.0.0.1:%d/" % k.admin_port, "--dump-dom").stdout
+    lsock.close()
+    for text in ("(routes only)", "api.a.example \u2192 api",
+                 "0 to the default, 0 without a route", "queue 0/1024 waiting",
+                 "agent: answered 'up 50%'", "1 (now 0.5)", "0/4"):
+        assert text in dom, (text, dom[-3000:])
+    assert '<div id="err"></div>' in dom

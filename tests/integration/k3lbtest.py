@@ -349,6 +349,46 @@ def wait_server(k, backend, address, state, result=None, timeout=20):
     return [s for s in servers(k.status(), backend) if s["address"] == address][0]
 
 
+def from_source(port, src, timeout=10):
+    """A connection from local address src (one of 127.0.0.0/8) to port, and the first line
+    it was sent, or None when k3lb refused it (reset or closed)."""
+    s = socket.socket()
+    s.settimeout(timeout)
+    s.bind((src, 0))
+    try:  # the reset of a refused client can come while connect() returns
+        s.connect(("127.0.0.1", port))
+        line = read_line(s)
+    except (ConnectionResetError, EOFError, OSError):
+        line = None
+    return s, line or None
+
+
+class LineServer:
+    """Answers each connection on (host, port) with its current line and closes: an
+    agent-check agent, say. Its thread ends when close() closes the socket."""
+
+    def __init__(self, host="127.0.0.1", port=0, line="up"):
+        self.line = line
+        self.lsock = socket.socket()
+        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.lsock.bind((host, port))
+        self.lsock.listen(16)
+        self.port = self.lsock.getsockname()[1]
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                c, _ = self.lsock.accept()
+            except OSError:
+                return
+            with c:
+                c.sendall((self.line + "\n").encode())
+
+    def close(self):
+        self.lsock.close()
+
+
 def connect(port, host="127.0.0.1", timeout=10):
     return socket.create_connection((host, port), timeout=timeout)
 

@@ -10,14 +10,13 @@ beside each server says its weight, drain, ready, down and up, as HAProxy's agen
 import concurrent.futures
 import glob
 import os
-import socket
 import subprocess
-import threading
 import time
 
 import pytest
 
-from k3lbtest import ask_name, connect, free_port, read_line, wait_server
+from k3lbtest import (LineServer, ask_name, connect, free_port, from_source, read_line,
+                      wait_server)
 from contrib.lab.databases import Postgres
 
 PG_BIN = sorted(glob.glob("/usr/lib/postgresql/*/bin"))
@@ -166,19 +165,6 @@ def test_slowstart(k3lb, backends):
     assert abs(late["a"] - late["b"]) <= 2, late
 
 
-def from_source(port, src):
-    """A connection from address src; its first line, or None when k3lb refused it."""
-    s = socket.socket()
-    s.settimeout(10)
-    s.bind((src, 0))
-    try:  # the reset of a refused client can come while connect() returns
-        s.connect(("127.0.0.1", port))
-        line = read_line(s)
-    except (ConnectionResetError, EOFError, OSError):
-        line = None
-    return s, line or None
-
-
 def test_source_limits(k3lb, backends):
     """source_max_conns 2: a third connection from one address is reset, another address is
     served, and a slot given back serves the first again; source_max_rate 5 a second: a quick
@@ -228,30 +214,6 @@ def test_source_limits(k3lb, backends):
     assert 'k3lb_frontend_source_limited_conns_total{frontend="c"} 1' in m
 
 
-class Agent:
-    """An agent-check agent on (host, port): answers each connection with its current line."""
-
-    def __init__(self, host, port):
-        self.says = "up 100%"
-        self.lsock = socket.socket()
-        self.lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.lsock.bind((host, port))
-        self.lsock.listen(16)
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self):
-        while True:
-            try:
-                c, _ = self.lsock.accept()
-            except OSError:
-                return
-            with c:
-                c.sendall((self.says + "\n").encode())
-
-    def close(self):
-        self.lsock.close()
-
-
 def test_agent_check(k3lb, backends):
     """Two servers, each with an agent on the same port of its own address: 25% gives one a
     quarter of its weight, drain takes it out of new connections, ready brings it back, down
@@ -260,7 +222,7 @@ def test_agent_check(k3lb, backends):
     a = backends(mode="name", name="a", host="127.0.0.1")
     b = backends(mode="name", name="b", host="127.0.0.2")
     aport = free_port()
-    agents = [Agent("127.0.0.1", aport), Agent("127.0.0.2", aport)]
+    agents = [LineServer(host, aport, "up 100%") for host in ("127.0.0.1", "127.0.0.2")]
     port = free_port()
     k = k3lb()
     k.admin_port = free_port()
@@ -277,25 +239,25 @@ def test_agent_check(k3lb, backends):
                 == "answered '%s'" % detail, 10, "b's agent: %s" % detail)
 
         b_agent("up 100%")
-        agents[1].says = "25%"
+        agents[1].line = "25%"
         st = b_agent("25%")
         srv = st["backends"][0]["servers"][1]
         assert srv["effective_weight"] == 0.25 and srv["agent"]["weight_percent"] == 25, srv
         got = shares(port, 40)
         assert 6 <= got.get("b", 0) <= 10, got  # a fifth: weights 1 and 1/4
 
-        agents[1].says = "drain"
+        agents[1].line = "drain"
         assert b_agent("drain")["backends"][0]["servers"][1]["state"] == "drain"
         assert shares(port, 10) == {"a": 10}
-        agents[1].says = "ready 100%"
+        agents[1].line = "ready 100%"
         b_agent("ready 100%")
         assert shares(port, 10).get("b", 0) >= 4
 
-        agents[1].says = "down # maintenance window"
+        agents[1].line = "down # maintenance window"
         wait_server(k, "g", b.addr, "down")
         assert shares(port, 10) == {"a": 10}
         assert "its agent says down: maintenance window" in k.log()
-        agents[1].says = "up"
+        agents[1].line = "up"
         wait_server(k, "g", b.addr, "up")
 
         agents[1].close()  # no answer: nothing changes

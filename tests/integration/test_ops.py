@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from k3lbtest import BIN, connect, free_port, read_line, stop_pid
+from k3lbtest import BIN, connect, free_port, from_source, read_line, stop_pid
 
 CTL_TIMEOUT = 30
 
@@ -738,22 +738,15 @@ def test_allow_and_deny(k3lb, backends):
             "backends:\n  - {name: b, servers: [\"%s\"], health: {kind: none}}\n"
             % (k.admin_port, port, b.addr))
 
-    def from_source(src):
-        s = socket.socket()
-        s.bind((src, 0))
-        s.settimeout(5)
-        try:  # the reset can come before connect() has even returned
-            s.connect(("127.0.0.1", port))
-            return s.recv(100)
-        except ConnectionResetError:
-            return b""
-        finally:
-            s.close()
+    def line_from(src):
+        s, line = from_source(port, src, timeout=5)
+        s.close()
+        return line
 
-    assert from_source("127.0.0.1") == b"srv\n"
-    assert from_source("127.0.0.3") == b"srv\n"
-    assert from_source("127.0.0.2") == b""  # denied by name
-    assert from_source("127.0.0.5") == b""  # outside allow
+    assert line_from("127.0.0.1") == "srv"
+    assert line_from("127.0.0.3") == "srv"
+    assert line_from("127.0.0.2") is None  # denied by name
+    assert line_from("127.0.0.5") is None  # outside allow
     st = k.status()
     assert st["frontends"][0]["denied"] == 2
     assert st["frontends"][0]["connections_total"] == 2

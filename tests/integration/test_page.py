@@ -4,16 +4,14 @@ backend and server, states and check details; names from the config and details 
 servers shown as text, never as markup; a screenshot is kept beside the test's files."""
 import os
 import shutil
-import socket
 import struct
 import subprocess
-import threading
 import urllib.request
 import urllib.error
 
 import pytest
 
-from k3lbtest import free_port
+from k3lbtest import LineServer, free_port
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
@@ -110,20 +108,8 @@ def test_page_shows_routes_limits_queue_and_agent(k3lb, backends, tmp_path):
     per-source refusals, a backend's queue, a server's maxconn, effective weight and what its
     agent said."""
     srv = backends("name", name="s")
-    lsock = socket.socket()
-    lsock.bind(("127.0.0.1", 0))
-    lsock.listen(8)
-    agent_port = lsock.getsockname()[1]
-
-    def agent():
-        for _ in range(50):  # bounded: the page test needs only a few answers
-            try:
-                c, _ = lsock.accept()
-            except OSError:
-                return
-            with c:
-                c.sendall(b"up 50%\n")
-    threading.Thread(target=agent, daemon=True).start()
+    agent = LineServer(line="up 50%")
+    agent_port = agent.port
     k = k3lb()
     k.admin_port, port = free_port(), free_port()
     k.start("admin: {listen: \"127.0.0.1:%d\"}\nfrontends:\n"
@@ -135,7 +121,7 @@ def test_page_shows_routes_limits_queue_and_agent(k3lb, backends, tmp_path):
     k.wait_for(lambda st: st["backends"][0]["servers"][0]["effective_weight"] == 0.5, 10,
                "the agent's 50%")
     dom = chromium("http://127.0.0.1:%d/" % k.admin_port, "--dump-dom").stdout
-    lsock.close()
+    agent.close()
     for text in ("(routes only)", "api.a.example \u2192 api",
                  "0 to the default, 0 without a route", "queue 0/1024 waiting",
                  "agent: answered 'up 50%'", "1 (now 0.5)", "0/4"):

@@ -426,27 +426,29 @@ static void conn_dispatch(struct lb_conn *c, int i, bool first)
         conn_finish(c, end, false);
 }
 
-/* The oldest waiting client takes a slot when there is one; the others wait their turn. */
-static void queue_try(struct lb_conn *c)
+/* The oldest waiting client takes a slot when there is one; the others wait their turn. true
+ * when c still waits; false when it left (c may be gone then: its view too). */
+static bool queue_try(struct lb_conn *c)
 {
     struct lb_queue *q = c->pool->queue;
     int i;
     pthread_mutex_lock(&q->lock);
     if (q->head != c) {
         pthread_mutex_unlock(&q->lock);
-        return;
+        return true;
     }
     i = balance_pick(c->pool, c->bal, c->client_hash, &c->tried);
     if (i < 0 && balance_full(c->pool, &c->tried)) {
         pthread_mutex_unlock(&q->lock);
-        return;
+        return true;
     }
     queue_unlink(q, c);
     pthread_mutex_unlock(&q->lock);
     home_unlink(c);
     event_del(&c->timer);
+    queue_kick_head(q); /* the next one may find a slot too (before c, and its view, may go) */
     conn_dispatch(c, i, true); /* i < 0: the servers went away; no_server */
-    queue_kick_head(q);
+    return false;
 }
 
 static void drive_queued(struct lb_conn *c, enum lb_conn_event ev)
@@ -456,11 +458,8 @@ static void drive_queued(struct lb_conn *c, enum lb_conn_event ev)
         conn_finish(c, LB_END_QUEUE_TIMEOUT, false);
         return;
     }
-    if (ev == LB_CONN_EV_TIMER || ev == LB_CONN_EV_KICK) {
-        queue_try(c);
-        if (c->state == LB_CONN_QUEUED && ev == LB_CONN_EV_TIMER)
-            queue_arm(c);
-    }
+    if ((ev == LB_CONN_EV_TIMER || ev == LB_CONN_EV_KICK) && queue_try(c) && ev == LB_CONN_EV_TIMER)
+        queue_arm(c);
     /* IO: the client's bytes wait for forwarding (a client that goes away waits its turn) */
 }
 

@@ -35,21 +35,27 @@ enum lb_conn_event {
     LB_CONN_EV_KICK,      /* queued: a slot may have come free */
 };
 
-/* How a connection ended: logs, counters, access log. */
+/* How a connection ended: logs, counters, access log. One row each: the enum, the word the
+ * access log writes, what it means. */
+#define LB_CONN_ENDS(X)                                                                            \
+    X(NONE, "open", "still open")                                                                  \
+    X(CLOSED, "closed", "both sides closed normally")                                              \
+    X(CLIENT_RESET, "client_reset", "the client reset or failed")                                  \
+    X(SERVER_RESET, "server_reset", "the server reset or failed")                                  \
+    X(IDLE_TIMEOUT, "idle_timeout", "no data for idle_timeout")                                    \
+    X(NO_SERVER, "no_server", "no server accepted the connect")                                    \
+    X(KILLED, "killed", "closed because its server went down")                                     \
+    X(SHUTDOWN, "shutdown", "closed because k3lb stopped")                                         \
+    X(LOCAL_ERROR, "local_error", "out of memory or file descriptors")                             \
+    X(BAD_HEADER, "bad_header", "accept_proxy: the PROXY header was bad, missing or late")         \
+    X(NO_ROUTE, "no_route", "routes: no route took the client and there is no default")            \
+    X(QUEUE_TIMEOUT, "queue_timeout", "maxconn: no slot came free within queue_timeout")           \
+    X(QUEUE_FULL, "queue_full", "maxconn: the queue was at max_queue")
+
 enum lb_conn_end {
-    LB_END_NONE = 0,      /* still open */
-    LB_END_CLOSED,        /* both sides closed normally */
-    LB_END_CLIENT_RESET,  /* the client reset or failed */
-    LB_END_SERVER_RESET,  /* the server reset or failed */
-    LB_END_IDLE_TIMEOUT,  /* no data for idle_timeout */
-    LB_END_NO_SERVER,     /* no server accepted the connect */
-    LB_END_KILLED,        /* closed because its server went down */
-    LB_END_SHUTDOWN,      /* closed because k3lb stopped */
-    LB_END_LOCAL_ERROR,   /* out of memory or file descriptors */
-    LB_END_BAD_HEADER,    /* accept_proxy: the PROXY header was bad, missing or late */
-    LB_END_NO_ROUTE,      /* routes: no route took the client and there is no default */
-    LB_END_QUEUE_TIMEOUT, /* maxconn: no slot came free within queue_timeout */
-    LB_END_QUEUE_FULL,    /* maxconn: the queue was at max_queue */
+#define LB_CONN_END_ENUM(e, name, help) LB_END_##e,
+    LB_CONN_ENDS(LB_CONN_END_ENUM)
+#undef LB_CONN_END_ENUM
 };
 
 struct lb_wview;

@@ -1,21 +1,21 @@
-/* The connection state machine. conn_drive() is the only function that changes a connection's
+/* The connection state machine: pick, connect, wait in the queue, forward, close. conn_drive()
+ * and the stage drives it calls (here and in lb/conn_intro.c) are what change a connection's
  * state; event callbacks record what happened and call it. */
 #include "lb/conn.h"
+#include "lb/conn-int.h"
 #include "common/clock.h"
 
 #include "health/health.h"
 #include "lb/balance.h"
 #include "lb/forward.h"
-#include "lb/route.h"
+#include "lb/queue.h"
 #include "lb/server.h"
 #include "lb/source.h"
 #include "lb/view.h"
 #include "common/log.h"
 #include "common/net.h"
 #include "common/proxyproto.h"
-#include "common/tlshello.h"
 #include "common/tunnel.h"
-#include "common/xalloc.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -23,89 +23,11 @@
 #include <string.h>
 #include <unistd.h>
 
-const char *const lb_conn_end_names[] = {
-    "open",      "closed",        "client_reset", "server_reset", "idle_timeout",
-    "no_server", "killed",        "shutdown",     "local_error",  "bad_header",
-    "no_route",  "queue_timeout", "queue_full",   NULL,
-};
+#define LB_CONN_END_NAME(e, name, help) name,
+const char *const lb_conn_end_names[] = {LB_CONN_ENDS(LB_CONN_END_NAME) NULL};
+#undef LB_CONN_END_NAME
 
 static void conn_drive(struct lb_conn *c, enum lb_conn_event ev);
-static void conn_after_header(struct lb_conn *c);
-static void queue_kick_head(struct lb_queue *q);
-
-static struct timeval ms_to_tv(uint64_t ms)
-{
-    return (struct timeval){.tv_sec = (time_t)(ms / 1000),
-                            .tv_usec = (suseconds_t)(ms % 1000) * 1000};
-}
-
-/* ---- maxconn: the queue's lists ----------------------------------------------------------- */
-
-struct lb_queue *lb_queue_new(void)
-{
-    struct lb_queue *q = xcalloc(1, sizeof(*q));
-    pthread_mutex_init(&q->lock, NULL);
-    return q;
-}
-
-void lb_queue_free(struct lb_queue *q)
-{
-    if (!q)
-        return;
-    pthread_mutex_destroy(&q->lock);
-    free(q);
-}
-
-/* Asks the worker of the oldest waiting client to look for a slot. */
-static void queue_kick_head(struct lb_queue *q)
-{
-    struct lb_conn_home *home = NULL;
-    if (!atomic_load_explicit(&q->n, memory_order_relaxed))
-        return;
-    pthread_mutex_lock(&q->lock);
-    if (q->head)
-        home = q->head->home;
-    pthread_mutex_unlock(&q->lock);
-    if (home && !atomic_exchange(&home->kick_pending, true))
-        home->kick(home);
-}
-
-/* Under q->lock. */
-static void queue_unlink(struct lb_queue *q, struct lb_conn *c)
-{
-    if (c->qprev)
-        c->qprev->qnext = c->qnext;
-    else
-        q->head = c->qnext;
-    if (c->qnext)
-        c->qnext->qprev = c->qprev;
-    else
-        q->tail = c->qprev;
-    c->qprev = c->qnext = NULL;
-    atomic_fetch_sub_explicit(&q->n, 1, memory_order_relaxed);
-}
-
-static void home_unlink(struct lb_conn *c)
-{
-    if (c->hprev)
-        c->hprev->hnext = c->hnext;
-    else
-        c->home->queued = c->hnext;
-    if (c->hnext)
-        c->hnext->hprev = c->hprev;
-    c->hprev = c->hnext = NULL;
-}
-
-/* Takes a waiting connection out of both lists (it leaves the queue for good). */
-static void queue_leave(struct lb_conn *c)
-{
-    struct lb_queue *q = c->pool->queue;
-    pthread_mutex_lock(&q->lock);
-    queue_unlink(q, c);
-    pthread_mutex_unlock(&q->lock);
-    home_unlink(c);
-    queue_kick_head(q); /* the next one may find a slot at once */
-}
 
 static void side_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -155,7 +77,7 @@ static void conn_unassign(struct lb_conn *c)
         return;
     atomic_fetch_sub_explicit(&c->server->c.active, 1, memory_order_relaxed);
     if (lb_server_maxconn(c->server))
-        queue_kick_head(c->pool->queue); /* a slot came free */
+        lb_queue_kick_head(c->pool->queue); /* a slot came free */
     c->server = NULL;
 }
 
@@ -182,11 +104,11 @@ static void conn_log_end(struct lb_conn *c)
 }
 
 /* Releases everything; reset chooses RST instead of FIN on the sockets still open. */
-static void conn_finish(struct lb_conn *c, enum lb_conn_end end, bool reset)
+void conn_finish(struct lb_conn *c, enum lb_conn_end end, bool reset)
 {
     struct lb_conn_home *w = c->home;
     if (c->state == LB_CONN_QUEUED)
-        queue_leave(c);
+        lb_queue_leave(c->pool->queue, c);
     c->state = LB_CONN_CLOSED;
     c->end = end;
     conn_log_end(c);
@@ -236,7 +158,7 @@ static bool conn_connect_to(struct lb_conn *c, size_t i)
         return false;
     }
     side_open(c, &c->ss, fd);
-    struct timeval tv = ms_to_tv(c->pool->cfg->connect_timeout_ms);
+    struct timeval tv = conn_ms_to_tv(c->pool->cfg->connect_timeout_ms);
     event_add(&c->timer, &tv);
     return true;
 }
@@ -323,7 +245,7 @@ static bool conn_connected(struct lb_conn *c)
 
 static void conn_arm_idle(struct lb_conn *c, uint64_t after_ms)
 {
-    struct timeval tv = ms_to_tv(after_ms);
+    struct timeval tv = conn_ms_to_tv(after_ms);
     event_add(&c->timer, &tv);
 }
 
@@ -367,7 +289,7 @@ static void queue_arm(struct lb_conn *c)
 {
     uint64_t waited = clock_now_ms() - c->queued_ms, limit = c->pool->cfg->queue_timeout_ms;
     uint64_t left = waited < limit ? limit - waited : 0;
-    struct timeval tv = ms_to_tv(left < QUEUE_POLL_MS ? left : QUEUE_POLL_MS);
+    struct timeval tv = conn_ms_to_tv(left < QUEUE_POLL_MS ? left : QUEUE_POLL_MS);
     event_add(&c->timer, &tv);
 }
 
@@ -376,33 +298,10 @@ static void queue_arm(struct lb_conn *c)
 static enum lb_conn_end conn_enqueue(struct lb_conn *c, bool first)
 {
     struct lb_queue *q = c->pool->queue;
-    pthread_mutex_lock(&q->lock);
-    if (!first && atomic_load_explicit(&q->n, memory_order_relaxed) >= c->pool->cfg->max_queue) {
-        pthread_mutex_unlock(&q->lock);
+    if (!lb_queue_add(q, c, first, c->pool->cfg->max_queue)) {
         atomic_fetch_add_explicit(&q->full, 1, memory_order_relaxed);
         return LB_END_QUEUE_FULL;
     }
-    if (first) {
-        c->qnext = q->head;
-        if (q->head)
-            q->head->qprev = c;
-        else
-            q->tail = c;
-        q->head = c;
-    } else {
-        c->qprev = q->tail;
-        if (q->tail)
-            q->tail->qnext = c;
-        else
-            q->head = c;
-        q->tail = c;
-    }
-    atomic_fetch_add_explicit(&q->n, 1, memory_order_relaxed);
-    pthread_mutex_unlock(&q->lock);
-    c->hnext = c->home->queued;
-    if (c->hnext)
-        c->hnext->hprev = c;
-    c->home->queued = c;
     c->state = LB_CONN_QUEUED;
     if (!first) {
         atomic_fetch_add_explicit(&q->total, 1, memory_order_relaxed);
@@ -426,28 +325,25 @@ static void conn_dispatch(struct lb_conn *c, int i, bool first)
         conn_finish(c, end, false);
 }
 
+/* The pick of the oldest waiting client, under the queue's lock: a server, -1 (none is left:
+ * no_server), or -2: all still full, it waits on. */
+static int queue_pick(struct lb_conn *c)
+{
+    int i = balance_pick(c->pool, c->bal, c->client_hash, &c->tried);
+    return i < 0 && balance_full(c->pool, &c->tried) ? -2 : i;
+}
+
 /* The oldest waiting client takes a slot when there is one; the others wait their turn. true
  * when c still waits; false when it left (c may be gone then: its view too). */
 static bool queue_try(struct lb_conn *c)
 {
     struct lb_queue *q = c->pool->queue;
-    int i;
-    pthread_mutex_lock(&q->lock);
-    if (q->head != c) {
-        pthread_mutex_unlock(&q->lock);
+    int i = lb_queue_pop_if_head(q, c, queue_pick);
+    if (i == -2)
         return true;
-    }
-    i = balance_pick(c->pool, c->bal, c->client_hash, &c->tried);
-    if (i < 0 && balance_full(c->pool, &c->tried)) {
-        pthread_mutex_unlock(&q->lock);
-        return true;
-    }
-    queue_unlink(q, c);
-    pthread_mutex_unlock(&q->lock);
-    home_unlink(c);
     event_del(&c->timer);
-    queue_kick_head(q); /* the next one may find a slot too (before c, and its view, may go) */
-    conn_dispatch(c, i, true); /* i < 0: the servers went away; no_server */
+    lb_queue_kick_head(q); /* the next one may find a slot too (before c, and its view, may go) */
+    conn_dispatch(c, i, true);
     return false;
 }
 
@@ -474,7 +370,7 @@ void lb_conn_home_kick(struct lb_conn_home *home)
 
 /* Picks the next server; ends the connection when none is left. A new client does not overtake
  * the ones already waiting. */
-static void conn_retry(struct lb_conn *c)
+void conn_retry(struct lb_conn *c)
 {
     if (!c->dialed && atomic_load_explicit(&c->pool->queue->n, memory_order_relaxed)) {
         enum lb_conn_end end = conn_enqueue(c, false);
@@ -495,174 +391,6 @@ static bool conn_tunnel_answered(struct lb_conn *c, bool *failed)
         log_debug("proxy", "%s: %s", c->server->address, why);
     c->ss.readable = r > 0; /* 0: wait for the next edge; after the answer, read on */
     return r > 0;
-}
-
-/* ---- accept_proxy: the client's PROXY protocol header ------------------------------------- */
-
-/* One line per bad header, at most one a second per worker: a client (or a scanner) that
- * speaks something else to a PROXY port cannot flood the log. */
-static void header_refused(struct lb_conn *c, const char *why)
-{
-    static _Thread_local uint64_t last_ms;
-    static _Thread_local unsigned quiet;
-    uint64_t now = clock_now_ms();
-    char peer[NET_ADDRSTRLEN];
-    atomic_fetch_add_explicit(&c->front->bad_header, 1, memory_order_relaxed);
-    if (last_ms && now - last_ms < 1000) {
-        quiet++;
-    } else {
-        net_format(&c->peer.sa, sizeof(c->peer), peer, sizeof(peer));
-        log_warn("bad_proxy_header", "%s: %s from %s: closed%s", c->front_name, why, peer,
-                 quiet ? " (and others in the last second)" : "");
-        last_ms = now;
-        quiet = 0;
-    }
-    conn_finish(c, LB_END_BAD_HEADER, false);
-}
-
-/* The header's addresses become the connection's: the client's for balancing, logs and the
- * header k3lb may send on; the reached one for that header. */
-static void header_adopt(struct lb_conn *c, const struct proxyproto_addrs *a)
-{
-    if (!a->has)
-        return; /* LOCAL or UNKNOWN: the proxy's own connection keeps its addresses */
-    memcpy(&c->peer, &a->src, sizeof(c->peer));
-    memcpy(&c->local, &a->dst, sizeof(c->local));
-    c->have_local = true;
-    c->client_hash = net_addr_hash(&c->peer.sa);
-}
-
-/* Peeks at what the client sent: the header is consumed only once it is whole and valid, so
- * the bytes after it stay in the socket for forwarding. */
-static void header_read(struct lb_conn *c)
-{
-    unsigned char buf[PROXYPROTO_MAX];
-    struct proxyproto_addrs a;
-    char why[160];
-    size_t used;
-    ssize_t n = recv(c->cs.fd, buf, sizeof(buf), MSG_PEEK);
-    enum proxyproto_status st;
-
-    if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-        c->cs.readable = false;
-        return;
-    }
-    if (n < 0) {
-        conn_finish(c, LB_END_CLIENT_RESET, true);
-        return;
-    }
-    st = proxyproto_parse(buf, (size_t)n, &a, &used, why, sizeof(why));
-    if (st == PROXYPROTO_MORE && (n == 0 || c->cs.rdhup)) {
-        header_refused(c, n ? "connection closed inside the PROXY header"
-                            : "connection closed before a PROXY header");
-        return;
-    }
-    if (st == PROXYPROTO_MORE) {
-        c->cs.readable = false; /* the next edge brings more */
-        return;
-    }
-    if (st == PROXYPROTO_BAD || recv(c->cs.fd, buf, used, 0) != (ssize_t)used) {
-        header_refused(c, st == PROXYPROTO_BAD ? why : "the PROXY header could not be read");
-        return;
-    }
-    header_adopt(c, &a);
-    event_del(&c->timer);
-    conn_after_header(c); /* readable stays set: bytes after the header wait */
-}
-
-/* Its timer runs from lb_conn_start: the header's deadline. */
-static void drive_header(struct lb_conn *c, enum lb_conn_event ev)
-{
-    if (ev == LB_CONN_EV_TIMER) {
-        header_refused(c, "no complete PROXY header in time");
-        return;
-    }
-    if (c->cs.readable)
-        header_read(c);
-}
-
-/* ---- routes: the server name of the client's TLS hello ------------------------------------ */
-
-/* Sends the connection to backend b of its view (n_pools: none, closed). */
-static void conn_route(struct lb_conn *c, size_t b, const char *name, const char *why)
-{
-    if (log_enabled(LOG_LEVEL_DEBUG)) {
-        char peer[NET_ADDRSTRLEN];
-        net_format(&c->peer.sa, sizeof(c->peer), peer, sizeof(peer));
-        log_debug("route", "%s: %s asked for '%s'%s%s: %s", c->front_name, peer, name,
-                  *why ? ", " : "", why,
-                  b < c->view->n_pools ? c->view->cfg->backends[b].name : "no backend, closed");
-    }
-    event_del(&c->timer);
-    if (b >= c->view->n_pools) {
-        atomic_fetch_add_explicit(&c->front->no_route, 1, memory_order_relaxed);
-        conn_finish(c, LB_END_NO_ROUTE, false);
-        return;
-    }
-    c->pool = &c->view->pools[b];
-    c->bal = &c->bals[b];
-    conn_retry(c);
-}
-
-/* Peeks at what the client sent so far: nothing is consumed, the hello goes to the server. */
-static void hello_read(struct lb_conn *c, const struct config_frontend *f)
-{
-    unsigned char buf[TLSHELLO_PEEK];
-    char name[TLSHELLO_NAME_MAX];
-    const char *why = "";
-    ssize_t n = recv(c->cs.fd, buf, sizeof(buf), MSG_PEEK);
-    size_t b;
-
-    if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
-        c->cs.readable = false;
-        return;
-    }
-    if (n <= 0) { /* closed or reset before a whole hello: nobody to serve */
-        conn_finish(c, n ? LB_END_CLIENT_RESET : LB_END_CLOSED, n != 0);
-        return;
-    }
-    if (tlshello_parse(buf, (size_t)n, name, &why) == TLSHELLO_MORE) {
-        if (c->cs.rdhup) {
-            conn_finish(c, LB_END_CLOSED, false);
-            return;
-        }
-        c->cs.readable = false; /* the next edge brings more */
-        return;
-    }
-    b = lb_route_pick(f, name);
-    if (b == f->backend_index && b < c->view->n_pools)
-        atomic_fetch_add_explicit(&c->front->unrouted, 1, memory_order_relaxed);
-    conn_route(c, b, name, why);
-}
-
-/* Its timer runs from the header or the accept: the hello's deadline. A client silent that long
- * may be one whose server speaks first: the default backend takes it. */
-static void drive_hello(struct lb_conn *c, enum lb_conn_event ev)
-{
-    const struct config_frontend *f = &c->view->cfg->frontends[c->front_index];
-    if (ev == LB_CONN_EV_TIMER) {
-        if (f->backend_index < c->view->n_pools)
-            atomic_fetch_add_explicit(&c->front->unrouted, 1, memory_order_relaxed);
-        conn_route(c, f->backend_index, "", "no hello in time");
-        return;
-    }
-    if (c->cs.readable)
-        hello_read(c, f);
-}
-
-/* After the PROXY header, or at once: routing, or the frontend's one backend. */
-static void conn_after_header(struct lb_conn *c)
-{
-    const struct config_frontend *f = &c->view->cfg->frontends[c->front_index];
-    if (!f->n_routes) {
-        conn_retry(c);
-        return;
-    }
-    c->state = LB_CONN_HELLO;
-    struct timeval tv = ms_to_tv(f->hello_timeout_ms);
-    event_add(&c->timer, &tv);
-    if (c->cs.readable)
-        hello_read(c, f);
 }
 
 /* ---- to the server ------------------------------------------------------------------------- */
@@ -775,10 +503,10 @@ static void conn_drive(struct lb_conn *c, enum lb_conn_event ev)
     }
     switch (c->state) {
     case LB_CONN_HEADER:
-        drive_header(c, ev);
+        conn_drive_header(c, ev);
         break;
     case LB_CONN_HELLO:
-        drive_hello(c, ev);
+        conn_drive_hello(c, ev);
         break;
     case LB_CONN_QUEUED:
         drive_queued(c, ev);
@@ -826,7 +554,7 @@ void lb_conn_start(struct lb_conn *c, const struct lb_view *v, const struct lb_v
     atomic_fetch_add_explicit(&c->front->active, 1, memory_order_relaxed);
     atomic_fetch_add_explicit(&c->front->total, 1, memory_order_relaxed);
     if (c->state == LB_CONN_HEADER) { /* the client speaks first, within proxy_timeout */
-        struct timeval tv = ms_to_tv(vf->cfg->proxy_timeout_ms);
+        struct timeval tv = conn_ms_to_tv(vf->cfg->proxy_timeout_ms);
         event_add(&c->timer, &tv);
         return;
     }

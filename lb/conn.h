@@ -20,8 +20,4 @@ void lb_conn_kill(struct lb_conn *c, enum lb_conn_end why);
 /* Owner thread, when its kick came: its queued connections look for a slot. */
 void lb_conn_home_kick(struct lb_conn_home *home);
 
-/* A pool's queue (maxconn): made with the view, freed with it. */
-struct lb_queue *lb_queue_new(void);
-void lb_queue_free(struct lb_queue *q);
-
 #endif

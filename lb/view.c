@@ -2,7 +2,7 @@
 #include "lb/view.h"
 
 #include "lb/balance.h"
-#include "lb/conn.h"
+#include "lb/queue.h"
 #include "lb/source.h"
 #include "lb/server.h"
 

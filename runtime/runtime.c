@@ -11,7 +11,7 @@
 #include "common/mailbox.h"
 #include "common/net.h"
 #include "lb/balance.h"
-#include "lb/conn.h"
+#include "lb/queue.h"
 #include "lb/source.h"
 #include "lb/server.h"
 #include "lb/view.h"

@@ -1,7 +1,7 @@
 """Docs that cannot drift: the README's configuration reference is `k3lb keys` (generated from
 config/keys.c), the commented example config names every key and passes `k3lb check`, the
 README's health-check table and `--help` name every check kind, and the README shows every
-command `k3lb --help` lists."""
+command `k3lb --help` lists, and its access-log end words are the connection table's."""
 import os
 import re
 import subprocess
@@ -119,3 +119,14 @@ def test_manual_pages_come_from_the_same_tables():
     assert "complete -F _k3lb k3lb" in k3lb("completion", "bash")
     r = subprocess.run([BIN, "man", "7"], capture_output=True, text=True)
     assert r.returncode == 2 and "1 (k3lb) or 5 (k3lb.yaml)" in r.stderr
+
+
+def test_access_log_ends_are_the_tables():
+    """The README's list of access-log end words is lb/conn-t.h's LB_CONN_ENDS (but "open",
+    which a finished connection never has)."""
+    table = open(os.path.join(ROOT, "lb/conn-t.h")).read()
+    ends = re.findall(r'^\s*X\(\w+, "(\w+)",', table, re.M)
+    assert ends[0] == "open" and len(ends) > 10
+    start = README.index("`ms`, `retries`, `end`: ")
+    listed = re.findall(r"`(\w+)`", README[start + 24:README.index(")", start)])
+    assert listed == ends[1:], listed

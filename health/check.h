@@ -52,15 +52,19 @@ struct health_check_ops {
     void (*abort)(struct health_probe *p); /* free the kind's state (fd/io are the engine's) */
 };
 
+/* ---- the engine (health/health.c) ---- */
+
 /* Reports the outcome; the engine frees the probe. detail may be NULL for OK. */
-/* The address probes of t go to (check_address, health.port), on port when not 0. */
-void health_target_addr(const struct health_target *t, unsigned port, struct net_sockaddr *out);
+void health_probe_done(struct health_probe *p, enum health_result r, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 struct event_base *health_target_base(const struct health_target *t);
 /* Publishes t's state again after something outside its probes changed (its agent's word). */
 void health_target_republish(struct health_target *t, const char *why);
 
-void health_probe_done(struct health_probe *p, enum health_result r, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+/* ---- the plumbing to the server (health/probe.c) ---- */
+
+/* The address probes of t go to (check_address, health.port), on port when not 0. */
+void health_target_addr(const struct health_target *t, unsigned port, struct net_sockaddr *out);
 
 /* Opens a non-blocking socket and starts a connect to the target; on success p->fd is set.
  * Returns 0, or an errno value (the probe is not yet reported). */
@@ -82,6 +86,8 @@ void health_probe_wait(struct health_probe *p, int fd, short what,
 void health_probe_unwait(struct health_probe *p);
 /* Maps a connect/socket errno to a result and a human detail, then reports. */
 void health_probe_fail_errno(struct health_probe *p, int err, const char *what);
+
+/* ---- streams, kept between probes (health/stream.c) ---- */
 
 /* Opens a stream to the target: plain when ctx is NULL, else TLS verified per the target's
  * parameters (the SAN guard runs after the handshake). Connect and TLS failures are reported

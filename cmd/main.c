@@ -4,7 +4,7 @@
 
 #include "admin/ctl.h"
 #include "common/xalloc.h"
-#include "config/haproxy.h"
+#include "import/haproxy.h"
 #include "config/keys.h"
 #include "common/upgrade.h"
 

@@ -3,7 +3,7 @@
  * what it writes must be YAML the config loader either takes or refuses with errors, since
  * names and addresses from the input end up quoted inside it. */
 #include "config/config.h"
-#include "config/haproxy.h"
+#include "import/haproxy.h"
 
 #include <stdint.h>
 #include <stdlib.h>

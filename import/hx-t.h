@@ -1,7 +1,8 @@
-/* What config/haproxy.c (reading an HAProxy config) hands to config/haproxy_yaml.c (writing
- * k3lb YAML): the sections as read, and the warning stream both add to. Inside config only. */
-#ifndef K3LB_CONFIG_HAPROXY_INT_H
-#define K3LB_CONFIG_HAPROXY_INT_H
+/* Types of the HAProxy importer: what import/hx_read.c (reading an HAProxy config) hands to
+ * import/hx_write.c (writing k3lb YAML): the sections as read, and the warning stream both add
+ * to. Inside import/ only. */
+#ifndef K3LB_IMPORT_HX_T_H
+#define K3LB_IMPORT_HX_T_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -70,10 +71,5 @@ struct hx {
     char *g_user;
     unsigned line;
 };
-
-/* One line per directive not carried over; differs: it changes what the traffic sees. */
-void hx_warn(struct hx *h, bool differs, char **tok, size_t n, const char *why);
-/* Writes the k3lb config for what was read (warning about what cannot be written). */
-void hx_write_yaml(struct hx *h, FILE *y);
 
 #endif

@@ -1,12 +1,14 @@
 /* Reading for k3lb import-haproxy: an HAProxy config, line by line as HAProxy reads it. Each
  * frontend, backend or listen starts from the last defaults section above it; `default-server`
  * gives a backend's servers their defaults. What k3lb can express is kept for
- * config/haproxy_yaml.c to write; every other directive gets one warning line, and the import
+ * import/hx_write.c to write; every other directive gets one warning line, and the import
  * is marked as differing when that directive changes what the traffic sees (process settings
  * such as logging, daemon or chroot do not). */
-#include "config/haproxy.h"
-#include "config/haproxy-int.h"
+#include "import/hx_read.h"
 #include "common/xalloc.h"
+
+#include "import/hx.h"
+#include "import/hx_rules.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -55,63 +57,6 @@ static size_t tokenize(char *line, char **tok)
     return n;
 }
 
-void hx_warn(struct hx *h, bool differs, char **tok, size_t n, const char *why)
-{
-    fprintf(h->warn, "%s:%u: directive not supported: ", h->file, h->line);
-    for (size_t i = 0; i < n && i < 8; i++)
-        fprintf(h->warn, "%s%.80s", i ? " " : "", tok[i]);
-    fprintf(h->warn, "%s", n > 8 ? " ..." : "");
-    if (why)
-        fprintf(h->warn, " (%s)", why);
-    fputs("\n", h->warn);
-    h->n_warnings++;
-    h->differs |= differs;
-}
-
-/* HAProxy times: a number with us, ms, s, m, h or d; ms without a unit. 0 on error. */
-static uint64_t hx_time(const char *s)
-{
-    char *end;
-    unsigned long long v;
-    if (!s || *s < '0' || *s > '9')
-        return 0;
-    v = strtoull(s, &end, 10);
-    if (v > 1000000000ull)
-        return 0;
-    if (!*end || strcmp(end, "ms") == 0)
-        return v;
-    if (strcmp(end, "us") == 0)
-        return (v + 999) / 1000;
-    if (strcmp(end, "s") == 0)
-        return v * 1000;
-    if (strcmp(end, "m") == 0)
-        return v * 60000;
-    if (strcmp(end, "h") == 0)
-        return v * 3600000;
-    if (strcmp(end, "d") == 0)
-        return v * 86400000;
-    return 0;
-}
-
-static bool hx_uint(const char *s, unsigned max, unsigned *out)
-{
-    char *end;
-    unsigned long v;
-    if (!s || *s < '0' || *s > '9')
-        return false;
-    v = strtoul(s, &end, 10);
-    if (*end || v > max)
-        return false;
-    *out = (unsigned)v;
-    return true;
-}
-
-static void set_str(char **dst, const char *s)
-{
-    free(*dst);
-    *dst = s ? xstrdup(s) : NULL;
-}
-
 /* ---- sections --------------------------------------------------------------------------- */
 
 static void srv_copy(struct hx_srv *dst, const struct hx_srv *src)
@@ -131,15 +76,6 @@ static void srv_free(struct hx_srv *s)
     free(s->agent_send);
 }
 
-static void route_free(struct hx_route *r)
-{
-    free(r->backend);
-    free(r->acl);
-    for (size_t i = 0; i < r->n_names; i++)
-        free(r->names[i]);
-    free(r);
-}
-
 static void proxy_free(struct hx_proxy *p)
 {
     free(p->name);
@@ -154,9 +90,9 @@ static void proxy_free(struct hx_proxy *p)
     for (size_t i = 0; i < p->n_srv; i++)
         srv_free(&p->srv[i]);
     for (size_t i = 0; i < p->n_routes; i++)
-        route_free(p->routes[i]);
+        hx_route_free(p->routes[i]);
     for (size_t i = 0; i < p->n_acls; i++)
-        route_free(p->acls[i]);
+        hx_route_free(p->acls[i]);
 }
 
 /* A new frontend, backend or listen: the last defaults' settings, its strings copied. A
@@ -264,7 +200,7 @@ static void global(struct hx *h, char **tok, size_t n)
         return;
     }
     if (strcmp(tok[0], "user") == 0 && n == 2) {
-        set_str(&h->g_user, tok[1]);
+        hx_set_str(&h->g_user, tok[1]);
         return;
     }
     for (size_t i = 0; quiet[i]; i++)
@@ -311,7 +247,7 @@ static void server_words(struct hx *h, struct hx_srv *s, char **tok, size_t n, s
         else if (strcmp(k, "port") == 0 && hx_uint(v, 65535, &u) && u && ++i)
             s->port = u;
         else if (strcmp(k, "addr") == 0 && v && ++i)
-            set_str(&s->check_addr, v);
+            hx_set_str(&s->check_addr, v);
         else if ((strcmp(k, "inter") == 0 || strcmp(k, "downinter") == 0) && hx_time(v) && ++i)
             *(k[0] == 'i' ? &s->inter : &s->downinter) = hx_time(v);
         else if (strcmp(k, "maxconn") == 0 && hx_uint(v, 1000000, &u) && ++i)
@@ -329,7 +265,7 @@ static void server_words(struct hx *h, struct hx_srv *s, char **tok, size_t n, s
         else if (strcmp(k, "agent-inter") == 0 && hx_time(v) && ++i)
             s->agent_inter = hx_time(v);
         else if (strcmp(k, "agent-send") == 0 && v && ++i)
-            set_str(&s->agent_send, v);
+            hx_set_str(&s->agent_send, v);
         else if (strcmp(k, "resolvers") == 0 || strcmp(k, "init-addr") == 0 ||
                  strcmp(k, "resolve-prefer") == 0 || strcmp(k, "fastinter") == 0 ||
                  strcmp(k, "sni") == 0 || strcmp(k, "check-sni") == 0)
@@ -370,7 +306,7 @@ static void server(struct hx *h, struct hx_proxy *p, char **tok, size_t n)
     }
     s = &p->srv[p->n_srv++];
     srv_copy(s, &p->defsrv);
-    set_str(&s->name, tok[1]);
+    hx_set_str(&s->name, tok[1]);
     free(s->addr);
     s->addr = addr;
     s->line = h->line;
@@ -431,7 +367,7 @@ static void option(struct hx *h, struct hx_proxy *p, char **tok, size_t n)
     } else if (strcmp(o, "httpchk") == 0) {
         p->check = HX_CHECK_HTTP;
         /* option httpchk [<method>] <uri> [<version>]; a lone argument is the uri */
-        set_str(&p->http_path, n == 3 ? tok[2] : n >= 4 ? tok[3] : "/");
+        hx_set_str(&p->http_path, n == 3 ? tok[2] : n >= 4 ? tok[3] : "/");
         if (n >= 4 && strcmp(tok[2], "GET") != 0 && strcmp(tok[2], "HEAD") != 0 &&
             strcmp(tok[2], "OPTIONS") != 0)
             hx_warn(h, true, tok, n, "k3lb's http check sends GET");
@@ -486,213 +422,15 @@ static void http_check(struct hx *h, struct hx_proxy *p, char **tok, size_t n)
         hx_uint(tok[3], 599, &v) && v >= 100) {
         p->expect_status = v;
     } else if (n == 4 && strcmp(tok[1], "expect") == 0 && strcmp(tok[2], "string") == 0) {
-        set_str(&p->expect_body, tok[3]);
+        hx_set_str(&p->expect_body, tok[3]);
     } else if (n >= 3 && strcmp(tok[1], "send") == 0) {
         for (size_t i = 2; i + 1 < n; i += 2)
             if (strcmp(tok[i], "uri") == 0)
-                set_str(&p->http_path, tok[i + 1]);
+                hx_set_str(&p->http_path, tok[i + 1]);
             else if (strcmp(tok[i], "meth") != 0 || strcmp(tok[i + 1], "GET") != 0)
                 hx_warn(h, true, &tok[i], 2, "k3lb's http check sends GET path");
     } else {
         hx_warn(h, true, tok, n, NULL);
-    }
-}
-
-/* ---- SNI routes, per-source limits --------------------------------------------------------- */
-
-static bool is_sni_fetch(const char *w)
-{
-    return strcmp(w, "req.ssl_sni") == 0 || strcmp(w, "req_ssl_sni") == 0;
-}
-
-static void route_add(struct hx_route *r, const char *name)
-{
-    char *n = xstrdup(name);
-    for (char *c = n; *c; c++)
-        if (*c >= 'A' && *c <= 'Z')
-            *c = (char)(*c - 'A' + 'a');
-    if (r->n_names < MAX_TOKENS)
-        r->names[r->n_names++] = n;
-    else
-        free(n);
-}
-
-/* `req.ssl_sni [-i] [-m str|end] value...` from tok[i] (after the fetch) to end: its names
- * into r. false when the match cannot be written as routes. */
-static bool sni_match(struct hx *h, char **tok, size_t i, size_t end, struct hx_route *r)
-{
-    const char *m = "str";
-    for (; i < end && tok[i][0] == '-'; i++) {
-        if (strcmp(tok[i], "-m") == 0 && i + 1 < end)
-            m = tok[++i];
-        else if (strcmp(tok[i], "--") == 0) {
-            i++;
-            break;
-        } else if (strcmp(tok[i], "-i") != 0)
-            return false; /* -f (a file of patterns), -M, ... */
-    }
-    if (i == end || (strcmp(m, "str") != 0 && strcmp(m, "end") != 0 && strcmp(m, "dom") != 0))
-        return false;
-    for (; i < end; i++) {
-        char wild[300];
-        if (strcmp(m, "str") == 0) {
-            route_add(r, tok[i]);
-            continue;
-        }
-        /* end ".a.example" is *.a.example; end or dom "a.example" also takes the name itself
-         * (and, for HAProxy, "xa.example" with end: k3lb matches whole labels) */
-        snprintf(wild, sizeof(wild), "*.%s", tok[i] + (tok[i][0] == '.'));
-        if (tok[i][0] != '.')
-            route_add(r, tok[i]);
-        route_add(r, wild);
-        if (strcmp(m, "end") == 0 && tok[i][0] != '.')
-            hx_warn(h, true, &tok[i], 1,
-                    "-m end: k3lb matches a suffix on a label boundary (name and *.name, not "
-                    "xname)");
-    }
-    return true;
-}
-
-static const struct hx_route *acl_named(const struct hx_proxy *p, const char *name)
-{
-    for (size_t i = 0; i < p->n_acls; i++)
-        if (strcmp(p->acls[i]->acl, name) == 0)
-            return p->acls[i];
-    return NULL;
-}
-
-/* `cond [|| cond]...` from tok[i]: each an anonymous { req.ssl_sni ... } or an acl of them. */
-static bool sni_condition(struct hx *h, struct hx_proxy *p, char **tok, size_t i, size_t n,
-                          struct hx_route *r)
-{
-    for (bool want = true; i < n; want = !want) {
-        if (!want) { /* between terms: only OR (AND would need both names at once) */
-            if (strcmp(tok[i], "||") != 0 && strcmp(tok[i], "or") != 0)
-                return false;
-            i++;
-            continue;
-        }
-        if (strcmp(tok[i], "{") == 0) {
-            size_t close = i + 1;
-            while (close < n && strcmp(tok[close], "}") != 0)
-                close++;
-            if (close == n || close < i + 2 || !is_sni_fetch(tok[i + 1]) ||
-                !sni_match(h, tok, i + 2, close, r))
-                return false;
-            i = close + 1;
-            continue;
-        }
-        const struct hx_route *a = acl_named(p, tok[i]);
-        if (!a)
-            return false;
-        for (size_t k = 0; k < a->n_names; k++)
-            route_add(r, a->names[k]);
-        i++;
-    }
-    return r->n_names > 0;
-}
-
-/* acl NAME req.ssl_sni ...: kept for the use_backend lines that name it. Other acls are
- * warned about where a rule uses them. */
-static void acl(struct hx *h, struct hx_proxy *p, char **tok, size_t n)
-{
-    struct hx_route *r;
-    if (n < 4 || !is_sni_fetch(tok[2]) || p->n_acls == MAX_ITEMS) {
-        hx_warn(h, true, tok, n, "k3lb routes only by the TLS server name (req.ssl_sni)");
-        return;
-    }
-    r = xcalloc(1, sizeof(*r));
-    r->acl = xstrdup(tok[1]);
-    if (!sni_match(h, tok, 3, n, r)) {
-        hx_warn(h, true, tok, n, "an SNI match k3lb cannot write (str, end and dom are)");
-        route_free(r);
-        return;
-    }
-    if (acl_named(p, tok[1])) { /* HAProxy ORs acls of one name */
-        struct hx_route *old = (struct hx_route *)acl_named(p, tok[1]);
-        for (size_t i = 0; i < r->n_names; i++)
-            route_add(old, r->names[i]);
-        route_free(r);
-        return;
-    }
-    p->acls[p->n_acls++] = r;
-}
-
-static void use_backend(struct hx *h, struct hx_proxy *p, char **tok, size_t n)
-{
-    struct hx_route *r = xcalloc(1, sizeof(*r));
-    r->backend = xstrdup(tok[1]);
-    r->line = h->line;
-    if (strcmp(tok[2], "if") != 0 || p->n_routes == MAX_ITEMS ||
-        !sni_condition(h, p, tok, 3, n, r)) {
-        hx_warn(h, true, tok, n,
-                "k3lb routes by the TLS server name only: use_backend NAME if "
-                "{ req.ssl_sni -i name } [|| ...], or acls of req.ssl_sni");
-        route_free(r);
-        return;
-    }
-    p->routes[p->n_routes++] = r;
-}
-
-/* `reject if { sc_conn_cur(0) gt N }` and its spellings (sc0_conn_cur, src_conn_cur; _rate
- * alike), tok[3..8]: the limit k3lb writes (gt N lets N through, ge N lets N - 1). */
-static bool source_limit(struct hx_proxy *p, char **tok, size_t n)
-{
-    unsigned v, limit;
-    const char *f = n == 9 ? tok[5] : "";
-    bool cur = strstr(f, "conn_cur") != NULL, rate = strstr(f, "conn_rate") != NULL;
-    bool ge = n == 9 && strcmp(tok[6], "ge") == 0, gt = n == 9 && strcmp(tok[6], "gt") == 0;
-    if (n != 9 || strcmp(tok[3], "if") != 0 || strcmp(tok[4], "{") != 0 ||
-        strcmp(tok[8], "}") != 0 || !hx_uint(tok[7], 1000000, &v) || (!cur && !rate) ||
-        (!ge && !gt) ||
-        (strncmp(f, "sc_", 3) != 0 && strncmp(f, "sc0_", 4) != 0 && strncmp(f, "src_", 4) != 0))
-        return false;
-    limit = ge ? (v ? v - 1 : 0) : v;
-    if (!limit)
-        return false; /* refuses every client: no k3lb limit says that */
-    *(cur ? &p->src_conns : &p->src_rate) = limit;
-    return true;
-}
-
-static void tcp_request(struct hx *h, struct hx_proxy *p, char **tok, size_t n)
-{
-    uint64_t t;
-    if (n == 3 && strcmp(tok[1], "inspect-delay") == 0 && (t = hx_time(tok[2]))) {
-        p->inspect_delay = t;
-    } else if (n == 8 && strcmp(tok[1], "content") == 0 && strcmp(tok[2], "accept") == 0 &&
-               strcmp(tok[3], "if") == 0 && strcmp(tok[4], "{") == 0 &&
-               (strcmp(tok[5], "req.ssl_hello_type") == 0 ||
-                strcmp(tok[5], "req_ssl_hello_type") == 0) &&
-               strcmp(tok[6], "1") == 0 && strcmp(tok[7], "}") == 0) {
-        /* wait for the ClientHello: what a frontend with routes does */
-    } else if ((n == 4 || (n == 6 && strcmp(tok[4], "table") == 0)) &&
-               strcmp(tok[1], "connection") == 0 && strncmp(tok[2], "track-sc", 8) == 0 &&
-               strcmp(tok[3], "src") == 0) {
-        /* the per-source counting the reject rules read; the table's rate period counts */
-        if (n == 6)
-            set_str(&p->rate_table, tok[5]);
-    } else if (n == 9 && strcmp(tok[1], "connection") == 0 && strcmp(tok[2], "reject") == 0 &&
-               source_limit(p, tok, n)) {
-        if (strstr(tok[5], "conn_rate"))
-            hx_warn(h, false, tok, n,
-                    "source_max_rate: refused attempts do not count against the client in k3lb");
-    } else {
-        hx_warn(h, true, tok, n, NULL);
-    }
-}
-
-/* stick-table ... store conn_cur,conn_rate(<period>): the rate's period, for source_max_rate. */
-static void stick_table(struct hx *h, struct hx_proxy *p, char **tok, size_t n)
-{
-    (void)h;
-    for (size_t i = 1; i + 1 < n; i++) {
-        const char *r = strcmp(tok[i], "store") == 0 ? strstr(tok[i + 1], "conn_rate(") : NULL;
-        const char *close = r ? strchr(r, ')') : NULL;
-        char period[32];
-        if (!close || (size_t)(close - r - 10) >= sizeof(period))
-            continue;
-        snprintf(period, sizeof(period), "%.*s", (int)(close - r - 10), r + 10);
-        p->rate_period = hx_time(period);
     }
 }
 
@@ -710,22 +448,22 @@ static void directive(struct hx *h, struct hx_proxy *p, char **tok, size_t n)
         bind(h, p, tok, n);
     } else if ((strcmp(d, "default_backend") == 0 || strcmp(d, "use_backend") == 0) && fe &&
                n == 2) {
-        set_str(&p->default_backend, tok[1]);
+        hx_set_str(&p->default_backend, tok[1]);
     } else if (strcmp(d, "use_backend") == 0 && fe && p->kind != HX_DEFAULTS && n >= 4) {
-        use_backend(h, p, tok, n);
+        hx_use_backend(h, p, tok, n);
     } else if (strcmp(d, "acl") == 0 && fe && p->kind != HX_DEFAULTS) {
-        acl(h, p, tok, n);
+        hx_acl(h, p, tok, n);
     } else if (strcmp(d, "tcp-request") == 0 && fe && p->kind != HX_DEFAULTS && n >= 2) {
-        tcp_request(h, p, tok, n);
+        hx_tcp_request(h, p, tok, n);
     } else if (strcmp(d, "stick-table") == 0 && p->kind != HX_DEFAULTS) {
-        stick_table(h, p, tok, n);
+        hx_stick_table(h, p, tok, n);
     } else if (strcmp(d, "maxconn") == 0 && n == 2 && hx_uint(tok[1], 10000000, &v)) {
         p->maxconn = v;
     } else if (strcmp(d, "balance") == 0 && n == 2 &&
                (strcmp(tok[1], "roundrobin") == 0 || strcmp(tok[1], "static-rr") == 0 ||
                 strcmp(tok[1], "leastconn") == 0 || strcmp(tok[1], "source") == 0 ||
                 strcmp(tok[1], "first") == 0 || strcmp(tok[1], "random") == 0)) {
-        set_str(&p->balance, strcmp(tok[1], "static-rr") == 0 ? "roundrobin" : tok[1]);
+        hx_set_str(&p->balance, strcmp(tok[1], "static-rr") == 0 ? "roundrobin" : tok[1]);
     } else if (strcmp(d, "option") == 0) {
         option(h, p, tok, n);
     } else if (strcmp(d, "timeout") == 0) {
@@ -744,18 +482,9 @@ static void directive(struct hx *h, struct hx_proxy *p, char **tok, size_t n)
     }
 }
 
-void haproxy_import(const char *name, const char *text, size_t len, struct haproxy_import *out)
+void hx_read(struct hx *h, const char *text, size_t len)
 {
-    struct hx h = {.file = name};
-    size_t yaml_len = 0, warn_len = 0;
-    FILE *y;
     char *tok[MAX_TOKENS];
-
-    memset(out, 0, sizeof(*out));
-    h.warn = open_memstream(&out->warnings, &warn_len);
-    y = open_memstream(&out->yaml, &yaml_len);
-    if (len > HAPROXY_IMPORT_MAX)
-        len = HAPROXY_IMPORT_MAX;
     for (size_t at = 0; at < len;) {
         const char *nl = memchr(text + at, '\n', len - at);
         size_t l = nl ? (size_t)(nl - (text + at)) : len - at;
@@ -766,34 +495,26 @@ void haproxy_import(const char *name, const char *text, size_t len, struct hapro
             if (!line[i])
                 line[i] = ' '; /* a NUL inside a line is a space, not its end */
         at += l + 1;
-        h.line++;
+        h->line++;
         n = tokenize(line, tok);
         if (n && line[0] != ' ' && line[0] != '\t' && is_section(tok[0]))
-            section(&h, tok, n);
-        else if (n && h.in_global)
-            global(&h, tok, n);
-        else if (n && h.cur)
-            directive(&h, h.cur, tok, n);
-        else if (n && !h.in_other)
-            hx_warn(&h, true, tok, n, "outside any section");
+            section(h, tok, n);
+        else if (n && h->in_global)
+            global(h, tok, n);
+        else if (n && h->cur)
+            directive(h, h->cur, tok, n);
+        else if (n && !h->in_other)
+            hx_warn(h, true, tok, n, "outside any section");
         free(line);
     }
-    hx_write_yaml(&h, y);
-    fclose(y);
-    fclose(h.warn);
-    out->n_warnings = h.n_warnings;
-    out->differs = h.differs;
-    for (size_t i = 0; i < h.n_p; i++) {
-        proxy_free(h.p[i]);
-        free(h.p[i]);
-    }
-    proxy_free(&h.defaults);
-    free(h.g_user);
 }
 
-void haproxy_import_free(struct haproxy_import *out)
+void hx_release(struct hx *h)
 {
-    free(out->yaml);
-    free(out->warnings);
-    memset(out, 0, sizeof(*out));
+    for (size_t i = 0; i < h->n_p; i++) {
+        proxy_free(h->p[i]);
+        free(h->p[i]);
+    }
+    proxy_free(&h->defaults);
+    free(h->g_user);
 }

@@ -1,8 +1,10 @@
-/* Writing for k3lb import-haproxy: the sections config/haproxy.c read, as k3lb YAML. A
+/* Writing for k3lb import-haproxy: the sections import/hx_read.c read, as k3lb YAML. A
  * frontend is written only with a backend that is (one with servers); checks, timeouts and
  * limits are mapped as HAProxy applies them, and what has no k3lb equivalent is warned about
  * here, where it is known (a backend with no servers, per-frontend limits). */
-#include "config/haproxy-int.h"
+#include "import/hx_write.h"
+
+#include "import/hx.h"
 
 #include "config/value.h"
 

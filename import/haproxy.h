@@ -1,7 +1,7 @@
 /* k3lb import-haproxy: an HAProxy configuration's tcp-mode subset written as k3lb YAML. Pure
  * text to text: the command reads the file and prints; the fuzz target feeds anything. */
-#ifndef K3LB_CONFIG_HAPROXY_H
-#define K3LB_CONFIG_HAPROXY_H
+#ifndef K3LB_IMPORT_HAPROXY_H
+#define K3LB_IMPORT_HAPROXY_H
 
 #include <stdbool.h>
 #include <stddef.h>

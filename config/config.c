@@ -1,6 +1,7 @@
 /* Snapshot life cycle: read the source, place overrides, apply the key table, hand out
  * references. */
 #include "config/config.h"
+#include "config/validate.h"
 #include "common/xalloc.h"
 
 #include "config/agent.h"
@@ -129,8 +130,11 @@ static struct config *build(const char *path, const char *base_yaml,
     if (agent && errs->n == before && root->type == CONFIG_NODE_MAP)
         config_agent_transform(root, agent, errs);
     cfg = xcalloc(1, sizeof(*cfg));
-    if (errs->n == before)
+    if (errs->n == before) {
         config_apply(&config_root_section, cfg, root, errs);
+        if (root->type == CONFIG_NODE_MAP) /* else there are no objects to relate */
+            config_validate(cfg, errs);    /* after every object's own checks */
+    }
     config_node_free(root);
     cfg->source = xstrdup(path ? path : "command line");
     atomic_init(&cfg->refs, 1);
@@ -167,16 +171,6 @@ void config_unref(struct config *c)
     config_release(&config_root_section, c);
     free(c->source);
     free(c);
-}
-
-bool config_frontend_uses(const struct config_frontend *f, size_t b)
-{
-    if (f->backend_index == b)
-        return true;
-    for (size_t i = 0; i < f->n_routes; i++)
-        if (f->routes[i].backend_index == b)
-            return true;
-    return false;
 }
 
 void config_errors_print(const struct config_errors *errs, FILE *out)

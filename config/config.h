@@ -30,9 +30,6 @@ struct config *config_build_agent(const char *path, const struct config_override
 struct config *config_ref(struct config *c);
 void config_unref(struct config *c);
 
-/* True when frontend f sends clients to backend b: as its default or through a route. */
-bool config_frontend_uses(const struct config_frontend *f, size_t b);
-
 void config_errors_print(const struct config_errors *errs, FILE *out);
 void config_errors_free(struct config_errors *errs);
 

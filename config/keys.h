@@ -84,8 +84,6 @@ void config_check_env(const struct config_obj *obj, const struct config_section 
 /* The position of key's value in obj if it was given, else of obj itself. */
 struct config_mark config_mark_of(const struct config_obj *obj, const struct config_section *sec,
                                   const char *key);
-/* Cross-object checks of a whole snapshot (validate.c). */
-void config_check_root(void *obj, struct config_errors *errs);
 
 /* Index of the key in its section, or -1. Used to look up marks for messages. */
 int config_key_index(const struct config_section *sec, const char *name);

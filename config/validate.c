@@ -1,7 +1,7 @@
 /* Checks that span objects: unique names, frontend -> backend references, listen addresses that
  * would collide. Runs after every object passed its own checks. */
+#include "config/validate.h"
 #include "config/keys.h"
-#include "config/config.h"
 #include "common/xalloc.h"
 #include "config/node.h"
 
@@ -324,6 +324,17 @@ static void check_listen_overlaps(struct config *c, struct config_errors *errs)
     free(v);
 }
 
+/* Frontend f sends clients to backend b: as its default or through a route. */
+static bool config_frontend_uses(const struct config_frontend *f, size_t b)
+{
+    if (f->backend_index == b)
+        return true;
+    for (size_t i = 0; i < f->n_routes; i++)
+        if (f->routes[i].backend_index == b)
+            return true;
+    return false;
+}
+
 /* What loads but is likely a mistake: a backend no frontend uses (nor any backend requires), and an
  * etcd backend with an even member count (2k members tolerate no more failures than 2k - 1, with
  * one more to fail). */
@@ -349,9 +360,8 @@ static void warn_root(const struct config *c, struct config_errors *errs)
     }
 }
 
-void config_check_root(void *obj, struct config_errors *errs)
+void config_validate(struct config *c, struct config_errors *errs)
 {
-    struct config *c = obj;
     bool clean = errs->in_object == 0; /* a list that failed to parse is not an empty one */
     if (c->n_frontends == 0 && clean)
         config_error_add(errs, c->obj.mark, "no frontends: nothing would listen");

@@ -1,5 +1,6 @@
-"""The source tree keeps its shape: the layering check passes on it and catches each kind of
-break on a tree made to have one."""
+"""The source tree keeps its shape: the layering check (includes, circles in a folder or across
+folders, file and function sizes) passes on it and catches each kind of break on a tree made to
+have one."""
 import os
 import subprocess
 
@@ -30,6 +31,8 @@ def test_each_break_is_reported(tmp_path):
     write(root, "lb/conn.h", '#include "lb/worker.h"\n')
     write(root, "lb/worker.h", '#include "lb/conn.h"\n')             # circle
     write(root, "lb/worker.c", '#include "worker.h"\n#include "lb/gone.h"\n')  # style, missing
+    write(root, "lb/forward.c", "int f(void)\n{\n" + "    x();\n" * 81 + "}\n")  # long function
+    write(root, "lb/balance.c", "int x;\n" * 601)                               # long file
     r = run(root)
     assert r.returncode == 1
     out = r.stdout
@@ -38,4 +41,6 @@ def test_each_break_is_reported(tmp_path):
     assert "include cycle: lb/conn <-> lb/worker" in out
     assert 'lb/worker.c:1: include "worker.h" is not "folder/file.h"' in out
     assert 'lb/worker.c:2: include "lb/gone.h"' in out
-    assert "layering: 5 problem(s)" in out
+    assert "lb/forward.c:1: a function of 81 lines (at most 80)" in out
+    assert "lb/balance.c: 601 lines (at most 600)" in out
+    assert "layering: 7 problem(s)" in out

@@ -1,6 +1,6 @@
 /* Inside admin/: the admin listener's state, shared by the API (admin/admin.c: replies,
  * handlers, dispatch) and the listener machinery under it (admin/listener.c: the socket,
- * the connection cap, eviction, accept pausing), which hands each request to admin_route. */
+ * the connection cap, eviction, accept pausing), which hands each request to admin_answer. */
 #ifndef K3LB_ADMIN_ADMIN_INT_H
 #define K3LB_ADMIN_ADMIN_INT_H
 
@@ -29,7 +29,7 @@ struct admin_conn {
 
 struct admin {
     struct evhttp *http;               /* libevent's HTTP server */
-    struct lb_runtime *rt;             /* what it reports on and commands */
+    struct runtime *rt;                /* what it reports on and commands */
     struct admin_hooks hooks;          /* commands offered by others; NULL members when absent */
     char *token;                       /* bearer token clients must send, or NULL */
     char *unix_path;                   /* socket file to remove at exit, or NULL */
@@ -53,6 +53,6 @@ struct admin {
 #define ADMIN_PAUSE_MS 250
 
 /* The API's answer to one request (admin/admin.c). */
-void admin_route(struct admin *a, struct evhttp_request *req);
+void admin_answer(struct admin *a, struct evhttp_request *req);
 
 #endif

@@ -84,7 +84,7 @@ static void add_server(struct admin *a, struct evhttp_request *req, const char *
         reply_error(req, 400, err, "{\"address\": \"10.0.0.14:2379\", \"weight\": 1}");
     } else {
         enum lb_api rc =
-            lb_runtime_add_server(a->rt, backend, body.address, body.weight, err, sizeof(err));
+            runtime_add_server(a->rt, backend, body.address, body.weight, err, sizeof(err));
         answer(req, rc, err, "added; it takes traffic once its checks pass");
         free(body.address);
     }
@@ -101,10 +101,10 @@ static void set_server(struct admin *a, struct evhttp_request *req, const char *
     if (admin_body_set(text, len, &body, err, sizeof(err)) < 0)
         reply_error(req, 400, err, "{\"state\": \"drain\"} or {\"weight\": 2}");
     else
-        answer(req,
-               lb_runtime_set_server(a->rt, backend, address, body.state, body.weight, err,
-                                     sizeof(err)),
-               err, "updated");
+        answer(
+            req,
+            runtime_set_server(a->rt, backend, address, body.state, body.weight, err, sizeof(err)),
+            err, "updated");
     free(text);
 }
 
@@ -112,7 +112,7 @@ static void remove_server(struct admin *a, struct evhttp_request *req, const cha
                           const char *address, bool force)
 {
     char err[256];
-    enum lb_api rc = lb_runtime_remove_server(a->rt, backend, address, force, err, sizeof(err));
+    enum lb_api rc = runtime_remove_server(a->rt, backend, address, force, err, sizeof(err));
     answer(req, rc, err,
            rc == LB_API_ACCEPTED ? "draining; removed when its last connection ends" : "removed");
 }
@@ -120,7 +120,7 @@ static void remove_server(struct admin *a, struct evhttp_request *req, const cha
 /* GET /status: the balancer's state, and the announcement's when there is one. */
 static cJSON *status(struct admin *a)
 {
-    cJSON *root = lb_status_json(a->rt);
+    cJSON *root = admin_status_json(a->rt);
     struct admin_announce an = {0};
     if (a->hooks.announce)
         a->hooks.announce(a->hooks.arg, &an);
@@ -165,7 +165,7 @@ static void metrics(struct admin *a, struct evhttp_request *req)
 {
     struct evbuffer *out = evbuffer_new();
     struct admin_announce an = {0};
-    lb_metrics_render(a->rt, out);
+    admin_metrics_render(a->rt, out);
     if (a->hooks.announce)
         a->hooks.announce(a->hooks.arg, &an);
     admin_announce_metrics(out, &an);
@@ -325,7 +325,7 @@ static void dispatch(struct admin *a, struct evhttp_request *req, const char *pa
     }
 }
 
-void admin_route(struct admin *a, struct evhttp_request *req)
+void admin_answer(struct admin *a, struct evhttp_request *req)
 {
     const char *uri = evhttp_request_get_uri(req);
     struct evhttp_uri *parsed = evhttp_uri_parse(uri);

@@ -11,7 +11,7 @@
 #include <stddef.h>
 
 struct event_base;
-struct lb_runtime;
+struct runtime;
 struct admin;
 
 /* Commands that other parts offer through the API. */
@@ -28,9 +28,8 @@ struct admin_hooks {
 };
 
 /* cfg: the admin section (listener and token). */
-struct admin *admin_new(struct event_base *base, const struct config_admin *cfg,
-                        struct lb_runtime *rt, const struct admin_hooks *hooks, char *err,
-                        size_t errlen);
+struct admin *admin_new(struct event_base *base, const struct config_admin *cfg, struct runtime *rt,
+                        const struct admin_hooks *hooks, char *err, size_t errlen);
 /* A request is being read or answered, or a client connected moments ago and may be sending
  * one: a process leaving after an upgrade waits for these (within its grace), so no request
  * it took is dropped. */

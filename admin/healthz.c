@@ -45,10 +45,10 @@ static size_t usable_servers(const struct lb_pool *p)
     return n;
 }
 
-int admin_healthz(const struct lb_runtime *rt, bool stopping, const char *const *names,
-                  size_t n_names, char *msg, size_t len)
+int admin_healthz(const struct runtime *rt, bool stopping, const char *const *names, size_t n_names,
+                  char *msg, size_t len)
 {
-    const struct lb_view *v = lb_runtime_view(rt);
+    const struct lb_view *v = runtime_view(rt);
     size_t n = n_names ? n_names : v->n_fronts, used = 0, bad = 0, ok_used = 0;
     char ok[1024]; /* the passing ones, said only when none fails */
 

@@ -11,7 +11,7 @@
 /* The HTTP status of the answer: 200 when k3lb is not stopping and every frontend named (every
  * frontend when names is empty) has a server that would take a new connection, 503 when not,
  * 404 when a name is no frontend. msg gets one line saying why. */
-int admin_healthz(const struct lb_runtime *rt, bool stopping, const char *const *names,
-                  size_t n_names, char *msg, size_t len);
+int admin_healthz(const struct runtime *rt, bool stopping, const char *const *names, size_t n_names,
+                  char *msg, size_t len);
 
 #endif

@@ -1,7 +1,7 @@
 /* The admin listener under the API: the socket (loopback TCP or a unix socket made 0600), a cap
  * on open connections that evhttp (libevent 2.1) lacks, eviction of idle ones so a slow client
  * never locks the API out, accept paused while descriptors are short, and the hand-over of the
- * socket at a binary upgrade. Each request goes to admin_route (admin/admin.c). */
+ * socket at a binary upgrade. Each request goes to admin_answer (admin/admin.c). */
 #include "admin/admin-int.h"
 #include "common/clock.h"
 #include "common/xalloc.h"
@@ -34,7 +34,7 @@ static void on_request(struct evhttp_request *req, void *arg)
         a->paused = false;
         log_info("admin_accept_resumed", "admin API: accepting again");
     }
-    admin_route(a, req);
+    admin_answer(a, req);
 }
 
 static void check_full(struct admin *a);
@@ -189,9 +189,8 @@ static void make_socket_dir(const char *path)
     }
 }
 
-struct admin *admin_new(struct event_base *base, const struct config_admin *cfg,
-                        struct lb_runtime *rt, const struct admin_hooks *hooks, char *err,
-                        size_t errlen)
+struct admin *admin_new(struct event_base *base, const struct config_admin *cfg, struct runtime *rt,
+                        const struct admin_hooks *hooks, char *err, size_t errlen)
 {
     const struct net_addr *listen = &cfg->listen;
     struct admin *a = xcalloc(1, sizeof(*a));

@@ -232,14 +232,14 @@ static void check_durations(struct evbuffer *out, const struct lb_view *v)
         }
 }
 
-static void process(struct evbuffer *out, const struct lb_runtime *rt)
+static void process(struct evbuffer *out, const struct runtime *rt)
 {
-    const struct lb_reloads *r = lb_runtime_reloads(rt);
+    const struct runtime_reloads *r = runtime_reloads(rt);
     family(out, "k3lb_build_info", "gauge", "Version of k3lb; always 1");
     evbuffer_add_printf(out, "k3lb_build_info{version=\"%s\"} 1\n", K3LB_VERSION);
     family(out, "k3lb_process_start_time_seconds", "gauge", "Start time, seconds since the epoch");
     evbuffer_add_printf(out, "k3lb_process_start_time_seconds %lld\n",
-                        (long long)lb_runtime_started(rt));
+                        (long long)runtime_started(rt));
     family(out, "k3lb_config_reloads_total", "counter", "Config reloads by outcome");
     evbuffer_add_printf(out, "k3lb_config_reloads_total{result=\"success\"} %llu\n",
                         (unsigned long long)r->ok);
@@ -345,9 +345,9 @@ static void k3s_families(struct evbuffer *out, const struct lb_view *v)
         }
 }
 
-void lb_metrics_render(const struct lb_runtime *rt, struct evbuffer *out)
+void admin_metrics_render(const struct runtime *rt, struct evbuffer *out)
 {
-    const struct lb_view *v = lb_runtime_view(rt);
+    const struct lb_view *v = runtime_view(rt);
     process(out, rt);
     front_family(out, v, "k3lb_frontend_connections_total", "counter",
                  "Client connections accepted", front_total);

@@ -8,7 +8,7 @@
 
 struct evbuffer;
 
-void lb_metrics_render(const struct lb_runtime *rt, struct evbuffer *out);
+void admin_metrics_render(const struct runtime *rt, struct evbuffer *out);
 /* k3lb_announce_announced, one per anycast address: 1 while this node announces it. */
 void admin_announce_metrics(struct evbuffer *out, const struct admin_announce *an);
 

@@ -160,14 +160,14 @@ static cJSON *pool_json(const struct lb_pool *p)
     return o;
 }
 
-cJSON *lb_status_json(const struct lb_runtime *rt)
+cJSON *admin_status_json(const struct runtime *rt)
 {
-    const struct lb_view *v = lb_runtime_view(rt);
+    const struct lb_view *v = runtime_view(rt);
     cJSON *root = cJSON_CreateObject(), *fronts, *backs;
     cJSON_AddStringToObject(root, "version", K3LB_VERSION);
     cJSON_AddNumberToObject(root, "pid", (double)getpid());
     cJSON_AddStringToObject(root, "config", v->cfg->source);
-    cJSON_AddNumberToObject(root, "workers", lb_runtime_workers(rt));
+    cJSON_AddNumberToObject(root, "workers", runtime_workers(rt));
     fronts = cJSON_AddArrayToObject(root, "frontends");
     for (size_t i = 0; i < v->n_fronts; i++)
         cJSON_AddItemToArray(fronts, front_json(&v->fronts[i]));

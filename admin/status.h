@@ -8,7 +8,7 @@
 
 #include <cjson/cJSON.h>
 
-cJSON *lb_status_json(const struct lb_runtime *rt);
+cJSON *admin_status_json(const struct runtime *rt);
 /* The "announce" object of /status: whether this node announces its anycast addresses, why. */
 void admin_announce_json(cJSON *root, const struct admin_announce *an);
 

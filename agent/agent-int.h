@@ -37,7 +37,7 @@ struct k3s_call;
 
 struct agent {
     struct event_base *base;
-    struct lb_runtime *rt;
+    struct runtime *rt;
     struct config *cfg;            /* a reference */
     const struct config_agent *ac; /* cfg->agent */
     char default_addr[300];        /* the fixed address as host:port */

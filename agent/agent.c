@@ -51,7 +51,7 @@ void agent_apply_ported(struct agent *a, const char *backend, unsigned port)
         config_addr_with_port(a->applied.v[i], port, buf[i], sizeof(buf[i]));
         hosts[i] = buf[i];
     }
-    if (lb_runtime_set_servers(a->rt, backend, hosts, a->applied.n, err, sizeof(err)) < 0)
+    if (runtime_set_servers(a->rt, backend, hosts, a->applied.n, err, sizeof(err)) < 0)
         log_warn("server_list", "%s list not applied: %s", backend, err);
     free(hosts);
     free(buf);
@@ -73,8 +73,8 @@ static void apply(struct agent *a, enum agent_source why)
         agent_list_clear(&next);
         return;
     }
-    if (lb_runtime_set_servers(a->rt, "servers", (const char *const *)next.v, next.n, err,
-                               sizeof(err)) < 0) {
+    if (runtime_set_servers(a->rt, "servers", (const char *const *)next.v, next.n, err,
+                            sizeof(err)) < 0) {
         log_warn("server_list", "not applied: %s", err);
         agent_list_clear(&next);
         return;
@@ -289,7 +289,7 @@ static void set_via(struct agent *a, const struct config *cfg)
     free(auth);
 }
 
-struct agent *agent_new(struct event_base *base, struct lb_runtime *rt, struct config *cfg)
+struct agent *agent_new(struct event_base *base, struct runtime *rt, struct config *cfg)
 {
     struct agent *a = xcalloc(1, sizeof(*a));
     char why[256];
@@ -306,7 +306,7 @@ struct agent *agent_new(struct event_base *base, struct lb_runtime *rt, struct c
     snprintf(a->port, sizeof(a->port), "%u", port);
     for (size_t i = 0; i < cfg->n_backends; i++)
         a->etcd = a->etcd || strcmp(cfg->backends[i].name, "etcd") == 0;
-    a->dns = lb_runtime_dns(rt);
+    a->dns = runtime_dns(rt);
     set_via(a, cfg);
     read_token(a);
     a->insecure = tls_ctx_insecure();
@@ -319,7 +319,7 @@ struct agent *agent_new(struct event_base *base, struct lb_runtime *rt, struct c
     a->rng = rand_seed((uint64_t)(uintptr_t)a);
     a->refresh_cur_ms = a->ac->refresh_ms;
     event_active(a->tick, EV_TIMEOUT, 0); /* first poll now */
-    lb_runtime_watch_active(rt, on_failover, a);
+    runtime_watch_active(rt, on_failover, a);
     start_members(a);
     log_info("agent", "fixed address %s; sources:%s%s%s%s", a->default_addr,
              a->want_k3s ? " k3s" : "", a->want_dns ? " dns" : "",
@@ -348,7 +348,7 @@ void agent_free(struct agent *a)
 {
     if (!a)
         return;
-    lb_runtime_watch_active(a->rt, NULL, NULL);
+    runtime_watch_active(a->rt, NULL, NULL);
     if (a->tick)
         event_free(a->tick);
     if (a->etcd_tick)

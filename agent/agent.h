@@ -9,11 +9,11 @@
 #include <stddef.h>
 
 struct event_base;
-struct lb_runtime;
+struct runtime;
 struct agent;
 
 /* Loads the state file (a bad one is reported and ignored) and starts the list sources. */
-struct agent *agent_new(struct event_base *base, struct lb_runtime *rt, struct config *cfg);
+struct agent *agent_new(struct event_base *base, struct runtime *rt, struct config *cfg);
 void agent_free(struct agent *a);
 
 /* The admin API's PUT /servers: a list from an operator. 0, or -1 with a reason in err. */

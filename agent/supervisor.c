@@ -136,8 +136,7 @@ static void k3s_members(struct agent *a, const char *target, const char *body, s
         agent_list_clear(&l);
         return;
     }
-    if (lb_runtime_set_servers(a->rt, "etcd", (const char *const *)l.v, l.n, err, sizeof(err)) <
-        0) {
+    if (runtime_set_servers(a->rt, "etcd", (const char *const *)l.v, l.n, err, sizeof(err)) < 0) {
         log_warn("etcd_members", "not applied: %s", err);
         agent_list_clear(&l);
         return;
@@ -258,7 +257,7 @@ static void k3s_done(struct evhttp_request *req, void *arg)
         a->ports_checked = true; /* asked once, answered or not */
     if (code == 200 && call->what != K3S_CACERTS) {
         /* as good as a probe of that server: its next probe waits an interval */
-        struct lb_server *s = lb_runtime_server(a->rt, "servers", target);
+        struct lb_server *s = runtime_server(a->rt, "servers", target);
         if (s && s->health)
             health_target_answered(s->health);
     }
@@ -364,7 +363,7 @@ static void k3s_request(struct agent *a, const char *target, enum k3s_what what)
  * address; through a proxy, the agent's own listener (only the data path can tunnel). */
 static const char *k3s_target(struct agent *a)
 {
-    const char *active = lb_runtime_sticky_active(a->rt, "servers");
+    const char *active = runtime_sticky_active(a->rt, "servers");
     if (a->via[0])
         return a->via;
     return active ? active : a->default_addr;

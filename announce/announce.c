@@ -21,7 +21,7 @@
 #include <unistd.h>
 
 struct announce {
-    struct lb_runtime *rt;
+    struct runtime *rt;
     char ifname[16];        /* the interface */
     int fd;                 /* holding it */
     struct net_cidr *addrs; /* what is announced */
@@ -167,8 +167,8 @@ static void take_config(struct announce *a, const struct config_announce *c)
     event_add(a->tick, &tv);
 }
 
-struct announce *announce_new(struct event_base *base, const struct config *cfg,
-                              struct lb_runtime *rt, char *err, size_t errlen)
+struct announce *announce_new(struct event_base *base, const struct config *cfg, struct runtime *rt,
+                              char *err, size_t errlen)
 {
     const struct config_announce *c = &cfg->announce;
     struct announce *a;

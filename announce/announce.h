@@ -14,13 +14,13 @@
 #include <stddef.h>
 
 struct event_base;
-struct lb_runtime;
+struct runtime;
 struct announce;
 
 /* Starts announcing what cfg->announce says (nothing when it names no address: then NULL with
  * err ""). NULL with the reason in err when the interface cannot be made (no CAP_NET_ADMIN). */
-struct announce *announce_new(struct event_base *base, const struct config *cfg,
-                              struct lb_runtime *rt, char *err, size_t errlen);
+struct announce *announce_new(struct event_base *base, const struct config *cfg, struct runtime *rt,
+                              char *err, size_t errlen);
 /* A reloaded config: its addresses, frontends and lifetime (the interface stays). */
 void announce_configure(struct announce *a, const struct config *cfg);
 /* A stop: every address is withdrawn now and for good; the host still accepts connections to

@@ -29,7 +29,7 @@
 struct serve {
     struct cli *cli; /* how it was started */
     struct event_base *base;
-    struct lb_runtime *rt;
+    struct runtime *rt;
     struct admin *admin;
     struct agent *agent;            /* agent mode only */
     struct announce *announce;      /* anycast addresses, when the config names any */
@@ -51,7 +51,7 @@ struct serve {
 static void stop_poll(evutil_socket_t fd, short what, void *arg)
 {
     struct serve *s = arg;
-    uint64_t active = lb_runtime_active(s->rt);
+    uint64_t active = runtime_active(s->rt);
     (void)fd;
     (void)what;
     /* A successor that has not answered yet still needs this process: it tells it "ready",
@@ -77,11 +77,11 @@ static void begin_stop(struct serve *s, bool handed_over, const char *why)
         return;
     s->stopping = true;
     s->handed_over = handed_over;
-    lb_runtime_stop_accepting(s->rt, handed_over);
+    runtime_stop_accepting(s->rt, handed_over);
     if (!handed_over)
         notify_send("STOPPING=1"); /* after the listeners closed: new clients are refused now */
     log_info("stopping", "%s: no new connections; %llu open may finish within %llu ms", why,
-             (unsigned long long)lb_runtime_active(s->rt), (unsigned long long)s->cfg->grace_ms);
+             (unsigned long long)runtime_active(s->rt), (unsigned long long)s->cfg->grace_ms);
     s->stop_deadline = clock_now_ms() + s->cfg->grace_ms;
     s->stop_timer = event_new(s->base, -1, EV_PERSIST, stop_poll, s);
     event_add(s->stop_timer, &tick);
@@ -179,7 +179,7 @@ static void on_upgrade(evutil_socket_t sig, short what, void *arg)
         log_warn("upgrade", "an upgrade or a stop is already under way");
         return;
     }
-    socks = lb_runtime_listen_sockets(s->rt, &n_socks);
+    socks = runtime_listen_sockets(s->rt, &n_socks);
     s->upgrade_pid =
         upgrade_spawn(socks, n_socks, admin_fd(s->admin), announce_fd(s->announce), cli_argv, &fd);
     free(socks);
@@ -230,7 +230,7 @@ static int reload(struct serve *s, char *err, size_t errlen)
                 used += (size_t)snprintf(err + used, errlen - used, "%s\n", errs.list[i].text);
         }
         rc = -1;
-    } else if (lb_runtime_apply(s->rt, cfg, err, errlen) < 0) {
+    } else if (runtime_apply(s->rt, cfg, err, errlen) < 0) {
         log_error("reload_failed", "%s", err);
         config_unref(cfg);
         rc = -1;
@@ -243,7 +243,7 @@ static int reload(struct serve *s, char *err, size_t errlen)
     }
     if (rc < 0)
         log_error("reload_failed", "keeping the current config");
-    lb_runtime_note_reload(s->rt, rc == 0);
+    runtime_note_reload(s->rt, rc == 0);
     config_errors_free(&errs);
     notify_send("READY=1");
     return rc;
@@ -340,7 +340,7 @@ static int put_servers(void *arg, const char *const *addresses, size_t n, char *
 static int start_parts(struct serve *s)
 {
     char err[512];
-    s->rt = lb_runtime_new(s->base, s->cfg, err, sizeof(err));
+    s->rt = runtime_new(s->base, s->cfg, err, sizeof(err));
     if (!s->rt) {
         log_error("start_failed", "%s", err);
         return -1;
@@ -398,7 +398,7 @@ static void stop_parts(struct serve *s)
         event_free(s->stop_delay_timer);
     agent_free(s->agent);
     if (s->rt)
-        lb_runtime_free(s->rt);
+        runtime_free(s->rt);
     if (s->stop_timer)
         event_free(s->stop_timer);
     if (s->upgrade_ev)

@@ -18,7 +18,8 @@
 
 #define LISTEN_BACKLOG 4096
 
-struct lb_listen *lb_listen_find(struct lb_listen *const *reg, size_t n, const struct net_addr *a)
+struct lb_listen *runtime_listen_find(struct lb_listen *const *reg, size_t n,
+                                      const struct net_addr *a)
 {
     for (size_t i = 0; i < n; i++)
         if (strcmp(reg[i]->addr.text, a->text) == 0)
@@ -41,8 +42,8 @@ static int probe_free(const struct net_addr *a, char *err, size_t errlen)
  * takes in any later socket of the same user on the address: beside a K3s agent (root, like
  * k3lb) a balancer bound after k3lb would silently get a share of its clients. Without it, that
  * later bind fails loudly instead. */
-struct lb_listen *lb_listen_open(const struct net_addr *a, unsigned n_workers, bool exclusive,
-                                 char *err, size_t errlen)
+struct lb_listen *runtime_listen_open(const struct net_addr *a, unsigned n_workers, bool exclusive,
+                                      char *err, size_t errlen)
 {
     struct lb_listen *l = xcalloc(1, sizeof(*l));
     config_addr_copy(&l->addr, a);
@@ -73,7 +74,7 @@ fail:
     return NULL;
 }
 
-void lb_listen_shut(const struct lb_listen *l)
+void runtime_listen_shut(const struct lb_listen *l)
 {
     for (size_t j = 0; j < l->n_fds; j++)
         shutdown(l->fds[j], SHUT_RD);
@@ -82,19 +83,19 @@ void lb_listen_shut(const struct lb_listen *l)
 /* Addresses a new config dropped: out of LISTEN now, so that clients are refused at once
  * instead of waiting in a backlog nobody accepts from (the sockets themselves close when the
  * last view using them goes). */
-void lb_listens_refuse_removed(struct lb_listen *const *reg, size_t n,
-                               struct lb_listen *const *keep, size_t n_keep)
+void runtime_listens_refuse_removed(struct lb_listen *const *reg, size_t n,
+                                    struct lb_listen *const *keep, size_t n_keep)
 {
     for (size_t i = 0; i < n; i++) {
         bool kept = false;
         for (size_t k = 0; k < n_keep && !kept; k++)
             kept = keep[k] == reg[i];
         if (!kept)
-            lb_listen_shut(reg[i]);
+            runtime_listen_shut(reg[i]);
     }
 }
 
-struct upgrade_socket *lb_listen_sockets(const struct lb_view *v, size_t *n)
+struct upgrade_socket *runtime_view_sockets(const struct lb_view *v, size_t *n)
 {
     struct upgrade_socket *socks;
     size_t total = 0;

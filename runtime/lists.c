@@ -6,7 +6,7 @@
 
 #include <string.h>
 
-struct lb_list *lb_lists_find(struct lb_lists *ls, const char *backend)
+struct runtime_list *runtime_lists_find(struct runtime_lists *ls, const char *backend)
 {
     for (size_t i = 0; i < ls->n; i++)
         if (strcmp(ls->v[i].backend, backend) == 0)
@@ -14,9 +14,9 @@ struct lb_list *lb_lists_find(struct lb_lists *ls, const char *backend)
     return NULL;
 }
 
-struct lb_list *lb_lists_get(struct lb_lists *ls, const char *backend)
+struct runtime_list *runtime_lists_get(struct runtime_lists *ls, const char *backend)
 {
-    struct lb_list *l = lb_lists_find(ls, backend);
+    struct runtime_list *l = runtime_lists_find(ls, backend);
     if (l)
         return l;
     ls->v = xreallocarray(ls->v, ls->n + 1, sizeof(*ls->v));
@@ -26,7 +26,7 @@ struct lb_list *lb_lists_get(struct lb_lists *ls, const char *backend)
     return l;
 }
 
-void lb_list_set_servers(struct lb_list *l, struct config_server *list, size_t n)
+void runtime_list_set_servers(struct runtime_list *l, struct config_server *list, size_t n)
 {
     for (size_t i = 0; i < l->n; i++)
         config_addr_free(&l->servers[i].address);
@@ -35,13 +35,13 @@ void lb_list_set_servers(struct lb_list *l, struct config_server *list, size_t n
     l->n = n;
 }
 
-void lb_lists_free(struct lb_lists *ls)
+void runtime_lists_free(struct runtime_lists *ls)
 {
     for (size_t i = 0; i < ls->n; i++) {
-        struct lb_list *l = &ls->v[i];
-        lb_list_set_servers(l, NULL, 0);
-        lb_strings_free(l->removed, l->n_removed);
-        lb_strings_free(l->draining, l->n_draining);
+        struct runtime_list *l = &ls->v[i];
+        runtime_list_set_servers(l, NULL, 0);
+        runtime_strings_free(l->removed, l->n_removed);
+        runtime_strings_free(l->draining, l->n_draining);
         free(l->backend);
     }
     free(ls->v);
@@ -49,7 +49,7 @@ void lb_lists_free(struct lb_lists *ls)
     ls->n = 0;
 }
 
-bool lb_lists_has_server(const struct config_server *list, size_t n, const char *address)
+bool runtime_lists_has_server(const struct config_server *list, size_t n, const char *address)
 {
     for (size_t i = 0; i < n; i++)
         if (strcmp(list[i].address.text, address) == 0)
@@ -57,7 +57,7 @@ bool lb_lists_has_server(const struct config_server *list, size_t n, const char 
     return false;
 }
 
-bool lb_strings_has(char *const *v, size_t n, const char *s)
+bool runtime_strings_has(char *const *v, size_t n, const char *s)
 {
     for (size_t i = 0; i < n; i++)
         if (strcmp(v[i], s) == 0)
@@ -65,15 +65,15 @@ bool lb_strings_has(char *const *v, size_t n, const char *s)
     return false;
 }
 
-void lb_strings_add(char ***v, size_t *n, const char *s)
+void runtime_strings_add(char ***v, size_t *n, const char *s)
 {
-    if (lb_strings_has(*v, *n, s))
+    if (runtime_strings_has(*v, *n, s))
         return;
     *v = xreallocarray(*v, *n + 1, sizeof(**v));
     (*v)[(*n)++] = xstrdup(s);
 }
 
-void lb_strings_drop(char **v, size_t *n, const char *s)
+void runtime_strings_drop(char **v, size_t *n, const char *s)
 {
     for (size_t i = 0; i < *n; i++)
         if (strcmp(v[i], s) == 0) {
@@ -83,7 +83,7 @@ void lb_strings_drop(char **v, size_t *n, const char *s)
         }
 }
 
-void lb_strings_free(char **v, size_t n)
+void runtime_strings_free(char **v, size_t n)
 {
     for (size_t i = 0; i < n; i++)
         free(v[i]);

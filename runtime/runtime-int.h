@@ -11,7 +11,7 @@
 
 #include <event2/event.h>
 
-struct lb_runtime {
+struct runtime {
     struct event_base *base;    /* main loop */
     struct lb_view *view;       /* current view (one reference) */
     uint64_t generation;        /* of the last view built */
@@ -27,19 +27,18 @@ struct lb_runtime {
     size_t n_fronts;
     struct lb_listen **listens; /* by address */
     size_t n_listens;
-    struct lb_lists lists;     /* server lists set at run time, replacing the config's */
-    struct event *drain_timer; /* finishes removals once servers have drained (servers.c) */
-    struct lb_reloads reloads; /* reload outcomes, for metrics */
-    atomic_size_t total_conns; /* client connections over all workers (maxconn) */
-    time_t started;            /* process start, wall clock */
-    struct evdns_base *dns;    /* resolves servers' host names without blocking */
+    struct runtime_lists lists;     /* server lists set at run time, replacing the config's */
+    struct event *drain_timer;      /* finishes removals once servers have drained (servers.c) */
+    struct runtime_reloads reloads; /* reload outcomes, for metrics */
+    atomic_size_t total_conns;      /* client connections over all workers (maxconn) */
+    time_t started;                 /* process start, wall clock */
+    struct evdns_base *dns;         /* resolves servers' host names without blocking */
     void (*active_changed)(void *arg, const char *backend); /* a sticky failover happened */
     void *active_arg;
 };
 
-void rt_close_server_conns(struct lb_runtime *rt, struct lb_server *s);
+void rt_close_server_conns(struct runtime *rt, struct lb_server *s);
 /* Builds a view for cfg and makes it current (see runtime.c). */
-int rt_install(struct lb_runtime *rt, struct config *cfg, bool close_gone, char *err,
-               size_t errlen);
+int rt_install(struct runtime *rt, struct config *cfg, bool close_gone, char *err, size_t errlen);
 
 #endif

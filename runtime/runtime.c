@@ -34,7 +34,7 @@
 
 /* ---- views ---------------------------------------------------------------------------------- */
 
-static struct lb_front *get_front(struct lb_runtime *rt, const char *name, struct lb_front **next,
+static struct lb_front *get_front(struct runtime *rt, const char *name, struct lb_front **next,
                                   size_t *n_next)
 {
     struct lb_front *f = NULL;
@@ -50,7 +50,7 @@ static struct lb_front *get_front(struct lb_runtime *rt, const char *name, struc
     return f;
 }
 
-static struct lb_server *get_server(struct lb_runtime *rt, const struct lb_server_ctx *ctx,
+static struct lb_server *get_server(struct runtime *rt, const struct lb_server_ctx *ctx,
                                     const struct config_server *cs, struct lb_server **next,
                                     size_t *n_next)
 {
@@ -84,7 +84,7 @@ static const char **sans_of(const struct config *cfg, size_t b, size_t *n)
     return names;
 }
 
-static size_t count_servers(const struct lb_runtime *rt, const struct config *cfg)
+static size_t count_servers(const struct runtime *rt, const struct config *cfg)
 {
     size_t n = 0;
     for (size_t i = 0; i < cfg->n_backends; i++)
@@ -103,25 +103,27 @@ static size_t count_listens(const struct config *cfg)
 }
 
 /* Config servers minus those removed through the API, plus those added through it. */
-static void fill_changed(struct lb_runtime *rt, struct lb_pool *p, const struct lb_server_ctx *ctx,
-                         const struct lb_list *list, struct lb_server **servers, size_t *n_servers)
+static void fill_changed(struct runtime *rt, struct lb_pool *p, const struct lb_server_ctx *ctx,
+                         const struct runtime_list *list, struct lb_server **servers,
+                         size_t *n_servers)
 {
     const struct config_backend *cb = p->cfg;
     for (size_t i = 0; i < cb->n_servers; i++)
-        if (!list || !lb_strings_has(list->removed, list->n_removed, cb->servers[i].address.text))
+        if (!list ||
+            !runtime_strings_has(list->removed, list->n_removed, cb->servers[i].address.text))
             p->srv[p->n++] = get_server(rt, ctx, &cb->servers[i], servers, n_servers);
     struct lb_server_ctx added = *ctx;
     added.added = true;
     for (size_t i = 0; list && i < list->n; i++)
-        if (!lb_lists_has_server(cb->servers, cb->n_servers, list->servers[i].address.text))
+        if (!runtime_lists_has_server(cb->servers, cb->n_servers, list->servers[i].address.text))
             p->srv[p->n++] = get_server(rt, &added, &list->servers[i], servers, n_servers);
 }
 
-static void fill_pool(struct lb_runtime *rt, struct lb_pool *p, const struct lb_server_ctx *ctx,
+static void fill_pool(struct runtime *rt, struct lb_pool *p, const struct lb_server_ctx *ctx,
                       struct lb_server **servers, size_t *n_servers)
 {
     const struct config_backend *cb = p->cfg;
-    const struct lb_list *list = lb_lists_find(&rt->lists, cb->name);
+    const struct runtime_list *list = runtime_lists_find(&rt->lists, cb->name);
     bool sticky = cb->balance == CONFIG_BALANCE_STICKY;
     size_t n_list = list ? list->n : 0;
 
@@ -133,12 +135,13 @@ static void fill_pool(struct lb_runtime *rt, struct lb_pool *p, const struct lb_
     }
     for (size_t i = 0; i < n_list; i++) {
         struct lb_server *s = get_server(rt, ctx, &list->servers[i], servers, n_servers);
-        s->is_default = sticky && lb_lists_has_server(cb->servers, cb->n_servers, s->address);
+        s->is_default = sticky && runtime_lists_has_server(cb->servers, cb->n_servers, s->address);
         s->standby = false;
         p->srv[p->n++] = s;
     }
     for (size_t i = 0; i < cb->n_servers; i++) {
-        if (!sticky || lb_lists_has_server(list->servers, list->n, cb->servers[i].address.text))
+        if (!sticky ||
+            runtime_lists_has_server(list->servers, list->n, cb->servers[i].address.text))
             continue;
         struct lb_server *s = get_server(rt, ctx, &cb->servers[i], servers, n_servers);
         s->is_default = sticky;
@@ -147,7 +150,7 @@ static void fill_pool(struct lb_runtime *rt, struct lb_pool *p, const struct lb_
     }
 }
 
-static void build_pools(struct lb_runtime *rt, struct lb_view *v, struct lb_server **servers,
+static void build_pools(struct runtime *rt, struct lb_view *v, struct lb_server **servers,
                         size_t *n_servers)
 {
     const struct config *cfg = v->cfg;
@@ -175,7 +178,7 @@ static void build_pools(struct lb_runtime *rt, struct lb_view *v, struct lb_serv
 }
 
 /* Opens what is new and references what is kept; on error releases what it took. */
-static int build_fronts(struct lb_runtime *rt, struct lb_view *v, struct lb_front **fronts,
+static int build_fronts(struct runtime *rt, struct lb_view *v, struct lb_front **fronts,
                         size_t *n_fronts, struct lb_listen **listens, size_t *n_listens, char *err,
                         size_t errlen)
 {
@@ -192,14 +195,14 @@ static int build_fronts(struct lb_runtime *rt, struct lb_view *v, struct lb_fron
         vf->listen = xreallocarray(NULL, cf->n_listen, sizeof(*vf->listen));
         v->n_fronts = i + 1;
         for (size_t j = 0; j < cf->n_listen; j++) {
-            struct lb_listen *l = lb_listen_find(rt->listens, rt->n_listens, &cf->listen[j]);
+            struct lb_listen *l = runtime_listen_find(rt->listens, rt->n_listens, &cf->listen[j]);
             if (l)
                 l->refs++;
-            else if (!(l = lb_listen_open(&cf->listen[j], rt->n_workers,
-                                          cf->backend_index < cfg->n_backends &&
-                                              cfg->backends[cf->backend_index].balance ==
-                                                  CONFIG_BALANCE_STICKY,
-                                          err, errlen)))
+            else if (!(l = runtime_listen_open(&cf->listen[j], rt->n_workers,
+                                               cf->backend_index < cfg->n_backends &&
+                                                   cfg->backends[cf->backend_index].balance ==
+                                                       CONFIG_BALANCE_STICKY,
+                                               err, errlen)))
                 return -1;
             vf->listen[vf->n_listen++] = l;
             l->refs++;
@@ -209,7 +212,7 @@ static int build_fronts(struct lb_runtime *rt, struct lb_view *v, struct lb_fron
     return 0;
 }
 
-static void release_registry(struct lb_runtime *rt)
+static void release_registry(struct runtime *rt)
 {
     for (size_t i = 0; i < rt->n_servers; i++)
         lb_server_unref(rt->servers[i]);
@@ -222,14 +225,14 @@ static void release_registry(struct lb_runtime *rt)
     free(rt->listens);
 }
 
-void rt_close_server_conns(struct lb_runtime *rt, struct lb_server *s)
+void rt_close_server_conns(struct runtime *rt, struct lb_server *s)
 {
     for (unsigned i = 0; i < rt->n_workers; i++)
         lb_worker_post(rt->workers[i], LB_WORKER_CLOSE_SERVER, s);
 }
 
 /* Recomputes the states of every sticky backend that contains server (or all, for NULL). */
-static void sticky_update(struct lb_runtime *rt, const struct lb_server *server)
+static void sticky_update(struct runtime *rt, const struct lb_server *server)
 {
     for (size_t i = 0; rt->view && i < rt->view->n_pools; i++) {
         const struct lb_pool *p = &rt->view->pools[i];
@@ -240,10 +243,10 @@ static void sticky_update(struct lb_runtime *rt, const struct lb_server *server)
             member = p->srv[j] == server;
         if (!member)
             continue;
-        struct lb_sticky_memo *memo = &lb_lists_get(&rt->lists, p->cfg->name)->memo;
+        struct runtime_sticky_memo *memo = &runtime_lists_get(&rt->lists, p->cfg->name)->memo;
         char before[sizeof(memo->active)];
         snprintf(before, sizeof(before), "%s", memo->active);
-        if (lb_sticky_update(p, memo, clock_now_ms())) /* consolidate on the new ACTIVE */
+        if (runtime_sticky_update(p, memo, clock_now_ms())) /* consolidate on the new ACTIVE */
             for (size_t j = 0; j < p->n; j++)
                 if (atomic_load(&p->srv[j]->agent_state) != LB_AGENT_ACTIVE &&
                     lb_server_active(p->srv[j]) > 0)
@@ -263,8 +266,7 @@ static bool in_view(const struct lb_view *v, const struct lb_server *s)
 }
 
 /* Servers of old that are not in new lose their connections now (instead of draining). */
-static void close_removed(struct lb_runtime *rt, const struct lb_view *old,
-                          const struct lb_view *new)
+static void close_removed(struct runtime *rt, const struct lb_view *old, const struct lb_view *new)
 {
     for (size_t i = 0; i < old->n_pools; i++)
         for (size_t j = 0; j < old->pools[i].n; j++)
@@ -329,7 +331,7 @@ static void link_requires(const struct lb_view *v)
 /* Builds a view for cfg and makes it current: the new registries replace the old ones, whose
  * leftovers live on only in older views (until their connections end, or at once when
  * close_gone). */
-int rt_install(struct lb_runtime *rt, struct config *cfg, bool close_gone, char *err, size_t errlen)
+int rt_install(struct runtime *rt, struct config *cfg, bool close_gone, char *err, size_t errlen)
 {
     struct lb_view *v = xcalloc(1, sizeof(*v));
     size_t n_servers = 0, n_fronts = 0, n_listens = 0;
@@ -352,7 +354,7 @@ int rt_install(struct lb_runtime *rt, struct config *cfg, bool close_gone, char 
         return -1;
     }
     build_pools(rt, v, servers, &n_servers);
-    lb_listens_refuse_removed(rt->listens, rt->n_listens, listens, n_listens);
+    runtime_listens_refuse_removed(rt->listens, rt->n_listens, listens, n_listens);
     release_registry(rt);
     rt->servers = servers;
     rt->n_servers = n_servers;
@@ -382,7 +384,7 @@ static void on_report(void *arg, int type, void *ptr)
 }
 
 /* Quorum guard: an etcd backend with fewer than a majority of healthy members cannot write. */
-static void quorum_guard(struct lb_runtime *rt, const struct lb_server *changed, bool up)
+static void quorum_guard(struct runtime *rt, const struct lb_server *changed, bool up)
 {
     for (size_t i = 0; rt->view && i < rt->view->n_pools; i++) {
         const struct lb_pool *p = &rt->view->pools[i];
@@ -407,7 +409,7 @@ static void quorum_guard(struct lb_runtime *rt, const struct lb_server *changed,
 
 static void on_health_change(void *arg, struct health_target *t, enum health_event ev)
 {
-    struct lb_runtime *rt = arg;
+    struct runtime *rt = arg;
     struct lb_server *s = health_target_owner(t);
     if (ev != HEALTH_EVENT_PROBE)
         quorum_guard(rt, s, ev == HEALTH_EVENT_UP);
@@ -443,10 +445,9 @@ static unsigned worker_count(const struct config *cfg)
     return cpus > 0 ? (unsigned)cpus : 1;
 }
 
-struct lb_runtime *lb_runtime_new(struct event_base *base, struct config *cfg, char *err,
-                                  size_t errlen)
+struct runtime *runtime_new(struct event_base *base, struct config *cfg, char *err, size_t errlen)
 {
-    struct lb_runtime *rt = xcalloc(1, sizeof(*rt));
+    struct runtime *rt = xcalloc(1, sizeof(*rt));
     rt->base = base;
     rt->started = time(NULL);
     rt->n_workers = worker_count(cfg);
@@ -477,11 +478,11 @@ struct lb_runtime *lb_runtime_new(struct event_base *base, struct config *cfg, c
              cfg->n_backends, cfg->n_backends == 1 ? "" : "s");
     return rt;
 fail:
-    lb_runtime_free(rt);
+    runtime_free(rt);
     return NULL;
 }
 
-int lb_runtime_apply(struct lb_runtime *rt, struct config *cfg, char *err, size_t errlen)
+int runtime_apply(struct runtime *rt, struct config *cfg, char *err, size_t errlen)
 {
     char why[128];
     if (config_needs_restart(rt->view->cfg, cfg, why, sizeof(why))) {
@@ -491,7 +492,7 @@ int lb_runtime_apply(struct lb_runtime *rt, struct config *cfg, char *err, size_
     return rt_install(rt, cfg, false, err, errlen);
 }
 
-void lb_runtime_stop_accepting(struct lb_runtime *rt, bool handed_over)
+void runtime_stop_accepting(struct runtime *rt, bool handed_over)
 {
     for (unsigned i = 0; i < rt->n_workers; i++)
         lb_worker_post(rt->workers[i], LB_WORKER_STOP_ACCEPT, NULL);
@@ -500,10 +501,10 @@ void lb_runtime_stop_accepting(struct lb_runtime *rt, bool handed_over)
     /* Take the sockets out of LISTEN at once so that new clients are refused instead of
      * waiting in the backlog; the fds stay valid for the workers until the views go. */
     for (size_t i = 0; i < rt->n_listens; i++)
-        lb_listen_shut(rt->listens[i]);
+        runtime_listen_shut(rt->listens[i]);
 }
 
-uint64_t lb_runtime_active(const struct lb_runtime *rt)
+uint64_t runtime_active(const struct runtime *rt)
 {
     uint64_t n = 0;
     for (size_t i = 0; i < rt->n_fronts; i++)
@@ -511,7 +512,7 @@ uint64_t lb_runtime_active(const struct lb_runtime *rt)
     return n;
 }
 
-void lb_runtime_free(struct lb_runtime *rt)
+void runtime_free(struct runtime *rt)
 {
     for (unsigned i = 0; i < rt->n_workers; i++)
         lb_worker_post(rt->workers[i], LB_WORKER_EXIT, NULL);
@@ -523,7 +524,7 @@ void lb_runtime_free(struct lb_runtime *rt)
     if (rt->view && lb_view_unref(rt->view))
         lb_view_free(rt->view);
     release_registry(rt);
-    lb_lists_free(&rt->lists);
+    runtime_lists_free(&rt->lists);
     if (rt->drain_timer)
         event_free(rt->drain_timer);
     health_free(rt->health);
@@ -532,22 +533,22 @@ void lb_runtime_free(struct lb_runtime *rt)
     free(rt);
 }
 
-const struct lb_view *lb_runtime_view(const struct lb_runtime *rt)
+const struct lb_view *runtime_view(const struct runtime *rt)
 {
     return rt->view;
 }
-unsigned lb_runtime_workers(const struct lb_runtime *rt)
+unsigned runtime_workers(const struct runtime *rt)
 {
     return rt->n_workers;
 }
 
-const char *lb_runtime_sticky_active(struct lb_runtime *rt, const char *backend)
+const char *runtime_sticky_active(struct runtime *rt, const char *backend)
 {
-    struct lb_list *l = lb_lists_find(&rt->lists, backend);
+    struct runtime_list *l = runtime_lists_find(&rt->lists, backend);
     return l && l->memo.active[0] ? l->memo.active : NULL;
 }
 
-void lb_runtime_note_reload(struct lb_runtime *rt, bool ok)
+void runtime_note_reload(struct runtime *rt, bool ok)
 {
     if (ok)
         rt->reloads.ok++;
@@ -557,28 +558,27 @@ void lb_runtime_note_reload(struct lb_runtime *rt, bool ok)
     rt->reloads.last_ok = ok;
 }
 
-const struct lb_reloads *lb_runtime_reloads(const struct lb_runtime *rt)
+const struct runtime_reloads *runtime_reloads(const struct runtime *rt)
 {
     return &rt->reloads;
 }
-time_t lb_runtime_started(const struct lb_runtime *rt)
+time_t runtime_started(const struct runtime *rt)
 {
     return rt->started;
 }
 
-void lb_runtime_watch_active(struct lb_runtime *rt, void (*cb)(void *arg, const char *backend),
-                             void *arg)
+void runtime_watch_active(struct runtime *rt, void (*cb)(void *arg, const char *backend), void *arg)
 {
     rt->active_changed = cb;
     rt->active_arg = arg;
 }
 
-struct evdns_base *lb_runtime_dns(struct lb_runtime *rt)
+struct evdns_base *runtime_dns(struct runtime *rt)
 {
     return rt->dns;
 }
 
-struct upgrade_socket *lb_runtime_listen_sockets(const struct lb_runtime *rt, size_t *n)
+struct upgrade_socket *runtime_listen_sockets(const struct runtime *rt, size_t *n)
 {
-    return lb_listen_sockets(rt->view, n);
+    return runtime_view_sockets(rt->view, n);
 }

@@ -17,12 +17,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-int lb_runtime_set_servers(struct lb_runtime *rt, const char *backend, const char *const *addresses,
-                           size_t n, char *err, size_t errlen)
+int runtime_set_servers(struct runtime *rt, const char *backend, const char *const *addresses,
+                        size_t n, char *err, size_t errlen)
 {
     const struct config_backend *cb = NULL;
     struct config_server *list;
-    struct lb_list *l;
+    struct runtime_list *l;
     char why[256];
 
     for (size_t i = 0; i < rt->view->cfg->n_backends && !cb; i++)
@@ -44,8 +44,8 @@ int lb_runtime_set_servers(struct lb_runtime *rt, const char *backend, const cha
             return -1;
         }
     }
-    l = lb_lists_get(&rt->lists, backend);
-    lb_list_set_servers(l, list, n);
+    l = runtime_lists_get(&rt->lists, backend);
+    runtime_list_set_servers(l, list, n);
     l->replaced = true;
     return rt_install(rt, rt->view->cfg, true, err, errlen);
 }
@@ -55,7 +55,7 @@ int lb_runtime_set_servers(struct lb_runtime *rt, const char *backend, const cha
 static void drain_tick(evutil_socket_t fd, short what, void *arg);
 
 /* Looks for drained servers five times a second while any removal waits. */
-static void arm_drain(struct lb_runtime *rt)
+static void arm_drain(struct runtime *rt)
 {
     struct timeval tick = {0, 200000};
     if (!rt->drain_timer)
@@ -64,7 +64,7 @@ static void arm_drain(struct lb_runtime *rt)
         event_add(rt->drain_timer, &tick);
 }
 
-const struct lb_pool *lb_runtime_pool(const struct lb_runtime *rt, const char *backend)
+const struct lb_pool *runtime_pool(const struct runtime *rt, const char *backend)
 {
     for (size_t i = 0; i < rt->view->n_pools; i++)
         if (strcmp(rt->view->pools[i].cfg->name, backend) == 0)
@@ -72,24 +72,23 @@ const struct lb_pool *lb_runtime_pool(const struct lb_runtime *rt, const char *b
     return NULL;
 }
 
-struct lb_server *lb_runtime_server(const struct lb_runtime *rt, const char *backend,
-                                    const char *address)
+struct lb_server *runtime_server(const struct runtime *rt, const char *backend, const char *address)
 {
-    const struct lb_pool *p = lb_runtime_pool(rt, backend);
+    const struct lb_pool *p = runtime_pool(rt, backend);
     for (size_t i = 0; p && i < p->n; i++)
         if (strcmp(p->srv[i]->address, address) == 0)
             return p->srv[i];
     return NULL;
 }
 
-enum lb_api lb_runtime_add_server(struct lb_runtime *rt, const char *backend, const char *address,
-                                  unsigned weight, char *err, size_t errlen)
+enum lb_api runtime_add_server(struct runtime *rt, const char *backend, const char *address,
+                               unsigned weight, char *err, size_t errlen)
 {
     struct config_server cs = {.weight = weight};
-    struct lb_list *l;
+    struct runtime_list *l;
     char why[256];
 
-    if (!lb_runtime_pool(rt, backend)) {
+    if (!runtime_pool(rt, backend)) {
         snprintf(err, errlen, "no backend '%s'", backend);
         return LB_API_NOT_FOUND;
     }
@@ -97,19 +96,19 @@ enum lb_api lb_runtime_add_server(struct lb_runtime *rt, const char *backend, co
         snprintf(err, errlen, "%s", why);
         return LB_API_INVALID;
     }
-    if (lb_runtime_server(rt, backend, cs.address.text)) {
+    if (runtime_server(rt, backend, cs.address.text)) {
         snprintf(err, errlen, "server %s is already in backend '%s'", cs.address.text, backend);
         config_addr_free(&cs.address);
         return LB_API_CONFLICT;
     }
-    l = lb_lists_get(&rt->lists, backend);
+    l = runtime_lists_get(&rt->lists, backend);
     if (l->replaced) {
         snprintf(err, errlen, "backend '%s' takes its servers from the agent's sources", backend);
         config_addr_free(&cs.address);
         return LB_API_CONFLICT;
     }
-    lb_strings_drop(l->removed, &l->n_removed, cs.address.text);
-    lb_strings_drop(l->draining, &l->n_draining, cs.address.text);
+    runtime_strings_drop(l->removed, &l->n_removed, cs.address.text);
+    runtime_strings_drop(l->draining, &l->n_draining, cs.address.text);
     l->servers = xreallocarray(l->servers, l->n + 1, sizeof(*l->servers));
     l->servers[l->n++] = cs;
     log_info("server_added", "%s/%s added through the API", backend, cs.address.text);
@@ -117,33 +116,33 @@ enum lb_api lb_runtime_add_server(struct lb_runtime *rt, const char *backend, co
 }
 
 /* Takes a server out of the backend's list now (what a finished drain does). */
-static int remove_now(struct lb_runtime *rt, struct lb_list *l, const char *which, char *err,
+static int remove_now(struct runtime *rt, struct runtime_list *l, const char *which, char *err,
                       size_t errlen)
 {
     char address[NET_ADDRSTRLEN];
     snprintf(address, sizeof(address), "%s", which); /* which may be freed just below */
-    lb_strings_drop(l->draining, &l->n_draining, address);
+    runtime_strings_drop(l->draining, &l->n_draining, address);
     for (size_t i = 0; i < l->n; i++)
         if (strcmp(l->servers[i].address.text, address) == 0) {
             config_addr_free(&l->servers[i].address);
             l->servers[i] = l->servers[--l->n];
             break;
         }
-    lb_strings_add(&l->removed, &l->n_removed, address);
+    runtime_strings_add(&l->removed, &l->n_removed, address);
     log_info("server_removed", "%s/%s removed", l->backend, address);
     return rt_install(rt, rt->view->cfg, true, err, errlen);
 }
 
-enum lb_api lb_runtime_remove_server(struct lb_runtime *rt, const char *backend,
-                                     const char *address, bool force, char *err, size_t errlen)
+enum lb_api runtime_remove_server(struct runtime *rt, const char *backend, const char *address,
+                                  bool force, char *err, size_t errlen)
 {
-    struct lb_server *s = lb_runtime_server(rt, backend, address);
-    struct lb_list *l;
+    struct lb_server *s = runtime_server(rt, backend, address);
+    struct runtime_list *l;
     if (!s) {
         snprintf(err, errlen, "no server %s in backend '%s'", address, backend);
         return LB_API_NOT_FOUND;
     }
-    l = lb_lists_get(&rt->lists, backend);
+    l = runtime_lists_get(&rt->lists, backend);
     if (l->replaced) {
         snprintf(err, errlen, "backend '%s' takes its servers from the agent's sources", backend);
         return LB_API_CONFLICT;
@@ -151,7 +150,7 @@ enum lb_api lb_runtime_remove_server(struct lb_runtime *rt, const char *backend,
     if (force || lb_server_active(s) == 0)
         return remove_now(rt, l, s->address, err, errlen) < 0 ? LB_API_INVALID : LB_API_OK;
     atomic_store(&s->admin, LB_ADMIN_DRAIN);
-    lb_strings_add(&l->draining, &l->n_draining, s->address);
+    runtime_strings_add(&l->draining, &l->n_draining, s->address);
     arm_drain(rt);
     log_info("server_draining", "%s/%s draining before removal (%llu connections)", backend,
              s->address, (unsigned long long)lb_server_active(s));
@@ -161,14 +160,14 @@ enum lb_api lb_runtime_remove_server(struct lb_runtime *rt, const char *backend,
 /* Finishes the removals whose servers have no connection left. */
 static void drain_tick(evutil_socket_t fd, short what, void *arg)
 {
-    struct lb_runtime *rt = arg;
+    struct runtime *rt = arg;
     char err[256];
     (void)fd;
     (void)what;
     for (size_t i = 0; i < rt->lists.n; i++) {
-        struct lb_list *l = &rt->lists.v[i];
+        struct runtime_list *l = &rt->lists.v[i];
         for (size_t j = 0; j < l->n_draining; j++) {
-            struct lb_server *s = lb_runtime_server(rt, l->backend, l->draining[j]);
+            struct lb_server *s = runtime_server(rt, l->backend, l->draining[j]);
             if (!s || lb_server_active(s) == 0) {
                 remove_now(rt, l, l->draining[j], err, sizeof(err));
                 j = (size_t)-1; /* the list changed under us: look again from the start */
@@ -181,10 +180,10 @@ static void drain_tick(evutil_socket_t fd, short what, void *arg)
     event_del(rt->drain_timer); /* nothing waits: armed again by the next drain */
 }
 
-enum lb_api lb_runtime_set_server(struct lb_runtime *rt, const char *backend, const char *address,
-                                  int admin, int weight, char *err, size_t errlen)
+enum lb_api runtime_set_server(struct runtime *rt, const char *backend, const char *address,
+                               int admin, int weight, char *err, size_t errlen)
 {
-    struct lb_server *s = lb_runtime_server(rt, backend, address);
+    struct lb_server *s = runtime_server(rt, backend, address);
     if (!s) {
         snprintf(err, errlen, "no server %s in backend '%s'", address, backend);
         return LB_API_NOT_FOUND;
@@ -194,10 +193,11 @@ enum lb_api lb_runtime_set_server(struct lb_runtime *rt, const char *backend, co
         s->weight_pinned = true; /* a reload keeps the operator's weight */
     }
     if (admin >= 0) {
-        struct lb_list *l = lb_lists_find(&rt->lists, backend);
+        struct runtime_list *l = runtime_lists_find(&rt->lists, backend);
         int old = atomic_exchange(&s->admin, admin);
         if (l && admin == LB_ADMIN_READY)
-            lb_strings_drop(l->draining, &l->n_draining, s->address); /* a pending removal ends */
+            runtime_strings_drop(l->draining, &l->n_draining,
+                                 s->address); /* a pending removal ends */
         if (s->health)
             health_target_pause(s->health, admin == LB_ADMIN_MAINT);
         if (old != admin)

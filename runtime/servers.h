@@ -8,8 +8,8 @@
 
 /* Replaces a backend's server list at run time (agent sources, API). Servers that leave it lose
  * their connections at once; new ones are probed; servers that stay keep their state. */
-int lb_runtime_set_servers(struct lb_runtime *rt, const char *backend, const char *const *addresses,
-                           size_t n, char *err, size_t errlen);
+int runtime_set_servers(struct runtime *rt, const char *backend, const char *const *addresses,
+                        size_t n, char *err, size_t errlen);
 
 /* Outcome of a command from the API. */
 enum lb_api {
@@ -22,17 +22,17 @@ enum lb_api {
 
 /* Servers changed at run time; the changes survive a reload (added servers stay, removed ones
  * stay out, states and pinned weights are kept while the server is in the new config). */
-enum lb_api lb_runtime_add_server(struct lb_runtime *rt, const char *backend, const char *address,
-                                  unsigned weight, char *err, size_t errlen);
+enum lb_api runtime_add_server(struct runtime *rt, const char *backend, const char *address,
+                               unsigned weight, char *err, size_t errlen);
 /* Drains (no new connections), then removes once the last connection ended; force removes now
  * and closes its connections. */
-enum lb_api lb_runtime_remove_server(struct lb_runtime *rt, const char *backend,
-                                     const char *address, bool force, char *err, size_t errlen);
+enum lb_api runtime_remove_server(struct runtime *rt, const char *backend, const char *address,
+                                  bool force, char *err, size_t errlen);
 /* admin: enum lb_admin_state or -1 to keep; weight: 0..256 or -1 to keep. */
-enum lb_api lb_runtime_set_server(struct lb_runtime *rt, const char *backend, const char *address,
-                                  int admin, int weight, char *err, size_t errlen);
-struct lb_server *lb_runtime_server(const struct lb_runtime *rt, const char *backend,
-                                    const char *address);
-const struct lb_pool *lb_runtime_pool(const struct lb_runtime *rt, const char *backend);
+enum lb_api runtime_set_server(struct runtime *rt, const char *backend, const char *address,
+                               int admin, int weight, char *err, size_t errlen);
+struct lb_server *runtime_server(const struct runtime *rt, const char *backend,
+                                 const char *address);
+const struct lb_pool *runtime_pool(const struct runtime *rt, const char *backend);
 
 #endif

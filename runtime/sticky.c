@@ -70,7 +70,8 @@ static void publish(const struct lb_pool *pool, const enum lb_agent_state *st, c
     }
 }
 
-bool lb_sticky_update(const struct lb_pool *pool, struct lb_sticky_memo *memo, uint64_t now_ms)
+bool runtime_sticky_update(const struct lb_pool *pool, struct runtime_sticky_memo *memo,
+                           uint64_t now_ms)
 {
     enum lb_agent_state st[pool->n ? pool->n : 1];
     const struct lb_server *active = find(pool, memo->active);

@@ -16,7 +16,7 @@
 #include <stdint.h>
 
 /* What the manager remembers of one backend between updates. */
-struct lb_sticky_memo {
+struct runtime_sticky_memo {
     char active[NET_ADDRSTRLEN];   /* address of the ACTIVE server, "" if none */
     char previous[NET_ADDRSTRLEN]; /* address of the one before it */
 };
@@ -25,6 +25,7 @@ struct lb_sticky_memo {
  * true when a new ACTIVE server was chosen: the caller then closes the connections still on
  * every other server (consolidation, as K3s's agent balancer does; this is also the fail-back
  * from the fixed address). Logs every state change. */
-bool lb_sticky_update(const struct lb_pool *pool, struct lb_sticky_memo *memo, uint64_t now_ms);
+bool runtime_sticky_update(const struct lb_pool *pool, struct runtime_sticky_memo *memo,
+                           uint64_t now_ms);
 
 #endif

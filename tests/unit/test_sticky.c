@@ -1,4 +1,4 @@
-/* The sticky manager (lb_sticky_update): which server of an agent backend is ACTIVE and what
+/* The sticky manager (runtime_sticky_update): which server of an agent backend is ACTIVE and what
  * every other one is, as health changes. Health is set directly on real targets of a health
  * engine that never runs a probe (kind none). */
 #include <setjmp.h>
@@ -27,7 +27,7 @@ struct fixture {
     struct config_backend backend;
     struct lb_pool pool;
     struct lb_server *srv[N];
-    struct lb_sticky_memo memo;
+    struct runtime_sticky_memo memo;
     uint64_t now; /* the clock the manager is given, in ms */
 };
 
@@ -95,7 +95,7 @@ static enum lb_agent_state state_of(struct fixture *f, int i)
 
 static bool update(struct fixture *f)
 {
-    return lb_sticky_update(&f->pool, &f->memo, f->now);
+    return runtime_sticky_update(&f->pool, &f->memo, f->now);
 }
 
 static void all_healthy(struct fixture *f)

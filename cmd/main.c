@@ -145,6 +145,7 @@ static int cmd_help(int argc, char **argv)
 int main(int argc, char **argv)
 {
     const char *cmd = argc > 1 ? argv[1] : NULL;
+    xalloc_libraries(); /* before libevent or cJSON allocates anything */
     cli_argv = argv;
     upgrade_inherit();
     if (!cmd) {

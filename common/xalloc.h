@@ -40,6 +40,11 @@ static inline void *xreallocarray(void *p, size_t n, size_t size)
     return xalloc_check(realloc(p, bytes ? bytes : 1));
 }
 
+static inline void *xrealloc(void *p, size_t n)
+{
+    return xalloc_check(realloc(p, n ? n : 1));
+}
+
 static inline char *xstrdup(const char *s)
 {
     return xalloc_check(strdup(s));
@@ -49,5 +54,9 @@ static inline char *xstrndup(const char *s, size_t n)
 {
     return xalloc_check(strndup(s, n));
 }
+
+/* The libraries' allocations follow the same policy (libevent's buffers and events, cJSON's
+ * nodes): called once, first thing in main, before either library allocates. */
+void xalloc_libraries(void);
 
 #endif

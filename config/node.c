@@ -352,7 +352,7 @@ struct config_node *config_node_parse(const char *text, size_t len, const char *
     bool more = true;
 
     if (!yaml_parser_initialize(&parser))
-        abort();
+        xalloc_check(NULL); /* libyaml's only failure here is memory */
     yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
     while (more && !b.failed) {
         if (!yaml_parser_parse(&parser, &ev)) {

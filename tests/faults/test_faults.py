@@ -32,8 +32,6 @@ import time
 
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "../integration"))
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "../.."))
 from k3lbtest import TOOLS, K3lb  # noqa: E402
 from contrib.lab.net import wait_until  # noqa: E402
 from contrib.lab.netns import Lab, sh  # noqa: E402

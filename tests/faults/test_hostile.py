@@ -10,7 +10,6 @@ import time
 
 import pytest
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "../integration"))
 from k3lbtest import Backend, K3lb, free_port, read_line, connect  # noqa: E402
 
 HERE = os.path.dirname(os.path.abspath(__file__))

@@ -8,13 +8,11 @@ prints every dial."""
 import hashlib
 import os
 import socket
-import sys
 
 import pytest
 
 from k3lbtest import ApiServer, K3lb, free_port
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "../.."))
 from contrib.lab.k3s_agent import AgentModel  # noqa: E402
 
 HOSTS = ["127.0.0.2", "127.0.0.3"]

@@ -15,7 +15,6 @@ import pytest
 
 from k3lbtest import BIN, TOOLS, K3lb, stop_pid
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "../.."))
 from contrib.lab.netns import Lab, sh  # noqa: E402
 
 V4, V6 = "10.200.0.100", "fd00::100"

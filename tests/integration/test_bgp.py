@@ -27,7 +27,6 @@ import pytest
 
 from k3lbtest import TOOLS, Holder, K3lb, Prober, outage, sanitized
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "../.."))
 from contrib.lab import routing  # noqa: E402
 from contrib.lab.netns import Lab, sh  # noqa: E402
 

@@ -5,13 +5,11 @@ primary gets K3s's connections; a role change moves them; the password is never 
 import glob
 import os
 import subprocess
-import sys
 
 import pytest
 
 from test_health import servers, silent, start, wait_server  # noqa: F401 (fixture)
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "../.."))
 from contrib.lab.databases import MariaDB, Postgres  # noqa: E402
 from contrib.lab.net import free_port  # noqa: E402
 from contrib.lab.pki import Pki  # noqa: E402

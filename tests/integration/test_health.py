@@ -4,7 +4,6 @@ import hashlib
 import os
 import signal
 import socket
-import sys
 import time
 
 import pytest
@@ -12,7 +11,6 @@ import pytest
 from k3lbtest import ApiServer, ask_name, connect, free_port, read_line, servers, wait_server
 from k3lbtest import serve_backends as start
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "../.."))
 from contrib.lab.databases import MariaDB, Postgres  # noqa: E402
 from contrib.lab.pki import Pki  # noqa: E402
 

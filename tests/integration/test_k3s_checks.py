@@ -9,7 +9,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
@@ -17,7 +16,6 @@ import pytest
 from k3lbtest import (BIN, ApiServer, KubectlLoop, free_port, https_get, servers,
                       wait_server, serve_backends as start)
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "../.."))
 from contrib.lab.etcd_cluster import EtcdCluster  # noqa: E402
 from contrib.lab.pki import Pki  # noqa: E402
 

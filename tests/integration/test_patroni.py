@@ -18,7 +18,6 @@ import pytest
 
 from k3lbtest import K3lb, free_port
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "../.."))
 from contrib.lab.patroni import PatroniCluster  # noqa: E402
 
 psycopg2 = pytest.importorskip("psycopg2")

@@ -24,7 +24,6 @@ import pytest
 
 from k3lbtest import BIN, TOOLS, Holder, K3lb, Prober, outage
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "../.."))
 from contrib.lab.net import wait_until as wait  # noqa: E402
 from contrib.lab.netns import Lab  # noqa: E402
 

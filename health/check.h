@@ -57,6 +57,8 @@ struct health_check_ops {
 /* Reports the outcome; the engine frees the probe. detail may be NULL for OK. */
 void health_probe_done(struct health_probe *p, enum health_result r, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* One probe's verdict into t's rise/fall state machine (the probes' path; tests call it). */
+void health_record(struct health_target *t, enum health_result r, const char *detail);
 struct event_base *health_target_base(const struct health_target *t);
 /* Publishes t's state again after something outside its probes changed (its agent's word). */
 void health_target_republish(struct health_target *t, const char *why);

@@ -191,7 +191,7 @@ static void probe_free(struct health_probe *p)
     free(p);
 }
 
-static void record(struct health_target *t, enum health_result r, const char *detail)
+void health_record(struct health_target *t, enum health_result r, const char *detail)
 {
     char why[320];
     if (r == HEALTH_RESULT_NO_RESOURCES) {
@@ -267,7 +267,7 @@ void health_probe_done(struct health_probe *p, enum health_result r, const char 
     observe(&t->durations, t->latency_ms);
     probe_free(p);
     bool was_up = t->published;
-    record(t, r, fmt ? detail : NULL);
+    health_record(t, r, fmt ? detail : NULL);
     report_san(t);
     schedule_next(t);
     if (t->published == was_up)
@@ -308,9 +308,10 @@ static void probe_start(evutil_socket_t fd, short what, void *arg)
         return;
     if (!t->addr.len || t->p.setup_error) {
         if (t->addr.len)
-            record(t, HEALTH_RESULT_LOCAL_ERROR, t->p.setup_error);
+            health_record(t, HEALTH_RESULT_LOCAL_ERROR, t->p.setup_error);
         else
-            record(t, HEALTH_RESULT_UNRESOLVED, "the server's host name has no address (yet)");
+            health_record(t, HEALTH_RESULT_UNRESOLVED,
+                          "the server's host name has no address (yet)");
         schedule_next(t);
         return;
     }

@@ -11,6 +11,7 @@
 
 #include "common/clock.h"
 #include "health/agent.h"
+#include "health/check.h"
 #include "health/health.h"
 
 #include <arpa/inet.h>
@@ -96,6 +97,37 @@ static void test_a_connect_begun_before_it_came_up_counts_for_nothing(void **sta
     assert_int_equal(atomic_load(&f->t->passive_fails), 0);
 }
 
+/* The rise/fall machine (rise 2, fall 2, the target starts up): fall failures in a row take it
+ * down, a pass between them starts the count again; rise passes bring it back, a failure
+ * between them starts that count again; a busy answer and a shortage of our own change
+ * nothing; a server that says it is shutting down goes at once. */
+static void test_rise_and_fall(void **state)
+{
+    struct fixture *f = *state;
+    struct health_status st;
+    health_record(f->t, HEALTH_RESULT_REFUSED, NULL);
+    health_record(f->t, HEALTH_RESULT_OK, NULL);
+    health_record(f->t, HEALTH_RESULT_REFUSED, NULL);
+    assert_true(health_is_up(f->t)); /* never two in a row */
+    health_record(f->t, HEALTH_RESULT_BUSY, "busy");
+    health_record(f->t, HEALTH_RESULT_NO_RESOURCES, "out of descriptors");
+    assert_true(health_is_up(f->t)); /* neither is a verdict */
+    health_record(f->t, HEALTH_RESULT_TIMEOUT, NULL);
+    assert_false(health_is_up(f->t));
+    health_record(f->t, HEALTH_RESULT_OK, NULL);
+    health_record(f->t, HEALTH_RESULT_RESET, NULL);
+    health_record(f->t, HEALTH_RESULT_OK, NULL);
+    assert_false(health_is_up(f->t)); /* the failure started the count again */
+    health_record(f->t, HEALTH_RESULT_OK, NULL);
+    assert_true(health_is_up(f->t));
+    health_record(f->t, HEALTH_RESULT_SHUTTING_DOWN, "the server is shutting down");
+    assert_false(health_is_up(f->t)); /* no second failure needed */
+    health_target_status(f->t, &st);
+    assert_int_equal(st.transitions, 3);
+    assert_int_equal(st.checks, 10); /* busy is a check; the shortage is not */
+    assert_string_equal(st.detail, "the server is shutting down");
+}
+
 static struct health_agent_reply agent_says(const char *line, int want_rc, const char *err_has)
 {
     struct health_agent_reply r;
@@ -149,6 +181,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_a_success_starts_the_count_again, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_connect_begun_before_it_came_up_counts_for_nothing,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rise_and_fall, setup, teardown),
         cmocka_unit_test(test_agent_words),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

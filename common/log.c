@@ -259,3 +259,15 @@ void log_fields(enum log_level level, const char *event, const char *const *kv, 
     log_emit(level, event, kv, fmt, ap);
     va_end(ap);
 }
+
+bool log_rate_allow(struct log_rate *r, uint64_t now_ms, const char **more)
+{
+    if (r->last_ms && now_ms - r->last_ms < 1000) {
+        r->quiet++;
+        return false;
+    }
+    *more = r->quiet ? " (and others in the last second)" : "";
+    r->last_ms = now_ms;
+    r->quiet = 0;
+    return true;
+}

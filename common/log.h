@@ -8,6 +8,7 @@
 
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 enum log_level {
     LOG_LEVEL_DEBUG = 0,
@@ -25,6 +26,16 @@ extern const char *const log_level_names[];
 extern const char *const log_format_names[];
 
 void log_setup(enum log_level level, enum log_format format);
+
+/* One line a second at most for a kind of event a peer can repeat at will (bad headers,
+ * refused sources): keep one per kind and thread. */
+struct log_rate {
+    uint64_t last_ms; /* when the last line went out (monotonic), 0: never */
+    unsigned quiet;   /* events since, not logged */
+};
+/* True when a line may go out at now_ms; *more is then " (and others in the last second)" or
+ * "", for the line's end. False: the event is counted for the next line. */
+bool log_rate_allow(struct log_rate *r, uint64_t now_ms, const char **more);
 bool log_enabled(enum log_level level);
 
 /* Logs one record. "fmt" is the human message; the variadic tail after it is a NULL-terminated

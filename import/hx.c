@@ -3,14 +3,25 @@
 #include "import/hx.h"
 #include "common/xalloc.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* A word as a warning shows it: at most 80 bytes, control bytes (a "\n" the reader unescaped)
+ * as '?', so that each warning stays one line. */
+static void word(FILE *out, const char *w)
+{
+    for (size_t i = 0; w[i] && i < 80; i++)
+        fputc((unsigned char)w[i] < 0x20 || w[i] == 0x7f ? '?' : w[i], out);
+}
 
 void hx_warn(struct hx *h, bool differs, char **tok, size_t n, const char *why)
 {
     fprintf(h->warn, "%s:%u: directive not supported: ", h->file, h->line);
-    for (size_t i = 0; i < n && i < 8; i++)
-        fprintf(h->warn, "%s%.80s", i ? " " : "", tok[i]);
+    for (size_t i = 0; i < n && i < 8; i++) {
+        fputs(i ? " " : "", h->warn);
+        word(h->warn, tok[i]);
+    }
     fprintf(h->warn, "%s", n > 8 ? " ..." : "");
     if (why)
         fprintf(h->warn, " (%s)", why);

@@ -23,19 +23,13 @@
  * speaks something else to a PROXY port cannot flood the log. */
 static void header_refused(struct lb_conn *c, const char *why)
 {
-    static _Thread_local uint64_t last_ms;
-    static _Thread_local unsigned quiet;
-    uint64_t now = clock_now_ms();
+    static _Thread_local struct log_rate rate;
+    const char *more;
     char peer[NET_ADDRSTRLEN];
     atomic_fetch_add_explicit(&c->front->bad_header, 1, memory_order_relaxed);
-    if (last_ms && now - last_ms < 1000) {
-        quiet++;
-    } else {
+    if (log_rate_allow(&rate, clock_now_ms(), &more)) {
         net_format(&c->peer.sa, sizeof(c->peer), peer, sizeof(peer));
-        log_warn("bad_proxy_header", "%s: %s from %s: closed%s", c->front_name, why, peer,
-                 quiet ? " (and others in the last second)" : "");
-        last_ms = now;
-        quiet = 0;
+        log_warn("bad_proxy_header", "%s: %s from %s: closed%s", c->front_name, why, peer, more);
     }
     conn_finish(c, LB_END_BAD_HEADER, false);
 }

@@ -204,20 +204,14 @@ static bool admitted(const struct config_frontend *f, const struct sockaddr *pee
 static void source_refused(const struct lb_view_front *vf, const struct sockaddr *peer,
                            enum lb_src_verdict v)
 {
-    static _Thread_local uint64_t last_ms;
-    static _Thread_local unsigned quiet;
-    uint64_t now = clock_now_ms();
+    static _Thread_local struct log_rate rate;
+    const char *more;
     char who[NET_ADDRSTRLEN];
-    if (last_ms && now - last_ms < 1000) {
-        quiet++;
+    if (!log_rate_allow(&rate, clock_now_ms(), &more))
         return;
-    }
     net_format(peer, sizeof(struct sockaddr_storage), who, sizeof(who));
     log_warn("source_limited", "%s: %s over %s: reset%s", vf->cfg->name, who,
-             v == LB_SRC_CONNS ? "source_max_conns" : "source_max_rate",
-             quiet ? " (and others in the last second)" : "");
-    last_ms = now;
-    quiet = 0;
+             v == LB_SRC_CONNS ? "source_max_conns" : "source_max_rate", more);
 }
 
 /* The frontend's per-source limits; *held: the client's count, given back when it closes. */

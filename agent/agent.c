@@ -10,7 +10,6 @@
 #include "common/xalloc.h"
 
 #include "config/config.h"
-#include "config/keys.h"
 #include "config/secret.h"
 #include "config/value.h"
 #include "tls/tls.h"

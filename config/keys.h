@@ -1,6 +1,8 @@
 /* The configuration keyword table: every key's name, type, default, bounds and reloadability in
- * one place. The applier (apply.c) walks it for YAML and flags alike; nothing else knows key
- * names. Internal to config/. */
+ * one place. The applier (apply.c) walks it for YAML and flags alike. Outside config/ it is read,
+ * never written: the enums' name tables (check kinds, programs), the reference and man page
+ * printers, and a key's position for an advice message (health/advice.c). The importer
+ * (import/) writes key names as text and is tested against the loader instead. */
 #ifndef K3LB_CONFIG_KEYS_H
 #define K3LB_CONFIG_KEYS_H
 

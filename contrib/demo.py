@@ -186,6 +186,7 @@ def main():
     p.add_argument("--etcd-port", type=int, default=2379)
     p.add_argument("--admin-port", type=int, default=8404)
     p.add_argument("--tour-only", action="store_true", help="exit after the tour")
+    p.add_argument("--no-tour", action="store_true", help="start everything, skip the tour")
     a = p.parse_args()
     for port in (a.api_port, a.etcd_port, a.admin_port):
         if not port_free(port):
@@ -225,7 +226,8 @@ def main():
             sys.exit("k3lb did not start:\n" + open(log_path).read())
         print("k3lb serves 127.0.0.1:%d (K3s) and 127.0.0.1:%d (etcd); config %s, log %s"
               % (a.api_port, a.etcd_port, cfg, log_path), flush=True)
-        tour(Tour(a.k3lb, a.admin_port, log_path), cluster, standins, a)
+        if not a.no_tour:
+            tour(Tour(a.k3lb, a.admin_port, log_path), cluster, standins, a)
         tls = "--cacert %s --cert %s --key %s" % (pki.ca_crt, cluster.client_crt,
                                                    cluster.client_key)
         print("""
@@ -243,22 +245,37 @@ Ctrl-C stops the demo.""".format(etcd=a.etcd_port, tls=tls, ca=pki.ca_crt, api=a
                                  admin=a.admin_port, k3lb=a.k3lb, s1=standins[1].port,
                                  log=log_path, cfg=cfg), flush=True)
         if not a.tour_only:
-            signal.sigwait([signal.SIGINT, signal.SIGTERM])
+            wait_for_stop()
     except KeyboardInterrupt:
         pass
     finally:
-        for proc in reversed(procs):
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
+        stop_all(procs)
         if cluster:
             cluster.close()
         shutil.rmtree(work, ignore_errors=True)
 
 
-if __name__ == "__main__":
+def wait_for_stop():
+    """Until Ctrl-C or a kill. The signals are blocked only now, for sigwait: the children
+    started before keep them open, so Ctrl-C (the whole foreground group) stops them too."""
     signal.pthread_sigmask(signal.SIG_BLOCK, [signal.SIGINT, signal.SIGTERM])
+    signal.sigwait([signal.SIGINT, signal.SIGTERM])
+
+
+def stop_all(procs, grace=1.5):
+    """Every child asked at once, then whatever is left after grace killed: the demo is gone
+    within about two seconds, with nothing left running."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.terminate()
+    deadline = time.monotonic() + grace
+    for proc in procs:
+        try:
+            proc.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+if __name__ == "__main__":
     main()

@@ -11,13 +11,15 @@ cd "$(dirname "$0")/.."
 BUILD_DEPS="cmake gcc make pkg-config libevent-dev libssl-dev libyaml-dev libcjson-dev libcmocka-dev \
     libpq-dev libmariadb-dev dpkg-dev"
 FUZZ_DEPS="clang libclang-rt-14-dev"
+# What the demo runs: etcd, Python and k3lb (with openssl for its certificates).
+DEMO_DEPS="openssl python3 etcd-server etcd-client curl procps"
 RUN_DEPS="openssl python3 python3-pytest etcd-server etcd-client iproute2 curl procps \
     postgresql mariadb-server prometheus keepalived python3-yaml systemd patroni haproxy galera-4 iptables \
     nginx libnginx-mod-stream chromium man-db adduser frr bird2"
 
-deps() {
-    local missing=()
-    for p in $BUILD_DEPS $RUN_DEPS ${EXTRA_DEPS:-}; do
+deps() { # deps [packages...]: the build's and these (default: every test's)
+    local missing=() want=${*:-$RUN_DEPS}
+    for p in $BUILD_DEPS $want ${EXTRA_DEPS:-}; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
     done
     if [ ${#missing[@]} -gt 0 ]; then
@@ -45,7 +47,7 @@ deps)
     deps
     ;;
 demo)
-    deps
+    deps $DEMO_DEPS
     build build
     exec python3 contrib/demo.py --k3lb build/k3lb "${@:2}"
     ;;

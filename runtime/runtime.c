@@ -1,6 +1,7 @@
 /* Main-thread orchestration of listeners, servers, views and workers. */
 #include "runtime/runtime-int.h"
 
+#include "runtime/guards.h"
 #include "runtime/listeners.h"
 
 #include "config/config.h"
@@ -383,36 +384,14 @@ static void on_report(void *arg, int type, void *ptr)
         lb_view_free(ptr);
 }
 
-/* Quorum guard: an etcd backend with fewer than a majority of healthy members cannot write. */
-static void quorum_guard(struct runtime *rt, const struct lb_server *changed, bool up)
-{
-    for (size_t i = 0; rt->view && i < rt->view->n_pools; i++) {
-        const struct lb_pool *p = &rt->view->pools[i];
-        bool member = false;
-        if (p->cfg->role != CONFIG_ROLE_ETCD)
-            continue;
-        for (size_t j = 0; j < p->n && !member; j++)
-            member = p->srv[j] == changed;
-        if (!member)
-            continue;
-        struct lb_quorum q = lb_pool_quorum(p);
-        if (q.healthy < q.majority)
-            log_warn("quorum_lost",
-                     "%zu of %zu etcd members of backend '%s' healthy: writes "
-                     "will fail",
-                     q.healthy, q.members, p->cfg->name);
-        else if (up && q.healthy == q.majority)
-            log_info("quorum_restored", "%zu of %zu etcd members of backend '%s' healthy",
-                     q.healthy, q.members, p->cfg->name);
-    }
-}
-
 static void on_health_change(void *arg, struct health_target *t, enum health_event ev)
 {
     struct runtime *rt = arg;
     struct lb_server *s = health_target_owner(t);
-    if (ev != HEALTH_EVENT_PROBE)
-        quorum_guard(rt, s, ev == HEALTH_EVENT_UP);
+    if (ev != HEALTH_EVENT_PROBE) {
+        runtime_quorum_guard(rt->view, s, ev == HEALTH_EVENT_UP);
+        runtime_backend_guard(rt->view, s, ev == HEALTH_EVENT_UP);
+    }
     if (ev == HEALTH_EVENT_DOWN && health_closes_on_down(t))
         rt_close_server_conns(rt, s);
     if (ev == HEALTH_EVENT_DOWN)

@@ -270,6 +270,28 @@ def test_quorum_guard(k3lb, backends):
     assert "1 of 3 etcd members of backend 'etcd3' healthy: writes will fail" in k.log()
 
 
+def test_backend_without_a_usable_server_says_so(k3lb, backends):
+    """The last usable server of a backend going down is one warn line (what happens to new
+    clients included), its coming back one info line; a server going down while another is
+    up says nothing of the backend."""
+    a, b = backends("name", name="a"), backends("name", name="b")
+    k = start(k3lb, """
+  - name: api
+    when_all_down: refuse
+    servers: ["%s", "%s"]
+    health: {interval: 200ms, timeout: 150ms, down_interval: 200ms, fall: 1, rise: 1}
+""" % (a.addr, b.addr))
+    a.kill()
+    wait_server(k, "api", a.addr, "down")
+    assert "backend 'api'" not in k.log()
+    b.kill()
+    wait_server(k, "api", b.addr, "down")
+    assert "backend 'api' has no usable server: new clients are refused" in k.log()
+    b = backends("name", name="b", port=b.port)
+    wait_server(k, "api", b.addr, "up")
+    assert "backend 'api' has a usable server again" in k.log()
+
+
 # ---- on_down: close --------------------------------------------------------------------------------
 
 def test_on_down_closes_connections(k3lb, backends, tmp_path):

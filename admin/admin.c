@@ -92,7 +92,7 @@ static void add_server(struct admin *a, struct evhttp_request *req, const char *
 }
 
 static void set_server(struct admin *a, struct evhttp_request *req, const char *backend,
-                       const char *address)
+                       const char *address, bool force)
 {
     struct admin_body_set body;
     char err[256], *text;
@@ -101,10 +101,10 @@ static void set_server(struct admin *a, struct evhttp_request *req, const char *
     if (admin_body_set(text, len, &body, err, sizeof(err)) < 0)
         reply_error(req, 400, err, "{\"state\": \"drain\"} or {\"weight\": 2}");
     else
-        answer(
-            req,
-            runtime_set_server(a->rt, backend, address, body.state, body.weight, err, sizeof(err)),
-            err, "updated");
+        answer(req,
+               runtime_set_server(a->rt, backend, address, body.state, body.weight, force, err,
+                                  sizeof(err)),
+               err, "updated");
     free(text);
 }
 
@@ -260,7 +260,7 @@ static void run_op(struct admin *a, struct evhttp_request *req, enum admin_op op
         add_server(a, req, args->backend);
         break;
     case ADMIN_OP_SET:
-        set_server(a, req, args->backend, args->server);
+        set_server(a, req, args->backend, args->server, query_flag(query, "force"));
         break;
     case ADMIN_OP_REMOVE:
         remove_server(a, req, args->backend, args->server, query_flag(query, "force"));

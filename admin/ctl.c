@@ -32,7 +32,8 @@ static const struct config_flag ctl_flags[] = {
      "admin API token (prefer the env var)"},
     {"json", 0, CONFIG_FLAG_SWITCH, NULL, NULL, NULL, "print the raw JSON"},
     {"weight", 0, CONFIG_FLAG_VALUE, NULL, NULL, "N", "add: the new server's weight"},
-    {"force", 0, CONFIG_FLAG_SWITCH, NULL, NULL, NULL, "remove: close connections now"},
+    {"force", 0, CONFIG_FLAG_SWITCH, NULL, NULL, NULL,
+     "remove: close connections now; drain, maint, weight 0: even the last usable server"},
     {"timeout", 0, CONFIG_FLAG_VALUE, NULL, NULL, "DUR",
      "give up after (wait-drained 5m, health 2s, others 10s)"},
     {"help", 'h', CONFIG_FLAG_SWITCH, NULL, NULL, NULL, "show this help"},
@@ -447,7 +448,8 @@ static int dispatch(struct ctl *c, const char **pos, size_t n, const struct conf
         return wait_drained(c, pos[1], pos[2], c->timeout_ms ? c->timeout_ms : 300000);
     if (!admin_route_path(r, n > 1 ? pos[1] : "", n > 2 ? pos[2] : "", path, sizeof(path)))
         return usage("backend or server name too long");
-    if (r->op == ADMIN_OP_REMOVE && config_flag_get(ctl_flags, N_CTL_FLAGS, v, "force") &&
+    if ((r->op == ADMIN_OP_REMOVE || r->op == ADMIN_OP_SET) &&
+        config_flag_get(ctl_flags, N_CTL_FLAGS, v, "force") &&
         !admin_query_append(path, sizeof(path), "force", "true"))
         return usage("backend or server name too long");
     for (size_t i = 1; r->op == ADMIN_OP_HEALTH && i < n; i++)

@@ -180,13 +180,33 @@ static void drain_tick(evutil_socket_t fd, short what, void *arg)
     event_del(rt->drain_timer); /* nothing waits: armed again by the next drain */
 }
 
+/* s is usable and no other server of its backend is. */
+static bool last_usable(const struct runtime *rt, const char *backend, const struct lb_server *s)
+{
+    const struct lb_pool *p = runtime_pool(rt, backend);
+    if (!p || !lb_server_usable(s))
+        return false;
+    for (size_t i = 0; i < p->n; i++)
+        if (p->srv[i] != s && lb_server_usable(p->srv[i]))
+            return false;
+    return true;
+}
+
 enum lb_api runtime_set_server(struct runtime *rt, const char *backend, const char *address,
-                               int admin, int weight, char *err, size_t errlen)
+                               int admin, int weight, bool force, char *err, size_t errlen)
 {
     struct lb_server *s = runtime_server(rt, backend, address);
+    bool takes_out = admin == LB_ADMIN_DRAIN || admin == LB_ADMIN_MAINT || weight == 0;
     if (!s) {
         snprintf(err, errlen, "no server %s in backend '%s'", address, backend);
         return LB_API_NOT_FOUND;
+    }
+    if (takes_out && !force && last_usable(rt, backend, s)) {
+        snprintf(err, errlen,
+                 "%s is the last usable server of backend '%s': new clients would find none; "
+                 "--force (?force=true) does it all the same",
+                 s->address, backend);
+        return LB_API_CONFLICT;
     }
     if (weight >= 0) {
         atomic_store(&s->weight, (unsigned)weight);

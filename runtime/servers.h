@@ -28,9 +28,11 @@ enum lb_api runtime_add_server(struct runtime *rt, const char *backend, const ch
  * and closes its connections. */
 enum lb_api runtime_remove_server(struct runtime *rt, const char *backend, const char *address,
                                   bool force, char *err, size_t errlen);
-/* admin: enum lb_admin_state or -1 to keep; weight: 0..256 or -1 to keep. */
+/* admin: enum lb_admin_state or -1 to keep; weight: 0..256 or -1 to keep. Taking the last
+ * usable server of its backend out of rotation (drain, maint, weight 0) is refused (conflict)
+ * unless force: new clients would find no server. */
 enum lb_api runtime_set_server(struct runtime *rt, const char *backend, const char *address,
-                               int admin, int weight, char *err, size_t errlen);
+                               int admin, int weight, bool force, char *err, size_t errlen);
 struct lb_server *runtime_server(const struct runtime *rt, const char *backend,
                                  const char *address);
 const struct lb_pool *runtime_pool(const struct runtime *rt, const char *backend);

@@ -244,6 +244,30 @@ def test_reload_under_load(k3lb, backends, tmp_path):
     assert b'k3lb_config_reloads_total{result="failure"} 5' in text
 
 
+def test_the_last_usable_server_needs_force(k3lb, backends):
+    """Draining, maintaining or weighting to 0 the one usable server of a backend would leave
+    new clients none: refused (409, ctl exit 1, saying why and how) unless forced; with another
+    usable server it is a plain drain."""
+    b = [backends("name", name="s%d" % i) for i in range(2)]
+    k = start(k3lb, [b[0].addr])
+    for verb in (("drain",), ("maint",), ("weight",)):
+        args = ["pool", b[0].addr] + (["0"] if verb[0] == "weight" else [])
+        r = ctl(k, *verb, *args)
+        assert r.returncode == 1, (verb, r.stdout, r.stderr)
+        assert "last usable server of backend 'pool'" in r.stderr and "--force" in r.stderr
+    assert k.server(b[0].addr)["state"] == "up"
+    path = "/backends/pool/servers/%s" % b[0].addr
+    assert k.http("PUT", path, json.dumps({"state": "drain"}))[0] == 409
+    assert k.http("PUT", path + "?force=true", json.dumps({"state": "drain"}))[0] == 200
+    assert ctl(k, "ready", "pool", b[0].addr).returncode == 0
+    assert ctl(k, "drain", "pool", b[0].addr, "--force").returncode == 0
+    assert k.server(b[0].addr)["state"] == "drain"
+    assert ctl(k, "ready", "pool", b[0].addr).returncode == 0
+    assert ctl(k, "add", "pool", b[1].addr).returncode == 0
+    k.wait_for(lambda st: k.server(b[1].addr)["state"] == "up", what="the second up")
+    assert ctl(k, "drain", "pool", b[0].addr).returncode == 0  # the other is usable
+
+
 def test_runtime_changes_survive_reload(k3lb, backends):
     b = [backends("name", name="s%d" % i) for i in range(3)]
     k = start(k3lb, [b[0].addr, b[1].addr])

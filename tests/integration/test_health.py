@@ -287,9 +287,13 @@ def test_backend_without_a_usable_server_says_so(k3lb, backends):
     b.kill()
     wait_server(k, "api", b.addr, "down")
     assert "backend 'api' has no usable server: new clients are refused" in k.log()
+    st = [x for x in k.status()["backends"] if x["name"] == "api"][0]
+    assert st["servers_usable"] == 0
+    assert 'k3lb_backend_up{backend="api"} 0' in k.http("GET", "/metrics")[1].decode()
     b = backends("name", name="b", port=b.port)
     wait_server(k, "api", b.addr, "up")
     assert "backend 'api' has a usable server again" in k.log()
+    assert 'k3lb_backend_servers_usable{backend="api"} 1' in k.http("GET", "/metrics")[1].decode()
 
 
 # ---- on_down: close --------------------------------------------------------------------------------

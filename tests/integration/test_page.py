@@ -124,6 +124,6 @@ def test_page_shows_routes_limits_queue_and_agent(k3lb, backends, tmp_path):
     agent.close()
     for text in ("(routes only)", "api.a.example \u2192 api",
                  "0 to the default, 0 without a route", "queue 0/1024 waiting",
-                 "agent: answered 'up 50%'", "1 (now 0.5)", "0/4"):
+                 "agent: answered 'up 50%'", "1 (now 0.5)", "0/4", "1 of 1 usable"):
         assert text in dom, (text, dom[-3000:])
     assert '<div id="err"></div>' in dom

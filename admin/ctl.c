@@ -295,6 +295,9 @@ static int status(const struct ctl *c)
                    chk ? str(chk, "detail") : "", waiting ? " (down until " : "",
                    waiting ? waiting : "", waiting ? " is up)" : "");
         }
+        printf("%-12s %.0f of %d servers usable%s\n", str(b, "name"), num(b, "servers_usable"),
+               cJSON_GetArraySize(cJSON_GetObjectItem(b, "servers")),
+               num(b, "servers_usable") ? "" : ": new clients find none");
     }
     cJSON_Delete(doc);
     free(r.body);

@@ -127,6 +127,7 @@ def test_ctl_drain_remove_wait(k3lb, backends):
     k = start(k3lb, [b[0].addr, b[1].addr])
     r = ctl(k, "status")
     assert r.returncode == 0 and "BACKEND" in r.stdout and b[0].addr in r.stdout
+    assert "pool         2 of 2 servers usable" in r.stdout, r.stdout
     assert json.loads(ctl(k, "status", "--json").stdout)["backends"][0]["name"] == "pool"
     held = [connect(k.port) for _ in range(4)]
     k.wait_for(lambda st: st["frontends"][0]["connections_active"] == 4, what="4 held")

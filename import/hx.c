@@ -30,6 +30,13 @@ void hx_warn(struct hx *h, bool differs, char **tok, size_t n, const char *why)
     h->differs |= differs;
 }
 
+void hx_warn_about(struct hx *h, unsigned line, const char *what, const char *name, const char *why)
+{
+    char *tok[] = {(char *)what, (char *)name};
+    h->line = line;
+    hx_warn(h, true, tok, 2, why);
+}
+
 /* HAProxy times: a number with us, ms, s, m, h or d; ms without a unit. 0 on error. */
 uint64_t hx_time(const char *s)
 {

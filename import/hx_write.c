@@ -68,8 +68,8 @@ static void write_routes(struct hx *h, FILE *y, const struct hx_proxy *p)
         bool first = true, shadowed = false;
         h->line = rt->line;
         if (!find_backend(h, rt->backend)) {
-            char *what[] = {(char *)"use_backend", rt->backend};
-            hx_warn(h, true, what, 2, "no such backend with servers: the route is left out");
+            hx_warn_about(h, h->line, "use_backend", rt->backend,
+                          "no such backend with servers: the route is left out");
             continue;
         }
         for (size_t k = 0; k < rt->n_names; k++) {
@@ -87,10 +87,10 @@ static void write_routes(struct hx *h, FILE *y, const struct hx_proxy *p)
             fputs("\n", y);
         }
         if (shadowed) {
-            char *what[] = {(char *)"use_backend", rt->backend};
-            hx_warn(h, true, what, 2,
-                    "an earlier rule's wildcard takes some of these names in HAProxy; in k3lb "
-                    "the exact name, then the longest suffix, wins");
+            hx_warn_about(
+                h, h->line, "use_backend", rt->backend,
+                "an earlier rule's wildcard takes some of these names in HAProxy; in k3lb "
+                "the exact name, then the longest suffix, wins");
         }
     }
     if (any && p->inspect_delay) {
@@ -116,9 +116,8 @@ static void write_source_limits(struct hx *h, FILE *y, const struct hx_proxy *p)
     if (!period)
         period = 1000;
     if (period != 1000) {
-        char *what[] = {(char *)"conn_rate", p->name};
-        h->line = p->line;
-        hx_warn(h, true, what, 2, "a rate over another period: written per second");
+        hx_warn_about(h, p->line, "conn_rate", p->name,
+                      "a rate over another period: written per second");
     }
     fprintf(y, "    source_max_rate: %llu\n",
             (unsigned long long)((p->src_rate * 1000ull + period - 1) / period));
@@ -135,8 +134,8 @@ static void write_frontends(struct hx *h, FILE *y)
             continue;
         h->line = p->line;
         if (!p->n_binds || (!find_backend(h, backend) && !routed)) {
-            char *what[] = {(char *)(p->kind == HX_LISTEN ? "listen" : "frontend"), p->name};
-            hx_warn(h, true, what, 2, !p->n_binds ? "no address to listen on" : "no backend");
+            hx_warn_about(h, h->line, p->kind == HX_LISTEN ? "listen" : "frontend", p->name,
+                          !p->n_binds ? "no address to listen on" : "no backend");
             continue;
         }
         if (!any)
@@ -177,8 +176,7 @@ static void write_agent(struct hx *h, FILE *y, const struct hx_proxy *p, const s
         return;
     h->line = a->line;
     if (!a->agent_port) {
-        char *what[] = {(char *)"agent-check", a->name};
-        hx_warn(h, true, what, 2, "no agent-port: the agent is not asked");
+        hx_warn_about(h, h->line, "agent-check", a->name, "no agent-port: the agent is not asked");
         return;
     }
     fprintf(y, "      agent: {port: %u, ", a->agent_port);
@@ -202,9 +200,8 @@ static void write_health(struct hx *h, FILE *y, const struct hx_proxy *p, const 
         shutdown |= p->srv[i].shutdown_sessions;
     }
     if (checked && checked != p->n_srv) {
-        char *what[] = {(char *)"backend", p->name};
-        h->line = p->line;
-        hx_warn(h, true, what, 2, "some servers are checked and some are not: all are checked");
+        hx_warn_about(h, p->line, "backend", p->name,
+                      "some servers are checked and some are not: all are checked");
     }
     kind = !checked ? "none" : p->check == HX_CHECK_HTTP && ssl ? "https" : check_kind[p->check];
     fprintf(y, "    health:\n      kind: %s\n", kind);
@@ -285,9 +282,8 @@ static void write_limits(struct hx *h, FILE *y, const struct hx_proxy *p)
     if (slow)
         duration(y, "    slowstart", slow), fputs("\n", y);
     if (uneven) {
-        char *what[] = {(char *)"slowstart", p->name};
-        h->line = p->line;
-        hx_warn(h, true, what, 2, "servers differ: the longest is the backend's");
+        hx_warn_about(h, p->line, "slowstart", p->name,
+                      "servers differ: the longest is the backend's");
     }
 }
 
@@ -302,9 +298,8 @@ static void write_backends(struct hx *h, FILE *y)
         if (p->kind == HX_FRONTEND)
             continue;
         if (!p->n_srv) {
-            char *what[] = {(char *)(p->kind == HX_LISTEN ? "listen" : "backend"), p->name};
-            h->line = p->line;
-            hx_warn(h, true, what, 2, "no servers");
+            hx_warn_about(h, p->line, p->kind == HX_LISTEN ? "listen" : "backend", p->name,
+                          "no servers");
             continue;
         }
         if (!any)
@@ -340,9 +335,8 @@ void hx_write_yaml(struct hx *h, FILE *y)
             maxconn += p->maxconn; /* per frontend in HAProxy, for the process here */
         /* one limit for the process: the same only when it is the one frontend's own */
         if (++capped > 1 || (h->g_maxconn && p->maxconn < h->g_maxconn)) {
-            char *what[] = {(char *)"maxconn", p->name};
-            h->line = p->line;
-            hx_warn(h, true, what, 2, "a frontend's own limit: k3lb has one for the process");
+            hx_warn_about(h, p->line, "maxconn", p->name,
+                          "a frontend's own limit: k3lb has one for the process");
         }
     }
     if (maxconn)

@@ -112,6 +112,7 @@ struct lb_conn {
     struct lb_conn *qprev, *qnext; /* queued: its place in pool->queue (under its lock) */
     struct lb_conn *hprev, *hnext; /* queued: its place in home->queued */
     uint64_t queued_ms;            /* queued: since when (monotonic) */
+    bool slot_held;                /* leaving the queue: the picked server's slot is taken */
     struct lb_src_entry *src;      /* its count in the frontend's source table, or NULL */
     union {
         struct sockaddr sa;

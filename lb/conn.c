@@ -135,7 +135,9 @@ static bool conn_connect_to(struct lb_conn *c, size_t i)
     struct net_sockaddr sa;
     int fd, rc;
 
-    if (!lb_server_take_slot(s)) { /* another worker took its last slot since the pick */
+    if (c->slot_held) { /* taken for it under the queue's lock */
+        c->slot_held = false;
+    } else if (!lb_server_take_slot(s)) { /* another worker took its last slot since the pick */
         errno = EBUSY;
         return false;
     }
@@ -325,12 +327,19 @@ static void conn_dispatch(struct lb_conn *c, int i, bool first)
         conn_finish(c, end, false);
 }
 
-/* The pick of the oldest waiting client, under the queue's lock: a server, -1 (none is left:
- * no_server), or -2: all still full, it waits on. */
+/* The pick of the oldest waiting client, under the queue's lock: a server whose slot it now
+ * holds, -1 (none is left: no_server), or -2: all still full, it waits on. */
 static int queue_pick(struct lb_conn *c)
 {
     int i = balance_pick(c->pool, c->bal, c->client_hash, &c->tried);
-    return i < 0 && balance_full(c->pool, &c->tried) ? -2 : i;
+    if (i < 0)
+        return balance_full(c->pool, &c->tried) ? -2 : -1;
+    /* The slot is taken here, under the lock: the next in line, kicked as soon as c leaves,
+     * must not take it first (FIFO across workers). */
+    if (!lb_server_take_slot(c->pool->srv[i]))
+        return -2;
+    c->slot_held = true;
+    return i;
 }
 
 /* The oldest waiting client takes a slot when there is one; the others wait their turn. true

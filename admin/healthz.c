@@ -5,6 +5,7 @@
 #include "admin/healthz.h"
 
 #include "config/config.h"
+#include "lb/balance.h"
 #include "lb/server.h"
 #include "lb/view.h"
 
@@ -37,14 +38,6 @@ static const struct lb_view_front *find_front(const struct lb_view *v, const cha
     return NULL;
 }
 
-static size_t usable_servers(const struct lb_pool *p)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < p->n; i++)
-        n += lb_server_usable(p->srv[i]);
-    return n;
-}
-
 int admin_healthz(const struct runtime *rt, bool stopping, const char *const *names, size_t n_names,
                   char *msg, size_t len)
 {
@@ -67,7 +60,7 @@ int admin_healthz(const struct runtime *rt, bool stopping, const char *const *na
             return 404;
         }
         const struct lb_pool *p = &v->pools[f->pool];
-        size_t u = usable_servers(p);
+        size_t u = lb_pool_usable(p);
         if (u == 0)
             say(msg, len, &used, "%sfrontend '%s': no usable server in backend '%s' (0 of %zu)",
                 bad++ ? "; " : "", f->cfg->name, p->cfg->name, p->n);

@@ -153,14 +153,6 @@ static void server_family(struct evbuffer *out, const struct lb_view *v, const c
         }
 }
 
-static size_t pool_usable(const struct lb_pool *p)
-{
-    size_t n = 0;
-    for (size_t j = 0; j < p->n; j++)
-        n += lb_server_usable(p->srv[j]);
-    return n;
-}
-
 /* Each backend as a whole: is any server usable, and how many (the alert a backend without a
  * server deserves needs no join over servers). */
 static void backend_families(struct evbuffer *out, const struct lb_view *v)
@@ -168,12 +160,12 @@ static void backend_families(struct evbuffer *out, const struct lb_view *v)
     family(out, "k3lb_backend_up", "gauge", "1 when at least one server of the backend is usable");
     for (size_t i = 0; i < v->n_pools; i++)
         evbuffer_add_printf(out, "k3lb_backend_up{backend=\"%s\"} %d\n", v->pools[i].cfg->name,
-                            pool_usable(&v->pools[i]) > 0);
+                            lb_pool_usable(&v->pools[i]) > 0);
     family(out, "k3lb_backend_servers_usable", "gauge",
            "Servers of the backend that take new connections (up, ready, weighted)");
     for (size_t i = 0; i < v->n_pools; i++)
         evbuffer_add_printf(out, "k3lb_backend_servers_usable{backend=\"%s\"} %zu\n",
-                            v->pools[i].cfg->name, pool_usable(&v->pools[i]));
+                            v->pools[i].cfg->name, lb_pool_usable(&v->pools[i]));
 }
 
 /* The backends' queues (maxconn), one family per field of struct lb_queue. */

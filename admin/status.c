@@ -137,10 +137,7 @@ static cJSON *pool_json(const struct lb_pool *p)
         for (size_t i = 0; i < p->cfg->n_requires; i++)
             cJSON_AddItemToArray(req, cJSON_CreateString(p->cfg->requires[i]));
     }
-    size_t usable = 0;
-    for (size_t i = 0; i < p->n; i++)
-        usable += lb_server_usable(p->srv[i]);
-    cJSON_AddNumberToObject(o, "servers_usable", (double)usable);
+    cJSON_AddNumberToObject(o, "servers_usable", (double)lb_pool_usable(p));
     servers = cJSON_AddArrayToObject(o, "servers");
     for (size_t i = 0; i < p->n; i++)
         cJSON_AddItemToArray(servers, server_json(p->srv[i], p->balance == CONFIG_BALANCE_STICKY));

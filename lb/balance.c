@@ -289,6 +289,14 @@ bool balance_full(const struct lb_pool *pool, const struct balance_tried *tried)
     return false;
 }
 
+size_t lb_pool_usable(const struct lb_pool *pool)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < pool->n; i++)
+        n += lb_server_usable(pool->srv[i]);
+    return n;
+}
+
 struct lb_quorum lb_pool_quorum(const struct lb_pool *pool)
 {
     struct lb_quorum q = {.members = pool->n, .majority = pool->n / 2 + 1};

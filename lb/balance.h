@@ -16,6 +16,8 @@
 #include <stdint.h>
 
 struct lb_quorum lb_pool_quorum(const struct lb_pool *pool);
+/* Servers of the pool that take new connections now (lb_server_usable). */
+size_t lb_pool_usable(const struct lb_pool *pool);
 
 void balance_state_init(struct balance_state *st, size_t n, uint64_t seed);
 void balance_state_free(struct balance_state *st);

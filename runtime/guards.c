@@ -21,11 +21,10 @@ void runtime_backend_guard(const struct lb_view *v, const struct lb_server *chan
 {
     for (size_t i = 0; v && i < v->n_pools; i++) {
         const struct lb_pool *p = &v->pools[i];
-        size_t usable = 0;
+        size_t usable;
         if (p->balance == CONFIG_BALANCE_STICKY || !pool_has(p, changed))
             continue;
-        for (size_t j = 0; j < p->n; j++)
-            usable += lb_server_usable(p->srv[j]);
+        usable = lb_pool_usable(p);
         if (!up && usable == 0)
             log_warn("backend_down", "backend '%s' has no usable server: new clients are %s",
                      p->cfg->name,

@@ -184,12 +184,7 @@ static void drain_tick(evutil_socket_t fd, short what, void *arg)
 static bool last_usable(const struct runtime *rt, const char *backend, const struct lb_server *s)
 {
     const struct lb_pool *p = runtime_pool(rt, backend);
-    if (!p || !lb_server_usable(s))
-        return false;
-    for (size_t i = 0; i < p->n; i++)
-        if (p->srv[i] != s && lb_server_usable(p->srv[i]))
-            return false;
-    return true;
+    return p && lb_server_usable(s) && lb_pool_usable(p) == 1;
 }
 
 enum lb_api runtime_set_server(struct runtime *rt, const char *backend, const char *address,

@@ -38,6 +38,32 @@ static const struct lb_view_front *find_front(const struct lb_view *v, const cha
     return NULL;
 }
 
+/* The usable servers of every backend a frontend sends clients to: its default (when it has
+ * one) and each SNI route's, each backend counted once; *total their servers, names them
+ * quoted ('a', 'b'). A routed frontend serves while any of them has a server: one cluster
+ * gone must not take the address of the others away. */
+static size_t front_usable(const struct lb_view *v, const struct lb_view_front *f, size_t *total,
+                           char *names, size_t len)
+{
+    const struct config_frontend *cf = f->cfg;
+    size_t usable = 0, used = 0;
+    *total = 0;
+    names[0] = '\0';
+    for (size_t r = 0; r <= cf->n_routes; r++) {
+        size_t b = r == 0 ? f->pool : cf->routes[r - 1].backend_index, seen = 0;
+        if (b >= v->n_pools)
+            continue; /* no default backend: routes only */
+        for (size_t q = 0; q < r; q++)
+            seen += (q == 0 ? f->pool : cf->routes[q - 1].backend_index) == b;
+        if (seen)
+            continue;
+        usable += lb_pool_usable(&v->pools[b]);
+        *total += v->pools[b].n;
+        say(names, len, &used, "%s'%s'", used ? ", " : "", v->pools[b].cfg->name);
+    }
+    return usable;
+}
+
 int admin_healthz(const struct runtime *rt, bool stopping, const char *const *names, size_t n_names,
                   char *msg, size_t len)
 {
@@ -59,13 +85,13 @@ int admin_healthz(const struct runtime *rt, bool stopping, const char *const *na
             say(msg, len, &used, "no frontend '%s'", names[i]);
             return 404;
         }
-        const struct lb_pool *p = &v->pools[f->pool];
-        size_t u = lb_pool_usable(p);
+        char backends[256];
+        size_t total, u = front_usable(v, f, &total, backends, sizeof(backends));
         if (u == 0)
-            say(msg, len, &used, "%sfrontend '%s': no usable server in backend '%s' (0 of %zu)",
-                bad++ ? "; " : "", f->cfg->name, p->cfg->name, p->n);
+            say(msg, len, &used, "%sfrontend '%s': no usable server in backend %s (0 of %zu)",
+                bad++ ? "; " : "", f->cfg->name, backends, total);
         else
-            say(ok, sizeof(ok), &ok_used, "%s %s %zu/%zu", i ? "," : ":", f->cfg->name, u, p->n);
+            say(ok, sizeof(ok), &ok_used, "%s %s %zu/%zu", i ? "," : ":", f->cfg->name, u, total);
     }
     if (bad)
         return 503;

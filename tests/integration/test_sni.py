@@ -236,6 +236,9 @@ def test_split_hello_and_other_clients(k3lb, backends, lab):
     with connect(strict) as s:
         s.sendall(hello)
         assert echo_back(s, len(hello)) == hello
+    # a frontend of routes only is healthy by its routes' backends (it has no default pool)
+    code, body = k.http("GET", "/healthz?frontend=strict")
+    assert code == 200 and b"strict 1/1" in body, body
     st = k.status()
     by_name = {f["name"]: f for f in st["frontends"]}
     assert by_name["mixed"]["unrouted"] == 1, by_name["mixed"]

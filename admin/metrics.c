@@ -37,57 +37,56 @@ static void family(struct evbuffer *out, const char *name, const char *type, con
     evbuffer_add_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
-typedef uint64_t (*front_value)(const struct lb_front *f);
 typedef double (*server_value)(const struct lb_server *s);
 
-static uint64_t front_active(const struct lb_front *f)
+/* The frontend counters, each a field of struct lb_front. */
+static const struct {
+    const char *name, *type, *help;
+    size_t off;
+} front_counters[] = {
+    {"k3lb_frontend_connections_total", "counter", "Client connections accepted",
+     offsetof(struct lb_front, total)},
+    {"k3lb_frontend_connections_active", "gauge", "Client connections open now",
+     offsetof(struct lb_front, active)},
+    {"k3lb_frontend_no_server_total", "counter",
+     "Client connections closed because no server accepted", offsetof(struct lb_front, no_server)},
+    {"k3lb_frontend_denied_total", "counter",
+     "Clients refused by the frontend's allow and deny lists", offsetof(struct lb_front, denied)},
+    {"k3lb_frontend_bad_proxy_header_total", "counter",
+     "Clients closed for a bad, missing or late PROXY protocol header",
+     offsetof(struct lb_front, bad_header)},
+    {"k3lb_frontend_unrouted_total", "counter",
+     "Clients no SNI route took, sent to the frontend's default backend",
+     offsetof(struct lb_front, unrouted)},
+    {"k3lb_frontend_no_route_total", "counter",
+     "Clients no SNI route took, closed for want of a default backend",
+     offsetof(struct lb_front, no_route)},
+    {"k3lb_frontend_source_limited_conns_total", "counter",
+     "Clients reset: their address had source_max_conns open",
+     offsetof(struct lb_front, limited_conns)},
+    {"k3lb_frontend_source_limited_rate_total", "counter",
+     "Clients reset: their address was over source_max_rate",
+     offsetof(struct lb_front, limited_rate)},
+};
+
+/* A counter of struct lb_front, lb_queue or lb_server_counters: the atomic_uint_fast64_t at
+ * off in obj. */
+static uint64_t field(const void *obj, size_t off)
 {
-    return atomic_load(&f->active);
-}
-static uint64_t front_total(const struct lb_front *f)
-{
-    return atomic_load(&f->total);
-}
-static uint64_t front_noserver(const struct lb_front *f)
-{
-    return atomic_load(&f->no_server);
-}
-static uint64_t front_denied(const struct lb_front *f)
-{
-    return atomic_load(&f->denied);
-}
-static uint64_t front_bad_header(const struct lb_front *f)
-{
-    return atomic_load(&f->bad_header);
+    return atomic_load((const atomic_uint_fast64_t *)(const void *)((const char *)obj + off));
 }
 
-static uint64_t front_unrouted(const struct lb_front *f)
-{
-    return atomic_load(&f->unrouted);
-}
-static uint64_t front_no_route(const struct lb_front *f)
-{
-    return atomic_load(&f->no_route);
-}
-
-static uint64_t front_limited_conns(const struct lb_front *f)
-{
-    return atomic_load(&f->limited_conns);
-}
-static uint64_t front_limited_rate(const struct lb_front *f)
-{
-    return atomic_load(&f->limited_rate);
-}
-
-static void front_family(struct evbuffer *out, const struct lb_view *v, const char *name,
-                         const char *type, const char *help, front_value get)
+static void front_families(struct evbuffer *out, const struct lb_view *v)
 {
     char b[256];
-    family(out, name, type, help);
-    for (size_t i = 0; i < v->n_fronts; i++)
-        evbuffer_add_printf(out, "%s{frontend=\"%s\"} %llu\n", name,
-                            esc(v->fronts[i].cfg->name, b, sizeof(b)),
-                            (unsigned long long)get(v->fronts[i].front));
+    for (size_t f = 0; f < sizeof(front_counters) / sizeof(front_counters[0]); f++) {
+        family(out, front_counters[f].name, front_counters[f].type, front_counters[f].help);
+        for (size_t i = 0; i < v->n_fronts; i++)
+            evbuffer_add_printf(
+                out, "%s{frontend=\"%s\"} %llu\n", front_counters[f].name,
+                esc(v->fronts[i].cfg->name, b, sizeof(b)),
+                (unsigned long long)field(v->fronts[i].front, front_counters[f].off));
+    }
 }
 
 static double srv_up(const struct lb_server *s)
@@ -129,7 +128,7 @@ static const struct {
 
 static double counter(const struct lb_server *s, size_t off)
 {
-    return (double)atomic_load((const atomic_uint_fast64_t *)((const char *)&s->c + off));
+    return (double)field(&s->c, off);
 }
 
 static void labels(const struct lb_pool *p, const struct lb_server *s, char *buf, size_t len)
@@ -153,47 +152,57 @@ static void server_family(struct evbuffer *out, const struct lb_view *v, const c
         }
 }
 
-/* Each backend as a whole: is any server usable, and how many (the alert a backend without a
- * server deserves needs no join over servers). */
-static void backend_families(struct evbuffer *out, const struct lb_view *v)
+/* One family with a value per backend. */
+static void backend_family(struct evbuffer *out, const struct lb_view *v, const char *name,
+                           const char *type, const char *help,
+                           uint64_t (*get)(const struct lb_pool *p, size_t off), size_t off)
 {
-    family(out, "k3lb_backend_up", "gauge", "1 when at least one server of the backend is usable");
+    char b[256];
+    family(out, name, type, help);
     for (size_t i = 0; i < v->n_pools; i++)
-        evbuffer_add_printf(out, "k3lb_backend_up{backend=\"%s\"} %d\n", v->pools[i].cfg->name,
-                            lb_pool_usable(&v->pools[i]) > 0);
-    family(out, "k3lb_backend_servers_usable", "gauge",
-           "Servers of the backend that take new connections (up, ready, weighted)");
-    for (size_t i = 0; i < v->n_pools; i++)
-        evbuffer_add_printf(out, "k3lb_backend_servers_usable{backend=\"%s\"} %zu\n",
-                            v->pools[i].cfg->name, lb_pool_usable(&v->pools[i]));
+        evbuffer_add_printf(out, "%s{backend=\"%s\"} %llu\n", name,
+                            esc(v->pools[i].cfg->name, b, sizeof(b)),
+                            (unsigned long long)get(&v->pools[i], off));
 }
 
-/* The backends' queues (maxconn), one family per field of struct lb_queue. */
-static void queue_families(struct evbuffer *out, const struct lb_view *v)
+static uint64_t pool_up(const struct lb_pool *p, size_t off)
 {
-    static const struct {
-        const char *name, *type, *help;
-        size_t off;
-    } fams[] = {
-        {"k3lb_backend_queue_waiting", "gauge", "Clients waiting for a server slot (maxconn)",
-         offsetof(struct lb_queue, n)},
-        {"k3lb_backend_queued_total", "counter", "Clients that waited for a server slot",
-         offsetof(struct lb_queue, total)},
-        {"k3lb_backend_queue_timeouts_total", "counter",
-         "Waiting clients closed after queue_timeout", offsetof(struct lb_queue, timeouts)},
-        {"k3lb_backend_queue_full_total", "counter",
-         "Clients closed at once because max_queue were waiting", offsetof(struct lb_queue, full)},
-    };
-    for (size_t f = 0; f < sizeof(fams) / sizeof(fams[0]); f++) {
-        family(out, fams[f].name, fams[f].type, fams[f].help);
-        for (size_t i = 0; i < v->n_pools; i++) {
-            const char *q = (const char *)v->pools[i].queue + fams[f].off;
-            uint64_t val = f == 0 ? atomic_load((const atomic_size_t *)(const void *)q)
-                                  : atomic_load((const atomic_uint_fast64_t *)(const void *)q);
-            evbuffer_add_printf(out, "%s{backend=\"%s\"} %llu\n", fams[f].name,
-                                v->pools[i].cfg->name, (unsigned long long)val);
-        }
-    }
+    (void)off;
+    return lb_pool_usable(p) > 0;
+}
+
+static uint64_t pool_usable(const struct lb_pool *p, size_t off)
+{
+    (void)off;
+    return lb_pool_usable(p);
+}
+
+static uint64_t pool_queue(const struct lb_pool *p, size_t off)
+{
+    return field(p->queue, off);
+}
+
+/* Each backend as a whole (the alert a backend without a server deserves needs no join over
+ * servers), and its queue (maxconn), one family per field of struct lb_queue. */
+static void backend_families(struct evbuffer *out, const struct lb_view *v)
+{
+    backend_family(out, v, "k3lb_backend_up", "gauge",
+                   "1 when at least one server of the backend is usable", pool_up, 0);
+    backend_family(out, v, "k3lb_backend_servers_usable", "gauge",
+                   "Servers of the backend that take new connections (up, ready, weighted)",
+                   pool_usable, 0);
+    backend_family(out, v, "k3lb_backend_queue_waiting", "gauge",
+                   "Clients waiting for a server slot (maxconn)", pool_queue,
+                   offsetof(struct lb_queue, n));
+    backend_family(out, v, "k3lb_backend_queued_total", "counter",
+                   "Clients that waited for a server slot", pool_queue,
+                   offsetof(struct lb_queue, total));
+    backend_family(out, v, "k3lb_backend_queue_timeouts_total", "counter",
+                   "Waiting clients closed after queue_timeout", pool_queue,
+                   offsetof(struct lb_queue, timeouts));
+    backend_family(out, v, "k3lb_backend_queue_full_total", "counter",
+                   "Clients closed at once because max_queue were waiting", pool_queue,
+                   offsetof(struct lb_queue, full));
 }
 
 static void server_states(struct evbuffer *out, const struct lb_view *v)
@@ -364,26 +373,7 @@ void admin_metrics_render(const struct runtime *rt, struct evbuffer *out)
 {
     const struct lb_view *v = runtime_view(rt);
     process(out, rt);
-    front_family(out, v, "k3lb_frontend_connections_total", "counter",
-                 "Client connections accepted", front_total);
-    front_family(out, v, "k3lb_frontend_connections_active", "gauge", "Client connections open now",
-                 front_active);
-    front_family(out, v, "k3lb_frontend_no_server_total", "counter",
-                 "Client connections closed because no server accepted", front_noserver);
-    front_family(out, v, "k3lb_frontend_denied_total", "counter",
-                 "Clients refused by the frontend's allow and deny lists", front_denied);
-    front_family(out, v, "k3lb_frontend_bad_proxy_header_total", "counter",
-                 "Clients closed for a bad, missing or late PROXY protocol header",
-                 front_bad_header);
-    front_family(out, v, "k3lb_frontend_unrouted_total", "counter",
-                 "Clients no SNI route took, sent to the frontend's default backend",
-                 front_unrouted);
-    front_family(out, v, "k3lb_frontend_no_route_total", "counter",
-                 "Clients no SNI route took, closed for want of a default backend", front_no_route);
-    front_family(out, v, "k3lb_frontend_source_limited_conns_total", "counter",
-                 "Clients reset: their address had source_max_conns open", front_limited_conns);
-    front_family(out, v, "k3lb_frontend_source_limited_rate_total", "counter",
-                 "Clients reset: their address was over source_max_rate", front_limited_rate);
+    front_families(out, v);
     server_family(out, v, "k3lb_server_up", "gauge", "1 when the server is up (health)", srv_up, 0);
     server_states(out, v);
     server_family(out, v, "k3lb_server_weight", "gauge", "Current weight", srv_weight, 0);
@@ -391,7 +381,6 @@ void admin_metrics_render(const struct runtime *rt, struct evbuffer *out)
         server_family(out, v, counters[i].name, counters[i].type, counters[i].help, NULL,
                       counters[i].off);
     backend_families(out, v);
-    queue_families(out, v);
     server_family(out, v, "k3lb_server_transitions_total", "counter",
                   "Up/down state changes of the server", srv_transitions, 0);
     check_durations(out, v);

@@ -171,6 +171,25 @@ def test_metrics_pass_promtool(k3lb, backends):
         assert name in text, name
 
 
+def test_metrics_escape_every_label(k3lb, backends):
+    """Names with a quote and a backslash stay inside their label in every family, the
+    backend-wide ones too: promtool takes the page."""
+    b = backends("name")
+    port, admin = free_port(), free_port()
+    text = config(port, admin, [b.addr]).replace("name: pool", 'name: "po\\"ol\\\\x"')
+    text = text.replace("backend: pool", 'backend: "po\\"ol\\\\x"')
+    text = text.replace("name: main", 'name: "ma\\"in"')
+    k = k3lb().start(text)
+    k.admin_port = admin
+    st, page = k.http("GET", "/metrics")
+    r = subprocess.run(["promtool", "check", "metrics"], input=page, capture_output=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    page = page.decode()
+    assert 'k3lb_backend_up{backend="po\\"ol\\\\x"} 1' in page, page
+    assert 'k3lb_backend_queue_waiting{backend="po\\"ol\\\\x"} 0' in page
+    assert 'k3lb_frontend_connections_total{frontend="ma\\"in"} 0' in page
+
+
 class Opener:
     """Opens echo connections through k3lb one after another until stopped, counting those
     that worked, were refused, or were cut."""

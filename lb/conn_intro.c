@@ -97,8 +97,9 @@ void conn_drive_header(struct lb_conn *c, enum lb_conn_event ev)
 
 /* ---- routes: the server name of the client's TLS hello ------------------------------------ */
 
-/* Sends the connection to backend b of its view (n_pools: none, closed). */
-static void conn_route(struct lb_conn *c, size_t b, const char *name, const char *why)
+/* Sends the connection to backend b of its view (n_pools: none, closed); routed: a route
+ * took it, else it is the default's (counted as unrouted). */
+static void conn_route(struct lb_conn *c, size_t b, bool routed, const char *name, const char *why)
 {
     if (log_enabled(LOG_LEVEL_DEBUG)) {
         char peer[NET_ADDRSTRLEN];
@@ -113,6 +114,8 @@ static void conn_route(struct lb_conn *c, size_t b, const char *name, const char
         conn_finish(c, LB_END_NO_ROUTE, false);
         return;
     }
+    if (!routed)
+        atomic_fetch_add_explicit(&c->front->unrouted, 1, memory_order_relaxed);
     c->pool = &c->view->pools[b];
     c->bal = &c->bals[b];
     conn_retry(c);
@@ -125,6 +128,7 @@ static void hello_read(struct lb_conn *c, const struct config_frontend *f)
     char name[TLSHELLO_NAME_MAX];
     const char *why = "";
     ssize_t n = recv(c->cs.fd, buf, sizeof(buf), MSG_PEEK);
+    bool routed;
     size_t b;
 
     if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
@@ -143,10 +147,8 @@ static void hello_read(struct lb_conn *c, const struct config_frontend *f)
         c->cs.readable = false; /* the next edge brings more */
         return;
     }
-    b = lb_route_pick(f, name);
-    if (b == f->backend_index && b < c->view->n_pools)
-        atomic_fetch_add_explicit(&c->front->unrouted, 1, memory_order_relaxed);
-    conn_route(c, b, name, why);
+    b = lb_route_pick(f, name, &routed);
+    conn_route(c, b, routed, name, why);
 }
 
 /* Its timer runs from the header or the accept: the hello's deadline. A client silent that long
@@ -155,9 +157,7 @@ void conn_drive_hello(struct lb_conn *c, enum lb_conn_event ev)
 {
     const struct config_frontend *f = &c->view->cfg->frontends[c->front_index];
     if (ev == LB_CONN_EV_TIMER) {
-        if (f->backend_index < c->view->n_pools)
-            atomic_fetch_add_explicit(&c->front->unrouted, 1, memory_order_relaxed);
-        conn_route(c, f->backend_index, "", "no hello in time");
+        conn_route(c, f->backend_index, false, "", "no hello in time");
         return;
     }
     if (c->cs.readable)

@@ -17,22 +17,26 @@ static size_t wildcard_match(const char *p, const char *name, size_t n)
     return sl;
 }
 
-size_t lb_route_pick(const struct config_frontend *f, const char *name)
+size_t lb_route_pick(const struct config_frontend *f, const char *name, bool *routed)
 {
     size_t n = strlen(name), best_len = 0, best = f->backend_index;
+    *routed = false;
     if (!n)
         return f->backend_index;
     for (size_t r = 0; r < f->n_routes; r++)
         for (size_t i = 0; i < f->routes[r].n_sni; i++) {
             const char *p = f->routes[r].sni[i];
             size_t w;
-            if (strcmp(p, name) == 0)
+            if (strcmp(p, name) == 0) {
+                *routed = true;
                 return f->routes[r].backend_index;
+            }
             w = wildcard_match(p, name, n);
             if (w > best_len) {
                 best_len = w;
                 best = f->routes[r].backend_index;
             }
         }
+    *routed = best_len > 0;
     return best;
 }

@@ -5,9 +5,12 @@
 
 #include "config/config-t.h"
 
+#include <stdbool.h>
+
 /* The backend index for name (lower case, "" for none): the route with that exact name, else
  * the one whose "*.suffix" is the longest that name ends in (".suffix" with at least one label
- * before it), else the frontend's default, which is n_backends when it has none. */
-size_t lb_route_pick(const struct config_frontend *f, const char *name);
+ * before it), else the frontend's default, which is n_backends when it has none. *routed: a
+ * route took it (a route may name the default backend too). */
+size_t lb_route_pick(const struct config_frontend *f, const char *name, bool *routed);
 
 #endif

@@ -12,6 +12,7 @@
 #include "lb/route.h"
 
 #include <openssl/ssl.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -216,26 +217,38 @@ static void test_openssl(void **state)
 /* ---- routes -----------------------------------------------------------------------------------
  */
 
+/* The backend name gets; whether a route took it must be routed. */
+static size_t pick(const struct config_frontend *f, const char *name, bool routed)
+{
+    bool took;
+    size_t b = lb_route_pick(f, name, &took);
+    assert_int_equal(took, routed);
+    return b;
+}
+
 static void test_routes(void **state)
 {
     char *a[] = {"api.a.example", "*.a.example"}, *b[] = {"*.example"}, *c[] = {"*.b.a.example"};
+    char *d[] = {"*.d.example"};
     struct config_route routes[] = {
         {.sni = a, .n_sni = 2, .backend_index = 0},
         {.sni = b, .n_sni = 1, .backend_index = 1},
         {.sni = c, .n_sni = 1, .backend_index = 2},
+        {.sni = d, .n_sni = 1, .backend_index = 7}, /* a route to the default's backend */
     };
-    struct config_frontend f = {.routes = routes, .n_routes = 3, .backend_index = 7};
+    struct config_frontend f = {.routes = routes, .n_routes = 4, .backend_index = 7};
     (void)state;
-    assert_int_equal(lb_route_pick(&f, "api.a.example"), 0); /* exact */
-    assert_int_equal(lb_route_pick(&f, "x.a.example"), 0);   /* *.a.example */
-    assert_int_equal(lb_route_pick(&f, "y.x.a.example"), 0); /* any depth */
-    assert_int_equal(lb_route_pick(&f, "x.b.a.example"), 2); /* the longer suffix */
-    assert_int_equal(lb_route_pick(&f, "b.a.example"), 0);   /* *.b.a... needs a label more */
-    assert_int_equal(lb_route_pick(&f, "a.example"), 1);     /* *.example */
-    assert_int_equal(lb_route_pick(&f, "example"), 7);       /* no label before: default */
-    assert_int_equal(lb_route_pick(&f, "other.test"), 7);    /* no match: default */
-    assert_int_equal(lb_route_pick(&f, ""), 7);              /* no name: default */
-    assert_int_equal(lb_route_pick(&f, "xa.example"), 1);    /* a suffix is whole labels */
+    assert_int_equal(pick(&f, "api.a.example", true), 0); /* exact */
+    assert_int_equal(pick(&f, "x.a.example", true), 0);   /* *.a.example */
+    assert_int_equal(pick(&f, "y.x.a.example", true), 0); /* any depth */
+    assert_int_equal(pick(&f, "x.b.a.example", true), 2); /* the longer suffix */
+    assert_int_equal(pick(&f, "b.a.example", true), 0);   /* *.b.a... needs a label more */
+    assert_int_equal(pick(&f, "a.example", true), 1);     /* *.example */
+    assert_int_equal(pick(&f, "x.d.example", true), 7);   /* routed, to the default's backend */
+    assert_int_equal(pick(&f, "example", false), 7);      /* no label before: default */
+    assert_int_equal(pick(&f, "other.test", false), 7);   /* no match: default */
+    assert_int_equal(pick(&f, "", false), 7);             /* no name: default */
+    assert_int_equal(pick(&f, "xa.example", true), 1);    /* a suffix is whole labels */
 }
 
 int main(void)

@@ -105,10 +105,11 @@ static inline bool lb_server_usable(const struct lb_server *s)
  * of the whole share of a cold server at once. */
 static inline uint64_t lb_server_eweight(const struct lb_server *s)
 {
-    uint64_t w = (uint64_t)lb_server_weight(s) * LB_WEIGHT_SCALE;
+    /* The weight and the agent's share are read once here: this runs per candidate per pick. */
+    uint64_t w = (uint64_t)atomic_load_explicit(&s->weight, memory_order_relaxed) * LB_WEIGHT_SCALE;
     uint64_t ramp = atomic_load_explicit(&s->slowstart_ms, memory_order_relaxed), since, now;
     int pct = s->health ? health_agent_weight(s->health) : -1;
-    if (pct > 0 && pct < 100)
+    if (pct >= 0 && pct < 100) /* 0% gives 0, as lb_server_weight says */
         w = (w * (uint64_t)pct + 99) / 100;
     if (!ramp || !w || !s->health || !(since = health_recovered_at(s->health)))
         return w;

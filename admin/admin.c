@@ -268,6 +268,9 @@ static void run_op(struct admin *a, struct evhttp_request *req, enum admin_op op
     case ADMIN_OP_HEALTH:
         healthz(a, req, query);
         break;
+    case ADMIN_OP_LIVE: /* alive is not ready: no server usable is /healthz's business */
+        reply_ok(req, 200, "alive");
+        break;
     case ADMIN_OP_PAGE:
         admin_page_reply(req);
         break;

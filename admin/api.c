@@ -28,6 +28,8 @@ const struct admin_route admin_routes[] = {
      "wait until a server has no connection left"},
     {"GET", "/healthz", ADMIN_OP_HEALTH, "health", "[FRONTEND...]",
      "exit 0 when serving and each frontend (all by default) has a usable server", true},
+    {"GET", "/livez", ADMIN_OP_LIVE, NULL, "", "200 while the process runs (a liveness probe)",
+     true},
     {"GET", "/", ADMIN_OP_PAGE, NULL, "", "the stats page (HTML; its script reads /status)", true},
 };
 const size_t admin_n_routes = sizeof(admin_routes) / sizeof(admin_routes[0]);

@@ -17,6 +17,7 @@ enum admin_op {
     ADMIN_OP_SET,        /* change a server's state or weight */
     ADMIN_OP_REMOVE,     /* drain, then remove a server */
     ADMIN_OP_HEALTH,     /* yes or no for the virtual IP's owner */
+    ADMIN_OP_LIVE,       /* the process answers: a liveness probe */
     ADMIN_OP_PAGE,       /* the stats page (HTML) */
     ADMIN_OP_COUNT,
 };

@@ -6,6 +6,7 @@
 #include "common/clock.h"
 #include "common/xalloc.h"
 
+#include "config/config.h"
 #include "config/flags.h"
 #include "config/keys.h"
 #include "config/value.h"
@@ -24,6 +25,8 @@
 #define RESPONSE_MAX (16 * 1024 * 1024)
 
 static const struct config_flag ctl_flags[] = {
+    {"config", 'c', CONFIG_FLAG_VALUE, NULL, NULL, "FILE",
+     "take the admin address and token from this config file's admin section"},
     {"admin", 0, CONFIG_FLAG_VALUE, NULL, NULL, "ADDR",
      "admin API: unix:/path or host:port (default unix:/run/k3lb/admin.sock)"},
     {"admin-token-file", 0, CONFIG_FLAG_VALUE, NULL, NULL, "FILE",
@@ -31,11 +34,12 @@ static const struct config_flag ctl_flags[] = {
     {"admin-token", 0, CONFIG_FLAG_VALUE, NULL, NULL, "TOKEN",
      "admin API token (prefer the env var)"},
     {"json", 0, CONFIG_FLAG_SWITCH, NULL, NULL, NULL, "print the raw JSON"},
-    {"weight", 0, CONFIG_FLAG_VALUE, NULL, NULL, "N", "add: the new server's weight"},
+    {"weight", 0, CONFIG_FLAG_VALUE, NULL, NULL, "N", "add: the new server's weight",
+     CONFIG_FLAG_NO_ENV},
     {"force", 0, CONFIG_FLAG_SWITCH, NULL, NULL, NULL,
      "remove: close connections now; drain, maint, weight 0: even the last usable server"},
     {"timeout", 0, CONFIG_FLAG_VALUE, NULL, NULL, "DUR",
-     "give up after (wait-drained 5m, health 2s, others 10s)"},
+     "give up after (wait-drained 5m, health 2s, others 10s)", CONFIG_FLAG_NO_ENV},
     {"help", 'h', CONFIG_FLAG_SWITCH, NULL, NULL, NULL, "show this help"},
 };
 #define N_CTL_FLAGS (sizeof(ctl_flags) / sizeof(ctl_flags[0]))
@@ -56,6 +60,13 @@ struct response {
 static int usage(const char *msg)
 {
     fprintf(stderr, "k3lb ctl: %s (try 'k3lb ctl --help')\n", msg);
+    return 2;
+}
+
+/* A flag's bad value: the flag, the value, why. */
+static int usage_flag(const char *flag, const char *value, const char *why)
+{
+    fprintf(stderr, "k3lb ctl: %s '%s': %s (try 'k3lb ctl --help')\n", flag, value, why);
     return 2;
 }
 
@@ -368,6 +379,43 @@ static int load_token(struct ctl *c, const char *token, const char *file)
     return 0;
 }
 
+/* -c FILE: the admin address and token of the k3lb serving that file (what systemd's
+ * ExecReload knows), where --admin and the token flags do not say otherwise. A file that does
+ * not load is reported as serve would report it, and nothing is sent. */
+static int from_config(struct ctl *c, const char *path, bool want_token, char *admin, size_t len)
+{
+    struct config_errors errs = {.lenient_secrets = true};
+    struct config *cfg = config_build(path, NULL, NULL, 0, &errs);
+    int rc = 0;
+    if (!cfg) {
+        config_errors_print(&errs, stderr);
+        config_errors_free(&errs);
+        fprintf(stderr,
+                "k3lb ctl: %s does not load: nothing sent; a running k3lb keeps its "
+                "config\n",
+                path);
+        return 1;
+    }
+    config_errors_free(&errs);
+    if (!config_admin_on(&cfg->admin)) {
+        fprintf(stderr, "k3lb ctl: %s has no admin listener (admin.listen: off)\n", path);
+        rc = 1;
+    } else if (!c->admin) {
+        const struct net_addr *l = &cfg->admin.listen;
+        if (l->kind == NET_ADDR_INET && !l->host) /* ":port", every address: ask loopback */
+            snprintf(admin, len, "127.0.0.1:%u", (unsigned)l->port);
+        else
+            snprintf(admin, len, "%s", l->text);
+        c->admin = admin;
+    }
+    if (!rc && want_token && cfg->admin.token_file)
+        rc = load_token(c, NULL, cfg->admin.token_file) < 0 ? 1 : 0;
+    else if (!rc && want_token && cfg->admin.token_env && getenv(cfg->admin.token_env))
+        rc = load_token(c, getenv(cfg->admin.token_env), NULL);
+    config_unref(cfg);
+    return rc;
+}
+
 /* The verb's row of the route table, or NULL. */
 static const struct admin_route *verb_route(const char *verb)
 {
@@ -466,6 +514,29 @@ static int dispatch(struct ctl *c, const char **pos, size_t n, const struct conf
     return rc;
 }
 
+static int run(struct ctl *c, const char **pos, size_t n_pos, struct config_flag_value *vals)
+{
+    const char *token = config_flag_get(ctl_flags, N_CTL_FLAGS, vals, "admin-token");
+    const char *token_file = config_flag_get(ctl_flags, N_CTL_FLAGS, vals, "admin-token-file");
+    const char *file = config_flag_get(ctl_flags, N_CTL_FLAGS, vals, "config");
+    const char *t = config_flag_get(ctl_flags, N_CTL_FLAGS, vals, "timeout");
+    char admin[512], err[256];
+
+    c->admin = config_flag_get(ctl_flags, N_CTL_FLAGS, vals, "admin");
+    c->json = config_flag_get(ctl_flags, N_CTL_FLAGS, vals, "json") != NULL;
+    if (t && !config_parse_duration(t, &c->timeout_ms, err, sizeof(err)))
+        return usage_flag("--timeout", t, err);
+    if (t && !c->timeout_ms)
+        return usage_flag("--timeout", t, "must be more than 0, e.g. 5s");
+    if (load_token(c, token, token_file) < 0)
+        return 1;
+    if (file && from_config(c, file, !token && !token_file, admin, sizeof(admin)))
+        return 1;
+    if (!c->admin)
+        c->admin = "unix:/run/k3lb/admin.sock";
+    return dispatch(c, pos, n_pos, vals);
+}
+
 int admin_ctl(int argc, char **argv)
 {
     struct config_flag_value vals[N_CTL_FLAGS] = {0};
@@ -484,20 +555,7 @@ int admin_ctl(int argc, char **argv)
     } else if (n_pos == 0) {
         rc = usage("needs a command");
     } else {
-        c.admin = config_flag_get(ctl_flags, N_CTL_FLAGS, vals, "admin");
-        if (!c.admin)
-            c.admin = "unix:/run/k3lb/admin.sock";
-        c.json = config_flag_get(ctl_flags, N_CTL_FLAGS, vals, "json") != NULL;
-        const char *t = config_flag_get(ctl_flags, N_CTL_FLAGS, vals, "timeout");
-        if (t && !config_parse_duration(t, &c.timeout_ms, err, sizeof(err)))
-            rc = usage(err);
-        else if (t && !c.timeout_ms)
-            rc = usage("--timeout must be more than 0");
-        else
-            rc = load_token(&c, config_flag_get(ctl_flags, N_CTL_FLAGS, vals, "admin-token"),
-                            config_flag_get(ctl_flags, N_CTL_FLAGS, vals, "admin-token-file")) < 0
-                     ? 1
-                     : dispatch(&c, pos, n_pos, vals);
+        rc = run(&c, pos, n_pos, vals);
     }
     config_flags_free(vals, N_CTL_FLAGS);
     return rc;

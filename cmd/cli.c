@@ -99,6 +99,8 @@ const size_t cli_n_agent_flags = sizeof(cli_agent_flags) / sizeof(cli_agent_flag
 
 const struct config_flag cli_check_flags[] = {
     {"config", 'c', CONFIG_FLAG_VALUE, NULL, NULL, "FILE", "YAML config file to validate"},
+    {"strict", 0, CONFIG_FLAG_SWITCH, NULL, NULL, NULL,
+     "as serve would start here: a named file or secret that cannot be read is an error"},
     {"help", 'h', CONFIG_FLAG_SWITCH, NULL, NULL, NULL, "show this help"},
 };
 const size_t cli_n_check_flags = sizeof(cli_check_flags) / sizeof(cli_check_flags[0]);
@@ -196,7 +198,7 @@ struct config *cli_load(struct cli *c, int argc, char **argv, bool file_required
         if (have_ipv6_loopback())
             c->agent_listen[c->n_agent_listen++] = "[::1]";
     }
-    errs.lenient_secrets = c->check;
+    errs.lenient_secrets = c->check && !config_flag_get(c->defs, c->n_defs, c->vals, "strict");
     cfg = cli_build(c, &errs);
     c->n_warnings = errs.n_warnings;
     if (cfg && !c->check) {

@@ -24,7 +24,8 @@ struct cli {
     bool agent;                  /* build an agent config */
     const char *agent_listen[2]; /* agent's default listen hosts (loopback) */
     size_t n_agent_listen;
-    bool check;                 /* `k3lb check`: secrets that cannot be read here are warnings */
+    bool check;                 /* `k3lb check`: secrets that cannot be read here are warnings
+                                   (errors with --strict, as serve has them) */
     size_t n_warnings;          /* what the load warned about */
     struct config_errors notes; /* serve and agent: the load's warnings, for the log once it
                                    is set up (check prints them) */

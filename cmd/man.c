@@ -47,7 +47,7 @@ static void man_commands(FILE *out)
             continue;
         fputs(".SH FLAGS OF ", out);
         config_roff(out, cli_commands[i].name);
-        fputs("\nEvery flag can also be set in the environment variable named.\n", out);
+        fputs("\nA flag with an environment variable named can be set there too.\n", out);
         config_flags_usage_roff(cli_commands[i].flags, *cli_commands[i].n_flags, out);
     }
 }
@@ -67,7 +67,8 @@ static void man_page1(FILE *out)
           ".SH EXIT STATUS\n0: done; 1: failed (a bad config, a refused request); 2: a usage "
           "error.\n"
           ".SH ENVIRONMENT\n.TP\n.B K3LB_\\fINAME\\fR\nThe flag \\fB\\-\\-\\fR\\fIname\\fR "
-          "(dashes as underscores).\n.TP\n.B NOTIFY_SOCKET, WATCHDOG_USEC\nThe service "
+          "(dashes as underscores), for the flags whose entry names it: addresses, files, "
+          "secrets; never a switch.\n.TP\n.B NOTIFY_SOCKET, WATCHDOG_USEC\nThe service "
           "manager's readiness and watchdog protocol.\n"
           ".SH FILES\n.TP\n.I /etc/k3lb/k3lb.yaml\nThe configuration (k3lb.yaml(5)).\n"
           ".TP\n.I /run/k3lb/admin.sock\nThe admin API's default socket.\n"

@@ -352,7 +352,7 @@ static int start_parts(struct serve *s)
         log_error("start_failed", "announce: %s", err);
         return -1;
     }
-    if (s->cfg->admin.listen.text && strcmp(s->cfg->admin.listen.text, "off") != 0) {
+    if (config_admin_on(&s->cfg->admin)) {
         struct admin_hooks hooks = {.put_servers = s->agent ? put_servers : NULL,
                                     .reload = api_reload,
                                     .stopping = api_stopping,

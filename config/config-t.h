@@ -221,10 +221,10 @@ struct config_backend {
     char *http_proxy;            /* reach the servers through this proxy's CONNECT, or NULL */
     enum config_all_down when_all_down; /* when no server passes its checks */
     enum config_send_proxy send_proxy;  /* the servers' default */
-    unsigned maxconn;            /* each server's limit of connections at once; 0: none */
-    unsigned max_queue;          /* clients that may wait for a slot at once */
-    uint64_t queue_timeout_ms;   /* how long one waits before it is closed */
-    uint64_t slowstart_ms;       /* a recovered server's weight ramps up over this; 0: none */
+    unsigned maxconn;                   /* each server's limit of connections at once; 0: none */
+    unsigned max_queue;                 /* clients that may wait for a slot at once */
+    uint64_t queue_timeout_ms;          /* how long one waits before it is closed */
+    uint64_t slowstart_ms; /* a recovered server's weight ramps up over this; 0: none */
     struct config_server *servers;
     size_t n_servers;
     struct config_health health;
@@ -262,9 +262,9 @@ struct config_frontend {
     unsigned source_max_conns;   /* connections one source may have open; 0: no limit */
     unsigned source_max_rate;    /* new connections per second one source may open; 0: none */
     unsigned source_ipv6_prefix; /* IPv6 sources are counted per prefix this long */
-    bool accept_proxy;         /* clients start with a PROXY protocol header */
-    uint64_t proxy_timeout_ms; /* for that header to arrive */
-    size_t backend_index;      /* resolved index into config.backends; n_backends: none */
+    bool accept_proxy;           /* clients start with a PROXY protocol header */
+    uint64_t proxy_timeout_ms;   /* for that header to arrive */
+    size_t backend_index;        /* resolved index into config.backends; n_backends: none */
 };
 
 struct config_admin {
@@ -272,7 +272,6 @@ struct config_admin {
     struct net_addr listen; /* HTTP status/API address; unix:/path or loopback TCP */
     char *token_file;       /* bearer token required from API clients */
     char *token_env;        /* or the variable that holds it */
-    bool enabled;           /* false when listen is "off" */
 };
 
 /* k3lb agent: the client-side balancer beside a K3s agent. Its frontends and backends are

@@ -9,6 +9,7 @@
 #include "config/keys.h"
 
 #include <stdio.h>
+#include <string.h>
 
 /* A value set from the command line or the environment, placed at a path of the YAML tree
  * ("admin.listen", "backends.0.servers"), replacing what the file said there. */
@@ -26,6 +27,12 @@ struct config *config_build(const char *path, const char *base_yaml,
 struct config *config_build_agent(const char *path, const struct config_override *ov, size_t n_ov,
                                   const struct config_agent_defaults *d,
                                   struct config_errors *errs);
+
+/* False when admin.listen is "off". */
+static inline bool config_admin_on(const struct config_admin *a)
+{
+    return a->listen.text && strcmp(a->listen.text, "off") != 0;
+}
 
 struct config *config_ref(struct config *c);
 void config_unref(struct config *c);

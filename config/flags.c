@@ -31,11 +31,17 @@ static const struct config_flag *find_short(const struct config_flag *defs, size
     return NULL;
 }
 
-/* K3LB_NAME, or the flag's own variable where one name would mean two things. */
+/* K3LB_NAME, or the flag's own variable where one name would mean two things; "" for a flag
+ * the environment does not set: a switch (help, force, json: what one command line means, not
+ * how a host is set up) or one marked CONFIG_FLAG_NO_ENV. */
 static void env_name(const struct config_flag *d, char *out, size_t len)
 {
     const char *flag = d->name;
     size_t n;
+    if (d->kind == CONFIG_FLAG_SWITCH || (d->env && strcmp(d->env, CONFIG_FLAG_NO_ENV) == 0)) {
+        out[0] = '\0';
+        return;
+    }
     if (d->env) {
         snprintf(out, len, "%s", d->env);
         return;
@@ -53,6 +59,8 @@ static void from_env(const struct config_flag *d, struct config_flag_value *fv)
     const char *val;
 
     env_name(d, name, sizeof(name));
+    if (!name[0])
+        return;
     val = getenv(name);
     if (!val && d->env_alias) {
         snprintf(name, sizeof(name), "%s", d->env_alias);
@@ -61,11 +69,6 @@ static void from_env(const struct config_flag *d, struct config_flag_value *fv)
     if (!val)
         return;
     snprintf(fv->origin, sizeof(fv->origin), "%s", name);
-    if (d->kind == CONFIG_FLAG_SWITCH) {
-        if (*val && strcmp(val, "0") != 0 && strcmp(val, "false") != 0)
-            add_value(fv, "true");
-        return;
-    }
     fv->env_copy = xstrdup(val);
     if (d->kind == CONFIG_FLAG_VALUE) {
         add_value(fv, fv->env_copy);
@@ -194,10 +197,10 @@ void config_flags_usage(const struct config_flag *defs, size_t n_defs, FILE *out
         else
             snprintf(left, sizeof(left), "    --%s%s%s", d->name, d->arg ? " " : "",
                      d->arg ? d->arg : "");
-        fprintf(out, "  %-30s %s%s%s%s%s [%s%s%s]\n", left, doc.help,
+        fprintf(out, "  %-30s %s%s%s%s%s%s%s%s%s%s\n", left, doc.help,
                 doc.values[0] ? " (one of: " : "", doc.values, doc.values[0] ? ")" : "",
-                d->kind == CONFIG_FLAG_LIST ? " (repeatable)" : "", doc.env,
-                d->env_alias ? ", " : "", d->env_alias ? d->env_alias : "");
+                d->kind == CONFIG_FLAG_LIST ? " (repeatable)" : "", doc.env[0] ? " [" : "", doc.env,
+                d->env_alias ? ", " : "", d->env_alias ? d->env_alias : "", doc.env[0] ? "]" : "");
     }
 }
 
@@ -225,7 +228,12 @@ void config_flags_usage_roff(const struct config_flag *defs, size_t n_defs, FILE
             config_roff(out, doc.values);
             fputs(")", out);
         }
-        fprintf(out, "%s. Environment: ", d->kind == CONFIG_FLAG_LIST ? " (repeatable)" : "");
+        fprintf(out, "%s", d->kind == CONFIG_FLAG_LIST ? " (repeatable)" : "");
+        if (!doc.env[0]) {
+            fputs(".\n", out);
+            continue;
+        }
+        fputs(". Environment: ", out);
         config_roff(out, doc.env);
         if (d->env_alias) {
             fputs(", ", out);

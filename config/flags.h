@@ -1,9 +1,10 @@
 /* Command-line flags and their K3LB_* environment twins.
  *
  * A command declares its flags in a table; each flag may name the YAML path it overrides, so
- * flags and files meet in the same validation. Every flag NAME can also be given as the
- * environment variable K3LB_NAME (upper case, '-' -> '_'), so that secrets need not appear in
- * argv; a flag on the command line wins over the environment. */
+ * flags and files meet in the same validation. A flag NAME that sets up the host (an address,
+ * a file, a secret) can also be given as the environment variable K3LB_NAME (upper case,
+ * '-' -> '_'), so that secrets need not appear in argv; a flag on the command line wins over
+ * the environment. Switches and one-command values (ctl --timeout) have no variable. */
 #ifndef K3LB_CONFIG_FLAGS_H
 #define K3LB_CONFIG_FLAGS_H
 
@@ -26,8 +27,11 @@ struct config_flag {
     const char *arg;            /* value placeholder for help, e.g. "ADDR" */
     const char *help;           /* one line */
     const char *env;            /* its variable instead of K3LB_NAME, or NULL (one variable name
-                                   must mean one thing across commands) */
+                                   must mean one thing across commands); CONFIG_FLAG_NO_ENV for
+                                   none. Switches are never read from the environment. */
 };
+
+#define CONFIG_FLAG_NO_ENV "-"
 
 struct config_flag_value {
     const char **v;  /* the values given, in order */

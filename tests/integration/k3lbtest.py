@@ -24,6 +24,7 @@ from contrib.lab.net import free_port, reserve_port  # noqa: E402,F401  (tests i
 from contrib.lab.net import wait_until  # noqa: E402
 from contrib.lab.websocket import WebSocket  # noqa: E402,F401
 
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BIN = os.environ.get("K3LB_BIN", os.path.join(os.path.dirname(__file__), "../../build/k3lb"))
 TOOLS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "tools")
 

@@ -96,6 +96,11 @@ admin: {listen: "127.0.0.1:%d", token_file: /nonexistent/token}
     assert r.returncode == 1
     assert "environment variable K3LB_TEST_UNSET_TOKEN is not set" in r.stderr
     assert "warning: environment variable" not in r.stderr, r.stderr
+    # check --strict (systemd's start check) refuses what serve refuses, in the same words
+    strict = run("check", "--strict", "-c", str(f))
+    assert strict.returncode == 1 and not strict.stdout, strict
+    refused = [l for l in r.stderr.splitlines() if str(f) in l]
+    assert refused and strict.stderr.splitlines() == refused, (strict.stderr, r.stderr)
 
 
 def test_config_from_env(tmp_path):
@@ -275,6 +280,32 @@ def test_one_variable_one_meaning(tmp_path):
                        env=dict(os.environ, K3LB_SERVER="127.0.0.1:6443"), capture_output=True,
                        text=True, timeout=20)
     assert r.returncode == 2 and "needs --server URL (or K3S_URL)" in r.stderr
+
+
+def test_switches_are_not_read_from_the_environment(k3lb, backends):
+    """The environment sets up a host (addresses, files, secrets), not one command: K3LB_HELP,
+    K3LB_FORCE or K3LB_JSON exported once must not turn every later command into --help,
+    --force or --json. Help lists a variable only where one is read."""
+    r = run("check", "-c", "/nonexistent.yaml", env={"K3LB_HELP": "1", "K3LB_STRICT": "1"})
+    assert r.returncode == 1 and "usage:" not in r.stdout, r
+    b = backends("name")
+    k = k3lb()
+    k.port, k.admin_port = free_port(), free_port()
+    k.start(simple_config(["127.0.0.1:%d" % k.port], [b.addr], k.admin_port))
+    env = dict(os.environ, K3LB_FORCE="1", K3LB_JSON="1", K3LB_TIMEOUT="junk")
+    ask = [BIN, "ctl", "--admin", "127.0.0.1:%d" % k.admin_port]
+    r = subprocess.run(ask + ["drain", "pool", b.addr], env=env, capture_output=True, text=True,
+                       timeout=20)
+    assert r.returncode == 1 and "last usable server" in r.stderr, r
+    r = subprocess.run(ask + ["status"], env=env, capture_output=True, text=True, timeout=20)
+    assert r.returncode == 0 and not r.stdout.startswith("{"), r
+    for cmd in ("serve", "agent", "check", "ctl"):
+        out = run(cmd, "--help").stdout
+        for line in out.splitlines():
+            if line.strip().startswith(("-h,", "--json", "--force", "--strict", "--timeout",
+                                        "--weight")):
+                assert "[K3LB_" not in line, line
+    assert "[K3LB_ADMIN_TOKEN_FILE]" in run("ctl", "--help").stdout
 
 
 def test_install_puts_what_the_units_need(tmp_path):

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from k3lbtest import BIN, connect, free_port, from_source, read_line, stop_pid
+from k3lbtest import BIN, ROOT, connect, free_port, from_source, read_line, stop_pid
 
 CTL_TIMEOUT = 30
 
@@ -307,6 +307,50 @@ def test_runtime_changes_survive_reload(k3lb, backends):
     assert r.returncode == 1
     assert "k3lb.yaml:" in r.stderr and "unknown key 'bogus_key'" in r.stderr
     assert read_line(connect(k.port)) in ("s1", "s2")
+
+
+def test_systemd_reload_is_ctl_reload_and_fails_on_a_bad_file(k3lb, backends, tmp_path):
+    """The unit's ExecReload, run as systemd would (the file's admin section gives the address
+    and the token): 0 on a good file, 1 with the error's position on a bad one, while the old
+    config keeps serving. A bare SIGHUP would have made `systemctl reload` succeed."""
+    unit = open(os.path.join(ROOT, "deploy/systemd/k3lb.service")).read()
+    (line,) = [l for l in unit.splitlines() if l.startswith("ExecReload=")]
+    b = backends("name", name="s1")
+    tok = tmp_path / "token"
+    tok.write_text("s3cret-token\n")
+    k = start(k3lb, [b.addr], token_file=str(tok))
+    path = os.path.join(k.dir, "k3lb.yaml")
+    cmd = line[len("ExecReload="):].replace("/usr/local/bin/k3lb", BIN)
+    cmd = cmd.replace("/etc/k3lb/k3lb.yaml", path).split()
+    assert cmd[1:3] == ["ctl", "-c"] and cmd[-1] == "reload"
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=CTL_TIMEOUT)
+    assert r.returncode == 0, r.stderr
+    auth = {"Authorization": "Bearer s3cret-token"}
+    metrics = k.http("GET", "/metrics", headers=auth)[1]
+    assert b'k3lb_config_reloads_total{result="success"} 1' in metrics
+    # a file without an admin listener cannot be reloaded this way, and says why
+    off = tmp_path / "off.yaml"
+    off.write_text("admin: {listen: \"off\"}\n" + open(path).read().split("\n", 1)[1])
+    r = subprocess.run([BIN, "ctl", "-c", str(off), "reload"], capture_output=True, text=True,
+                       timeout=CTL_TIMEOUT)
+    assert r.returncode == 1 and "has no admin listener" in r.stderr, r.stderr
+    with open(path, "a") as f:
+        f.write("bogus_key: 1\n")
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=CTL_TIMEOUT)
+    assert r.returncode == 1
+    assert "k3lb.yaml:9:1: unknown key 'bogus_key'" in r.stderr, r.stderr
+    assert "a running k3lb keeps its config" in r.stderr
+    assert read_line(connect(k.port)) == "s1"
+
+
+def test_livez_is_alive_while_no_server_is_usable(k3lb):
+    """Liveness is not readiness: with every server down /healthz is 503, /livez still 200,
+    and neither needs the token."""
+    k = start(k3lb, ["127.0.0.1:%d" % free_port()])
+    k.wait_for(lambda st: st["backends"][0]["servers"][0]["state"] == "down", what="down")
+    assert k.http("GET", "/healthz")[0] == 503
+    code, body = k.http("GET", "/livez")
+    assert code == 200 and json.loads(body) == {"result": "alive"}
 
 
 def test_notify_messages(k3lb, backends):

@@ -64,6 +64,13 @@ def test_package_installs_works_and_removes():
                   "/usr/share/doc/k3lb/examples/k3s-embedded-etcd.yaml")
         assert ": ok (" in out
         assert ": ok (" in run("/usr/bin/k3lb", "check", "-c", "/etc/k3lb/k3lb.yaml")
+        # the unit's start check is strict, as serve is: the first file names certificates
+        # this host does not have yet, so the unit refuses to start (no restart loop of serve)
+        unit = open("/usr/lib/systemd/system/k3lb.service").read()
+        assert "ExecStartPre=/usr/bin/k3lb check --strict -c /etc/k3lb/k3lb.yaml" in unit
+        r = subprocess.run(["/usr/bin/k3lb", "check", "--strict", "-c", "/etc/k3lb/k3lb.yaml"],
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 1 and "cannot read '/etc/k3lb/etcd/client.key'" in r.stderr
         user = run("getent", "passwd", "k3lb").split(":")
         assert int(user[2]) < 1000 and user[6].strip() in ("/usr/sbin/nologin", "/bin/false")
         unit = open("/usr/lib/systemd/system/k3lb.service").read()

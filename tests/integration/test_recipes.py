@@ -70,9 +70,11 @@ def test_static_pod_runs_the_shipped_config():
     assert "hostPath" in vol
     # the probe asks the admin listener the shipped config opens
     cfg = yaml.safe_load(open(os.path.join(ROOT, "deploy/kubernetes/k3lb.yaml")))
-    probe = c["livenessProbe"]["httpGet"]
-    assert cfg["admin"]["listen"] == "%s:%d" % (probe["host"], probe["port"])
-    assert probe["path"] == "/healthz"
+    live, ready = c["livenessProbe"]["httpGet"], c["readinessProbe"]["httpGet"]
+    for probe in (live, ready):
+        assert cfg["admin"]["listen"] == "%s:%d" % (probe["host"], probe["port"])
+    # alive is not ready: an outage of the servers must not restart k3lb (/livez stays 200)
+    assert live["path"] == "/livez" and ready["path"] == "/healthz"
     # it binds only chosen addresses, never a whole port K3s holds on every address
     for f in cfg["frontends"]:
         assert f["freebind"] is True
